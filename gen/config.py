@@ -1,0 +1,254 @@
+"""Layer configurations: one frozen dataclass per block, validated once, built from TOML here only.
+
+A configuration file (see ``configs/*.toml``) holds the layer ``kind`` (``linear``, ``moe`` or
+``mha``), the sizes, the number widths, one ``[lif.<population>]`` table per LIF population and a
+``[hw]`` table of hardware parameters that change only the cycles, never the result.
+
+Every problem is raised as :class:`ConfigError` whose message names the offending field, before
+anything is written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "ConfigError", "LifConfig", "HwConfig", "LayerConfig", "load_config", "parse_config",
+    "signed_bits", "LIF_POPULATIONS", "dump_config",
+]
+
+
+class ConfigError(ValueError):
+    """An impossible configuration or tensor; the message names the field."""
+
+
+#: The LIF populations each layer kind needs (SPEC.md).
+LIF_POPULATIONS = {
+    "linear": ("out",),
+    "moe": ("hidden", "out"),
+    "mha": ("q", "k", "v", "attn", "o"),
+}
+
+_MAX_WIDTH = 32  # widths above this would overflow the 64-bit golden model and make no sense in hardware
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Smallest two's-complement width holding every integer in ``[lo, hi]``."""
+    n = 1
+    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
+        n += 1
+    return n
+
+
+def _int(where: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if lo is not None and value < lo:
+        raise ConfigError(f"{where}: must be >= {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{where}: must be <= {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class LifConfig:
+    """One LIF population: threshold θ > 0, leak shift k (0 = no leak), reset mode."""
+    threshold: int = 64
+    leak_shift: int = 3
+    reset: str = "hard"
+    name: str = "lif"
+
+    def __post_init__(self):
+        _int(f"lif.{self.name}.threshold", self.threshold, lo=1)
+        _int(f"lif.{self.name}.leak_shift", self.leak_shift, lo=0, hi=_MAX_WIDTH - 1)
+        if self.reset not in ("hard", "soft"):
+            raise ConfigError(f"lif.{self.name}.reset: must be 'hard' or 'soft', got {self.reset!r}")
+
+    def check_width(self, v_bits: int):
+        vmax = (1 << (v_bits - 1)) - 1
+        if self.threshold > vmax:
+            raise ConfigError(f"lif.{self.name}.threshold: {self.threshold} does not fit v_bits={v_bits} "
+                              f"(max {vmax})")
+        if self.leak_shift >= v_bits:
+            raise ConfigError(f"lif.{self.name}.leak_shift: must be < v_bits={v_bits}")
+
+
+@dataclass(frozen=True)
+class HwConfig:
+    """Hardware parameters: they change the cycles, never the result.
+
+    rows, cols     PE array of each core (rows*cols output lanes, one LIF PE each)
+    cores          physical expert / attention cores (experts or heads are time-multiplexed on them)
+    glb_share      expert cores sharing one expert-weight GLB (the paper's pairs: 2)
+    event_driven   skip zero spikes: integration costs one cycle per spike, not per input
+    """
+    rows: int = 8
+    cols: int = 8
+    cores: int = 4
+    glb_share: int = 2
+    event_driven: bool = True
+
+    def __post_init__(self):
+        _int("hw.rows", self.rows, lo=1, hi=64)
+        _int("hw.cols", self.cols, lo=1, hi=64)
+        _int("hw.cores", self.cores, lo=1, hi=64)
+        _int("hw.glb_share", self.glb_share, lo=1, hi=64)
+        if not isinstance(self.event_driven, bool):
+            raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
+
+    @property
+    def lanes(self) -> int:
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """A whole layer: kind, sizes, widths, LIF populations and hardware parameters (SPEC.md)."""
+    kind: str
+    t: int
+    n: int
+    d: int
+    d_out: int = 0          # linear only (0 = same as d)
+    dh: int = 0             # moe only
+    experts: int = 0        # moe only
+    top_k: int = 0          # moe only
+    heads: int = 0          # mha only
+    attn_shift: int = 0     # mha only
+    w_bits: int = 8
+    b_bits: int = 16
+    v_bits: int = 16
+    lif: dict = field(default_factory=dict)
+    hw: HwConfig = field(default_factory=HwConfig)
+
+    def __post_init__(self):
+        if self.kind not in LIF_POPULATIONS:
+            raise ConfigError(f"kind: must be one of {', '.join(LIF_POPULATIONS)}, got {self.kind!r}")
+        for name in ("t", "n", "d"):
+            _int(name, getattr(self, name), lo=1, hi=4096)
+        _int("w_bits", self.w_bits, lo=2, hi=16)
+        _int("b_bits", self.b_bits, lo=2, hi=_MAX_WIDTH)
+        _int("v_bits", self.v_bits, lo=2, hi=_MAX_WIDTH)
+        if self.kind == "linear":
+            _int("d_out", self.d_out, lo=1, hi=4096)
+        if self.kind == "moe":
+            _int("experts", self.experts, lo=1, hi=64)
+            _int("dh", self.dh, lo=1, hi=4096)
+            _int("top_k", self.top_k, lo=1)
+            if self.top_k > self.experts:
+                raise ConfigError(f"top_k: {self.top_k} > experts={self.experts}")
+        if self.kind == "mha":
+            _int("heads", self.heads, lo=1, hi=64)
+            if self.d % self.heads:
+                raise ConfigError(f"heads: {self.heads} does not divide d={self.d}")
+            _int("attn_shift", self.attn_shift, lo=0, hi=_MAX_WIDTH - 1)
+        need = LIF_POPULATIONS[self.kind]
+        for name in need:
+            if name not in self.lif:
+                raise ConfigError(f"lif.{name}: missing table [lif.{name}] for kind {self.kind!r}")
+            self.lif[name].check_width(self.v_bits)
+        for name in self.lif:
+            if name not in need:
+                raise ConfigError(f"lif.{name}: not a population of kind {self.kind!r} "
+                                  f"(expected {', '.join(need)})")
+
+    # -- derived sizes -------------------------------------------------------------------------
+    @property
+    def d_in_out(self) -> tuple[int, int]:
+        return (self.d, self.d_out)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d // self.heads
+
+    def synaptic_bits(self, fan_in: int, bias: bool = True) -> int:
+        """Width of an exact synaptic sum over ``fan_in`` binary inputs (plus the bias)."""
+        w_lo, w_hi = -(1 << (self.w_bits - 1)), (1 << (self.w_bits - 1)) - 1
+        b_lo, b_hi = (-(1 << (self.b_bits - 1)), (1 << (self.b_bits - 1)) - 1) if bias else (0, 0)
+        return signed_bits(fan_in * w_lo + b_lo, fan_in * w_hi + b_hi)
+
+    def replace(self, **changes) -> "LayerConfig":
+        return dataclasses.replace(self, **changes)
+
+
+_TOP_KEYS = {f.name for f in dataclasses.fields(LayerConfig)}
+_HW_KEYS = {f.name for f in dataclasses.fields(HwConfig)}
+_LIF_KEYS = {"threshold", "leak_shift", "reset"}
+
+
+def parse_config(data: dict) -> LayerConfig:
+    """Build a validated :class:`LayerConfig` from the dictionary of a TOML file."""
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a table")
+    data = dict(data)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"{key}: unknown key")
+    if "kind" not in data:
+        raise ConfigError("kind: missing (linear, moe or mha)")
+    for key in ("t", "n", "d"):
+        if key not in data:
+            raise ConfigError(f"{key}: missing")
+    kind = data["kind"]
+    if kind == "linear":
+        data.setdefault("d_out", data["d"])
+    required = {"moe": ("dh", "experts", "top_k"), "mha": ("heads",)}.get(kind, ())
+    for key in required:
+        if key not in data:
+            raise ConfigError(f"{key}: missing for kind {kind!r}")
+    lif_tables = data.pop("lif", {})
+    if not isinstance(lif_tables, dict):
+        raise ConfigError("lif: expected tables [lif.<population>]")
+    lifs = {}
+    for name, table in lif_tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"lif.{name}: expected a table")
+        for key in table:
+            if key not in _LIF_KEYS:
+                raise ConfigError(f"lif.{name}.{key}: unknown key")
+        lifs[name] = LifConfig(name=name, **table)
+    hw_table = data.pop("hw", {})
+    if not isinstance(hw_table, dict):
+        raise ConfigError("hw: expected a table")
+    for key in hw_table:
+        if key not in _HW_KEYS:
+            raise ConfigError(f"hw.{key}: unknown key")
+    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), **data)
+
+
+def load_config(path: str | Path) -> LayerConfig:
+    """Read and validate a configuration TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"config: cannot read {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config: malformed TOML in {path}: {e}") from None
+    return parse_config(data)
+
+
+def dump_config(cfg: LayerConfig) -> str:
+    """TOML text of a configuration (the inverse of :func:`parse_config`)."""
+    lines = []
+    d = dataclasses.asdict(cfg)
+    lif = d.pop("lif")
+    hw = d.pop("hw")
+    for k, v in d.items():
+        if k in ("d_out",) and cfg.kind != "linear":
+            continue
+        if k in ("dh", "experts", "top_k") and cfg.kind != "moe":
+            continue
+        if k in ("heads", "attn_shift") and cfg.kind != "mha":
+            continue
+        lines.append(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"')
+    for name, t in lif.items():
+        lines.append(f"\n[lif.{name}]")
+        lines.append(f"threshold = {t['threshold']}\nleak_shift = {t['leak_shift']}\nreset = \"{t['reset']}\"")
+    lines.append("\n[hw]")
+    for k, v in hw.items():
+        lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+    return "\n".join(lines) + "\n"

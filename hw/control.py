@@ -1,0 +1,36 @@
+"""Start/done handshake and the cycle counter every layer top has.
+
+``start`` (a pulse while idle) raises ``busy``; the layer's sequencer raises ``finish`` for one
+cycle when its last result is written, which drops ``busy`` and raises ``done`` (held until the
+next start). ``cycles`` counts the clock cycles from the start pulse to done.
+"""
+from __future__ import annotations
+
+from amaranth import Module, Signal
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["control_members", "RunControl"]
+
+
+def control_members(cycle_bits: int = 32) -> dict:
+    """The handshake ports of a layer top (exported as they are)."""
+    return {"start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(cycle_bits)}
+
+
+class RunControl:
+    """Builds the handshake logic into ``m`` for a component having :func:`control_members`.
+
+    ``go`` is high for the one cycle in which a run starts (initialise counters on it);
+    drive ``finish`` high for one cycle when the run is complete.
+    """
+
+    def __init__(self, m: Module, comp):
+        self.go = Signal()
+        self.finish = Signal()
+        m.d.comb += self.go.eq(comp.start & ~comp.busy)
+        with m.If(self.go):
+            m.d.sync += [comp.busy.eq(1), comp.done.eq(0), comp.cycles.eq(0)]
+        with m.Elif(comp.busy):
+            m.d.sync += comp.cycles.eq(comp.cycles + 1)
+            with m.If(self.finish):
+                m.d.sync += [comp.busy.eq(0), comp.done.eq(1)]

@@ -1,0 +1,149 @@
+"""The spiking core: event encoder + LIF PE array, reading weights and biases from buffers.
+
+This is the compute of every expert core and attention core, and the whole of a spiking linear
+layer. A *row* is one input spike vector (one token, one timestep) with what to do with it::
+
+    row = {spikes[d_in], w_base, b_addr, v_zero, fire, sel, tag}
+
+For every set spike j of the row (one cycle each; one cycle for an empty row), the core reads the
+weight word ``w_rd[w_base + j]`` — one weight per lane — and every PE adds its lane; the bias
+word ``b_rd[b_addr]`` starts the sum. After the row's last event the PEs fire (``fire = 1``,
+population ``sel``, membrane starting from 0 when ``v_zero``) or emit the current only
+(``fire = 0``). Rows of one neuron group must arrive in timestep order, since each PE keeps one
+membrane (integration-stationary). Weights are reused across all timesteps and tokens.
+
+Latency: ``out`` is valid 2 cycles after the row's last event (1 for the synchronous buffer read,
+1 for the PE registers). Throughput: ``max(1, popcount(spikes))`` cycles per row event-driven.
+``out`` has no backpressure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gen.config import LifConfig
+from .event import EventEncoder, flow_signature
+from .pe_array import PEArray
+from .pe import pe_op_layout
+
+__all__ = ["CoreParams", "SpikingCore"]
+
+
+def _bits(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """Everything that shapes a core; validated once."""
+    rows: int
+    cols: int
+    d_in: int
+    pops: tuple[LifConfig, ...]
+    w_bits: int
+    b_bits: int
+    acc_bits: int
+    v_bits: int
+    w_depth: int
+    b_depth: int
+    tag_bits: int = 1
+    event_driven: bool = True
+
+    def __post_init__(self):
+        for name in ("rows", "cols", "d_in", "w_depth", "b_depth", "tag_bits"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1")
+        if not self.pops:
+            raise ValueError("pops: at least one LIF population")
+
+    @property
+    def lanes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def meta_layout(self) -> data.StructLayout:
+        return data.StructLayout({
+            "w_base": _bits(self.w_depth), "b_addr": _bits(self.b_depth), "v_zero": 1, "fire": 1,
+            "sel": range(max(2, len(self.pops))), "tag": self.tag_bits})
+
+    @property
+    def row_layout(self) -> data.StructLayout:
+        return data.StructLayout({"spikes": self.d_in, "meta": self.meta_layout})
+
+    @property
+    def out_layout(self) -> data.StructLayout:
+        return data.StructLayout({
+            "spikes": self.lanes, "currents": data.ArrayLayout(signed(self.acc_bits), self.lanes),
+            "tag": self.tag_bits})
+
+    @property
+    def w_port(self) -> memory.ReadPort.Signature:
+        return memory.ReadPort.Signature(addr_width=_bits(self.w_depth), shape=self.lanes * self.w_bits)
+
+    @property
+    def b_port(self) -> memory.ReadPort.Signature:
+        return memory.ReadPort.Signature(addr_width=_bits(self.b_depth), shape=self.lanes * self.b_bits)
+
+
+class SpikingCore(wiring.Component):
+    """See the module docstring.
+
+    Attributes
+    ----------
+    rows : In(stream of CoreParams.row_layout)
+    w_rd : In(ReadPort.Signature)   the weight buffer's read port (1-cycle latency), lanes*w_bits wide
+    b_rd : In(ReadPort.Signature)   the bias buffer's read port, lanes*b_bits wide
+    out : Out(flow of CoreParams.out_layout)   spikes / currents of all lanes and the row's tag
+    busy : Out(1)                   a row is in flight (for utilisation counters)
+    """
+
+    def __init__(self, p: CoreParams):
+        self.p = p
+        super().__init__({
+            "rows": In(stream.Signature(p.row_layout)),
+            "w_rd": In(p.w_port),
+            "b_rd": In(p.b_port),
+            "out": Out(flow_signature(p.out_layout)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.p
+        m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven)
+        m.submodules.pe_array = arr = PEArray(
+            p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits)
+        m.d.comb += [
+            enc.rows.valid.eq(self.rows.valid),
+            enc.rows.payload.eq(self.rows.payload),
+            self.rows.ready.eq(enc.rows.ready),
+        ]
+        ev = enc.events.payload
+        # stage E: address the buffers with the event
+        m.d.comb += [
+            self.w_rd.addr.eq(ev.meta.w_base + ev.j), self.w_rd.en.eq(1),
+            self.b_rd.addr.eq(ev.meta.b_addr), self.b_rd.en.eq(1),
+        ]
+        # stage P: the op meets the buffer data in the PEs
+        op = Signal(pe_op_layout(len(p.pops)))
+        tag_p = Signal(p.tag_bits)
+        m.d.sync += [
+            op.valid.eq(enc.events.valid), op.first.eq(ev.first), op.add.eq(ev.add), op.last.eq(ev.last),
+            op.fire.eq(ev.meta.fire), op.v_zero.eq(ev.meta.v_zero), op.sel.eq(ev.meta.sel),
+            tag_p.eq(ev.meta.tag),
+        ]
+        m.d.comb += [arr.op.eq(op), arr.weights.eq(self.w_rd.data), arr.biases.eq(self.b_rd.data)]
+        # stage O: registered PE outputs
+        tag_o = Signal(p.tag_bits)
+        with m.If(op.valid & op.last):
+            m.d.sync += tag_o.eq(tag_p)
+        out = self.out.payload
+        m.d.comb += [
+            self.out.valid.eq(arr.out_valid),
+            out.spikes.eq(arr.spikes), out.currents.eq(arr.currents), out.tag.eq(tag_o),
+            self.busy.eq(enc.events.valid | op.valid),
+        ]
+        return m

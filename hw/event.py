@@ -1,0 +1,95 @@
+"""Event encoder: turns a row of input spikes into synaptic events, one per cycle.
+
+Event-driven (the default): the encoder emits one event per *set* bit of the row, lowest index
+first, so a zero spike costs nothing; a row with no spike still costs one event (``add = 0``), in
+which the PEs add only the bias and fire. Dense mode (``event_driven=False``) walks every index
+(one cycle per input, ``add`` = the spike bit), the baseline the benchmarks compare against.
+
+Interface: ``rows`` is a valid/ready stream of ``{spikes, meta}``; a row is accepted the cycle its
+last event of the previous row is emitted, so back-to-back rows cost no bubble. ``events`` is a
+valid-only flow (no backpressure) of ``{j, add, first, last, meta}``, combinational from the
+accepted row: latency 0.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["EventEncoder", "flow_signature"]
+
+
+def flow_signature(layout) -> wiring.Signature:
+    """A valid-only flow: the producer cannot be stalled (document it where used)."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(layout)})
+
+
+def _lowest_index(m: Module, mask, width: int):
+    """Index of the lowest set bit of ``mask`` (0 when none): one-hot isolate, then OR-encode."""
+    onehot = Signal(width)
+    m.d.comb += onehot.eq(mask & (~mask + 1))
+    bits = max(1, (width - 1).bit_length())
+    idx = Signal(bits)
+    for b in range(bits):
+        sel = [onehot[i] for i in range(width) if (i >> b) & 1]
+        if sel:
+            m.d.comb += idx[b].eq(Cat(*sel).any())
+    return idx
+
+
+class EventEncoder(wiring.Component):
+    """Parameters: ``d_in`` spikes per row, ``meta`` layout carried along, ``event_driven``.
+
+    Attributes: ``rows`` In(stream {spikes: d_in, meta}), ``events`` Out(flow {j, add, first, last, meta}).
+    Throughput: max(1, popcount(row)) cycles per row event-driven, ``d_in`` dense.
+    """
+
+    def __init__(self, d_in: int, meta, event_driven: bool = True):
+        self.d_in, self.meta_layout, self.event_driven = d_in, meta, event_driven
+        self.row_layout = data.StructLayout({"spikes": d_in, "meta": meta})
+        self.event_layout = data.StructLayout({
+            "j": range(max(2, d_in)), "add": 1, "first": 1, "last": 1, "meta": meta})
+        super().__init__({
+            "rows": In(stream.Signature(self.row_layout)),
+            "events": Out(flow_signature(self.event_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.d_in
+        busy = Signal()
+        mask = Signal(D)
+        meta = Signal(self.meta_layout)
+        cur_mask = Signal(D)
+        cur_meta = Signal(self.meta_layout)
+        row = self.rows.payload
+        m.d.comb += [
+            self.rows.ready.eq(~busy),
+            cur_mask.eq(Mux(busy, mask, row.spikes)),
+            cur_meta.eq(Mux(busy, meta.as_value(), row.meta.as_value())),
+        ]
+        ev = self.events.payload
+        valid = busy | self.rows.valid
+        m.d.comb += [self.events.valid.eq(valid), ev.first.eq(~busy), ev.meta.eq(cur_meta)]
+        if self.event_driven:
+            rest = Signal(D)
+            m.d.comb += [
+                rest.eq(cur_mask & (cur_mask - 1)),
+                ev.j.eq(_lowest_index(m, cur_mask, D)),
+                ev.add.eq(cur_mask.any()),
+                ev.last.eq(~rest.any()),
+            ]
+            with m.If(valid):
+                m.d.sync += [busy.eq(~ev.last), mask.eq(rest), meta.eq(cur_meta)]
+        else:
+            j = Signal(range(max(2, D)))
+            cur_j = Signal(range(max(2, D)))
+            m.d.comb += [
+                cur_j.eq(Mux(busy, j, 0)),
+                ev.j.eq(cur_j),
+                ev.add.eq(cur_mask.bit_select(cur_j, 1)),
+                ev.last.eq(cur_j == D - 1),
+            ]
+            with m.If(valid):
+                m.d.sync += [busy.eq(~ev.last), j.eq(cur_j + 1), mask.eq(cur_mask), meta.eq(cur_meta)]
+        return m

@@ -1,0 +1,280 @@
+"""Layer tops as a graph of named blocks, and the two-tier split of the same graph.
+
+A :class:`Design` is a description: named blocks (each built fresh by a factory, so every
+elaboration has its own instances), wires between block ports, and exports (top-level ports).
+Three tops are elaborated from one description, so they cannot drift apart:
+
+* :func:`flat_top` — the 2D top: every block, every wire.
+* :func:`tier_top` — one tier: its blocks, the wires inside it, its exports, and one port per
+  signal that crosses to the other tier (an F2F bond).
+* :func:`stitched_top` — the 3D top: both tiers as sub-modules, joined only by their bond ports.
+
+Wires are written ``"block.member"`` (a whole port, e.g. a stream or a memory port) on both sides;
+they are matched leaf by leaf (``payload``, ``valid``, ...), each leaf driven by the side whose flow
+is ``Out``. A bond is named after its driving leaf, ``<block>__<path>``, so one driver feeding
+several sinks in the other tier is one bond.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from amaranth import Module, Shape
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Flow, In, Out
+
+__all__ = ["Block", "Design", "Bond", "flat_top", "tier_top", "stitched_top", "bonds", "TierError"]
+
+
+class TierError(ValueError):
+    """An impossible tier assignment (unknown block, block on two tiers, empty tier)."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """A named block: ``build()`` makes a fresh component; ``role`` is ``memory``, ``control`` or
+    ``logic`` (the default memory-on-logic split puts memory and control on the top tier);
+    ``group`` names blocks that repeat (hardened once in hierarchical P&R)."""
+    name: str
+    build: Callable[[], wiring.Component]
+    role: str = "logic"
+    group: str | None = None
+
+
+@dataclass
+class Design:
+    """The description of a layer top (see module docstring)."""
+    name: str
+    blocks: dict[str, Block] = field(default_factory=dict)
+    wires: list[tuple[str, str]] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)   # top port name -> "block.member"
+
+    def add(self, name: str, build, role: str = "logic", group: str | None = None) -> str:
+        if name in self.blocks:
+            raise ValueError(f"block {name!r} defined twice")
+        self.blocks[name] = Block(name, build, role, group)
+        return name
+
+    def wire(self, a: str, b: str):
+        self.wires.append((a, b))
+
+    def export(self, port: str, target: str):
+        self.exports[port] = target
+
+
+def _split(ref: str) -> tuple[str, tuple[str, ...]]:
+    block, *path = ref.split(".")
+    return block, tuple(path)
+
+
+def _member(comp: wiring.Component, path: tuple[str, ...]):
+    """(signature member, value) of a member path of a component."""
+    member = comp.signature.members[path[0]]
+    value = getattr(comp, path[0])
+    for name in path[1:]:
+        member = member.signature.members[name]
+        value = getattr(value, name)
+    return member, value
+
+
+def _leaves(member, value) -> dict[tuple[str, ...], tuple[Flow, object]]:
+    """Leaf paths (relative to the member) -> (flow seen from the owning block, signal)."""
+    if member.is_port:
+        return {(): (member.flow, value)}
+    # member.signature is already flipped for an In member, so its leaves' flows are the block's
+    return {tuple(str(p) for p in path): (leaf.flow, v) for path, leaf, v in member.signature.flatten(value)}
+
+
+def _width(v) -> int:
+    return Shape.cast(v.shape()).width
+
+
+def _connect(m: Module, comps: dict, a: str, b: str):
+    """Drive each sink leaf of wire a<->b from the matching source leaf."""
+    (ba, pa), (bb, pb) = _split(a), _split(b)
+    la = _leaves(*_member(comps[ba], pa))
+    lb = _leaves(*_member(comps[bb], pb))
+    if set(la) != set(lb):
+        raise ValueError(f"wire {a} <-> {b}: ports do not match ({sorted(la)} vs {sorted(lb)})")
+    for path, (fa, va) in la.items():
+        fb, vb = lb[path]
+        if _width(va) != _width(vb):
+            raise ValueError(f"wire {a} <-> {b}: {'.'.join(path)} is {_width(va)} vs {_width(vb)} bits")
+        if fa == Out and fb == In:
+            m.d.comb += vb.eq(va)
+        elif fa == In and fb == Out:
+            m.d.comb += va.eq(vb)
+        else:
+            raise ValueError(f"wire {a} <-> {b}: {'.'.join(path) or 'port'} has two {fa.name} ends")
+
+
+class _Top(wiring.Component):
+    """A component elaborated from (part of) a design."""
+
+    def __init__(self, members, elaborate_fn):
+        self._elaborate_fn = elaborate_fn
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        return self._elaborate_fn(self)
+
+
+def _build(design: Design, names) -> dict:
+    return {n: design.blocks[n].build() for n in names}
+
+
+def _join(m: Module, outer, member, inner):
+    """Connect an outer port to the same-shaped inner port it exports (same flows)."""
+    for leaf, (flow, sig) in _leaves(member, inner).items():
+        o = outer
+        for name in leaf:
+            o = getattr(o, name)
+        m.d.comb += o.eq(sig) if flow == Out else sig.eq(o)
+
+
+def _export_into(m: Module, top, port: str, comps: dict, target: str):
+    blk, path = _split(target)
+    _join(m, getattr(top, port), *_member(comps[blk], path))
+
+
+def flat_top(design: Design, name: str | None = None) -> wiring.Component:
+    """The 2D top: every block and wire of the design, exports as ports."""
+    comps = _build(design, design.blocks)
+    members = {port: _member(comps[_split(t)[0]], _split(t)[1])[0] for port, t in design.exports.items()}
+
+    def elaborate(top):
+        m = Module()
+        for n, c in comps.items():
+            m.submodules[n] = c
+        for a, b in design.wires:
+            _connect(m, comps, a, b)
+        for port, target in design.exports.items():
+            _export_into(m, top, port, comps, target)
+        return m
+
+    top = _Top(members, elaborate)
+    top.blocks = comps
+    return top
+
+
+@dataclass(frozen=True)
+class Bond:
+    """One F2F bond: a signal driven on one tier and used on the other."""
+    name: str
+    width: int
+    source: str            # "block.path" of the driver
+    sinks: tuple[str, ...]  # "block.path" of every sink
+    from_tier: str
+    to_tier: str
+
+
+def _check_assignment(design: Design, assignment: dict[str, str]) -> dict[str, str]:
+    tiers = ("tier_top", "tier_bottom")
+    for blk, tier in assignment.items():
+        if blk not in design.blocks:
+            raise TierError(f"tiers: block {blk!r} does not exist (blocks: {', '.join(design.blocks)})")
+        if tier not in tiers:
+            raise TierError(f"tiers: block {blk!r} assigned to unknown tier {tier!r} (expected {tiers})")
+    missing = [b for b in design.blocks if b not in assignment]
+    if missing:
+        raise TierError(f"tiers: blocks without a tier: {', '.join(missing)}")
+    for tier in tiers:
+        if tier not in assignment.values():
+            raise TierError(f"tiers: {tier} is empty")
+    return assignment
+
+
+def bonds(design: Design, assignment: dict[str, str]) -> list[Bond]:
+    """Every signal crossing between the tiers, one bond per driving leaf."""
+    _check_assignment(design, assignment)
+    comps = _build(design, design.blocks)
+    found: dict[str, dict] = {}
+    for a, b in design.wires:
+        (ba, pa), (bb, pb) = _split(a), _split(b)
+        if assignment[ba] == assignment[bb]:
+            continue
+        la = _leaves(*_member(comps[ba], pa))
+        lb = _leaves(*_member(comps[bb], pb))
+        for path, (fa, va) in la.items():
+            (src_b, src_p, sink_b, sink_p) = ((ba, pa, bb, pb) if fa == Out else (bb, pb, ba, pa))
+            src = ".".join((src_b,) + src_p + path)
+            sink = ".".join((sink_b,) + sink_p + path)
+            name = src.replace(".", "__")
+            entry = found.setdefault(name, {"width": _width(va), "source": src, "sinks": [],
+                                            "from": assignment[src_b], "to": assignment[sink_b]})
+            entry["sinks"].append(sink)
+    return [Bond(n, e["width"], e["source"], tuple(e["sinks"]), e["from"], e["to"]) for n, e in found.items()]
+
+
+def tier_top(design: Design, assignment: dict[str, str], tier: str) -> wiring.Component:
+    """One tier as a component: its blocks, internal wires, exports and bond ports."""
+    all_bonds = bonds(design, assignment)
+    names = [b for b in design.blocks if assignment[b] == tier]
+    comps = _build(design, names)
+    members = {}
+    exports = {p: t for p, t in design.exports.items() if assignment[_split(t)[0]] == tier}
+    for port, target in exports.items():
+        blk, path = _split(target)
+        members[port] = _member(comps[blk], path)[0]
+    for bond in all_bonds:
+        if bond.from_tier == tier:
+            members[bond.name] = Out(bond.width)
+        elif bond.to_tier == tier:
+            members[bond.name] = In(bond.width)
+
+    def leaf_value(ref: str):
+        blk, path = _split(ref)
+        comp = comps[blk]
+        value = getattr(comp, path[0])
+        for p in path[1:]:
+            value = getattr(value, p)
+        return value
+
+    def elaborate(top):
+        m = Module()
+        for n, c in comps.items():
+            m.submodules[n] = c
+        for a, b in design.wires:
+            if assignment[_split(a)[0]] == tier and assignment[_split(b)[0]] == tier:
+                _connect(m, comps, a, b)
+        for port, target in exports.items():
+            _export_into(m, top, port, comps, target)
+        for bond in all_bonds:
+            if bond.from_tier == tier:
+                m.d.comb += getattr(top, bond.name).eq(leaf_value(bond.source))
+            elif bond.to_tier == tier:
+                for sink in bond.sinks:
+                    m.d.comb += leaf_value(sink).eq(getattr(top, bond.name))
+        return m
+
+    top = _Top(members, elaborate)
+    top.blocks = comps
+    return top
+
+
+def stitched_top(design: Design, assignment: dict[str, str]) -> wiring.Component:
+    """The 3D top: ``tier_top`` and ``tier_bottom`` joined only by their bond ports."""
+    tiers = {t: tier_top(design, assignment, t) for t in ("tier_top", "tier_bottom")}
+    members = {}
+    owner = {}
+    for t, comp in tiers.items():
+        for port in design.exports:
+            if port in comp.signature.members:
+                members[port] = comp.signature.members[port]
+                owner[port] = t
+    all_bonds = bonds(design, assignment)
+
+    def elaborate(top):
+        m = Module()
+        for t, comp in tiers.items():
+            m.submodules[t] = comp
+        for bond in all_bonds:
+            src, dst = tiers[bond.from_tier], tiers[bond.to_tier]
+            m.d.comb += getattr(dst, bond.name).eq(getattr(src, bond.name))
+        for port, t in owner.items():
+            _join(m, getattr(top, port), members[port], getattr(tiers[t], port))
+        return m
+
+    top = _Top(members, elaborate)
+    top.tiers = tiers
+    return top

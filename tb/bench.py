@@ -1,0 +1,78 @@
+"""The cocotb bench every layer top runs on: load buffers, start, wait for done, read out.
+
+It is generic over the layer kind: the design's plan (``spikestack.hw.layers``) says which host
+ports to load with which words and how to decode the output buffer. The job file (path in
+``SPIKESTACK_JOB``) holds the configuration TOML and one or more cases; the results file
+(``SPIKESTACK_RESULT``) receives, per case, the raw output words and the cycle count.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
+
+from spikestack.gen.config import parse_config
+from spikestack.hw.layers import design_for
+
+import tomllib
+
+
+async def _write(dut, clk, port: str, words: list[int]):
+    addr, data, en = (getattr(dut, f"{port}__{x}") for x in ("addr", "data", "en"))
+    for a, w in enumerate(words):
+        addr.value = a
+        data.value = w
+        en.value = 1
+        await RisingEdge(clk)
+    en.value = 0
+
+
+async def _read(dut, clk, port: str, depth: int) -> list[int]:
+    addr, data = getattr(dut, f"{port}__addr"), getattr(dut, f"{port}__data")
+    out = []
+    for a in range(depth):
+        addr.value = a
+        await RisingEdge(clk)
+        await FallingEdge(clk)
+        out.append(data.value.to_unsigned())
+    return out
+
+
+@cocotb.test()
+async def run_layer(dut):
+    job = np.load(os.environ["SPIKESTACK_JOB"], allow_pickle=False)
+    cfg = parse_config(tomllib.loads(str(job["config"])))
+    plan = design_for(cfg).plan
+    clk = dut.clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    dut.start.value = 0
+    for name in dir(dut):
+        if name.endswith("__en") and "_host_" in name:   # writes off, reads enabled
+            getattr(dut, name).value = int("_host_r" in name)
+    dut.rst.value = 1
+    for _ in range(3):
+        await RisingEdge(clk)
+    dut.rst.value = 0
+    await RisingEdge(clk)
+    results = {}
+    n_cases = int(job["cases"])
+    for c in range(n_cases):
+        spikes = job[f"c{c}_spikes"]
+        tensors = {k.split("_", 1)[1]: job[k] for k in job.files if k.startswith(f"c{c}_") and k != f"c{c}_spikes"}
+        for port, words in plan.images(spikes, tensors).items():
+            await _write(dut, clk, port, words)
+        dut.start.value = 1
+        await RisingEdge(clk)
+        dut.start.value = 0
+        await with_timeout(RisingEdge(dut.done), 10 * (plan.dense_cycles() + 1000) * 10, "ns")
+        await FallingEdge(clk)
+        cycles = dut.cycles.value.to_unsigned()
+        words = await _read(dut, clk, plan.readout, plan.readout_depth())
+        results[f"c{c}_spikes"] = plan.decode(words)
+        results[f"c{c}_cycles"] = np.int64(cycles)
+        dut._log.info("case %d: %d cycles", c, cycles)
+    np.savez(os.environ["SPIKESTACK_RESULT"], **results)
