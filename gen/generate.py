@@ -1,13 +1,25 @@
-"""Configuration -> Verilog of the 2D top (and, with tiers, of the tiers and the stitched 3D top)."""
+"""Configuration -> Verilog of the 2D top, with a manifest of its ports, blocks and buffers.
+
+``write_design(cfg, out_dir)`` elaborates everything in memory first and writes nothing until
+all of it succeeded; each file is written through a temporary name and renamed, the manifest
+last, so a directory with a ``manifest.json`` is complete.
+"""
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
-from ..hw.graph import flat_top
+from ..hw.glb import GLB
+from ..hw.graph import Design, flat_top
 from ..hw.layers import TOP_NAMES, design_for
-from .config import LayerConfig
+from .config import LayerConfig, dump_config
 
-__all__ = ["generate_verilog"]
+__all__ = ["generate_verilog", "port_list", "manifest", "write_design", "write_files"]
 
 
 def generate_verilog(cfg: LayerConfig, variant: str = "2d") -> tuple[str, str]:
@@ -17,3 +29,56 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d") -> tuple[str, str]:
         name = TOP_NAMES[cfg.kind]
         return name, verilog.convert(flat_top(design), name=name)
     raise ValueError(f"variant: unknown {variant!r}")
+
+
+def port_list(top: wiring.Component) -> list[dict]:
+    """The top's ports as they appear in Verilog (clk and rst first)."""
+    ports = [{"name": "clk", "dir": "input", "width": 1}, {"name": "rst", "dir": "input", "width": 1}]
+    for path, member, value in top.signature.flatten(top):
+        ports.append({"name": "__".join(str(p) for p in path),
+                      "dir": "output" if member.flow == Out else "input",
+                      "width": len(value)})
+    return ports
+
+
+def manifest(cfg: LayerConfig, design: Design, top: wiring.Component, name: str, files: list[str]) -> dict:
+    memories = []
+    for blk, comp in top.blocks.items():
+        if isinstance(comp, GLB):
+            memories.append({"block": blk, "depth": comp.p.depth, "width": comp.p.width,
+                             "granularity": comp.p.granularity, "bits": comp.p.bits,
+                             "read_ports": comp.p.read_ports + int(comp.p.host_read),
+                             "write_ports": comp.p.write_ports + 1})
+    return {
+        "top": name, "kind": cfg.kind, "files": files, "clock": "clk", "reset": "rst (active high, synchronous)",
+        "config": dump_config(cfg),
+        "ports": port_list(top),
+        "blocks": [{"name": b.name, "role": b.role, "group": b.group} for b in design.blocks.values()],
+        "wires": [list(w) for w in design.wires],
+        "memories": memories,
+    }
+
+
+def write_files(out_dir: Path, files: dict[str, str]) -> list[Path]:
+    """Write ``{name: text}`` atomically, in order (put the manifest last)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fname, text in files.items():
+        path = out_dir / fname
+        tmp = out_dir / f".{fname}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def write_design(cfg: LayerConfig, out_dir: Path) -> list[Path]:
+    """Write ``<top>.v`` and ``manifest.json`` for a configuration."""
+    design = design_for(cfg)
+    name = TOP_NAMES[cfg.kind]
+    top = flat_top(design)
+    text = verilog.convert(top, name=name)
+    vfile = f"{name}.v"
+    man = manifest(cfg, design, top, name, [vfile])
+    return write_files(out_dir, {vfile: text, "manifest.json": json.dumps(man, indent=1) + "\n"})

@@ -6,7 +6,7 @@ Every design carries a ``plan`` with the host-side protocol the benches and the 
 """
 from __future__ import annotations
 
-from ..gen.config import LayerConfig
+from ..gen.config import ConfigError, LayerConfig
 from .graph import Design
 
 __all__ = ["design_for", "TOP_NAMES"]
@@ -15,13 +15,14 @@ TOP_NAMES = {"linear": "spikestack_linear", "moe": "spikestack_moe", "mha": "spi
 
 
 def design_for(cfg: LayerConfig) -> Design:
-    if cfg.kind == "linear":
-        from .linear import linear_design
-        return linear_design(cfg)
-    if cfg.kind == "moe":
-        from .moe import moe_design
-        return moe_design(cfg)
-    if cfg.kind == "mha":
-        from .mha import mha_design
-        return mha_design(cfg)
-    raise ValueError(f"kind: {cfg.kind!r}")
+    """The block graph of a configuration's top."""
+    import importlib
+    module, fn = {"linear": ("linear", "linear_design"), "moe": ("moe", "moe_design"),
+                  "mha": ("mha", "mha_design")}[cfg.kind]
+    try:
+        mod = importlib.import_module(f"{__package__}.{module}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.{module}":
+            raise
+        raise ConfigError(f"kind: no hardware for {cfg.kind!r} in this version") from None
+    return getattr(mod, fn)(cfg)

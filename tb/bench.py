@@ -7,8 +7,8 @@ ports to load with which words and how to decode the output buffer. The job file
 """
 from __future__ import annotations
 
-import json
 import os
+import time
 
 import cocotb
 import numpy as np
@@ -19,6 +19,11 @@ from spikestack.gen.config import parse_config
 from spikestack.hw.layers import design_for
 
 import tomllib
+
+
+def _uint(sig) -> int:
+    v = sig.value
+    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)   # 1-bit ports are Logic
 
 
 async def _write(dut, clk, port: str, words: list[int]):
@@ -38,7 +43,7 @@ async def _read(dut, clk, port: str, depth: int) -> list[int]:
         addr.value = a
         await RisingEdge(clk)
         await FallingEdge(clk)
-        out.append(data.value.to_unsigned())
+        out.append(_uint(data))
     return out
 
 
@@ -68,11 +73,14 @@ async def run_layer(dut):
         dut.start.value = 1
         await RisingEdge(clk)
         dut.start.value = 0
+        t0 = time.perf_counter()
         await with_timeout(RisingEdge(dut.done), 10 * (plan.dense_cycles() + 1000) * 10, "ns")
+        wall = time.perf_counter() - t0
         await FallingEdge(clk)
-        cycles = dut.cycles.value.to_unsigned()
+        cycles = _uint(dut.cycles)
         words = await _read(dut, clk, plan.readout, plan.readout_depth())
         results[f"c{c}_spikes"] = plan.decode(words)
         results[f"c{c}_cycles"] = np.int64(cycles)
+        results[f"c{c}_wall"] = np.float64(wall)
         dut._log.info("case %d: %d cycles", c, cycles)
     np.savez(os.environ["SPIKESTACK_RESULT"], **results)

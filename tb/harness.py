@@ -23,7 +23,7 @@ import numpy as np
 
 from ..gen.config import LayerConfig, dump_config
 
-__all__ = ["Build", "build", "simulate", "compare", "cache_root", "verilator_path"]
+__all__ = ["Build", "build", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
 
 
 def cache_root() -> Path:
@@ -82,6 +82,12 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
 
 def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None) -> list[tuple[np.ndarray, int]]:
     """Run ``cases`` = [(spikes, tensors), ...] on a built top; returns [(spikes, cycles), ...]."""
+    return [(r["spikes"], r["cycles"]) for r in simulate_full(b, cases, workdir)]
+
+
+def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None) -> list[dict]:
+    """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s"}`` (wall time from
+    start to done, i.e. the simulator's speed without the host loading)."""
     verilator_path()
     from cocotb_tools.runner import get_results, get_runner
     own = workdir is None
@@ -97,16 +103,20 @@ def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | Non
     if result.exists():
         result.unlink()
     runner = get_runner("verilator")
-    xml = runner.test(test_module="spikestack.tb.bench", hdl_toplevel=b.top, hdl_toplevel_lang="verilog", build_dir=b.build_dir / "sim",
+    try:
+        xml = runner.test(test_module="spikestack.tb.bench", hdl_toplevel=b.top, hdl_toplevel_lang="verilog", build_dir=b.build_dir / "sim",
                       test_dir=workdir, results_xml=str(workdir / "results.xml"),
                       extra_env={"SPIKESTACK_JOB": str(workdir / "job.npz"), "SPIKESTACK_RESULT": str(result)},
                       log_file=workdir / "sim.log")
-    n_tests, n_failed = get_results(xml)
+        n_tests, n_failed = get_results(xml)
+    except SystemExit:          # the runner exits when a cocotb test fails
+        n_tests, n_failed = 1, 1
     if n_failed or not result.exists():
         log = (workdir / "sim.log").read_text()[-3000:] if (workdir / "sim.log").exists() else ""
         raise RuntimeError(f"simulation failed ({n_failed}/{n_tests} tests failed); log tail:\n{log}")
     res = np.load(result)
-    out = [(res[f"c{i}_spikes"], int(res[f"c{i}_cycles"])) for i in range(len(cases))]
+    out = [{"spikes": res[f"c{i}_spikes"], "cycles": int(res[f"c{i}_cycles"]), "wall_s": float(res[f"c{i}_wall"])}
+           for i in range(len(cases))]
     if own:
         shutil.rmtree(workdir, ignore_errors=True)
     return out

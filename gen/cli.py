@@ -1,0 +1,154 @@
+"""The ``spikestack`` command line.
+
+    spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
+    spikestack gen CONFIG.toml -o DIR
+    spikestack demo [--out DIR]           what `make run` does
+    spikestack bench [--out DIR] [--table BENCHMARKS.md]
+
+Every invalid input exits with status 2 and one line ``spikestack: error: <field>: <what>``,
+and nothing is written: outputs go to a temporary name and are renamed when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import ConfigError, LayerConfig, load_config
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """An error to print as one line (exit status 2)."""
+
+
+def _load_npz(path: str, what: str) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: file not found: {path}") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ConfigError(f"{what}: cannot read {path} as .npz ({e})") from None
+
+
+def _write_atomic(path: Path, write):
+    """Write through a temporary file in the same directory, renamed when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_inputs(config: str, weights: str, spikes: str):
+    """Config, validated spikes and tensors (raises ConfigError naming the field)."""
+    from ..sim.tensors import check_spikes, check_tensors
+    cfg = load_config(config)
+    w = _load_npz(weights, "weights")
+    s = _load_npz(spikes, "spikes")
+    if "spikes" not in s:
+        raise ConfigError(f"spikes: {spikes} has no array named 'spikes'")
+    return cfg, check_spikes(cfg, s["spikes"]), check_tensors(cfg, w)
+
+
+def run_layer(cfg: LayerConfig, spikes, tensors, backend: str) -> dict:
+    """Output spikes (and cycles for rtl) of one layer run."""
+    if backend == "golden":
+        from ..sim.layers import run_golden
+        return {"spikes": run_golden(cfg, spikes, tensors)}
+    from ..tb.harness import build, simulate
+    b = build(cfg)
+    (out, cycles), = simulate(b, [(spikes, tensors)])
+    return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
+
+
+def cmd_run(args) -> int:
+    cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
+    if args.backend == "rtl":
+        from ..hw.layers import design_for
+        design_for(cfg)          # refuses a kind without hardware before anything runs
+    result = run_layer(cfg, spikes, tensors, args.backend)
+    def save(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **result)
+    _write_atomic(Path(args.out), save)
+    msg = f"wrote {args.out}: spikes {result['spikes'].shape}"
+    if "cycles" in result:
+        msg += f", {int(result['cycles'])} cycles"
+    print(msg)
+    return 0
+
+
+def cmd_gen(args) -> int:
+    from .generate import write_design
+    cfg = load_config(args.config)
+    files = write_design(cfg, Path(args.o))
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import demo
+    return demo(Path(args.out))
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench
+    return bench(Path(args.out), Path(args.table) if args.table else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spikestack", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run one layer on the golden model or the generated RTL")
+    r.add_argument("config")
+    r.add_argument("--weights", required=True)
+    r.add_argument("--spikes", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
+    r.set_defaults(fn=cmd_run)
+    g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
+    g.add_argument("config")
+    g.add_argument("-o", required=True, metavar="DIR")
+    g.set_defaults(fn=cmd_gen)
+    d = sub.add_parser("demo", help="the main job on the default configurations (make run)")
+    d.add_argument("--out", default="out/run")
+    d.set_defaults(fn=cmd_demo)
+    b = sub.add_parser("bench", help="benchmarks: cycles vs ideal, simulation speed (make bench)")
+    b.add_argument("--out", default="out/bench")
+    b.add_argument("--table", default=None, help="write the Markdown tables into this file")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ..hw.graph import TierError
+    try:
+        return args.fn(args)
+    except (ConfigError, CliError, TierError) as e:
+        print(f"spikestack: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikestack: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
