@@ -26,13 +26,13 @@ pd-tools:
 	       (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh \
 	        || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh); }
 
-run: setup
+run: setup pd-tools
 	$(VPY) -m spikestack.gen.cli demo --out out/run
 
-test: setup
+test: setup pd-tools
 	$(VPY) -m pytest -n $(JOBS) tests
 
-test-slow: setup
+test-slow: setup pd-tools
 	$(VPY) -m pytest -n $(JOBS) -m slow tests
 
 bench: setup

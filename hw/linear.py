@@ -79,10 +79,13 @@ class LinearPlan:
         """Cycles of the dense (non event-driven) schedule: a bound for time-outs."""
         return self.tiles * self.rows_per_tile * self.cfg.d + 64
 
-    def ideal_cycles(self) -> float:
-        """SPEC's ideal for the linear layer: T*N*Din*Dout / (rows*cols)."""
+    def ideal_cycles(self, spikes=None, tensors=None) -> float:
+        """The ideal for the linear layer: T*N*Din*Dout / (rows*cols) (every input, dense);
+        with ``spikes``, the event-driven ideal: synaptic adds (spikes x Dout) / (rows*cols)."""
         cfg = self.cfg
-        return cfg.t * cfg.n * cfg.d * cfg.d_out / self.lanes
+        if spikes is None:
+            return cfg.t * cfg.n * cfg.d * cfg.d_out / self.lanes
+        return float(np.asarray(spikes).sum()) * cfg.d_out / self.lanes
 
 
 class RowSequencer(wiring.Component):
