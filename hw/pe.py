@@ -32,7 +32,7 @@ def pe_op_layout(n_pops: int) -> data.StructLayout:
         "add": 1,       # add this cycle's weight
         "last": 1,      # the sum is complete: emit the current and, with fire, run the LIF step
         "fire": 1,      # 1: LIF step (spike out); 0: current only (membrane untouched)
-        "v_zero": 1,    # first timestep of this neuron: the membrane before the step is 0
+        "v_zero": 1,    # first timestep of this neuron: the membrane before the (firing) step is 0
         "sel": range(max(2, n_pops)),  # which LIF population
     })
 

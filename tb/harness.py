@@ -23,7 +23,7 @@ import numpy as np
 
 from ..gen.config import LayerConfig, dump_config
 
-__all__ = ["Build", "build", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
+__all__ = ["Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
 
 
 def cache_root() -> Path:
@@ -45,7 +45,7 @@ def verilator_path() -> str:
 
 @dataclass(frozen=True)
 class Build:
-    cfg: LayerConfig
+    cfg: LayerConfig | None
     top: str
     verilog: Path
     build_dir: Path
@@ -88,38 +88,51 @@ def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | Non
 def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None) -> list[dict]:
     """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s"}`` (wall time from
     start to done, i.e. the simulator's speed without the host loading)."""
-    verilator_path()
-    from cocotb_tools.runner import get_results, get_runner
-    own = workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="spikestack_sim_")) if own else Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases))}
     for i, (spikes, tensors) in enumerate(cases):
         job[f"c{i}_spikes"] = np.asarray(spikes, dtype=np.uint8)
         for k, v in tensors.items():
             job[f"c{i}_{k}"] = np.asarray(v, dtype=np.int64)
+    res = run_bench(b, "spikestack.tb.bench", job, workdir)
+    return [{"spikes": res[f"c{i}_spikes"], "cycles": int(res[f"c{i}_cycles"]), "wall_s": float(res[f"c{i}_wall"])}
+            for i in range(len(cases))]
+
+
+def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None) -> dict:
+    """Run the cocotb ``test_module`` on a built top with ``job`` (arrays, passed as a .npz whose
+    path is in ``SPIKESTACK_JOB``); returns the arrays it saved to ``SPIKESTACK_RESULT``."""
+    verilator_path()
+    from cocotb_tools.runner import get_results, get_runner
+    own = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="spikestack_sim_")) if own else Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     np.savez(workdir / "job.npz", **job)
     result = workdir / "result.npz"
     if result.exists():
         result.unlink()
     runner = get_runner("verilator")
     try:
-        xml = runner.test(test_module="spikestack.tb.bench", hdl_toplevel=b.top, hdl_toplevel_lang="verilog", build_dir=b.build_dir / "sim",
-                      test_dir=workdir, results_xml=str(workdir / "results.xml"),
-                      extra_env={"SPIKESTACK_JOB": str(workdir / "job.npz"), "SPIKESTACK_RESULT": str(result)},
-                      log_file=workdir / "sim.log")
+        xml = runner.test(test_module=test_module, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
+                          build_dir=b.build_dir / "sim", test_dir=workdir, results_xml=str(workdir / "results.xml"),
+                          extra_env={"SPIKESTACK_JOB": str(workdir / "job.npz"), "SPIKESTACK_RESULT": str(result)},
+                          log_file=workdir / "sim.log")
         n_tests, n_failed = get_results(xml)
     except SystemExit:          # the runner exits when a cocotb test fails
         n_tests, n_failed = 1, 1
     if n_failed or not result.exists():
         log = (workdir / "sim.log").read_text()[-3000:] if (workdir / "sim.log").exists() else ""
         raise RuntimeError(f"simulation failed ({n_failed}/{n_tests} tests failed); log tail:\n{log}")
-    res = np.load(result)
-    out = [{"spikes": res[f"c{i}_spikes"], "cycles": int(res[f"c{i}_cycles"]), "wall_s": float(res[f"c{i}_wall"])}
-           for i in range(len(cases))]
+    with np.load(result) as f:
+        res = {k: f[k] for k in f.files}
     if own:
         shutil.rmtree(workdir, ignore_errors=True)
-    return out
+    return res
+
+
+def build_component(component, top: str) -> Build:
+    """Build any Amaranth component on Verilator (for block-level benches)."""
+    from amaranth.back import verilog
+    return build(None, verilog_text=verilog.convert(component, name=top), top=top)
 
 
 def compare(expected: np.ndarray, got: np.ndarray, what: str = "spikes") -> str | None:
