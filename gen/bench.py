@@ -13,7 +13,6 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case

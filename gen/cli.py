@@ -11,11 +11,9 @@ and nothing is written: outputs go to a temporary name and are renamed when comp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 

@@ -7,7 +7,6 @@ RTL on Verilator, check that they agree bit for bit and report the cycles; then 
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 

@@ -14,7 +14,7 @@ Several populations (e.g. Q, K and V) may share one neuron; their parameters are
 """
 from __future__ import annotations
 
-from amaranth import Mux, Module, Shape, signed
+from amaranth import Mux, Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

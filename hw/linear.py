@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Cat, Module, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gen.config import LayerConfig

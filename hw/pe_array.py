@@ -7,7 +7,7 @@ cycle after an op with ``last``.
 """
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -10,20 +10,15 @@ from __future__ import annotations
 import os
 import time
 
+import tomllib
+
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 
 from spikestack.gen.config import parse_config
 from spikestack.hw.layers import design_for
-
-import tomllib
-
-
-def _uint(sig) -> int:
-    v = sig.value
-    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)   # 1-bit ports are Logic
+from spikestack.tb.util import start_clock_and_reset, uint
 
 
 async def _write(dut, clk, port: str, words: list[int]):
@@ -43,7 +38,7 @@ async def _read(dut, clk, port: str, depth: int) -> list[int]:
         addr.value = a
         await RisingEdge(clk)
         await FallingEdge(clk)
-        out.append(_uint(data))
+        out.append(uint(data))
     return out
 
 
@@ -53,16 +48,11 @@ async def run_layer(dut):
     cfg = parse_config(tomllib.loads(str(job["config"])))
     plan = design_for(cfg).plan
     clk = dut.clk
-    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
     dut.start.value = 0
     for name in dir(dut):
         if name.endswith("__en") and "_host_" in name:   # writes off, reads enabled
             getattr(dut, name).value = int("_host_r" in name)
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(clk)
-    dut.rst.value = 0
-    await RisingEdge(clk)
+    await start_clock_and_reset(dut, 3)
     results = {}
     n_cases = int(job["cases"])
     for c in range(n_cases):
@@ -77,7 +67,7 @@ async def run_layer(dut):
         await with_timeout(RisingEdge(dut.done), 10 * (plan.dense_cycles() + 1000) * 10, "ns")
         wall = time.perf_counter() - t0
         await FallingEdge(clk)
-        cycles = _uint(dut.cycles)
+        cycles = uint(dut.cycles)
         words = await _read(dut, clk, plan.readout, plan.readout_depth())
         results[f"c{c}_spikes"] = plan.decode(words)
         results[f"c{c}_cycles"] = np.int64(cycles)

@@ -11,13 +11,10 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from spikestack.tb.util import start_clock_and_reset, uint
 
-def _uint(sig) -> int:
-    v = sig.value
-    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)
 
 
 @cocotb.test()
@@ -26,14 +23,9 @@ async def run_cycles(dut):
     inputs = {k[3:]: [int(x) for x in job[k]] for k in job.files if k.startswith("in_")}
     outputs = [str(x) for x in job["outputs"]]
     n = len(next(iter(inputs.values())))
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     for port in inputs:
         getattr(dut, port).value = 0
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await FallingEdge(dut.clk)
+    await start_clock_and_reset(dut)
     rec = {p: [] for p in outputs}
     for c in range(n):
         for port, vals in inputs.items():
@@ -41,5 +33,5 @@ async def run_cycles(dut):
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
         for p in outputs:
-            rec[p].append(str(_uint(getattr(dut, p))))
+            rec[p].append(str(uint(getattr(dut, p))))
     np.savez(os.environ["SPIKESTACK_RESULT"], **{f"out_{p}": np.array(v) for p, v in rec.items()})

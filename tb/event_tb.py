@@ -7,13 +7,10 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
+from spikestack.tb.util import start_clock_and_reset, uint
 
-def _uint(sig) -> int:
-    v = sig.value
-    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)
 
 
 @cocotb.test()
@@ -23,26 +20,21 @@ async def run_events(dut):
     d_in = int(job["d_in"])
     jbits = max(1, (max(2, d_in) - 1).bit_length())
     rnd = random.Random(7)
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rows__valid.value = 0
-    dut.rst.value = 1
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await FallingEdge(dut.clk)
+    await start_clock_and_reset(dut)
     events, k = [], 0
     for _ in range(int(job["n_cycles"]) * 3):
         offer = k < len(rows) and rnd.random() < 0.8
         dut.rows__valid.value = int(offer)
         dut.rows__payload.value = (rows[k] | (k << d_in)) if offer else 0
         await Timer(1, "ns")                      # let the combinational outputs settle
-        if _uint(dut.events__valid):
-            p = _uint(dut.events__payload)
+        if uint(dut.events__valid):
+            p = uint(dut.events__payload)
             j = p & ((1 << jbits) - 1)
             add, first, last = ((p >> (jbits + i)) & 1 for i in range(3))
             tag = p >> (jbits + 3)
             events.append(f"{j},{add},{first},{last},{tag}")
-        if offer and _uint(dut.rows__ready):
+        if offer and uint(dut.rows__ready):
             k += 1
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)

@@ -1,10 +1,10 @@
 """Golden-model properties and an independent loop-by-loop model of SPEC.md."""
 import numpy as np
-import pytest
+
 from hypothesis import given, settings, strategies as st
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig
-from spikestack.sim.layers import mha_layer, moe_layer, linear_layer, router_scores, top_k_mask
+from spikestack.gen.config import LayerConfig, LifConfig
+from spikestack.sim.layers import mha_layer, moe_layer, router_scores, top_k_mask
 from spikestack.sim.lif import lif_population, lif_step
 from spikestack.sim.tensors import random_case
 
