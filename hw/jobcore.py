@@ -1,0 +1,235 @@
+"""A job-driven spiking core: the expert core of the MoE layer and the projection core of MHA.
+
+A *job* is one token's work on one weight set: ``{n, sel, pop, spikes[T][din0]}`` (token n, weight
+set ``sel`` — an expert of this core's weight GLB, or a projection — LIF population ``pop`` and the
+token's input spikes of all T timesteps, held in the core's local activation buffer). The core
+runs one or two *stages* on its :class:`SpikingCore`:
+
+* stage 0: for each output tile, for t in 0..T-1: the row ``spikes[t]`` against weight rows
+  ``w_base0 + (sel*tiles0 + tile)*din0 + j`` and bias ``b_base0 + sel*tiles0 + tile``. With two
+  stages it fires (LIF population ``pop``) into the local hidden buffer (``T`` words of
+  ``tiles0*P`` spikes), otherwise its results (spikes or currents) leave the core.
+* stage 1 (two-stage jobs, the expert's output integration ``H @ W2 + b2``): after every hidden
+  spike of the job is in the hidden buffer, for each output tile, for t: the row ``hidden[t][:din1]``
+  against ``w_base1 + (sel*tiles1 + tile)*din1 + j``, current only (no LIF).
+
+Results leave through ``results`` (stream ``{n, t, tile, sel, spikes, currents}``), buffered in a
+``out_depth``-deep FIFO; the core issues a result-producing row only when the FIFO has room for
+every row in flight, so ``results`` may be stalled without losing anything. A new job is accepted
+(``job.ready``) once every row of the current one has entered the core, so jobs run back to back.
+
+Cost per job: ``sum over rows of max(1, popcount(row))`` cycles plus about 3 cycles at the stage
+barrier of a two-stage job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Cat, Const, Module, Signal, signed
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .core import CoreParams, SpikingCore
+
+__all__ = ["JobStage", "JobCoreParams", "JobCore"]
+
+
+def _range(n: int):
+    return range(max(2, n))
+
+
+@dataclass(frozen=True)
+class JobStage:
+    din: int            # input spikes per row
+    tiles: int          # output tiles of P lanes
+    w_base: int         # weight row of (sel 0, tile 0, j 0)
+    b_base: int         # bias row of (sel 0, tile 0)
+    fire: bool          # LIF spikes (True) or exact currents (False)
+
+
+@dataclass(frozen=True)
+class JobCoreParams:
+    rows: int
+    cols: int
+    pops: tuple
+    w_bits: int
+    b_bits: int
+    acc_bits: int
+    v_bits: int
+    w_depth: int
+    b_depth: int
+    t: int
+    n: int
+    sels: int
+    stages: tuple[JobStage, ...]
+    event_driven: bool = True
+    out_depth: int = 2
+
+    def __post_init__(self):
+        if len(self.stages) not in (1, 2):
+            raise ValueError("stages: one or two")
+        if len(self.stages) == 2 and self.stages[1].din > self.stages[0].tiles * self.lanes:
+            raise ValueError("stages[1].din: wider than the hidden buffer")
+
+    @property
+    def lanes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def core(self) -> CoreParams:
+        return CoreParams(
+            rows=self.rows, cols=self.cols, d_in=max(s.din for s in self.stages), pops=tuple(self.pops),
+            w_bits=self.w_bits, b_bits=self.b_bits, acc_bits=self.acc_bits, v_bits=self.v_bits,
+            w_depth=self.w_depth, b_depth=self.b_depth, tag_bits=self.tag_layout.size,
+            event_driven=self.event_driven)
+
+    @property
+    def max_tiles(self) -> int:
+        return max(s.tiles for s in self.stages)
+
+    @property
+    def job_layout(self) -> data.StructLayout:
+        return data.StructLayout({
+            "n": _range(self.n), "sel": _range(self.sels), "pop": _range(len(self.core.pops)),
+            "spikes": data.ArrayLayout(self.stages[0].din, self.t)})
+
+    @property
+    def tag_layout(self) -> data.StructLayout:
+        return data.StructLayout({"stage": 1, "tile": _range(self.max_tiles), "t": _range(self.t),
+                                  "n": _range(self.n), "sel": _range(self.sels)})
+
+    @property
+    def result_layout(self) -> data.StructLayout:
+        fields = {"n": _range(self.n), "t": _range(self.t), "tile": _range(self.stages[-1].tiles),
+                  "sel": _range(self.sels)}
+        if self.stages[-1].fire:
+            fields["spikes"] = self.lanes
+        else:
+            fields["currents"] = data.ArrayLayout(signed(self.acc_bits), self.lanes)
+        return data.StructLayout(fields)
+
+
+class JobCore(wiring.Component):
+    """See the module docstring.
+
+    Attributes
+    ----------
+    job : In(stream of job_layout)
+    w_rd, b_rd : In(ReadPort.Signature)   weight / bias buffer read ports (shared GLB)
+    results : Out(stream of result_layout)
+    busy : Out(1)                         rows in the PE array this cycle (utilisation counter)
+    """
+
+    def __init__(self, p: JobCoreParams):
+        self.p = p
+        super().__init__({
+            "job": In(stream.Signature(p.job_layout)),
+            "w_rd": In(p.core.w_port),
+            "b_rd": In(p.core.b_port),
+            "results": Out(stream.Signature(p.result_layout)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, P, T = self.p, self.p.lanes, self.p.t
+        cp = p.core
+        two = len(p.stages) == 2
+        m.submodules.core = core = SpikingCore(cp)
+        wiring.connect(m, wiring.flipped(self.w_rd), core.w_rd)
+        wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
+        m.d.comb += self.busy.eq(core.busy)
+
+        # --- the local activation buffer: the current job ---
+        job = Signal(p.job_layout)
+        active = Signal()
+        stage = Signal()
+        tile = Signal(_range(p.max_tiles))
+        t = Signal(_range(T))
+        wait_barrier = Signal()
+
+        # --- the local hidden buffer (two-stage jobs) ---
+        if two:
+            s0 = p.stages[0]
+            hid = memory.Memory(shape=s0.tiles * P, depth=T, init=[])
+            m.submodules.hidden = hid
+            hid_w = hid.write_port(granularity=P)
+            hid_r = hid.read_port(domain="comb")
+            m.d.comb += hid_r.addr.eq(t)
+
+        # --- result FIFO and credits ---
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=p.result_layout.size, depth=p.out_depth)
+        inflight = Signal(range(p.out_depth + 2))
+        final_stage = Signal()
+        m.d.comb += final_stage.eq(stage == (len(p.stages) - 1))
+        credit = Signal()
+        m.d.comb += credit.eq(~final_stage | (out_fifo.level + inflight < p.out_depth))
+
+        # --- row issue ---
+        row = core.rows.payload
+        meta = row.meta
+        tag = Signal(p.tag_layout)
+        stage_rows = [s.tiles * T for s in p.stages]
+        m.d.comb += [
+            core.rows.valid.eq(active & ~wait_barrier & credit),
+            tag.stage.eq(stage), tag.tile.eq(tile), tag.t.eq(t), tag.n.eq(job.n), tag.sel.eq(job.sel),
+            meta.tag.eq(tag), meta.v_zero.eq(t == 0), meta.sel.eq(job.pop),
+        ]
+        for i, s in enumerate(p.stages):
+            with m.If(stage == i):
+                block = job.sel * s.tiles + tile
+                m.d.comb += [
+                    meta.w_base.eq(s.w_base + block * s.din), meta.b_addr.eq(s.b_base + block),
+                    meta.fire.eq(int(s.fire)),
+                ]
+                if i == 0:
+                    m.d.comb += row.spikes.eq(job.spikes[t])
+                else:
+                    m.d.comb += row.spikes.eq(hid_r.data[:s.din])
+        accept_row = core.rows.valid & core.rows.ready
+        last_t = t == T - 1
+        m.d.comb += self.job.ready.eq(~active)
+        with m.If(self.job.valid & self.job.ready):
+            m.d.sync += [job.eq(self.job.payload), active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
+        with m.Elif(accept_row):
+            m.d.sync += t.eq(t + 1)
+            with m.If(last_t):
+                m.d.sync += [t.eq(0), tile.eq(tile + 1)]
+                for i, s in enumerate(p.stages):
+                    with m.If((stage == i) & (tile == s.tiles - 1)):
+                        if i == len(p.stages) - 1:
+                            m.d.sync += active.eq(0)
+                        else:
+                            m.d.sync += [stage.eq(i + 1), tile.eq(0), wait_barrier.eq(1)]
+
+        # --- results ---
+        out = core.out.payload
+        otag = data.View(p.tag_layout, out.tag)
+        if two:
+            got = Signal(range(stage_rows[0] + 1))
+            hid_result = core.out.valid & (otag.stage == 0)
+            m.d.comb += [
+                hid_w.addr.eq(otag.t), hid_w.data.eq(Cat(*([out.spikes] * p.stages[0].tiles))),
+                hid_w.en.eq(hid_result.replicate(p.stages[0].tiles) & (Const(1, p.stages[0].tiles) << otag.tile)),
+            ]
+            with m.If(hid_result):
+                m.d.sync += got.eq(got + 1)
+                with m.If(got == stage_rows[0] - 1):
+                    m.d.sync += [got.eq(0), wait_barrier.eq(0)]
+            final_result = core.out.valid & (otag.stage == 1)
+        else:
+            final_result = core.out.valid
+        res = Signal(p.result_layout)
+        m.d.comb += [res.n.eq(otag.n), res.t.eq(otag.t), res.tile.eq(otag.tile), res.sel.eq(otag.sel)]
+        if p.stages[-1].fire:
+            m.d.comb += res.spikes.eq(out.spikes)
+        else:
+            m.d.comb += res.currents.eq(out.currents)
+        m.d.comb += [out_fifo.w_en.eq(final_result), out_fifo.w_data.eq(res)]
+        issued = accept_row & final_stage
+        m.d.sync += inflight.eq(inflight + issued - final_result)
+        m.d.comb += [
+            self.results.valid.eq(out_fifo.r_rdy), self.results.payload.eq(out_fifo.r_data),
+            out_fifo.r_en.eq(self.results.ready),
+        ]
+        return m

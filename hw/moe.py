@@ -1,0 +1,242 @@
+"""The spiking MoE layer as a graph of named blocks (SPEC.md "MoE layer").
+
+Blocks (memory/control tier roles in brackets):
+
+* ``activation_glb`` [memory] input spikes, row ``n*T + t``; the output spikes are written back
+  into the same rows (lane group ``tile`` of ``tiles_out * P`` bits). Host load and readout.
+* ``router_weights`` [memory] ``Wr[j, :]`` at row j (E lanes of w_bits).
+* ``router`` [control] scores and top-k (:mod:`.router`), streams ``{n, mask}``.
+* ``dispatcher`` [control] reads each routed token's T rows and hands one job per routed expert
+  to an idle core of the expert's weight group (:mod:`.dispatch`).
+* ``weight_glb_<g>`` / ``bias_glb_<g>`` [memory] the expert-weight GLB of group g (the paper's
+  GLB A / GLB B), shared by ``hw.glb_share`` cores (one read port each). Expert e lives in group
+  ``e % groups`` at slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
+  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise.
+* ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
+  hidden buffer) then its output integration ``H @ W2 + b2`` (currents).
+* ``merge`` [control] sums the routed experts' currents per (token, t) in the merge buffer.
+* ``spike_generator`` [control] the output LIF population, writing back to ``activation_glb``.
+* ``sequencer`` [control] start/done handshake and the phase order (route+experts, then fire).
+
+Cycles: the router runs ahead of the cores (a token's route is ready after its T rows' events);
+the cores' work is ``sum over jobs of (sum over rows of max(1, popcount))``, shared by the cores
+of each group; the output LIF adds ``N*T*tiles_out`` cycles at the end.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gen.config import ConfigError, LayerConfig, signed_bits
+from .control import RunControl, control_members
+from .dispatch import Dispatcher
+from .glb import GLB, GlbParams
+from .graph import Design
+from .jobcore import JobCore, JobCoreParams, JobStage
+from .merge import Merge, SpikeGenerator
+from .pack import pack_bits, pack_lanes, unpack_bits
+from .router import Router, RouterParams
+
+__all__ = ["MoePlan", "moe_design"]
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class MoePlan:
+    """Sizes, buffer layouts and the host protocol of the MoE top (see module docstring)."""
+
+    readout = "activation_glb_host_r"
+
+    def __init__(self, cfg: LayerConfig):
+        hw = cfg.hw
+        self.cfg = cfg
+        E, D, Dh, T, N = cfg.experts, cfg.d, cfg.dh, cfg.t, cfg.n
+        P = self.lanes = hw.lanes
+        self.cores = min(hw.cores, E * hw.glb_share)
+        self.groups = min(_ceil(self.cores, hw.glb_share), E)
+        self.core_groups = tuple(min(c // hw.glb_share, self.groups - 1) for c in range(self.cores))
+        self.slots = _ceil(E, self.groups)                    # experts per group (max)
+        self.tiles_h, self.tiles_out = _ceil(Dh, P), _ceil(D, P)
+        self.w2_base = self.slots * self.tiles_h * D
+        self.b2_base = self.slots * self.tiles_h
+        w_depth = self.w2_base + self.slots * self.tiles_out * Dh
+        b_depth = self.b2_base + self.slots * self.tiles_out
+        acc_bits = max(cfg.synaptic_bits(D), cfg.synaptic_bits(Dh))
+        w_lo, w_hi = -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1
+        b_lo, b_hi = -(1 << (cfg.b_bits - 1)), (1 << (cfg.b_bits - 1)) - 1
+        k = cfg.top_k
+        self.m_bits = signed_bits(k * (Dh * w_lo + b_lo), k * (Dh * w_hi + b_hi))
+        self.score_bits = signed_bits(T * D * w_lo, T * D * w_hi)
+        self.job = JobCoreParams(
+            rows=hw.rows, cols=hw.cols, pops=(cfg.lif["hidden"],), w_bits=cfg.w_bits, b_bits=cfg.b_bits,
+            acc_bits=acc_bits, v_bits=cfg.v_bits, w_depth=w_depth, b_depth=b_depth, t=T, n=N,
+            sels=self.slots, event_driven=hw.event_driven,
+            stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
+                    JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)))
+        self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
+        self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=P, read_ports=2,
+                                    write_ports=1, host_read=True)
+        self.router_w = GlbParams(depth=D, width=E * cfg.w_bits)
+        self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
+                        for g in range(self.groups)]
+        self.biases = [GlbParams(depth=b_depth, width=P * cfg.b_bits, read_ports=len(self.members_of[g]))
+                       for g in range(self.groups)]
+        self.router = RouterParams(t=T, n=N, d=D, experts=E, top_k=k, w_bits=cfg.w_bits,
+                                   score_bits=self.score_bits, act_addr_bits=self.activation.addr_width,
+                                   act_width=self.activation.width,
+                                   event_driven=hw.event_driven)
+
+    # -- host side ---------------------------------------------------------------------------
+    def images(self, spikes: np.ndarray, tensors: dict) -> dict[str, list[int]]:
+        cfg, P = self.cfg, self.lanes
+        E, D, Dh = cfg.experts, cfg.d, cfg.dh
+        th, to = self.tiles_h, self.tiles_out
+        img = {
+            "activation_glb_host_w": pack_bits(spikes.transpose(1, 0, 2).reshape(-1, D)),
+            "router_weights_host_w": pack_lanes(tensors["wr"], cfg.w_bits),
+        }
+        for g in range(self.groups):
+            w = np.zeros((self.weights[g].depth, P), dtype=np.int64)
+            b = np.zeros((self.biases[g].depth, P), dtype=np.int64)
+            for e in range(g, E, self.groups):
+                s = e // self.groups
+                w1 = np.zeros((D, th * P), dtype=np.int64)
+                w1[:, :Dh] = tensors["w1"][e]
+                w[s * th * D:(s + 1) * th * D] = w1.reshape(D, th, P).transpose(1, 0, 2).reshape(th * D, P)
+                w2 = np.zeros((Dh, to * P), dtype=np.int64)
+                w2[:, :D] = tensors["w2"][e]
+                base = self.w2_base + s * to * Dh
+                w[base:base + to * Dh] = w2.reshape(Dh, to, P).transpose(1, 0, 2).reshape(to * Dh, P)
+                b1 = np.zeros(th * P, dtype=np.int64)
+                b1[:Dh] = tensors["b1"][e]
+                b[s * th:(s + 1) * th] = b1.reshape(th, P)
+                b2 = np.zeros(to * P, dtype=np.int64)
+                b2[:D] = tensors["b2"][e]
+                b[self.b2_base + s * to:self.b2_base + (s + 1) * to] = b2.reshape(to, P)
+            img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits)
+            img[f"bias_glb_{g}_host_w"] = pack_lanes(b, cfg.b_bits)
+        return img
+
+    def readout_depth(self) -> int:
+        return self.cfg.t * self.cfg.n
+
+    def decode(self, words: list[int]) -> np.ndarray:
+        cfg = self.cfg
+        bits = unpack_bits(words, self.tiles_out * self.lanes)[:, :cfg.d]
+        return bits.reshape(cfg.n, cfg.t, cfg.d).transpose(1, 0, 2).copy()
+
+    def dense_cycles(self) -> int:
+        """A bound on the cycles of any input (every row dense, all work on one core)."""
+        cfg = self.cfg
+        jobs = cfg.n * cfg.top_k
+        per_job = cfg.t * (self.tiles_h * cfg.d + self.tiles_out * cfg.dh) + 16
+        return cfg.t * cfg.n * cfg.d + jobs * per_job + cfg.t * cfg.n * self.tiles_out + 256
+
+    def work(self, spikes, tensors) -> dict:
+        """The routed work of one input (from the golden model): synaptic adds per expert."""
+        from ..sim.layers import router_scores, top_k_mask
+        from ..sim.lif import lif_population
+        cfg = self.cfg
+        s = np.asarray(spikes, dtype=np.int64)
+        mask = top_k_mask(router_scores(s, tensors["wr"]), cfg.top_k)          # (N, E)
+        pop_in = s.sum(axis=2)                                                  # (T, N)
+        adds = np.zeros(cfg.experts, dtype=np.int64)
+        events = np.zeros(cfg.experts, dtype=np.int64)                          # core cycles, P lanes each
+        for e in range(cfg.experts):
+            toks = np.flatnonzero(mask[:, e])
+            if not len(toks):
+                continue
+            cur = np.einsum("tnd,dh->tnh", s[:, toks], tensors["w1"][e].astype(np.int64)) + tensors["b1"][e]
+            h = lif_population(cur, cfg.lif["hidden"], cfg.v_bits).astype(np.int64)
+            pop_h = h.sum(axis=2)
+            adds[e] = pop_in[:, toks].sum() * cfg.dh + pop_h.sum() * cfg.d
+            events[e] = (np.maximum(pop_in[:, toks], 1).sum() * self.tiles_h
+                         + np.maximum(pop_h, 1).sum() * self.tiles_out)
+        return {"mask": mask, "adds": adds, "core_cycles": events,
+                "router_adds": int(pop_in.sum()) * cfg.experts}
+
+    def ideal_cycles(self, spikes=None, tensors=None) -> float:
+        """Synaptic adds of the routed work / (cores * rows * cols). Without an input: every
+        routed row dense."""
+        cfg = self.cfg
+        if spikes is None:
+            adds = cfg.n * cfg.top_k * cfg.t * (cfg.d * cfg.dh + cfg.dh * cfg.d)
+        else:
+            adds = int(self.work(spikes, tensors)["adds"].sum())
+        return adds / (self.cores * self.lanes)
+
+
+class MoeSequencer(wiring.Component):
+    """Start/done handshake and phase order: start -> router + merge clear; merge complete ->
+    spike generator; spike generator done -> done."""
+
+    def __init__(self):
+        super().__init__({
+            **control_members(),
+            "router_start": Out(1), "merge_start": Out(1), "merge_complete": In(1),
+            "fire_start": Out(1), "fire_done": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = RunControl(m, self)
+        m.d.comb += [self.router_start.eq(ctl.go), self.merge_start.eq(ctl.go),
+                     self.fire_start.eq(self.busy & self.merge_complete), ctl.finish.eq(self.fire_done)]
+        return m
+
+
+def moe_design(cfg: LayerConfig) -> Design:
+    """The graph of the MoE layer (see module docstring)."""
+    if cfg.kind != "moe":
+        raise ConfigError(f"kind: expected 'moe', got {cfg.kind!r}")
+    plan = MoePlan(cfg)
+    d = Design("spikestack_moe")
+    d.add("activation_glb", lambda: GLB(plan.activation), role="memory")
+    d.add("router_weights", lambda: GLB(plan.router_w), role="memory")
+    d.add("sequencer", MoeSequencer, role="control")
+    d.add("router", lambda: Router(plan.router), role="control")
+    d.add("dispatcher", lambda: Dispatcher(
+        t=cfg.t, n=cfg.n, d=cfg.d, experts=cfg.experts, core_groups=plan.core_groups, groups=plan.groups,
+        job_layout=plan.job.job_layout, act_addr_bits=plan.activation.addr_width,
+        act_width=plan.activation.width), role="control")
+    for g in range(plan.groups):
+        d.add(f"weight_glb_{g}", lambda g=g: GLB(plan.weights[g]), role="memory")
+        d.add(f"bias_glb_{g}", lambda g=g: GLB(plan.biases[g]), role="memory")
+    for c in range(plan.cores):
+        d.add(f"expert_core_{c}", lambda: JobCore(plan.job), role="logic", group="expert_core")
+    d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.lanes, cores=plan.cores,
+                                 m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out,
+                                 result_layout=plan.job.result_layout), role="control")
+    d.add("spike_generator", lambda: SpikeGenerator(
+        t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
+        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width), role="control")
+    d.wire("sequencer.router_start", "router.start")
+    d.wire("sequencer.merge_start", "merge.start")
+    d.wire("merge.complete", "sequencer.merge_complete")
+    d.wire("sequencer.fire_start", "spike_generator.start")
+    d.wire("spike_generator.done", "sequencer.fire_done")
+    d.wire("router.act_rd", "activation_glb.rd0")
+    d.wire("router.wr_rd", "router_weights.rd0")
+    d.wire("router.routes", "dispatcher.routes")
+    d.wire("dispatcher.act_rd", "activation_glb.rd1")
+    for g, members in enumerate(plan.members_of):
+        for i, c in enumerate(members):
+            d.wire(f"expert_core_{c}.w_rd", f"weight_glb_{g}.rd{i}")
+            d.wire(f"expert_core_{c}.b_rd", f"bias_glb_{g}.rd{i}")
+    for c in range(plan.cores):
+        d.wire(f"dispatcher.jobs_{c}", f"expert_core_{c}.job")
+        d.wire(f"expert_core_{c}.results", f"merge.results_{c}")
+    d.wire("spike_generator.acc_rd", "merge.acc_r")
+    d.wire("spike_generator.out_wr", "activation_glb.wr0")
+    for port in ("start", "busy", "done", "cycles"):
+        d.export(port, f"sequencer.{port}")
+    for name in ["activation_glb", "router_weights"] + [f"{k}_glb_{g}" for g in range(plan.groups)
+                                                         for k in ("weight", "bias")]:
+        d.export(f"{name}_host_w", f"{name}.host_w")
+    d.export("activation_glb_host_r", "activation_glb.host_r")
+    d.plan = plan
+    return d

@@ -1,0 +1,149 @@
+"""The token router: expert scores by synaptic adds, then top-k with the lower-index tie rule.
+
+For every token n (rows ``n*T + t`` of the activation GLB, t = 0..T-1) the router streams the
+rows through an :class:`EventEncoder` and, for each set spike j, adds the router-weight word
+``Wr[j, :]`` (E lanes, one per expert) to the token's E scores — ``r[n, e] = sum_t sum_j S[t,n,j]
+Wr[j,e]``, no multiplier. When the token's last row is done it selects the experts whose score is
+beaten by fewer than k others, where e' beats e if ``r[e'] > r[e]`` or ``r[e'] == r[e]`` and
+``e' < e`` (exactly SPEC's tie rule), and emits ``routes`` ``{n, mask}`` (mask bit e = routed).
+
+Interface: ``start`` (pulse) begins a pass over all N tokens; ``act_rd`` and ``wr_rd`` read the
+activation GLB and the router-weight buffer (1-cycle reads); ``routes`` is a stream with a
+4-deep FIFO (the router stalls when it is full). Cost: ``sum over rows of max(1, popcount)``
+cycles event-driven, plus about 4 cycles of pipeline; a token's route leaves 3 cycles after its
+last event.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .event import EventEncoder
+
+__all__ = ["RouterParams", "Router", "route_layout"]
+
+
+def _range(n: int):
+    return range(max(2, n))
+
+
+def route_layout(n: int, experts: int) -> data.StructLayout:
+    return data.StructLayout({"n": _range(n), "mask": experts})
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    t: int
+    n: int
+    d: int
+    experts: int
+    top_k: int
+    w_bits: int
+    score_bits: int
+    act_addr_bits: int
+    act_width: int
+    event_driven: bool = True
+    depth: int = 4
+
+    def __post_init__(self):
+        if not 1 <= self.top_k <= self.experts:
+            raise ValueError("top_k: must be in 1..experts")
+
+    @property
+    def w_port(self):
+        return memory.ReadPort.Signature(addr_width=max(1, (self.d - 1).bit_length()),
+                                         shape=self.experts * self.w_bits)
+
+    @property
+    def act_port(self):
+        return memory.ReadPort.Signature(addr_width=self.act_addr_bits, shape=self.act_width)
+
+
+class Router(wiring.Component):
+    """See the module docstring. Attributes: ``start`` In(1), ``act_rd``, ``wr_rd`` (read ports),
+    ``routes`` Out(stream of route_layout)."""
+
+    def __init__(self, p: RouterParams):
+        self.p = p
+        super().__init__({
+            "start": In(1),
+            "act_rd": In(p.act_port),
+            "wr_rd": In(p.w_port),
+            "routes": Out(stream.Signature(route_layout(p.n, p.experts))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, T, E = self.p, self.p.t, self.p.experts
+        meta_layout = data.StructLayout({"n": _range(p.n), "t_first": 1, "t_last": 1})
+        row_layout = data.StructLayout({"spikes": p.d, "meta": meta_layout})
+
+        # --- fetch rows n*T + t into a small queue ---
+        qdepth = 4
+        m.submodules.queue = queue = fifo.SyncFIFO(width=row_layout.size, depth=qdepth)
+        fetching = Signal()
+        row = Signal(_range(p.t * p.n))
+        n = Signal(_range(p.n))
+        t = Signal(_range(T))
+        inflight = Signal()
+        issue = Signal()
+        meta = Signal(meta_layout)
+        m.d.comb += [issue.eq(fetching & (queue.level + inflight < qdepth - 1)),
+                     self.act_rd.addr.eq(row), self.act_rd.en.eq(1)]
+        m.d.sync += inflight.eq(issue)
+        with m.If(self.start):
+            m.d.sync += [fetching.eq(1), row.eq(0), n.eq(0), t.eq(0)]
+        with m.Elif(issue):
+            m.d.sync += [meta.n.eq(n), meta.t_first.eq(t == 0), meta.t_last.eq(t == T - 1),
+                         row.eq(row + 1), t.eq(t + 1)]
+            with m.If(t == T - 1):
+                m.d.sync += [t.eq(0), n.eq(n + 1)]
+                with m.If(n == p.n - 1):
+                    m.d.sync += fetching.eq(0)
+        row_in = Signal(row_layout)
+        m.d.comb += [row_in.spikes.eq(self.act_rd.data[:p.d]), row_in.meta.eq(meta),
+                     queue.w_en.eq(inflight), queue.w_data.eq(row_in)]
+
+        # --- events; only start a token's last row when its route has room ---
+        m.submodules.routes_fifo = rfifo = fifo.SyncFIFO(width=route_layout(p.n, E).size, depth=p.depth)
+        tokens_inflight = Signal(range(p.depth + 2))
+        m.submodules.encoder = enc = EventEncoder(p.d, meta_layout, p.event_driven)
+        q_row = data.View(row_layout, queue.r_data)
+        room = Signal()
+        m.d.comb += [
+            room.eq(rfifo.level + tokens_inflight < p.depth),
+            enc.rows.valid.eq(queue.r_rdy & room), enc.rows.payload.eq(queue.r_data),
+            queue.r_en.eq(enc.rows.ready & room),
+        ]
+        token_in = enc.rows.valid & enc.rows.ready & q_row.meta.t_last
+        ev = enc.events.payload
+        m.d.comb += [self.wr_rd.addr.eq(ev.j), self.wr_rd.en.eq(1)]
+
+        # --- stage P: accumulate the scores ---
+        op = Signal(data.StructLayout({"valid": 1, "add": 1, "clear": 1, "finish": 1, "n": _range(p.n)}))
+        m.d.sync += [op.valid.eq(enc.events.valid), op.add.eq(ev.add), op.clear.eq(ev.first & ev.meta.t_first),
+                     op.finish.eq(ev.last & ev.meta.t_last), op.n.eq(ev.meta.n)]
+        w = data.View(data.ArrayLayout(signed(p.w_bits), E), self.wr_rd.data)
+        scores = Signal(data.ArrayLayout(signed(p.score_bits), E))
+        fin_valid = Signal()
+        fin_n = Signal(_range(p.n))
+        with m.If(op.valid):
+            for e in range(E):
+                m.d.sync += scores[e].eq(Mux(op.clear, 0, scores[e]) + Mux(op.add, w[e], 0))
+        m.d.sync += [fin_valid.eq(op.valid & op.finish), fin_n.eq(op.n)]
+
+        # --- stage F: top-k of the final scores ---
+        mask = Signal(E)
+        for e in range(E):
+            beats = [(scores[o] > scores[e]) | ((scores[o] == scores[e]) if o < e else 0)
+                     for o in range(E) if o != e]
+            count = sum(beats) if beats else 0
+            m.d.comb += mask[e].eq(count < p.top_k)
+        m.d.comb += [rfifo.w_en.eq(fin_valid), rfifo.w_data.eq(Cat(fin_n, mask))]
+        m.d.sync += tokens_inflight.eq(tokens_inflight + token_in - fin_valid)
+        m.d.comb += [self.routes.valid.eq(rfifo.r_rdy), self.routes.payload.eq(rfifo.r_data),
+                     rfifo.r_en.eq(self.routes.ready)]
+        return m
