@@ -1,0 +1,353 @@
+"""The spiking multi-head attention layer as a graph of named blocks (SPEC.md "MHA layer").
+
+Phases, ordered by the ``sequencer``:
+
+1. **Q/K/V projections.** The ``dispatcher`` reads each token's T input rows from
+   ``activation_glb`` and hands three jobs (q, k, v) to idle ``proj_core_<c>`` blocks — job cores
+   (:mod:`.jobcore`) whose PE arrays run the projection with its fused LIF population; all
+   projection weights are in ``weight_glb`` / ``bias_glb`` (one read port per core). The
+   ``collector`` writes the spikes: Q to ``q_glb`` row ``n*T + t``; K and V to ``k_glb`` /
+   ``v_glb`` row t, lane group ``n*tiles + tile`` (all tokens of a timestep side by side).
+2. **Attention.** The ``attention_dispatcher`` splits features into heads and feeds
+   ``attention_core_<c>`` (one head per core per round; heads time-multiplexed when there are
+   more heads than cores): AND/popcount ``Q K^T``, ``· V`` as adds, ``>> attn_shift``, the
+   attention LIF. Spikes go to ``attn_glb`` (row ``n*T + t``, lane group = head): heads merged.
+3. **Output projection.** The dispatcher hands one job (o) per token with the rows of
+   ``attn_glb``; the collector writes ``LIF_o`` spikes back into ``activation_glb``.
+
+Cycles: phase 1 ``≈ 3 * sum(max(1, popcount(S[t, n]))) * tiles / cores``, phase 2
+``rounds * N * T``, phase 3 ``≈ sum(max(1, popcount(S_attn))) * tiles / cores``, plus pipeline
+fill and T + 1 cycles per token to load it.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gen.config import ConfigError, LayerConfig
+from .attention import AttentionCore, AttentionDispatcher
+from .control import RunControl, control_members
+from .glb import GLB, GlbParams
+from .graph import Design
+from .jobcore import JobCore, JobCoreParams, JobStage
+from .pack import pack_bits, pack_lanes, unpack_bits
+
+__all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
+
+PROJECTIONS = ("q", "k", "v", "o")
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class MhaPlan:
+    """Sizes, buffer layouts and the host protocol of the MHA top (see module docstring)."""
+
+    readout = "activation_glb_host_r"
+
+    def __init__(self, cfg: LayerConfig):
+        hw = cfg.hw
+        self.cfg = cfg
+        T, N, D, H = cfg.t, cfg.n, cfg.d, cfg.heads
+        P = self.lanes = hw.lanes
+        self.cores = hw.cores
+        self.attn_cores = min(hw.cores, H)
+        self.rounds = _ceil(H, self.attn_cores)
+        self.tiles = _ceil(D, P)
+        self.width = self.tiles * P
+        self.job = JobCoreParams(
+            rows=hw.rows, cols=hw.cols, pops=tuple(cfg.lif[p] for p in PROJECTIONS), w_bits=cfg.w_bits,
+            b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits, w_depth=4 * self.tiles * D,
+            b_depth=4 * self.tiles, t=T, n=N, sels=4, event_driven=hw.event_driven,
+            stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),))
+        self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
+                                    write_ports=1, host_read=True)
+        self.weights = GlbParams(depth=4 * self.tiles * D, width=P * cfg.w_bits, read_ports=self.cores)
+        self.biases = GlbParams(depth=4 * self.tiles, width=P * cfg.b_bits, read_ports=self.cores)
+        self.q = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1, write_ports=1)
+        self.kv = GlbParams(depth=T, width=N * self.width, granularity=P, read_ports=1, write_ports=1)
+        self.attn = GlbParams(depth=T * N, width=D, granularity=cfg.head_dim, read_ports=1, write_ports=1)
+
+    # -- host side ---------------------------------------------------------------------------
+    def images(self, spikes: np.ndarray, tensors: dict) -> dict[str, list[int]]:
+        cfg, P, tiles, D = self.cfg, self.lanes, self.tiles, self.cfg.d
+        w = np.zeros((4 * tiles * D, P), dtype=np.int64)
+        b = np.zeros((4 * tiles, P), dtype=np.int64)
+        for s, name in enumerate(PROJECTIONS):
+            wp = np.zeros((D, tiles * P), dtype=np.int64)
+            wp[:, :D] = tensors[f"w{name}"]
+            w[s * tiles * D:(s + 1) * tiles * D] = wp.reshape(D, tiles, P).transpose(1, 0, 2).reshape(tiles * D, P)
+            bp = np.zeros(tiles * P, dtype=np.int64)
+            bp[:D] = tensors[f"b{name}"]
+            b[s * tiles:(s + 1) * tiles] = bp.reshape(tiles, P)
+        return {
+            "activation_glb_host_w": pack_bits(spikes.transpose(1, 0, 2).reshape(-1, D)),
+            "weight_glb_host_w": pack_lanes(w, cfg.w_bits),
+            "bias_glb_host_w": pack_lanes(b, cfg.b_bits),
+        }
+
+    def readout_depth(self) -> int:
+        return self.cfg.t * self.cfg.n
+
+    def decode(self, words: list[int]) -> np.ndarray:
+        cfg = self.cfg
+        bits = unpack_bits(words, self.width)[:, :cfg.d]
+        return bits.reshape(cfg.n, cfg.t, cfg.d).transpose(1, 0, 2).copy()
+
+    def dense_cycles(self) -> int:
+        cfg = self.cfg
+        rows = cfg.t * cfg.n
+        return 4 * rows * cfg.d * self.tiles + self.rounds * rows + 4 * cfg.n * (cfg.t + 2) + 256
+
+    def stage_work(self, spikes, tensors) -> dict:
+        """Operations per stage for one input (golden model): synaptic adds of the projections,
+        ANDs of Q K^T, adds of A V (A's entries where V spikes)."""
+        from ..sim.layers import mha_intermediates
+        cfg = self.cfg
+        s = np.asarray(spikes, dtype=np.int64)
+        mid = mha_intermediates(cfg, s, *(tensors[k] for k in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")))
+        T, N, D, H, d = cfg.t, cfg.n, cfg.d, cfg.heads, cfg.head_dim
+        rows_in, rows_attn = s.sum(axis=2), mid["attn_spikes"].astype(np.int64).sum(axis=2)
+        v_spikes = int(mid["v"].sum())
+        return {
+            "qkv_adds": 3 * int(rows_in.sum()) * D,
+            "qk_ands": H * T * N * N * d,
+            "av_adds": N * v_spikes,
+            "o_adds": int(rows_attn.sum()) * D,
+            "qkv_events": 3 * int(np.maximum(rows_in, 1).sum()) * self.tiles,
+            "o_events": int(np.maximum(rows_attn, 1).sum()) * self.tiles,
+            "attention_cycles": self.rounds * T * N,
+        }
+
+    def ideal_cycles(self, spikes=None, tensors=None) -> float:
+        """Operations of every stage / (cores * rows * cols); without an input, dense rows."""
+        cfg = self.cfg
+        pes = self.cores * self.lanes
+        if spikes is None:
+            rows = cfg.t * cfg.n
+            ops = 4 * rows * cfg.d * cfg.d + cfg.heads * cfg.t * cfg.n * cfg.n * cfg.head_dim * 2
+        else:
+            w = self.stage_work(spikes, tensors)
+            ops = w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"]
+        return ops / pes
+
+
+class MhaDispatcher(wiring.Component):
+    """Projection jobs: ``start_qkv`` -> for each token, jobs q, k, v from the activation GLB;
+    ``start_o`` -> for each token, job o from the attention GLB. Each token's T rows are read into
+    the token register (T + 1 cycles), then its jobs go to the lowest idle core."""
+
+    def __init__(self, plan: MhaPlan):
+        self.plan = plan
+        p = plan
+        members = {
+            "start_qkv": In(1), "start_o": In(1),
+            "act_rd": In(p.activation.read_signature()),
+            "attn_rd": In(p.attn.read_signature()),
+        }
+        for c in range(p.cores):
+            members[f"jobs_{c}"] = Out(stream.Signature(p.job.job_layout))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, cfg = self.plan, self.plan.cfg
+        T, N = cfg.t, cfg.n
+        cores = [getattr(self, f"jobs_{c}") for c in range(p.cores)]
+        job = Signal(p.job.job_layout)
+        phase_o = Signal()
+        running = Signal()
+        loading = Signal()
+        n = Signal(range(max(2, N)))
+        t = Signal(range(T + 1))
+        prev_t = Signal(range(T + 1))
+        pending = Signal(3)          # projection slots still to hand out: q,k,v (phase 1) or o
+        row = Signal.like(self.act_rd.addr)
+        m.d.comb += [row.eq(n * T + t), self.act_rd.addr.eq(row), self.attn_rd.addr.eq(row),
+                     self.act_rd.en.eq(1), self.attn_rd.en.eq(1)]
+        with m.If(self.start_qkv | self.start_o):
+            m.d.sync += [running.eq(1), loading.eq(1), phase_o.eq(self.start_o), n.eq(0), t.eq(0)]
+        with m.If(loading):
+            m.d.sync += [t.eq(t + 1), prev_t.eq(t)]
+            with m.If(t > 0):
+                m.d.sync += job.spikes[prev_t].eq(Mux(phase_o, self.attn_rd.data, self.act_rd.data[:cfg.d]))
+            with m.If(t == T):
+                m.d.sync += [loading.eq(0), pending.eq(Mux(phase_o, 0b001, 0b111)), job.n.eq(n)]
+        # hand out the token's jobs, lowest projection first, to the lowest idle core
+        chosen = Signal(3)
+        m.d.comb += chosen.eq(pending & (~pending + 1))
+        sel = Signal(range(4))
+        with m.If(phase_o):
+            m.d.comb += sel.eq(3)
+        with m.Elif(chosen[1]):
+            m.d.comb += sel.eq(1)
+        with m.Elif(chosen[2]):
+            m.d.comb += sel.eq(2)
+        taken = 0
+        for c in cores:
+            mine = Signal()
+            m.d.comb += mine.eq(pending.any() & c.ready & ~taken)
+            taken = taken | c.ready
+            m.d.comb += [c.valid.eq(mine), c.payload.eq(job), c.payload.sel.eq(sel), c.payload.pop.eq(sel)]
+        any_ready = Signal()
+        m.d.comb += any_ready.eq(taken)
+        with m.If(pending.any() & any_ready):
+            m.d.sync += pending.eq(pending & ~chosen)
+            with m.If((pending & ~chosen) == 0):
+                with m.If(n == N - 1):
+                    m.d.sync += running.eq(0)
+                with m.Else():
+                    m.d.sync += [n.eq(n + 1), t.eq(0), loading.eq(1)]
+        return m
+
+
+class Collector(wiring.Component):
+    """Round-robin over the projection cores' results (one per cycle): Q/K/V spikes to their
+    buffers, o spikes back to the activation GLB. ``clear`` resets the count; ``complete`` pulses
+    on the ``expected_qkv``-th (phase 1) or ``expected_o``-th (phase 3) result."""
+
+    def __init__(self, plan: MhaPlan):
+        self.plan = plan
+        p = plan
+        members = {
+            "clear": In(1), "complete": Out(1),
+            "q_wr": In(p.q.write_signature()), "k_wr": In(p.kv.write_signature()),
+            "v_wr": In(p.kv.write_signature()), "out_wr": In(p.activation.write_signature()),
+        }
+        for c in range(p.cores):
+            members[f"results_{c}"] = In(stream.Signature(p.job.result_layout))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, cfg = self.plan, self.plan.cfg
+        T, N, C, tiles = cfg.t, cfg.n, p.cores, p.tiles
+        srcs = [getattr(self, f"results_{c}") for c in range(C)]
+        prio = Signal(range(max(2, C)))
+        grant = Signal(range(max(2, C)))
+        any_valid = Signal()
+        for off in reversed(range(C)):
+            for c in range(C):
+                with m.If(((prio + off) % C == c) if C > 1 else 1):
+                    with m.If(srcs[c].valid):
+                        m.d.comb += [grant.eq(c), any_valid.eq(1)]
+        res = Signal(p.job.result_layout)
+        for c in range(C):
+            with m.If(any_valid & (grant == c)):
+                m.d.comb += [srcs[c].ready.eq(1), res.eq(srcs[c].payload)]
+        with m.If(any_valid):
+            m.d.sync += prio.eq(Mux(grant == C - 1, 0, grant + 1))
+        row = res.n * T + res.t
+        tile_en = Const(1, tiles) << res.tile
+        kv_en = Const(1, N * tiles) << (res.n * tiles + res.tile)
+        m.d.comb += [
+            self.q_wr.addr.eq(row), self.q_wr.data.eq(Cat(*([res.spikes] * tiles))),
+            self.out_wr.addr.eq(row), self.out_wr.data.eq(Cat(*([res.spikes] * tiles))),
+            self.k_wr.addr.eq(res.t), self.k_wr.data.eq(Cat(*([res.spikes] * (N * tiles)))),
+            self.v_wr.addr.eq(res.t), self.v_wr.data.eq(Cat(*([res.spikes] * (N * tiles)))),
+        ]
+        with m.If(any_valid):
+            with m.Switch(res.sel):
+                with m.Case(0):
+                    m.d.comb += self.q_wr.en.eq(tile_en)
+                with m.Case(1):
+                    m.d.comb += self.k_wr.en.eq(kv_en)
+                with m.Case(2):
+                    m.d.comb += self.v_wr.en.eq(kv_en)
+                with m.Case(3):
+                    m.d.comb += self.out_wr.en.eq(tile_en)
+        exp_qkv, exp_o = 3 * N * T * tiles, N * T * tiles
+        count = Signal(range(exp_qkv + 1))
+        with m.If(self.clear):
+            m.d.sync += count.eq(0)
+        with m.Elif(any_valid):
+            m.d.sync += count.eq(count + 1)
+        m.d.comb += self.complete.eq(any_valid & (count == Mux(res.sel == 3, exp_o - 1, exp_qkv - 1)))
+        return m
+
+
+class MhaSequencer(wiring.Component):
+    """start -> projections (q, k, v) -> attention -> output projection -> done."""
+
+    def __init__(self):
+        super().__init__({
+            **control_members(),
+            "qkv_start": Out(1), "o_start": Out(1), "collect_clear": Out(1), "collect_complete": In(1),
+            "attn_start": Out(1), "attn_done": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ctl = RunControl(m, self)
+        phase_o = Signal()
+        with m.If(ctl.go):
+            m.d.sync += phase_o.eq(0)
+        with m.Elif(self.attn_done):
+            m.d.sync += phase_o.eq(1)
+        m.d.comb += [
+            self.qkv_start.eq(ctl.go),
+            self.collect_clear.eq(ctl.go | self.attn_done),
+            self.attn_start.eq(self.busy & ~phase_o & self.collect_complete),
+            self.o_start.eq(self.attn_done),
+            ctl.finish.eq(self.busy & phase_o & self.collect_complete),
+        ]
+        return m
+
+
+def mha_design(cfg: LayerConfig) -> Design:
+    """The graph of the MHA layer (see module docstring)."""
+    if cfg.kind != "mha":
+        raise ConfigError(f"kind: expected 'mha', got {cfg.kind!r}")
+    plan = MhaPlan(cfg)
+    d = Design("spikestack_mha")
+    for name, params in (("activation_glb", plan.activation), ("weight_glb", plan.weights),
+                         ("bias_glb", plan.biases), ("q_glb", plan.q), ("k_glb", plan.kv), ("v_glb", plan.kv),
+                         ("attn_glb", plan.attn)):
+        d.add(name, lambda params=params: GLB(params), role="memory")
+    d.add("sequencer", MhaSequencer, role="control")
+    d.add("dispatcher", lambda: MhaDispatcher(plan), role="control")
+    d.add("collector", lambda: Collector(plan), role="control")
+    for c in range(plan.cores):
+        d.add(f"proj_core_{c}", lambda: JobCore(plan.job), role="logic", group="proj_core")
+    d.add("attention_dispatcher", lambda: AttentionDispatcher(
+        t=cfg.t, n=cfg.n, heads=cfg.heads, d=cfg.head_dim, cores=plan.attn_cores, row_width=plan.width,
+        q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width),
+        role="control")
+    for c in range(plan.attn_cores):
+        d.add(f"attention_core_{c}", lambda: AttentionCore(
+            n=cfg.n, d=cfg.head_dim, shift=cfg.attn_shift, pop=cfg.lif["attn"], v_bits=cfg.v_bits),
+            role="logic", group="attention_core")
+    d.wire("sequencer.qkv_start", "dispatcher.start_qkv")
+    d.wire("sequencer.o_start", "dispatcher.start_o")
+    d.wire("sequencer.collect_clear", "collector.clear")
+    d.wire("collector.complete", "sequencer.collect_complete")
+    d.wire("sequencer.attn_start", "attention_dispatcher.start")
+    d.wire("attention_dispatcher.done", "sequencer.attn_done")
+    d.wire("dispatcher.act_rd", "activation_glb.rd0")
+    d.wire("dispatcher.attn_rd", "attn_glb.rd0")
+    for c in range(plan.cores):
+        d.wire(f"dispatcher.jobs_{c}", f"proj_core_{c}.job")
+        d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
+        d.wire(f"proj_core_{c}.b_rd", f"bias_glb.rd{c}")
+        d.wire(f"proj_core_{c}.results", f"collector.results_{c}")
+    d.wire("collector.q_wr", "q_glb.wr0")
+    d.wire("collector.k_wr", "k_glb.wr0")
+    d.wire("collector.v_wr", "v_glb.wr0")
+    d.wire("collector.out_wr", "activation_glb.wr0")
+    d.wire("attention_dispatcher.q_rd", "q_glb.rd0")
+    d.wire("attention_dispatcher.k_rd", "k_glb.rd0")
+    d.wire("attention_dispatcher.v_rd", "v_glb.rd0")
+    d.wire("attention_dispatcher.attn_wr", "attn_glb.wr0")
+    for c in range(plan.attn_cores):
+        d.wire(f"attention_dispatcher.core_in_{c}", f"attention_core_{c}.inp")
+        d.wire(f"attention_core_{c}.out", f"attention_dispatcher.core_out_{c}")
+    for port in ("start", "busy", "done", "cycles"):
+        d.export(port, f"sequencer.{port}")
+    for name in ("activation_glb", "weight_glb", "bias_glb"):
+        d.export(f"{name}_host_w", f"{name}.host_w")
+    d.export("activation_glb_host_r", "activation_glb.host_r")
+    d.plan = plan
+    return d

