@@ -30,7 +30,7 @@ LAYER_B = dict(t=3, n=5, d=12, heads=3, shift=1,
 CONFIGS = {
     "h1_odd_shift0": mha(3, 3, 5, 1, 0, HwConfig(rows=1, cols=3, cores=1), lifs(attn=(1, 1, "hard"))),
     "h3_rounds_shift1": mha(2, 5, 9, 3, 1, HwConfig(rows=2, cols=3, cores=2), lifs(attn=(2, 3, "soft"), o=(12, 1, "soft"))),
-    "h8_tiled_shift3_soft": mha(2, 4, 16, 8, 3, HwConfig(rows=2, cols=2, cores=4),
+    "h8_tiled_shift3_soft": mha(3, 8, 16, 8, 3, HwConfig(rows=2, cols=2, cores=4),
                                 lifs(q=(15, 0, "soft"), k=(15, 0, "soft"), v=(15, 0, "soft"), attn=(1, 0, "soft"),
                                      o=(15, 0, "soft"))),
     "h2_saturating_shift2": mha(4, 7, 10, 2, 2, HwConfig(rows=2, cols=4, cores=3),
