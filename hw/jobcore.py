@@ -117,7 +117,8 @@ class JobCore(wiring.Component):
     job : In(stream of job_layout)
     w_rd, b_rd : In(ReadPort.Signature)   weight / bias buffer read ports (shared GLB)
     results : Out(stream of result_layout)
-    busy : Out(1)                         rows in the PE array this cycle (utilisation counter)
+    clear : In(1)                         zero ``busy_cycles`` (at the start of a run)
+    busy_cycles : Out(32)                 cycles with a row in the PE array since ``clear``
     """
 
     def __init__(self, p: JobCoreParams):
@@ -127,7 +128,8 @@ class JobCore(wiring.Component):
             "w_rd": In(p.core.w_port),
             "b_rd": In(p.core.b_port),
             "results": Out(stream.Signature(p.result_layout)),
-            "busy": Out(1),
+            "clear": In(1),
+            "busy_cycles": Out(32),
         })
 
     def elaborate(self, platform):
@@ -138,7 +140,10 @@ class JobCore(wiring.Component):
         m.submodules.core = core = SpikingCore(cp)
         wiring.connect(m, wiring.flipped(self.w_rd), core.w_rd)
         wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
-        m.d.comb += self.busy.eq(core.busy)
+        with m.If(self.clear):
+            m.d.sync += self.busy_cycles.eq(0)
+        with m.Elif(core.busy):
+            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
 
         # --- the local activation buffer: the current job ---
         job = Signal(p.job_layout)

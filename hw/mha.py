@@ -54,6 +54,7 @@ class MhaPlan:
         T, N, D, H = cfg.t, cfg.n, cfg.d, cfg.heads
         P = self.lanes = hw.lanes
         self.cores = hw.cores
+        self.counters = ["cycles_qkv", "cycles_attn"] + [f"proj_core_{c}_busy_cycles" for c in range(hw.cores)]
         self.attn_cores = min(hw.cores, H)
         self.rounds = _ceil(H, self.attn_cores)
         self.tiles = _ceil(D, P)
@@ -277,6 +278,7 @@ class MhaSequencer(wiring.Component):
             **control_members(),
             "qkv_start": Out(1), "o_start": Out(1), "collect_clear": Out(1), "collect_complete": In(1),
             "attn_start": Out(1), "attn_done": In(1),
+            "cycles_qkv": Out(32), "cycles_attn": Out(32),
         })
 
     def elaborate(self, platform):
@@ -294,6 +296,11 @@ class MhaSequencer(wiring.Component):
             self.o_start.eq(self.attn_done),
             ctl.finish.eq(self.busy & phase_o & self.collect_complete),
         ]
+        # phase boundaries: cycles at the end of the projections and of the attention
+        with m.If(self.attn_start):
+            m.d.sync += self.cycles_qkv.eq(self.cycles + 1)
+        with m.If(self.attn_done):
+            m.d.sync += self.cycles_attn.eq(self.cycles + 1 - self.cycles_qkv)
         return m
 
 
@@ -333,6 +340,8 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
         d.wire(f"proj_core_{c}.b_rd", f"bias_glb.rd{c}")
         d.wire(f"proj_core_{c}.results", f"collector.results_{c}")
+        d.wire("sequencer.qkv_start", f"proj_core_{c}.clear")
+        d.export(f"proj_core_{c}_busy_cycles", f"proj_core_{c}.busy_cycles")
     d.wire("collector.q_wr", "q_glb.wr0")
     d.wire("collector.k_wr", "k_glb.wr0")
     d.wire("collector.v_wr", "v_glb.wr0")
@@ -344,7 +353,7 @@ def mha_design(cfg: LayerConfig) -> Design:
     for c in range(plan.attn_cores):
         d.wire(f"attention_dispatcher.core_in_{c}", f"attention_core_{c}.inp")
         d.wire(f"attention_core_{c}.out", f"attention_dispatcher.core_out_{c}")
-    for port in ("start", "busy", "done", "cycles"):
+    for port in ("start", "busy", "done", "cycles", "cycles_qkv", "cycles_attn"):
         d.export(port, f"sequencer.{port}")
     for name in ("activation_glb", "weight_glb", "bias_glb"):
         d.export(f"{name}_host_w", f"{name}.host_w")

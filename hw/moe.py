@@ -77,6 +77,7 @@ class MoePlan:
             sels=self.slots, event_driven=hw.event_driven,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)))
+        self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
         self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=P, read_ports=2,
                                     write_ports=1, host_read=True)
@@ -230,6 +231,8 @@ def moe_design(cfg: LayerConfig) -> Design:
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"expert_core_{c}.job")
         d.wire(f"expert_core_{c}.results", f"merge.results_{c}")
+        d.wire("sequencer.router_start", f"expert_core_{c}.clear")
+        d.export(f"expert_core_{c}_busy_cycles", f"expert_core_{c}.busy_cycles")
     d.wire("spike_generator.acc_rd", "merge.acc_r")
     d.wire("spike_generator.out_wr", "activation_glb.wr0")
     for port in ("start", "busy", "done", "cycles"):

@@ -85,16 +85,22 @@ def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | Non
 
 
 def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None) -> list[dict]:
-    """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s"}`` (wall time from
-    start to done, i.e. the simulator's speed without the host loading)."""
+    """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s", "counters"}`` (wall
+    time from start to done, i.e. the simulator's speed without the host loading; ``counters``:
+    the hardware counters the plan lists, e.g. busy cycles per core and per phase)."""
     job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases))}
     for i, (spikes, tensors) in enumerate(cases):
         job[f"c{i}_spikes"] = np.asarray(spikes, dtype=np.uint8)
         for k, v in tensors.items():
             job[f"c{i}_{k}"] = np.asarray(v, dtype=np.int64)
     res = run_bench(b, "spikestack.tb.bench", job, workdir)
-    return [{"spikes": res[f"c{i}_spikes"], "cycles": int(res[f"c{i}_cycles"]), "wall_s": float(res[f"c{i}_wall"])}
-            for i in range(len(cases))]
+    out = []
+    for i in range(len(cases)):
+        pre = f"c{i}_counter_"
+        out.append({"spikes": res[f"c{i}_spikes"], "cycles": int(res[f"c{i}_cycles"]),
+                    "wall_s": float(res[f"c{i}_wall"]),
+                    "counters": {k[len(pre):]: int(v) for k, v in res.items() if k.startswith(pre)}})
+    return out
 
 
 def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None) -> dict:
