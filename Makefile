@@ -27,7 +27,7 @@ pd-tools:
 	        || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh); }
 
 run: setup pd-tools
-	$(VPY) -m spikestack.gen.cli demo --out out/run
+	$(VPY) -m spikestack.gen.cli demo --out out/run --ppa configs/moe_ppa_small.toml
 
 test: setup pd-tools
 	$(VPY) -m pytest -n $(JOBS) tests
@@ -37,6 +37,11 @@ test-slow: setup pd-tools
 
 bench: setup
 	$(VPY) -m spikestack.gen.cli bench --out out/bench --table BENCHMARKS.md
+
+# PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations.
+ppa: setup pd-tools
+	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe
+	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
 
 clean:
 	rm -rf out build .pytest_cache

@@ -42,7 +42,7 @@ def run(out_dir: Path) -> str:
              markdown_table(["stage", "cycles", "share", "ideal (ops / 256 PEs)", "cycles / ideal"], rows)]
     busy = [r["counters"][f"proj_core_{c}_busy_cycles"] for c in range(plan.cores)]
     parts.append(f"\nProjection cores busy {', '.join(map(str, busy))} cycles of {r['cycles']} "
-                 f"(utilisation {', '.join(f'{b / r['cycles']:.2f}' for b in busy)}); simulation speed "
+                 f"(utilisation {', '.join('%.2f' % (b / r['cycles']) for b in busy)}); simulation speed "
                  f"{r['cycles'] / max(r['wall_s'], 1e-9) / 1e3:.0f} k cycles/s.\n")
     rates = (0.05, 0.1, 0.2, 0.35, 0.5)
     cases = [random_case(cfg, seed=4, rate=x) for x in rates]

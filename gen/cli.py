@@ -1,7 +1,9 @@
 """The ``spikestack`` command line.
 
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
-    spikestack gen CONFIG.toml -o DIR
+    spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
+    spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
+    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only]
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
 
@@ -94,15 +96,57 @@ def cmd_run(args) -> int:
 def cmd_gen(args) -> int:
     from .generate import write_design
     cfg = load_config(args.config)
-    files = write_design(cfg, Path(args.o))
+    if args.tiers not in (1, 2):
+        raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
+    if args.tiers == 2:
+        from .tiers import parse_assignments, write_tiers
+        files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
+                            report=not args.no_report)
+    elif args.assign or args.partition != "memory-on-logic":
+        raise CliError("tiers: --partition and --assign need --tiers 2")
+    else:
+        files = write_design(cfg, Path(args.o))
     for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def cmd_ppa(args) -> int:
+    from ..flows.builtin import FlowError, ensure_tools
+    from ..flows.ppa import ppa_for_config
+    from .tiers import assignment_for
+    from ..hw.layers import design_for
+    cfg = load_config(args.config)
+    if args.clock_ns <= 0:
+        raise CliError(f"clock-ns: must be > 0, got {args.clock_ns}")
+    assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
+    try:
+        ensure_tools()
+        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only)
+    except FlowError as e:
+        raise CliError(f"ppa: {e}") from None
+    print((Path(args.o) / "ppa.md").read_text())
+    print(f"wrote {Path(args.o) / 'ppa.json'} and {Path(args.o) / 'ppa.md'} (tool logs in {args.o}/*/logs)")
+    return 0
+
+
+def cmd_orfs(args) -> int:
+    from ..flows.orfs import write_orfs
+    cfg = load_config(args.config)
+    for f in write_orfs(cfg, args.platform, Path(args.o), args.partition if args.tiers == 2 else None,
+                        args.footprint_um):
         print(f"wrote {f}")
     return 0
 
 
 def cmd_demo(args) -> int:
     from .demo import demo
-    return demo(Path(args.out))
+    rc = demo(Path(args.out))
+    if rc == 0 and args.ppa:
+        ns = argparse.Namespace(config=args.ppa, o=str(Path(args.out) / "ppa"), partition="memory-on-logic",
+                                clock_ns=10.0, two_d_only=False)
+        rc = cmd_ppa(ns)
+    return rc
 
 
 def cmd_bench(args) -> int:
@@ -123,9 +167,29 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
     g.add_argument("config")
     g.add_argument("-o", required=True, metavar="DIR")
+    g.add_argument("--tiers", type=int, default=1, help="2: also the two tiers, the stitched 3D top and the F2F map")
+    g.add_argument("--partition", default="memory-on-logic", help="memory-on-logic (default) or logic-on-logic")
+    g.add_argument("--assign", action="append", metavar="BLOCK=top|bottom", help="put a named block on a tier")
+    g.add_argument("--no-report", action="store_true", help="skip the per-tier Yosys synthesis report")
     g.set_defaults(fn=cmd_gen)
+    pp = sub.add_parser("ppa", help="PPA through the built-in flow: 2D and pseudo-3D")
+    pp.add_argument("config")
+    pp.add_argument("-o", required=True, metavar="DIR")
+    pp.add_argument("--partition", default="memory-on-logic")
+    pp.add_argument("--clock-ns", type=float, default=10.0)
+    pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
+    pp.set_defaults(fn=cmd_ppa)
+    o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
+    o.add_argument("config")
+    o.add_argument("--platform", required=True)
+    o.add_argument("-o", required=True, metavar="DIR")
+    o.add_argument("--tiers", type=int, default=1)
+    o.add_argument("--partition", default="memory-on-logic")
+    o.add_argument("--footprint-um", type=float, default=600.0)
+    o.set_defaults(fn=cmd_orfs)
     d = sub.add_parser("demo", help="the main job on the default configurations (make run)")
     d.add_argument("--out", default="out/run")
+    d.add_argument("--ppa", default=None, metavar="CONFIG", help="then the PPA of this configuration, 2D and 3D")
     d.set_defaults(fn=cmd_demo)
     b = sub.add_parser("bench", help="benchmarks: cycles vs ideal, simulation speed (make bench)")
     b.add_argument("--out", default="out/bench")

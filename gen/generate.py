@@ -23,11 +23,18 @@ __all__ = ["generate_verilog", "port_list", "manifest", "write_design", "write_f
 
 
 def generate_verilog(cfg: LayerConfig, variant: str = "2d") -> tuple[str, str]:
-    """``(top module name, Verilog text)`` of a configuration's top."""
+    """``(top module name, Verilog text)`` of a configuration's top: ``"2d"``, or ``"3d"`` /
+    ``"3d:<partition>"`` for the stitched two-tier top (same ports, same behaviour)."""
     design = design_for(cfg)
+    name = TOP_NAMES[cfg.kind]
     if variant == "2d":
-        name = TOP_NAMES[cfg.kind]
         return name, verilog.convert(flat_top(design), name=name)
+    if variant.startswith("3d"):            # "3d" or "3d:<partition>": the stitched two-tier top
+        from ..hw.graph import stitched_top
+        from .tiers import assignment_for
+        partition = variant.split(":", 1)[1] if ":" in variant else "memory-on-logic"
+        return f"{name}_3d", verilog.convert(stitched_top(design, assignment_for(design, partition)),
+                                             name=f"{name}_3d")
     raise ValueError(f"variant: unknown {variant!r}")
 
 

@@ -119,8 +119,12 @@ class _Top(wiring.Component):
         return self._elaborate_fn(self)
 
 
-def _build(design: Design, names) -> dict:
-    return {n: design.blocks[n].build() for n in names}
+def _build(design: Design, names, inspect_only: bool = False) -> dict:
+    comps = {n: design.blocks[n].build() for n in names}
+    if inspect_only:                 # built only to read their signatures: not an error to drop them
+        for c in comps.values():
+            c._MustUse__silence = True
+    return comps
 
 
 def _join(m: Module, outer, member, inner):
@@ -187,7 +191,7 @@ def _check_assignment(design: Design, assignment: dict[str, str]) -> dict[str, s
 def bonds(design: Design, assignment: dict[str, str]) -> list[Bond]:
     """Every signal crossing between the tiers, one bond per driving leaf."""
     _check_assignment(design, assignment)
-    comps = _build(design, design.blocks)
+    comps = _build(design, design.blocks, inspect_only=True)
     found: dict[str, dict] = {}
     for a, b in design.wires:
         (ba, pa), (bb, pb) = _split(a), _split(b)

