@@ -34,10 +34,10 @@ SMALL = {
     "moe": _moe(2, 5, 7, 11, 3, 2, HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
     "mha": _mha(2, 5, 9, 3, 1, HwConfig(rows=2, cols=3, cores=2)),
 }
-# small enough for a bounded proof that covers a whole run (host load, start, done, readout)
+# small enough for a proof in seconds (the SMALL and default ones are in the slow set)
 TINY = {
-    "moe": (_moe(1, 1, 2, 1, 2, 1, HwConfig(rows=1, cols=1, cores=2, glb_share=1), th=2), 40),
-    "mha": (_mha(1, 1, 2, 2, 0, HwConfig(rows=1, cols=1, cores=2)), 36),
+    "moe": _moe(1, 2, 3, 2, 3, 2, HwConfig(rows=1, cols=2, cores=2, glb_share=2), th=2),
+    "mha": _mha(1, 2, 4, 2, 0, HwConfig(rows=1, cols=2, cores=2)),
 }
 
 
@@ -68,32 +68,30 @@ def test_default_stitched_bit_exact(root, kind, partition):
         assert compare(run_golden(cfg, s, w), o) is None
 
 
-def _run_cycles(cfg):
-    s, w = random_case(cfg, seed=0, rate=1.0)
-    (_, cycles), = simulate(build(cfg), [(s, w)])
-    return cycles
-
-
-@pytest.mark.parametrize("kind,partition", [("moe", "memory-on-logic"), ("mha", "logic-on-logic")])
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("kind", ["moe", "mha"])
 def test_formal_equivalence(kind, partition):
-    """Yosys miter + SAT: 2D and stitched 3D agree on every output for `seq` cycles from reset,
-    which covers a complete run of the configuration; and a mutant 3D top is caught."""
-    cfg, seq = TINY[kind]
-    assert _run_cycles(cfg) + 8 <= seq, "the bound must cover a whole run"
-    res = check_equivalence(cfg, partition, seq=seq)
+    """Yosys equiv_make/equiv_simple/equiv_induct: the stitched 3D top equals the 2D top in every
+    signal and every cycle; a mutant 3D top (one threshold changed) is caught."""
+    cfg = TINY[kind]
+    res = check_equivalence(cfg, partition)
     assert res["equivalent"], res["log"]
-    pop = "hidden" if kind == "moe" else "q"
-    lif = dict(cfg.lif)
-    lif[pop] = LifConfig(lif[pop].threshold + 1, lif[pop].leak_shift, lif[pop].reset, pop)
-    mutant = check_equivalence(cfg, partition, seq=seq, gate_cfg=cfg.replace(lif=lif))
-    assert not mutant["equivalent"], "the check did not catch a changed threshold"
+    assert res["equiv_cells"] > 1000 and res["unproven"] == 0
+    for pop in (("hidden", "out") if kind == "moe" else ("q", "attn")):
+        lif = dict(cfg.lif)
+        lif[pop] = LifConfig(lif[pop].threshold + 1, lif[pop].leak_shift, lif[pop].reset, pop)
+        mutant = check_equivalence(cfg, partition, gate_cfg=cfg.replace(lif=lif))
+        assert not mutant["equivalent"] and mutant["unproven"] > 0, f"a changed {pop} threshold was not caught"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,partition", [("moe", "logic-on-logic"), ("mha", "memory-on-logic")])
-def test_formal_equivalence_other_partitions(kind, partition):
-    cfg, seq = TINY[kind]
-    assert check_equivalence(cfg, partition, seq=seq)["equivalent"]
+@pytest.mark.parametrize("partition", PARTITIONS)
+@pytest.mark.parametrize("kind", ["moe", "mha"])
+@pytest.mark.parametrize("size", ["small", "default"])
+def test_formal_equivalence_larger(root, kind, partition, size):
+    cfg = SMALL[kind] if size == "small" else load_config(root / "configs" / f"{kind}_default.toml")
+    res = check_equivalence(cfg, partition)
+    assert res["equivalent"], res["log"]
 
 
 def _ports(verilog_text: str) -> dict[str, tuple[str, int]]:
