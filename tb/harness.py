@@ -51,12 +51,14 @@ class Build:
     build_seconds: float
 
 
-def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None, top: str | None = None) -> Build:
-    """Build (or reuse) the Verilator model of a configuration's top."""
+def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None, top: str | None = None,
+          trace: bool = False) -> Build:
+    """Build (or reuse) the Verilator model of a configuration's top; ``trace``: with VCD tracing
+    (Verilator ``--trace``; the simulation writes ``dump.vcd`` when run with ``waves=True``)."""
     from ..gen.generate import generate_verilog
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)
-    key = hashlib.sha256((top + "\0" + verilog_text).encode()).hexdigest()[:20]
+    key = hashlib.sha256((top + "\0" + verilog_text + ("\0trace" if trace else "")).encode()).hexdigest()[:20]
     bdir = cache_root() / "verilator" / key
     bdir.mkdir(parents=True, exist_ok=True)
     vfile = bdir / f"{top}.v"
@@ -71,7 +73,7 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
             from cocotb_tools.runner import get_runner
             vfile.write_text(verilog_text)
             runner = get_runner("verilator")
-            runner.build(sources=[vfile], hdl_toplevel=top, build_dir=bdir / "sim",
+            runner.build(sources=[vfile], hdl_toplevel=top, build_dir=bdir / "sim", waves=trace,
                          build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "-O3"],
                          log_file=bdir / "build.log")
             done.write_text(str(time.time() - t0))
@@ -84,7 +86,8 @@ def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | Non
     return [(r["spikes"], r["cycles"]) for r in simulate_full(b, cases, workdir)]
 
 
-def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None) -> list[dict]:
+def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None,
+                  waves: bool = False) -> list[dict]:
     """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s", "counters"}`` (wall
     time from start to done, i.e. the simulator's speed without the host loading; ``counters``:
     the hardware counters the plan lists, e.g. busy cycles per core and per phase)."""
@@ -93,7 +96,7 @@ def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path 
         job[f"c{i}_spikes"] = np.asarray(spikes, dtype=np.uint8)
         for k, v in tensors.items():
             job[f"c{i}_{k}"] = np.asarray(v, dtype=np.int64)
-    res = run_bench(b, "spikestack.tb.bench", job, workdir)
+    res = run_bench(b, "spikestack.tb.bench", job, workdir, waves=waves)
     out = []
     for i in range(len(cases)):
         pre = f"c{i}_counter_"
@@ -103,9 +106,10 @@ def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path 
     return out
 
 
-def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None) -> dict:
+def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None, waves: bool = False) -> dict:
     """Run the cocotb ``test_module`` on a built top with ``job`` (arrays, passed as a .npz whose
-    path is in ``SPIKESTACK_JOB``); returns the arrays it saved to ``SPIKESTACK_RESULT``."""
+    path is in ``SPIKESTACK_JOB``); returns the arrays it saved to ``SPIKESTACK_RESULT``. ``waves``
+    (a top built with ``trace=True``): the simulator writes ``dump.vcd`` into ``workdir``."""
     verilator_path()
     from cocotb_tools.runner import get_results, get_runner
     own = workdir is None
@@ -118,7 +122,7 @@ def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None
     runner = get_runner("verilator")
     try:
         xml = runner.test(test_module=test_module, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
-                          build_dir=b.build_dir / "sim", test_dir=workdir, results_xml=str(workdir / "results.xml"),
+                          build_dir=b.build_dir / "sim", test_dir=workdir, waves=waves, results_xml=str(workdir / "results.xml"),
                           extra_env={"SPIKESTACK_JOB": str(workdir / "job.npz"), "SPIKESTACK_RESULT": str(result)},
                           log_file=workdir / "sim.log")
         n_tests, n_failed = get_results(xml)

@@ -35,13 +35,117 @@ def test_flow_on_a_lif_pe(tmp_path):
         assert (tmp_path / "logs" / f"{log}.log").stat().st_size > 0
 
 
-def test_ppa_2d_and_pseudo_3d(tmp_path):
-    res = ppa_for_config(TINY, tmp_path, log=lambda *_: None)
+@pytest.fixture(scope="module")
+def tiny_ppa(tmp_path_factory):
+    """One PPA run of TINY (2D, both tiers, simulations, whole-design analyses), shared."""
+    out = tmp_path_factory.mktemp("tiny_ppa")
+    return out, ppa_for_config(TINY, out, log=lambda *_: None)
+
+
+def test_ppa_2d_and_pseudo_3d(tiny_ppa):
+    tmp_path, res = tiny_ppa
     r2, r3 = res["2d"], res["3d"]
     assert r3["bonds"] > 0 and r3["footprint_um2"] > 0
     assert r3["footprint_um2"] < r2["die_area_um2"]          # each tier is a part of the 2D design
-    for k in ("footprint", "fmax", "power", "wirelength"):
+    for k in ("footprint", "fmax", "power", "wirelength", "memory_latency", "pj_per_sop"):
         assert res["ratios_3d_over_2d"][k] > 0
     assert "paper" in (tmp_path / "ppa.md").read_text()
     for tier in ("tier_top", "tier_bottom"):
         assert r3["tiers"][tier]["failed_routes"] == 0
+    assert json.loads((tmp_path / "ppa.json").read_text())["3d"]["fmax_mhz"] == r3["fmax_mhz"]
+
+
+def test_stitched_3d_sta_covers_each_tier(tiny_ppa):
+    """The stitched run finds a path, no shorter than the worst register-to-register path of either
+    tier timed alone (the same registers and wires are in the 3D design)."""
+    from spikestack.flows.activity import flops_of
+    from spikestack.flows.sta3d import analyse
+    tmp_path, res = tiny_ppa
+    w3 = res["whole_design"]["3d"]
+    assert w3["worst_path"]["found"] and w3["critical_path_ns"] > 0
+    assert res["3d"]["fmax_mhz"] == pytest.approx(1e3 / w3["critical_path_ns"])
+    assert set(w3["worst_path"]["tiers"]) <= {"tier_top", "tier_bottom"} and w3["worst_path"]["tiers"]
+    assert (tmp_path / "3d" / "spikestack_linear_3d.v").exists() and (tmp_path / "3d" / "logs" / "sta.log").exists()
+    assert w3["bond_nets"] == res["3d"]["bonds"] and 0 < w3["bond_rc"]["worst_ps"] < 1.0
+    for tier in ("tier_top", "tier_bottom"):
+        work = tmp_path / tier / "work"
+        net = (work / "sta_net.v").read_text()
+        regs = list(flops_of(net))
+        alone = analyse(tmp_path / f"{tier}_alone", tier, {f"{tier}.v": net}, (work / "loads.tcl").read_text(),
+                        res["clock_ns"], [], [], tier_regs={tier: (regs, regs)})
+        own = alone["internal"][tier]
+        assert own["found"]
+        assert w3["critical_path_ns"] >= own["delay_ns"] - 1e-3
+
+
+def test_memory_access_path_2d_and_3d(tiny_ppa):
+    _, res = tiny_ppa
+    w = res["whole_design"]
+    for k in ("2d", "3d"):
+        m = w[k]["memory_access"]
+        assert m["found"] and m["delay_ns"] > 0
+        assert w[k]["selection"]["glb_storage"] > 0 and w[k]["selection"]["pe_registers"] > 0
+        assert m["delay_ns"] <= w[k]["critical_path_ns"] + 1e-9       # one of the design's paths
+    assert w["3d"]["memory_access"]["tiers"] == ["tier_top", "tier_bottom"]   # memory tier -> logic tier
+    assert res["ratios_3d_over_2d"]["memory_latency"] == pytest.approx(
+        w["3d"]["memory_access"]["delay_ns"] / w["2d"]["memory_access"]["delay_ns"])
+
+
+def test_energy_per_sop_and_plot(tiny_ppa):
+    tmp_path, res = tiny_ppa
+    assert res["workload"]["sops"] > 0 and res["workload"]["cycles"] > 0
+    for k in ("2d", "3d"):
+        e = res["whole_design"][k]["energy"]
+        assert e["pj_per_sop"] > 0 and e["tsops_per_w"] > 0
+        assert e["tsops_per_w"] * e["pj_per_sop"] == pytest.approx(1.0)
+        assert 0 < res["workload"]["activity"][k]["mean_toggle_rate"] < 1
+        assert res["whole_design"][k]["power_w"]["total"] > 0
+    png = tmp_path / "ppa_ratios.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert "ppa_ratios.png" in (tmp_path / "ppa.md").read_text()
+
+
+def test_energy_formula():
+    from spikestack.flows.ppa import energy
+    p = {"internal": 2e-3, "switching": 1e-3, "leakage": 1e-6, "total": 3.001e-3}
+    e = energy(p, cycles=100, sops=400, clock_ns=10.0, fmax_mhz=200.0)
+    dyn = 3e-3 * 10.0 * 1e3                                   # pJ per cycle, independent of the clock
+    assert e["energy_pj"] == pytest.approx(100 * (dyn + 1e-6 * 5.0 * 1e3))
+    assert e["pj_per_sop"] == pytest.approx(e["energy_pj"] / 400) and e["tsops_per_w"] == pytest.approx(1 / e["pj_per_sop"])
+    assert energy(p, cycles=100, sops=800, clock_ns=10.0, fmax_mhz=200.0)["pj_per_sop"] < e["pj_per_sop"]
+
+
+def test_activity_from_simulation(tmp_path):
+    """Toggle rates come from the Verilator run: in (0, 1), different for a sparse and a dense
+    workload, and matched to the gate netlist's registers by name."""
+    from spikestack.flows.activity import flops_of, register_activity, simulate_activity
+    sparse = simulate_activity(TINY, "2d", seed=1, rate=0.05, workdir=tmp_path / "sparse", log=lambda *_: None)
+    dense = simulate_activity(TINY, "2d", seed=1, rate=0.9, workdir=tmp_path / "dense", log=lambda *_: None)
+    for a in (sparse, dense):
+        assert 0 < a["mean_toggle_rate"] < 1 and a["sim_cycles_window"] > 0 and a["cycles"] > 0
+        assert all(0 <= v <= 1 for v in a["toggles"].values())
+    assert sparse["mean_toggle_rate"] != dense["mean_toggle_rate"]
+    assert dense["sops"] > sparse["sops"]
+    net = "DFFPOSX1 DFFPOSX1_1 ( .CLK(clk), .D(n1), .Q(core_pe_array_pe_0_1_w_6_) );\n"
+    key = "core.pe_array.pe_0_1.w[6]"
+    assert key in dense["toggles"]
+    assert register_activity(flops_of(net), dense["toggles"]) == {"DFFPOSX1_1": dense["toggles"][key]}
+
+
+def test_stitch_joins_tiers_by_bond_ports():
+    from spikestack.flows.sta3d import loads_3d_tcl, stitch_netlist
+    a = ("module ta (clk, x, y);\ninput clk;\ninput [1:0] x;\noutput [1:0] y;\n"
+         "BUFX2 BUFX2_1 ( .A(x[0]), .Y(y[0]) );\nBUFX2 BUFX2_2 ( .A(x[1]), .Y(y[1]) );\nendmodule\n")
+    b = ("module tb (clk, y, z);\ninput clk;\ninput [1:0] y;\noutput z;\n"
+         "AND2X2 AND2X2_1 ( .A(y[0]), .B(y[1]), .Y(z) );\nendmodule\n")
+    v, info = stitch_netlist({"ta": a, "tb": b}, "top3d", ["y"])
+    assert info["bonds"] == {"y": ("ta", "tb", 1, 0)} and set(info["inputs"]) == {"clk", "x"}
+    assert "ta ta (.clk(clk), .x(x), .y(y));" in v and "wire [1:0] y;" in v
+    with pytest.raises(FlowError, match="F2F map"):
+        stitch_netlist({"ta": a, "tb": b}, "top3d", ["y", "w"])
+    rc = {"ta": "y[0] 1 BUFX2_1/Y 1 ( 1.0 0.002 PIN/y[0] )\nclk 1 PIN/clk 1 ( 1.0 0.004 BUFX2_1/A )\n",
+          "tb": "y[0] 1 PIN/y[0] 1 ( 1.0 0.003 AND2X2_1/A )\nclk 1 PIN/clk 1 ( 1.0 0.001 AND2X2_1/B )\n"}
+    tcl, bits = loads_3d_tcl(rc, info, 0.0006)
+    assert bits["y[0]"]["driver"] == "ta/BUFX2_1/Y"
+    assert "set_load 0.0056 [get_nets -of_objects [get_pins {ta/BUFX2_1/Y}]]" in tcl   # 2 + 0.6 + 3 fF
+    assert "set_load 0.005 [get_nets {clk}]" in tcl                                    # both tiers' clk wire
