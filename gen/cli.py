@@ -3,7 +3,8 @@
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
-    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only]
+    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
+                   [--seed S] [--rate R] [--reuse]
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
 
@@ -119,10 +120,18 @@ def cmd_ppa(args) -> int:
     cfg = load_config(args.config)
     if args.clock_ns <= 0:
         raise CliError(f"clock-ns: must be > 0, got {args.clock_ns}")
+    for opt in ("bond_r", "bond_c"):
+        if getattr(args, opt, 0.0) < 0:
+            raise CliError(f"{opt.replace('_', '-')}: must be >= 0, got {getattr(args, opt)}")
+    if not 0 <= getattr(args, "rate", 0.2) <= 1:
+        raise CliError(f"rate: must be in [0, 1], got {args.rate}")
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
     try:
         ensure_tools()
-        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only)
+        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
+                             bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6)},
+                             seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
+                             reuse=getattr(args, "reuse", False))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -178,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--partition", default="memory-on-logic")
     pp.add_argument("--clock-ns", type=float, default=10.0)
     pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
+    pp.add_argument("--bond-r", type=float, default=3.0, metavar="OHM", help="F2F bond resistance (default 3.0)")
+    pp.add_argument("--bond-c", type=float, default=0.6, metavar="FF", help="F2F bond capacitance (default 0.6)")
+    pp.add_argument("--seed", type=int, default=0, help="workload seed for the simulated activity (default 0)")
+    pp.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
+    pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
     pp.set_defaults(fn=cmd_ppa)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
     o.add_argument("config")
