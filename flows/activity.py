@@ -9,10 +9,14 @@ clock's period gives the number of simulated cycles in that window.
 
 OpenSTA 2.0.17 has no VCD/SAIF reader, so the measurement is handed over with
 ``set_power_activity``: ``-global -activity`` is the mean toggle rate (toggles per bit per cycle)
-of all traced bits, and every flip-flop of the gate netlist whose output net still carries its
-RTL register name (``core_pe_array_pe_0_1_w_6_`` ← ``core.pe_array.pe_0_1.w[6]``) gets its own
-measured rate on its ``Q`` pin (``-pins``). Names are matched on their alphanumeric tokens, so the
-``.``/``[``/``]`` → ``_`` mangling of synthesis does not matter.
+of the signal bits inside the blocks (the same set in the 2D and the 3D run: the split is
+cycle-equivalent, so both get the same number). Every flip-flop of the gate netlist whose output
+net still carries its RTL register name (``core_pe_array_pe_0_1_w_6_`` ←
+``core.pe_array.pe_0_1.w[6]``) also has its own measured rate (:func:`register_activity`; names
+are matched on their alphanumeric tokens, so synthesis' ``.``/``[``/``]`` → ``_`` mangling does not
+matter). In this OpenSTA, ``-global`` overrides every pin's activity and ``-pins`` is broken, so
+the per-register rates feed a separate, register-resolved report (``sta::set_power_pin_activity``
+on each ``Q`` pin, without ``-global``): see :func:`spikestack.flows.sta3d.analyse`.
 
 :func:`synaptic_ops` counts the workload's synaptic operations as the benchmarks do
 (``plan.work``/``stage_work``: the synaptic adds of the routed work, plus the ANDs of Q·Kᵀ and
@@ -169,7 +173,8 @@ def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2
     """Run one seeded workload on the traced Verilator build of ``variant`` (``"2d"`` or
     ``"3d:<partition>"``) and measure its activity. Returns ``{"variant", "seed", "rate", "cycles",
     "sim_cycles_window", "mean_toggle_rate", "bits", "toggles": {name: rate}, "sops", "vcd"}``
-    (``toggles``: per bit, toggles per cycle in the compute window)."""
+    (``toggles``: per bit, toggles per cycle in the compute window; ``mean_toggle_rate``: their mean
+    over the signals inside the blocks, ``bits`` of them)."""
     import tempfile
     from ..sim.tensors import random_case
     from ..tb.harness import build, simulate_full
@@ -182,12 +187,17 @@ def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2
     cycles = vcd["cycles"]
     clk = {k for k in vcd["bits"] if k.split(".")[-1] == "clk"}
     rates = {k: v / cycles for k, v in vcd["bits"].items() if k not in clk}
-    mean = float(np.mean(list(rates.values()))) if rates else 0.0
+    # the mean over the blocks' own signals: the glue wires between blocks in the top scope (and,
+    # in 3D, the tiers' port copies of them) are left out, so that the 2D and 3D runs of the same
+    # blocks average the same signals (the tier split is cycle-equivalent: the same toggles)
+    depth = 2 if variant.startswith("3d") else 1
+    inner = [v for k, v in rates.items() if k.count(".") >= depth and not k.split("[")[0].endswith(".clk")]
+    mean = float(np.mean(inner)) if inner else 0.0
     vcd_size = (workdir / "dump.vcd").stat().st_size
     (workdir / "dump.vcd").unlink()          # the counts are kept; the dump is not needed
     return {"variant": variant, "seed": seed, "rate": rate, "cycles": r["cycles"],
             "sim_cycles_window": cycles, "period_ps": vcd["period_ps"], "mean_toggle_rate": mean,
-            "bits": len(rates), "toggles": rates, "sops": synaptic_ops(cfg, spikes, tensors),
+            "bits": len(inner), "named_bits": len(rates), "toggles": rates, "sops": synaptic_ops(cfg, spikes, tensors),
             "vcd_bytes": vcd_size, "source": "Verilator VCD (--trace) of the generated Verilog, "
                                                 "toggles counted from start to done"}
 

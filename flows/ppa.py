@@ -315,8 +315,8 @@ def report_md(res: dict) -> str:
         for k, a in wl["activity"].items():
             lines.append(f"- {k}: {a['source']} ({a['variant']}); workload seed {wl['seed']}, spike rate {wl['rate']}; "
                          f"{a['cycles']} cycles start -> done ({a['sim_cycles_window']:.0f} simulated cycles in the "
-                         f"window); mean toggle rate {a['mean_toggle_rate']:.4f} per bit per cycle over {a['bits']} "
-                         "traced bits (given to OpenSTA as `set_power_activity -global -activity`)")
+                         f"window); mean toggle rate {a['mean_toggle_rate']:.4f} per bit per cycle over the {a['bits']} "
+                         "signal bits inside the blocks (given to OpenSTA as `set_power_activity -global -activity`)")
         if w2.get("power_registers_w"):
             lines.append(f"- 2D register-resolved power (the Q pins of {w2['selection']['registers_with_activity']} "
                          "flip-flops matched by name at their own rates, inputs at the mean rate, the rest propagated "
