@@ -67,6 +67,11 @@ def test_stitched_3d_sta_covers_each_tier(tiny_ppa):
     assert set(w3["worst_path"]["tiers"]) <= {"tier_top", "tier_bottom"} and w3["worst_path"]["tiers"]
     assert (tmp_path / "3d" / "spikestack_linear_3d.v").exists() and (tmp_path / "3d" / "logs" / "sta.log").exists()
     assert w3["bond_nets"] == res["3d"]["bonds"] and 0 < w3["bond_rc"]["worst_ps"] < 1.0
+    # every routed wire of both tiers is loaded once, plus one bond C per bond
+    import re
+    loads = sum(float(x) for x in re.findall(r"set_load ([\d.eE+-]+)", (tmp_path / "3d" / "sta_loads.tcl").read_text()))
+    tiers_c = sum(res["3d"]["tiers"][t]["wire_cap_pf"] for t in ("tier_top", "tier_bottom"))
+    assert loads == pytest.approx(tiers_c + res["3d"]["bonds"] * res["3d"]["bond"]["c_ff"] * 1e-3, rel=1e-4)
     for tier in ("tier_top", "tier_bottom"):
         work = tmp_path / tier / "work"
         net = (work / "sta_net.v").read_text()
