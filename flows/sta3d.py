@@ -23,10 +23,10 @@ F2F map, and :func:`analyse` runs one OpenSTA session on it:
   ``q_glb``, ...) to a register of a PE core (``expert_core_*``, ``proj_core_*``,
   ``attention_core_*``, ``core``) — the same selection in 2D and 3D;
 * **power** — with the switching activity measured on the simulation of the same design
-  (:mod:`spikestack.flows.activity`): first register-resolved (each matched flip-flop's ``Q`` pin
-  at its measured rate, inputs at their measured mean rate, the rest propagated by OpenSTA), then
-  with ``-global`` set to the measured mean toggle rate (this OpenSTA's ``-global`` overrides every
-  pin's own activity, so the two are separate reports; the global one is the headline figure).
+  (:mod:`spikestack.flows.activity`): ``-global`` set to the measured mean toggle rate (the
+  headline figure), and in a second OpenSTA run a register-resolved figure (each matched
+  flip-flop's ``Q`` pin at its measured rate, inputs at the mean rate, the rest propagated by
+  OpenSTA; this OpenSTA's ``-global`` overrides every pin's own activity, hence two runs).
 
 The same analysis runs on the 2D design's routed netlist (``analyse`` with one netlist), so the
 2D and 3D numbers come from one method.
@@ -351,8 +351,9 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
         "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
         "set_output_delay 0 -clock clk [all_outputs]",
         f"source {log_name}_loads.tcl",
-        'puts "@@ worst"', "report_checks -path_delay max -digits 4",
     ]
+    head = list(tcl)
+    tcl += ['puts "@@ worst"', "report_checks -path_delay max -digits 4"]
     if mem_cells and pe_cells:
         tcl += [f"set mem_cells [get_cells {_tcl_list(mem_cells)}]", f"set pe_cells [get_cells {_tcl_list(pe_cells)}]",
                 'puts "@@ memory_access"', "report_checks -from $mem_cells -to $pe_cells -path_delay max -digits 4"]
@@ -360,20 +361,6 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
         if regs:
             tcl += [f"set regs_{tier} [get_cells {_tcl_list(regs)}]", f'puts "@@ internal_{tier}"',
                     f"report_checks -from $regs_{tier} -to $regs_{tier} -path_delay max -digits 4"]
-    if activity is not None and reg_activity is not None:
-        # register-resolved power. Not on a hierarchical netlist: OpenSTA 2.0.17's activity
-        # propagation (used when no -global activity is set) crashes on one (segfault).
-        inp = activity["mean_toggle_rate"] if input_activity is None else input_activity
-        tcl += [f"set_power_activity -input -activity {inp:.6g}"]
-        groups: dict[float, list[str]] = {}
-        for inst, a in reg_activity.items():
-            groups.setdefault(round(min(max(a, 0.0), 1.0), 4), []).append(f"{inst}/Q")
-        for a, ps in sorted(groups.items()):
-            for k in range(0, len(ps), 200):
-                # set_power_activity -pins is broken in OpenSTA 2.0.17 (it calls a missing
-                # get_pins_error): use the command it would call, pin by pin
-                tcl.append(f"foreach p [get_pins {_tcl_list(ps[k:k + 200])}] {{ sta::set_power_pin_activity $p {a:g} 0.5 }}")
-        tcl += ['puts "@@ power_registers"', "report_power -digits 6"]
     if activity is not None:
         tcl += [activity_tcl(activity["mean_toggle_rate"], {}).strip(), 'puts "@@ power_global"', "report_power -digits 6"]
     (out_dir / f"{log_name}.tcl").write_text("\n".join(tcl) + "\n")
@@ -403,6 +390,43 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
         res["internal"][tier] = p
     if activity is not None:
         res["power_w"] = _parse_power(sections.get("power_global", ""))
-        if "power_registers" in sections:
-            res["power_registers_w"] = _parse_power(sections["power_registers"])
+    if activity is not None and reg_activity is not None:
+        res.update(_register_power(out_dir, top, netlists, head, activity, reg_activity, input_activity, log_name))
     return res
+
+
+def _register_power(out_dir: Path, top: str, netlists: dict[str, str], head: list[str], activity: dict,
+                    reg_activity: dict[str, float], input_activity: float | None, log_name: str) -> dict:
+    """Register-resolved power, in its own OpenSTA run: inputs at the mean toggle rate, each
+    matched flip-flop's ``Q`` at its own rate, no ``-global`` (which would override them). Two
+    workarounds for OpenSTA 2.0.17: ``set_power_activity -pins`` is broken (it calls a missing
+    ``get_pins_error``), so ``sta::set_power_pin_activity`` is called per pin; its activity
+    propagation crashes on some netlists with constant-tied inputs (``wire gnd = 1'b0``), so this
+    run reads copies whose tie nets are left undriven (a handful of pins; timing is not taken from
+    this run)."""
+    names = {}
+    for fname, text in netlists.items():
+        untied = re.sub(r"^\s*wire\s+\w+\s*=\s*1'b[01]\s*;\s*$", "", text, flags=re.M)
+        names[fname] = f"untied_{fname}"
+        (out_dir / names[fname]).write_text(untied)
+    tcl = [re.sub(r"^read_verilog (\S+)$", lambda m: f"read_verilog {names.get(m.group(1), m.group(1))}", line)
+           for line in head]
+    inp = activity["mean_toggle_rate"] if input_activity is None else input_activity
+    tcl.append(f"set_power_activity -input -activity {inp:.6g}")
+    groups: dict[float, list[str]] = {}
+    for inst, a in reg_activity.items():
+        groups.setdefault(round(min(max(a, 0.0), 1.0), 4), []).append(f"{inst}/Q")
+    for a, ps in sorted(groups.items()):
+        for k in range(0, len(ps), 200):
+            tcl.append(f"foreach p [get_pins {_tcl_list(ps[k:k + 200])}] {{ sta::set_power_pin_activity $p {a:g} 0.5 }}")
+    tcl += ['puts "@@ power_registers"', "report_power -digits 6"]
+    name = f"{log_name}_registers"
+    (out_dir / f"{name}.tcl").write_text("\n".join(tcl) + "\n")
+    log = out_dir / "logs" / f"{name}.log"
+    with open(log, "w") as f:
+        r = subprocess.run(["sta", "-exit", f"{name}.tcl"], cwd=out_dir, stdout=f, stderr=subprocess.STDOUT)
+    text = log.read_text()
+    power = _parse_power(text.split("@@ power_registers")[-1]) if "@@ power_registers" in text else {}
+    if r.returncode or not power:
+        return {"power_registers_w": None, "power_registers_error": f"OpenSTA exit {r.returncode}; see {log}"}
+    return {"power_registers_w": power, "registers_log": str(log)}
