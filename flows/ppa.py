@@ -6,11 +6,12 @@ the spirit of the tier-by-tier step of Shrunk-2D / Pin-3D, simplified: each tier
 own die (no shared 3D footprint, no 3D-aware placement), its F2F bond ports are I/O pins, and each
 bond is modelled by a lumped load on the driving tier's bond port (default: a hybrid bond of
 3.0 Ω, 0.6 fF at 1 µm pitch — the values of issue #8, typical of published Cu-Cu hybrid bonding,
-e.g. imec/TSMC SoIC reports of ~1 fF and a few Ω per bond). Inter-tier paths are timed per tier
-(bond input arrival = the bond's RC delay, 3.0 Ω x 0.6 fF ≈ 2 fs, i.e. 0), not across both tiers.
-The 3D footprint is the larger tier's die; power is the sum of the tiers.
+e.g. imec/TSMC SoIC reports of ~1 fF and a few Ω per bond). Each tier's own report times it alone
+(bond input arrival = the bond's RC delay, 3.0 Ω x 0.6 fF ≈ 2 fs, i.e. 0; power the flow's global
+activity); the 3D footprint is the larger tier's die.
 
-The two tiers run in parallel (one tool per core). Then the designs are analysed as wholes
+The two tiers run in parallel (one tool per core). Then the designs are analysed as wholes, and
+these are the 3D numbers compared with 2D
 (:mod:`spikestack.flows.sta3d`): one OpenSTA run on the stitched 3D design (both tiers' routed
 netlists joined by the bond nets, bond R and C modelled) gives the 3D fmax and worst path, the
 same analysis on the 2D netlist the 2D ones; both give the GLB-to-PE memory-access path delay and
