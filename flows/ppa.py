@@ -268,7 +268,10 @@ def report_md(res: dict) -> str:
     w2, w3 = w.get("2d", {}), w.get("3d", {})
     if "3d" not in res:
         m2 = w2.get("memory_access", {})
-        lines += [f"Whole-design STA: fmax {_f(w2.get('fmax_mhz'), '.1f')} MHz; memory-access path: {_path_line(m2)}."]
+        e2 = w2.get("energy", {})
+        lines += [f"Whole-design STA: fmax {_f(w2.get('fmax_mhz'), '.1f')} MHz; memory-access path: {_path_line(m2)}; "
+                  f"power with the simulated activity {_f(w2.get('power_w', {}).get('total'), '.3f', 1e3)} mW; "
+                  f"{_f(e2.get('pj_per_sop'), '.2f')} pJ/SOP, {_f(e2.get('tsops_per_w'), '.4f')} TSOPS/W."]
         return "\n".join(lines) + "\n"
     r, d3 = res["ratios_3d_over_2d"], res["3d"]
     e2, e3 = w2.get("energy", {}), w3.get("energy", {})
