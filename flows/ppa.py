@@ -36,17 +36,20 @@ def _ratio(a, b):
 
 
 def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic", clock_ns: float = 10.0,
-                   activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print) -> dict:
+                   activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
+                   sram_macros: bool = False) -> dict:
+    """PPA of the 2D top and (``three_d``) of each tier, see the module docstring. ``sram_macros``:
+    the GLBs are SRAM macros (:mod:`spikestack.flows.sram`) in the 2D top and in the tiers."""
     from ..gen.generate import generate_verilog
     from ..gen.tiers import f2f_map, tier_sources
     bond = dict(BOND, **(bond or {}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top, text = generate_verilog(cfg, "2d")
+    top, text = generate_verilog(cfg, "2d", macros=sram_macros)
     jobs = [("2d", text, top, None, None)]
     fmap = None
     if three_d:
-        src = tier_sources(cfg, partition)
+        src = tier_sources(cfg, partition, macros=sram_macros)
         fmap = f2f_map(src)
         c_pf = bond["c_ff"] * 1e-3
         for tier in ("tier_top", "tier_bottom"):
@@ -58,7 +61,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
         futs = {name: pool.submit(run_flow, t, tp, out_dir / name, clock_ns, activity, loads, delays, log)
                 for name, t, tp, loads, delays in jobs}
         reps = {name: f.result() for name, f in futs.items()}
-    result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "2d": reps["2d"]}
+    result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
+              "2d": reps["2d"]}
     if three_d:
         tiers = [reps["tier_top"], reps["tier_bottom"]]
         fp3 = max(r["die_area_um2"] for r in tiers)
@@ -106,8 +110,11 @@ def report_md(res: dict) -> str:
                   f"| memory-access latency | not measured | not measured | - | {PAPER_RANGES['memory_latency']} |",
                   "",
                   "Where these differ from the paper: 180 nm open cells and a flat per-tier flow instead of a "
-                  "28 nm commercial 3D flow; GLBs are flip-flops here (no SRAM macros yet), so the memory tier is "
-                  "much larger than the logic tier and the footprint saving is bounded by that imbalance; the "
+                  "28 nm commercial 3D flow; " + (
+                      "GLBs are SRAM macros of an analytical 180 nm model (flows/sram.py), not characterised ones; "
+                      if res.get("sram_macros") else
+                      "GLBs are flip-flops here (SRAM macros: --sram-macros), so the memory tier is much larger "
+                      "than the logic tier and the footprint saving is bounded by that imbalance; ") + "the "
                   "tiers are timed separately (no cross-tier path) and power uses a global activity, not the "
                   "simulation's toggles."]
     return "\n".join(lines) + "\n"

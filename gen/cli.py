@@ -3,7 +3,7 @@
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
-    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only]
+    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--sram-macros]
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
 
@@ -122,7 +122,8 @@ def cmd_ppa(args) -> int:
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
     try:
         ensure_tools()
-        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only)
+        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
+                             sram_macros=getattr(args, "sram_macros", False))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--partition", default="memory-on-logic")
     pp.add_argument("--clock-ns", type=float, default=10.0)
     pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
+    pp.add_argument("--sram-macros", action="store_true",
+                    help="GLBs as SRAM macros (LEF/liberty of flows/sram.py) instead of flip-flops")
     pp.set_defaults(fn=cmd_ppa)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
     o.add_argument("config")
