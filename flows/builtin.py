@@ -17,9 +17,11 @@ SRAM macros: a netlist that instantiates ``spikestack_sram_*`` cells (GLBs elabo
 see :mod:`spikestack.hw.glb` and :mod:`spikestack.flows.sram`) gets one directory per macro
 (``source/macros/<cell>/`` with its LEF, liberty and Verilog views) listed in qflow's
 ``hard_macros``: synthesis reads each liberty as a blackbox (the instances stay), blifFanout sizes
-against it, ``blif2cel`` gives graywolf each LEF as a hard macro, qrouter reads the LEFs, and
-OpenSTA reads the liberties, so paths through the macros are timed and ``report_power`` counts
-their access energy and leakage. The report gives macro count and area besides the cells.
+against it, ``blif2cel`` reads each LEF as a hard macro, the macros are placed beside the
+standard-cell core by :mod:`spikestack.flows.macro_place` (qflow's ``graywolf`` in this flow;
+graywolf's own macro placer aborts on designs of PPA size), qrouter reads the LEFs, and OpenSTA
+reads the liberties, so paths through the macros are timed and ``report_power`` counts their
+access energy and leakage. The report gives macro count, area and power besides the cells.
 
 The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
 liberty). ``run_flow`` returns (and writes as ``ppa.json`` / ``ppa.md``) cells, cell area, die
@@ -85,19 +87,11 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
         link = b / f.name
         if not link.exists() and f.name not in ("yosys", "graywolf"):
             link.symlink_to(f)
-    # graywolf: blif2cel puts a hard macro's input pin on a buffer tree in a swappable pin_group,
-    # which graywolf rejects on a hardcell; drop the group there (the pin keeps its own name).
+    # graywolf: hard macros (SRAM macros) are placed by flows/macro_place.py around it, standard
+    # cells by graywolf; without hard macros this runs graywolf unchanged.
     gw = b / "graywolf"
     gw.unlink(missing_ok=True)         # never write through an old link to the real tool
-    gw.write_text("#!/bin/sh\n"
-                  'for root; do :; done\n'
-                  'if [ -f "$root.cel" ] && grep -q "^hardcell" "$root.cel"; then\n'
-                  "  awk '/^hardcell/{h=1} /^(cell|pad) /{h=0} "
-                  'h && ($0=="pin_group" || $0=="end_pin_group") {next} '
-                  'h && /^pin name [^ ]*_bF\\$pin\\// {sub(/name [^ ]*_bF\\$pin\\//, "name ")} '
-                  "{print}' \"$root.cel\" > \"$root.cel.tmp\" && mv \"$root.cel.tmp\" \"$root.cel\"\n"
-                  "fi\n"
-                  f"exec {QFLOW_BIN / 'graywolf'} \"$@\"\n")
+    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {QFLOW_BIN / 'graywolf'} \"$@\"\n")
     gw.chmod(0o755)
     wrapper = b / "yosys"
     wrapper.unlink(missing_ok=True)

@@ -244,3 +244,32 @@ def test_flow_places_routes_and_times_a_macro(tmp_path):
     assert 0 < rep["macro_power_w"] < rep["power_w"]["total"]
     md = (tmp_path / "ppa.md").read_text()
     assert "macros" in md.splitlines()[0] and f"| {view.area_um2:.0f} |" in md
+
+
+def test_macro_place_keeps_macros_off_the_core_and_each_other():
+    from spikestack.flows.macro_place import GAP, merge_pins, place_macros, split_cel
+    cel = ("cell 0 INVX1_1\nleft -80 right 80 bottom -500 top 500\npin name A signal n1 layer 1 0 0\n"
+           "hardcell 1 name sram_a_1\ncorners 4 0 0 0 4000 3000 4000 3000 0\nclass 1 orientations 0 1 2 3\n"
+           "pin_group\npin name clk_bF$pin/clk signal clk_bF$buf0 layer 2 700 40\nend_pin_group\n"
+           "pin name r0_dout0 signal n1 layer 2 900 3960\n"
+           "hardcell 2 name sram_b_1\ncorners 4 0 0 0 9000 2000 9000 2000 0\nclass 2 orientations 0 1 2 3\n"
+           "pin name r0_dout0 signal n2 layer 2 100 8960\n"
+           "pad 1 name twpin_x\ncorners 4 -40 -50 -40 50 40 50 40 -50\npin name x signal x layer 1 0 0\n")
+    std, macros = split_cel(cel)
+    assert "hardcell" not in std and "cell 0 INVX1_1" in std and "pad 1 name twpin_x" in std
+    assert [(m["name"], m["w"], m["h"]) for m in macros] == [("sram_a_1", 3000, 4000), ("sram_b_1", 2000, 9000)]
+    assert macros[0]["pins"][0] == ("clk", "clk_bF$buf0", 700, 40)            # buffer-tree prefix dropped
+    rows = [(-400, -500, 6000, 500), (-400, 500, 6000, 1500), (-400, 1500, 6000, 2500)]
+    placed = place_macros(macros, rows)
+    boxes = [(m["llx"], m["lly"], m["llx"] + m["w"], m["lly"] + m["h"]) for m in placed]
+    for x0, y0, x1, y1 in boxes:
+        assert x1 <= -400 - GAP and (x0 + 400) % 80 == 0                        # left of the core, on the grid
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] + GAP <= b[0] or b[2] + GAP <= a[0] or a[3] + GAP <= b[1] or b[3] + GAP <= a[1]
+    pins = merge_pins("n1 1 INVX1_1 A 0 0 1 1 1\nn3 2 INVX1_1 Y 0 0 1 1 1\n", placed)
+    lines = pins.splitlines()
+    assert lines[0].startswith("n1 ") and lines[1].startswith("n1 0 sram_a_1 r0_dout0 ")
+    a = next(m for m in placed if m["name"] == "sram_a_1")
+    assert lines[1].split()[4:6] == [str(a["llx"] + 900), str(a["lly"] + 3960)]
+    assert {l.split()[0] for l in lines[3:]} == {"clk_bF$buf0", "n2"}            # nets without cells: at the end
