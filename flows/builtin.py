@@ -148,9 +148,10 @@ def _parse_power(text: str) -> dict:
 
 def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
              port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
-             log=print) -> dict:
+             log=print, project_vars: dict[str, str] | None = None) -> dict:
     """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
-    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports)."""
+    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
+    ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``)."""
     tools = ensure_tools()
     out_dir = Path(out_dir).resolve()
     work = out_dir / "work"
@@ -172,6 +173,9 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     if not qv.exists():
         raise FlowError(f"qflow did not create {qv}")
     qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
+    if project_vars:
+        pv = work / "project_vars.sh"
+        pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
     n_steps = 5
     for i, (name, cmd, logname) in enumerate(env_steps, 1):
         log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
