@@ -30,7 +30,10 @@ consumes exactly as it consumes an SRAM macro:
 
   Rise and fall use the worse of the two; delays are max (setup) values — a min-delay library for
   hold checks in the parent is not written yet.
-* ``<name>.v`` — the Verilog blackbox (same module name, same ports).
+* ``<name>.v`` — the Verilog blackbox (same module name, same ports); ``<name>.spc``, the routed
+  block's transistor-level subcircuit from qflow, completes what a qflow ``hard_macros``
+  directory holds (its synthesis reads the ``.lib`` with ``read_liberty -lib``, placement and
+  routing the ``.lef``). Yosys and qrouter read these files as written.
 
 Which blocks repeat: :func:`block_classes` hashes every module of a generated Verilog text after
 removing what does not change behaviour (attributes, comments, the names of local wires, regs and
@@ -52,8 +55,9 @@ from pathlib import Path
 
 from .builtin import LIBERTY, TECH_DIR, FlowError, run_flow
 
-__all__ = ["MacroAbstract", "harden", "write_lef", "characterise", "modules", "block_classes",
-           "repeated_blocks", "design_block_classes", "extract_module", "replace_with_macro", "blackbox"]
+__all__ = ["MacroAbstract", "harden", "harden_repeated", "write_lef", "characterise", "write_liberty", "modules",
+           "block_classes", "repeated_blocks", "design_block_classes", "extract_module", "replace_with_macro",
+           "blackbox"]
 
 STD_LEF = TECH_DIR / "osu018_stdcells.lef"
 LOAD_STEP_PF = 0.05                # second point of the output-load tables
@@ -767,6 +771,9 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
                     out_dir / f"{name}.lef")
     write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}.lib")
     (out_dir / f"{name}.v").write_text(blackbox(name, netlist))
+    spc = work / f"{name}.spc"                   # qflow's hard-macro directories also carry a SPICE subckt
+    if spc.exists():
+        (out_dir / f"{name}.spc").write_text(spc.read_text())
     t_abs = time.time() - t0
     ab = MacroAbstract(name, out_dir / f"{name}.lef", out_dir / f"{name}.lib", out_dir / f"{name}.v",
                        geo["width"], geo["height"], clock_ns, route_layers, geo["pins"], rep, timing,
@@ -777,3 +784,44 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     log(f"[harden] {name}: {rep['cells']} cells, {geo['width']} x {geo['height']} um, "
         f"{len(geo['pins'])} pins, routed on {', '.join(geo['obs_layers'])}; flow {t_flow:.0f} s")
     return ab
+
+
+def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *, select=None, min_count: int = 2,
+                    activity: float = 0.1, route_layers: int = 4, log=print) -> tuple[str, list[MacroAbstract]]:
+    """Harden each distinct repeated block once and swap every instance for its macro.
+
+    ``select(members) -> macro name or None`` picks the classes (lists of identical modules, see
+    :func:`repeated_blocks`; default: the outermost ones, named after their first member's last
+    path component). Classes are hardened smallest first, each into ``out_dir/<name>``. Returns
+    the parent's Verilog (blackboxes appended) and the abstracts; ``out_dir/macros.json`` lists,
+    per macro, its files, its instances and the hardening time."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if select is None:
+        chosen = [(g, re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789") or "macro")
+                  for g in repeated_blocks(verilog_text, min_count, outermost=True)]
+    else:
+        chosen = [(g, select(g)) for g in repeated_blocks(verilog_text, min_count)]
+        chosen = [(g, n) for g, n in chosen if n]
+    mods = modules(verilog_text)
+    covered: set[str] = set()
+    picked = []
+    for g, n in sorted(chosen, key=lambda c: -len(mods[c[0][0]].text)):     # outer first: skip nested
+        if set(g) & covered:
+            continue
+        for m in g:
+            covered |= set(_descendants(mods, m))
+        picked.append((g, n))
+    names = [n for _, n in picked]
+    if len(set(names)) != len(names):
+        raise ValueError(f"harden_repeated: two classes would share a macro name ({names})")
+    text, abstracts, listing = verilog_text, [], {}
+    for g, n in sorted(picked, key=lambda c: len(mods[c[0][0]].text)):
+        ab = harden(verilog_text, g[0], out_dir / n, clock_ns, name=n, activity=activity,
+                    route_layers=route_layers, log=log)
+        text = replace_with_macro(text, g, n, ab.verilog.read_text())
+        abstracts.append(ab)
+        listing[n] = {"lef": str(ab.lef), "lib": str(ab.lib), "verilog": str(ab.verilog), "instances": g,
+                      "cells": ab.flow["cells"], "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds}
+    (out_dir / "macros.json").write_text(json.dumps(listing, indent=1) + "\n")
+    return text, abstracts

@@ -235,3 +235,16 @@ def test_harden_an_expert_core(small_verilog, tmp_path):
     r = subprocess.run(["sta", "-no_splash", "-exit"], input=f"read_liberty {ab.lib}\n", capture_output=True,
                        text=True, cwd=tmp_path)
     assert "Error" not in r.stdout + r.stderr
+
+
+def test_harden_repeated_swaps_every_pe_for_one_macro(small_verilog, tmp_path):
+    _tools_or_skip()
+    pick = lambda g: "lif_pe" if g[0].endswith(".pe_0_0") else None
+    parent, abstracts = H.harden_repeated(small_verilog, tmp_path, clock_ns=10.0, select=pick, log=lambda *_: None)
+    assert [a.name for a in abstracts] == ["lif_pe"]
+    assert len(re.findall(r"^\s*lif_pe\s+pe_\d+_\d+\s*\(", parent, re.M)) == 4      # 2 cores x 2 PEs, one macro
+    listing = (tmp_path / "macros.json").read_text()
+    assert "expert_core_1.core.pe_array.pe_0_1" in listing
+    (tmp_path / "parent.v").write_text(parent)
+    r = _yosys(tmp_path, "read_verilog parent.v; hierarchy -check -top spikestack_moe; select -assert-count 4 t:lif_pe")
+    assert r.returncode == 0, r.stdout[-1500:]
