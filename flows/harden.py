@@ -510,9 +510,11 @@ def _port_bits(netlist: str, top: str) -> list[tuple[str, str]]:
     return bits
 
 
-def _input_caps(netlist: str, rc_text: str, inputs: list[str]) -> dict[str, float]:
+def _input_caps(netlist: str, rc_text: str, inputs: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """(total capacitance, wire capacitance) in pF of the net each input port drives."""
     caps = _lib_pin_caps()
     load = {p: 0.0 for p in inputs}
+    wire = {p: 0.0 for p in inputs}
     for m in re.finditer(r"^\s*(\w+)\s+(\S+)\s*\((.*?)\);", netlist, re.M | re.S):
         cell = m.group(1)
         for pin, net in re.findall(r"\.(\w+)\(\s*([^()\s]+)\s*\)", m.group(3)):
@@ -521,8 +523,8 @@ def _input_caps(netlist: str, rc_text: str, inputs: list[str]) -> dict[str, floa
     for line in rc_text.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[2].startswith("PIN/") and parts[2][4:] in load:
-            load[parts[2][4:]] += sum(float(c) for _, c in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
-    return load
+            wire[parts[2][4:]] += sum(float(c) for _, c in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
+    return {p: load[p] + wire[p] for p in inputs}, wire
 
 
 def _tcl_list(names) -> str:
@@ -538,13 +540,17 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
     inputs = [b for b, d in bits if d == "input" and b != clock]
     outputs = [b for b, d in bits if d == "output"]
     rc = work / f"{top}.rc"
-    caps = _input_caps(netlist, rc.read_text() if rc.exists() else "", inputs + [clock])
+    caps, wire = _input_caps(netlist, rc.read_text() if rc.exists() else "", inputs + [clock])
+    # run_flow's loads.tcl reaches a port's net with get_nets -of_objects [get_ports ...], which this
+    # OpenSTA rejects (inside a catch): the wire of each input port's net is set here by net name
+    (work / "port_loads.tcl").write_text("".join(f"catch {{set_load {c:.6g} [get_nets {{{p}}}]}}\n"
+                                                 for p, c in wire.items() if c > 0))
     tcl = [f"read_liberty {LIBERTY}", "read_verilog sta_net.v", f"link_design {top}",
            f"create_clock -name clk -period {clock_ns} [get_ports {{{clock}}}]",
            "set_propagated_clock [all_clocks]" if propagated else "",
            f"set ins [get_ports {_tcl_list(inputs)}]" if inputs else "set ins {}",
            "if {[llength $ins]} {set_input_delay 0 -clock clk $ins}",
-           "set_output_delay 0 -clock clk [all_outputs]", "source loads.tcl",
+           "set_output_delay 0 -clock clk [all_outputs]", "source loads.tcl", "source port_loads.tcl",
            "set regd [all_registers -data_pins]", "set regc [all_registers -clock_pins]",
            f"set nout {max(1, len(outputs))}",
            "proc pe {tag ends} { foreach e $ends { if {![$e is_unconstrained]} {"
