@@ -764,8 +764,12 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
                 raise
             log(f"[harden] {name}: {e}; retrying once")
     t_flow = time.time() - t0
-    if rep["failed_routes"]:
-        raise FlowError(f"harden {name}: {rep['failed_routes']} failed routes; no abstract written")
+    if rep["failed_routes"] is None:      # qrouter 1.4.71 ends with "Final: Failed net routes: N"
+        m = re.search(r"Final: Failed net routes: (\d+)", (out_dir / "flow" / "logs" / "route.log").read_text())
+        rep["failed_routes"] = int(m.group(1)) if m else None
+    if rep["failed_routes"] is None or rep["failed_routes"]:
+        raise FlowError(f"harden {name}: {rep['failed_routes']} failed routes (None: no result in the route log); "
+                        "no abstract written")
     work = out_dir / "flow" / "work"
     t0 = time.time()
     log(f"[harden] {name}: characterising the routed block (OpenSTA) ...")
