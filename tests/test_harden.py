@@ -248,3 +248,50 @@ def test_harden_repeated_swaps_every_pe_for_one_macro(small_verilog, tmp_path):
     (tmp_path / "parent.v").write_text(parent)
     r = _yosys(tmp_path, "read_verilog parent.v; hierarchy -check -top spikestack_moe; select -assert-count 4 t:lif_pe")
     assert r.returncode == 0, r.stdout[-1500:]
+
+
+MIXED = """module mixed(clk, rst, a, b, d, y, q);
+  input clk; input rst; input [3:0] a; input [3:0] b; input [3:0] d;
+  output [3:0] y; output [3:0] q;
+  reg [3:0] q;
+  assign y = (a + b) ^ q;
+  always @(posedge clk) if (rst) q <= 4'h0; else q <= q + d;
+endmodule
+"""
+
+
+def test_combinational_arcs_chain_through_two_macros(tmp_path):
+    """A block with an input -> output path and a registered one: the model has both, and a parent
+    chaining two copies times the combinational path through both macros."""
+    _tools_or_skip()
+    ab = H.harden(MIXED, "mixed", tmp_path / "mixed", clock_ns=10.0, log=lambda *_: None)
+    comb = ab.timing["comb_ns"]
+    assert "a[0]->y[0]" in comb and "d[0]->y[0]" not in comb       # d only reaches a register
+    assert "a[0]" not in ab.timing["setup_ns"] and "d[0]" in ab.timing["setup_ns"]
+    for arc in comb.values():
+        assert 0 < arc["min"] <= arc["max"] < ab.clock_ns
+    lib = ab.lib.read_text()
+    assert lib.count("timing_type : combinational;") == len(comb)
+    (tmp_path / "parent.v").write_text("""module parent(clk, rst, a, b, d, y, q);
+  input clk; input rst; input [3:0] a; input [3:0] b; input [3:0] d; output [3:0] y; output [3:0] q;
+  wire [3:0] y0; wire [3:0] q0;
+  mixed u0 (.clk(clk), .rst(rst), .a(a), .b(b), .d(d), .y(y0), .q(q0));
+  mixed u1 (.clk(clk), .rst(rst), .a(y0), .b(b), .d(q0), .y(y), .q(q));
+endmodule
+""")
+    out = _sta(tmp_path, f"""read_liberty {LIBERTY}
+read_liberty {ab.lib}
+read_verilog parent.v
+link_design parent
+create_clock -name clk -period {ab.clock_ns} [get_ports clk]
+set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]
+set_output_delay 0 -clock clk [all_outputs]
+report_checks -from [get_ports {{a[0]}}] -to [get_ports {{y[0]}}] -digits 4
+report_checks -from [get_pins u0/clk] -to [get_pins {{u1/d[0]}}] -digits 4
+""")
+    assert "Error" not in out and "Warning" not in out
+    first, second = out.split("Startpoint:")[1:3]
+    assert "u0/y[0] (mixed)" in first and "u1/y[0] (mixed)" in first
+    arrival = float(re.search(r"^\s*([\d.]+)\s+data arrival time", first, re.M).group(1))
+    assert arrival == pytest.approx(2 * comb["a[0]->y[0]"]["max"], rel=0.2)   # two arcs (plus u1's load)
+    assert "library setup time" in second and "u0/q[0] (mixed)" in second
