@@ -28,8 +28,9 @@ consumes exactly as it consumes an SRAM macro:
     switching power at the stated activity as an energy per ``clk`` cycle on the ``clk`` pin
     (``rise_power``/``fall_power``, scaled so OpenSTA's ``report_power`` gives the block's power back).
 
-  Rise and fall use the worse of the two; delays are max (setup) values — a min-delay library for
-  hold checks in the parent is not written yet.
+  Rise and fall use the worse of the two; delays are max (setup) values.
+* ``<name>_min.lib`` — the same model with the shortest clk -> output and input -> output delays,
+  for ``read_liberty -min`` (hold checks in the parent).
 * ``<name>.v`` — the Verilog blackbox (same module name, same ports); ``<name>.spc``, the routed
   block's transistor-level subcircuit from qflow, completes what a qflow ``hard_macros``
   directory holds (its synthesis reads the ``.lib`` with ``read_liberty -lib``, placement and
@@ -78,11 +79,12 @@ class MacroAbstract:
     flow: dict = field(default_factory=dict)              # run_flow's report
     timing: dict = field(default_factory=dict)            # the characterisation (see characterise)
     seconds: dict = field(default_factory=dict)
+    lib_min: Path | None = None                           # the min-delay model (read_liberty -min)
 
     def to_json(self) -> str:
         d = asdict(self)
-        for k in ("lef", "lib", "verilog"):
-            d[k] = str(d[k])
+        for k in ("lef", "lib", "verilog", "lib_min"):
+            d[k] = str(d[k]) if d[k] is not None else None
         return json.dumps(d, indent=1) + "\n"
 
 
@@ -568,6 +570,8 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
            "    report_checks -to [get_ports $o] -path_delay max -fields {slew} -digits 4",
            "    puts \"@@CLK $o $load\"",
            "    report_checks -from $regc -to [get_ports $o] -path_delay max -fields {slew} -digits 4",
+           "    puts \"@@CLKMIN $o $load\"",
+           "    report_checks -from $regc -to [get_ports $o] -path_delay min -fields {slew} -digits 4",
            "  }", "}",
            "if {[llength [all_outputs]]} {set_load 0 [all_outputs]}",
            "puts \"@@CHECKS\"", "report_checks -path_delay max -digits 4",
@@ -595,7 +599,7 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
             c = comb.setdefault(key, {"max": None, "min": None})
             c[mm] = arr if c[mm] is None else (max(c[mm], arr) if mm == "max" else min(c[mm], arr))
     out_arcs: dict[str, dict] = {}
-    for m in re.finditer(r"^@@(OUT|CLK) (\S+) (\S+)\n(.*?)(?=^@@)", out, re.M | re.S):
+    for m in re.finditer(r"^@@(OUT|CLKMIN|CLK) (\S+) (\S+)\n(.*?)(?=^@@)", out, re.M | re.S):
         kind, o, load, rep = m.group(1), m.group(2), float(m.group(3)), m.group(4)
         arr = re.search(r"^\s*([-\d.]+)\s+data arrival time", rep, re.M)
         slew = re.search(r"^\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+[v^]\s+" + re.escape(o) + r" \(out\)", rep, re.M)
@@ -635,8 +639,12 @@ def _bus_groups(bits: list[str]) -> list[tuple[str, list[str]]]:
     return [(k if isinstance(k, str) else None, groups[k]) for k in order]
 
 
-def write_liberty(name: str, timing: dict, area_um2: float, path: Path) -> None:
-    """The liberty model of a characterised block (see the module docstring)."""
+def write_liberty(name: str, timing: dict, area_um2: float, path: Path, corner: str = "max") -> None:
+    """The liberty model of a characterised block (see the module docstring). ``corner="min"``
+    writes the same model with the shortest clk -> output and input -> output delays instead of the
+    longest, for OpenSTA's ``read_liberty -min`` (hold checks in the parent)."""
+    if corner not in ("max", "min"):
+        raise ValueError(f"corner: 'max' or 'min', got {corner!r}")
     T = timing["clock_ns"]
     clock = timing["clock"]
     step = LOAD_STEP_PF
@@ -649,12 +657,13 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path) -> None:
     comb_to: dict[str, list[tuple[str, float]]] = {}
     for k, v in timing["comb_ns"].items():
         a, b = k.split("->")
-        if v.get("max") is not None:
-            comb_to.setdefault(b, []).append((a, v["max"]))
+        if v.get(corner) is not None:
+            comb_to.setdefault(b, []).append((a, v[corner]))
     L = [f"/* Timing model of the hardened block {name}: clock {clock} {T} ns, written by spikestack.flows.harden.",
          f"   Activity {timing['activity']}; clock {'propagated' if timing['propagated_clock'] else 'ideal'}"
-         " inside the block; max delays, rise = fall = the worse of the two. */",
-         f"library({name}_lib) {{", "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
+         f" inside the block; {corner} delays, rise = fall = the {'worse' if corner == 'max' else 'better'}"
+         " of the two. */",
+         f"library({name}_{'lib' if corner == 'max' else 'min_lib'}) {{", "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
          '  current_unit : "1uA";', '  pulling_resistance_unit : "1kohm";', '  leakage_power_unit : "1nW";',
          "  capacitive_load_unit (1,pf);",
          "  slew_upper_threshold_pct_rise : 80;", "  slew_lower_threshold_pct_rise : 20;",
@@ -703,7 +712,7 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path) -> None:
             if 0.0 in allp and step in allp:
                 slope = max(0.0, (allp[step]["delay"] - allp[0.0]["delay"]) / step)
             slews = (allp.get(0.0, {}).get("slew", 0.0), allp.get(step, {}).get("slew", 0.0))
-            clk_arc = arcs.get("CLK", {})
+            clk_arc = arcs.get("CLK" if corner == "max" else "CLKMIN", {})
             if 0.0 in clk_arc:
                 d0 = clk_arc[0.0]["delay"]
                 d1 = clk_arc.get(step, {}).get("delay", d0 + slope * step)
@@ -780,6 +789,7 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     geo = write_lef(name, (work / f"{name}.def").read_text(), (work / f"{name}.cfg").read_text(), dirs,
                     out_dir / f"{name}.lef")
     write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}.lib")
+    write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}_min.lib", corner="min")
     (out_dir / f"{name}.v").write_text(blackbox(name, netlist))
     spc = work / f"{name}.spc"                   # qflow's hard-macro directories also carry a SPICE subckt
     if spc.exists():
@@ -787,7 +797,7 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     t_abs = time.time() - t0
     ab = MacroAbstract(name, out_dir / f"{name}.lef", out_dir / f"{name}.lib", out_dir / f"{name}.v",
                        geo["width"], geo["height"], clock_ns, route_layers, geo["pins"], rep, timing,
-                       {"flow": round(t_flow, 2), "abstract": round(t_abs, 2)})
+                       {"flow": round(t_flow, 2), "abstract": round(t_abs, 2)}, out_dir / f"{name}_min.lib")
     ab.timing["obs_layers"] = geo["obs_layers"]
     ab.timing["core_um"] = geo["core"]
     (out_dir / "abstract.json").write_text(ab.to_json())

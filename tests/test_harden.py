@@ -295,3 +295,22 @@ report_checks -from [get_pins u0/clk] -to [get_pins {{u1/d[0]}}] -digits 4
     arrival = float(re.search(r"^\s*([\d.]+)\s+data arrival time", first, re.M).group(1))
     assert arrival == pytest.approx(2 * comb["a[0]->y[0]"]["max"], rel=0.2)   # two arcs (plus u1's load)
     assert "library setup time" in second and "u0/q[0] (mixed)" in second
+    # the min-delay model: hold paths use the shortest arcs
+    out = _sta(tmp_path, f"""read_liberty {LIBERTY}
+read_liberty -max {ab.lib}
+read_liberty -min {ab.lib_min}
+read_verilog parent.v
+link_design parent
+create_clock -name clk -period {ab.clock_ns} [get_ports clk]
+set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]
+set_output_delay 0 -clock clk [all_outputs]
+report_checks -path_delay min -from [get_ports {{a[0]}}] -to [get_ports {{y[0]}}] -digits 4
+report_checks -path_delay min -from [get_pins u0/clk] -to [get_pins {{u1/d[0]}}] -digits 4
+""")
+    assert "Error" not in out
+    first, second = out.split("Startpoint:")[1:3]
+    arrival_min = float(re.search(r"^\s*([\d.]+)\s+data arrival time", first, re.M).group(1))
+    assert arrival_min < arrival and arrival_min == pytest.approx(2 * comb["a[0]->y[0]"]["min"], rel=0.2)
+    assert "library hold time" in second
+    clk_q_min = float(re.search(r"^\s*([\d.]+)\s+[\d.]+\s+[v^]\s+u0/q\[0\] \(mixed\)", second, re.M).group(1))
+    assert 0 < clk_q_min <= ab.timing["outputs_ns"]["q[0]"]["CLK"][0.0]["delay"]
