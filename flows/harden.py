@@ -845,3 +845,41 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
                       "cells": ab.flow["cells"], "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds}
     (out_dir / "macros.json").write_text(json.dumps(listing, indent=1) + "\n")
     return text, abstracts
+
+
+GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "expert_core": r"\.expert_core_\d+$",
+          "attention_core": r"\.attention_core_\d+$"}
+
+
+def main(argv=None) -> int:
+    """``python -m spikestack.flows.harden CONFIG -o DIR [--grain pe|pe_array|expert_core|outermost]``:
+    harden each distinct repeated block of a configuration's 2D top once and write the parent with
+    the macros swapped in (``<top>_macros.v``) next to the macro directories and ``macros.json``."""
+    import argparse
+    from ..gen.config import load_config
+    from ..gen.generate import generate_verilog
+    ap = argparse.ArgumentParser(prog="python -m spikestack.flows.harden", description=main.__doc__)
+    ap.add_argument("config")
+    ap.add_argument("-o", required=True, help="output directory")
+    ap.add_argument("--grain", default="outermost", choices=sorted(GRAINS) + ["outermost"])
+    ap.add_argument("--clock-ns", type=float, default=10.0)
+    ap.add_argument("--route-layers", type=int, default=4)
+    args = ap.parse_args(argv)
+    top, text = generate_verilog(load_config(args.config))
+    select = None
+    if args.grain != "outermost":
+        pattern = GRAINS[args.grain]
+        select = lambda g: args.grain if re.search(pattern, g[0]) else None
+    parent, abstracts = harden_repeated(text, Path(args.o), args.clock_ns, select=select,
+                                        route_layers=args.route_layers)
+    (Path(args.o) / f"{top}_macros.v").write_text(parent)
+    for ab in abstracts:
+        n = len(json.loads((Path(args.o) / "macros.json").read_text())[ab.name]["instances"])
+        print(f"{ab.name}: {ab.flow['cells']} cells, {ab.width_um} x {ab.height_um} um, x{n} instances, "
+              f"hardened in {ab.seconds['flow'] + ab.seconds['abstract']:.0f} s ({ab.lef}, {ab.lib}, {ab.verilog})")
+    print(f"wrote {Path(args.o) / f'{top}_macros.v'} and {Path(args.o) / 'macros.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
