@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import subprocess
 import time
@@ -413,6 +414,40 @@ def _core_from_cfg(cfg_text: str, die_um: tuple[float, float, float, float]) -> 
     return cx0, cy0, cx1, cy1
 
 
+def uncovered_routing(def_text: str, core_um: list[float], obs_layers: list[str]) -> list[tuple]:
+    """Routed points of the block's signal nets that the abstract's OBS does not cover and that are
+    not the net's own pin stub: (net, layer, x, y) in µm from the die's lower-left corner. Inside
+    the core every routed layer is covered; in the pin ring, a layer is covered along the sides it
+    runs parallel to, and only a port's own net may run across the ring (to its pin)."""
+    units, die, pins = _def_pins(def_text)
+    info = _layer_info()
+    nets = re.search(r"^NETS \d+ ;(.*?)^END NETS", def_text, re.S | re.M)
+    bad = []
+    for m in re.finditer(r"^-\s+(\S+)(.*?);\s*$", nets.group(1) if nets else "", re.S | re.M):
+        net = m.group(1)
+        for seg in re.finditer(r"(?:ROUTED|NEW)\s+(metal\d)\s+\( (\S+) (\S+) \)(?:\s+\( (\S+) (\S+) \))?", m.group(2)):
+            lay, x0, y0, x1, y1 = seg.groups()
+            x0, y0 = float(x0), float(y0)
+            x1 = x0 if x1 in (None, "*") else float(x1)
+            y1 = y0 if y1 in (None, "*") else float(y1)
+            for x, y in ((x0, y0), (x1, y1)):
+                px, py = (x - die[0]) / units, (y - die[1]) / units
+                if lay not in obs_layers:
+                    bad.append((net, lay, px, py))
+                    continue
+                if core_um[0] <= px <= core_um[2] and core_um[1] <= py <= core_um[3]:
+                    continue
+                horizontal = info[lay]["direction"] == "HORIZONTAL"
+                along = (horizontal and not core_um[1] <= py <= core_um[3]) or \
+                        (not horizontal and not core_um[0] <= px <= core_um[2])
+                if not along and net in pins:
+                    continue                               # a port's stub across the ring
+                if along:
+                    continue                               # covered by the ring OBS of that layer
+                bad.append((net, lay, px, py))
+    return bad
+
+
 def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str], path: Path) -> dict:
     """Write the LEF abstract of a routed block; returns its geometry (µm, origin at the die's
     lower-left corner): ``width``, ``height``, ``pins``, ``obs_layers``, ``core``. ``OBS`` covers
@@ -465,7 +500,9 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
             lines += [f"      LAYER {lay} ;", f"        RECT {rr[0]} {rr[1]} {rr[2]} {rr[3]} ;"]
         lines += ["    END", f"  END {pin}"]
     lines.append("  OBS")
-    gcore = [g(v) for v in core]
+    up = lambda v: round(math.ceil(round(v / 0.05, 6)) * 0.05, 3)
+    down = lambda v: round(math.floor(round(v / 0.05, 6)) * 0.05, 3)
+    gcore = [down(core[0]), down(core[1]), up(core[2]), up(core[3])]     # rounded outwards
     for lay in used:
         lines += [f"    LAYER {lay} ;", f"      RECT {gcore[0]} {gcore[1]} {gcore[2]} {gcore[3]} ;"]
         # the pin ring along the sides where this layer runs parallel to the edge
@@ -474,6 +511,9 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
         else:
             lines += [f"      RECT 0 0 {gcore[0]} {g(h)} ;", f"      RECT {gcore[2]} 0 {g(w)} {g(h)} ;"]
     lines += ["  END", f"END {name}", "", "END LIBRARY", ""]
+    bad = uncovered_routing(def_text, [core[0], core[1], core[2], core[3]], used)
+    if bad:
+        raise FlowError(f"LEF abstract of {name}: {len(bad)} routed points outside the OBS, e.g. {bad[:3]}")
     Path(path).write_text("\n".join(lines))
     return {"width": g(w), "height": g(h), "pins": out_pins, "obs_layers": used, "core": gcore}
 

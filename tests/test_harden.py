@@ -126,6 +126,17 @@ def test_lef_abstract_matches_the_routed_block(pe_macro):
     assert set(re.findall(r"LAYER (\S+)", obs)) == set(ab.timing["obs_layers"])
     assert set(ab.timing["obs_layers"]) <= {f"metal{i}" for i in range(1, ab.route_layers + 1)}
     assert "metal5" not in obs and "metal6" not in obs                  # free for the parent
+    # every routed point of the block is under the OBS or is a port's stub; a wire on metal5 is not
+    def_text = (ab.lef.parent / "flow" / "work" / f"{ab.name}.def").read_text()
+    core = ab.timing["core_um"]
+    assert H.uncovered_routing(def_text, core, ab.timing["obs_layers"]) == []
+    units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
+    x0, y0 = (float(v) for v in re.search(r"DIEAREA \( (\S+) (\S+) \)", def_text).groups())
+    mid = (x0 + (core[0] + core[2]) / 2 * units, y0 + (core[1] + core[3]) / 2 * units)
+    doctored = re.sub(r"^NETS (\d+) ;", lambda m: f"NETS {int(m.group(1)) + 1} ;\n- stray\n"
+                      f"+ ROUTED metal5 ( {mid[0]:.0f} {mid[1]:.0f} ) ( {mid[0] + 500:.0f} * ) ;", def_text,
+                      count=1, flags=re.M)
+    assert [b[:2] for b in H.uncovered_routing(doctored, core, ab.timing["obs_layers"])] == [("stray", "metal5")] * 2
 
 
 PARENT = """module parent(clk, rst, a_in, y);
