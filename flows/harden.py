@@ -37,8 +37,8 @@ consumes exactly as it consumes an SRAM macro:
   routing the ``.lef``). Yosys and qrouter read these files as written.
 
 Which blocks repeat: :func:`block_classes` hashes every module of a generated Verilog text after
-removing what does not change behaviour (attributes, comments, the names of local wires, regs and
-instances — renamed in order of first appearance) and replacing each instantiated sub-module by
+removing what does not change behaviour (``src`` attributes, comments, the names of local wires,
+regs and instances — renamed in order of first appearance) and replacing each instantiated sub-module by
 the hash of its own class, bottom-up. Two modules in one class are the same text up to those
 renamings, hence the same circuit with the same port names: one macro serves both.
 :func:`replace_with_macro` rewrites a design so every instance of such a class instantiates the
@@ -91,7 +91,7 @@ class MacroAbstract:
 
 # --------------------------------------------------------------------------- Verilog structure
 
-_ATTR = re.compile(r"\(\*.*?\*\)", re.S)
+_SRC = re.compile(r"\(\*\s*src\s*=\s*\"[^\"]*\"\s*\*\)")     # source locations: not behaviour
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _MODULE = re.compile(r"^\s*module\s+(\\\S+|[A-Za-z_][\w$]*)\s*\((.*?)\);(.*?)^\s*endmodule\b", re.S | re.M)
 _IDENT = re.compile(r"\\\S+|[A-Za-z_][\w$]*")
@@ -99,7 +99,7 @@ _TOKEN = re.compile(r"\\\S+|[A-Za-z_][\w$]*|\d+'[sS]?[bBoOdDhH][0-9a-fA-FxXzZ_?]
 
 
 def _clean(text: str) -> str:
-    return _COMMENT.sub(" ", _ATTR.sub(" ", text))
+    return _COMMENT.sub(" ", _SRC.sub(" ", text))
 
 
 def _name(n: str) -> str:
@@ -174,7 +174,7 @@ def block_classes(verilog_text: str) -> dict[str, str]:
         for child, _ in _instances(mods[name], known):
             visit(child, stack + (name,))
         subs = {c: cls[c] for c, _ in _instances(mods[name], known)}
-        sig = _signature(mods[name], {**{k: v for k, v in cls.items()}, **subs})
+        sig = _signature(mods[name], subs)
         cls[name] = hashlib.sha256(sig.encode()).hexdigest()[:16]
         return cls[name]
 
@@ -888,7 +888,7 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
 
 
 GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "expert_core": r"\.expert_core_\d+$",
-          "attention_core": r"\.attention_core_\d+$"}
+          "attention_core": r"\.attention_core_\d+$", "proj_core": r"\.proj_core_\d+$"}
 
 
 def main(argv=None) -> int:
