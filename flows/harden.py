@@ -817,8 +817,9 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
         m = re.search(r"Final: Failed net routes: (\d+)", (out_dir / "flow" / "logs" / "route.log").read_text())
         rep["failed_routes"] = int(m.group(1)) if m else None
     if rep["failed_routes"] is None or rep["failed_routes"]:
-        raise FlowError(f"harden {name}: {rep['failed_routes']} failed routes (None: no result in the route log); "
-                        "no abstract written")
+        what = "no routing result in the route log" if rep["failed_routes"] is None \
+            else f"{rep['failed_routes']} failed routes (route_layers {route_layers})"
+        raise FlowError(f"harden {name}: {what}; no abstract written")
     work = out_dir / "flow" / "work"
     t0 = time.time()
     log(f"[harden] {name}: characterising the routed block (OpenSTA) ...")
