@@ -152,7 +152,7 @@ def _loads_tcl(rc_text: str, extra_port_loads: dict[str, float] | None = None) -
         drv = parts[2]
         c = sum(float(cc) for _, cc in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
         total += c
-        obj = (f"[get_nets -of_objects [get_ports {{{drv[4:]}}}]]" if drv.startswith("PIN/")
+        obj = (f"[get_nets {{{drv[4:]}}}]" if drv.startswith("PIN/")
                else f"[get_nets -of_objects [get_pins {{{drv}}}]]")
         lines.append(f"catch {{set_load {c:.6g} {obj}}}")
     for port, c in (extra_port_loads or {}).items():
@@ -191,10 +191,11 @@ def _macro_power(text: str) -> float:
 
 def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
              port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
-             log=print) -> dict:
+             log=print, project_vars: dict[str, str] | None = None) -> dict:
     """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
     ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
-    SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring)."""
+    SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring).
+    ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``)."""
     tools = ensure_tools()
     out_dir = Path(out_dir).resolve()
     work = out_dir / "work"
@@ -217,6 +218,9 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         raise FlowError(f"qflow did not create {qv}")
     qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
     macros = _macro_setup(verilog_text, work)
+    if project_vars:
+        pv = work / "project_vars.sh"
+        pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
     n_steps = 5
     for i, (name, cmd, logname) in enumerate(env_steps, 1):
         log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
