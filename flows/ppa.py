@@ -88,11 +88,11 @@ def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, 
                libs: list[str] = ()) -> dict:
     """Whole-design analysis of the routed 2D design (``out_dir/2d``)."""
     from .activity import flops_of, register_activity
-    from .sta3d import analyse, glb_read_registers, select_instances
+    from .sta3d import analyse, glb_read_registers, select_instances, sram_instances
     mem, pe, others = _blocks(cfg)
     work = Path(out_dir) / "2d" / "work"
     net = (work / "sta_net.v").read_text()
-    storage = select_instances(net, mem)
+    storage = select_instances(net, mem) + sram_instances(net)
     pes = select_instances(net, pe)
     rd = glb_read_registers(net, storage, pes, others)
     regs = register_activity(flops_of(net), act["toggles"]) if act else None
@@ -119,7 +119,7 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``)."""
     from .activity import flops_of, register_activity
     from .sta3d import (_cells_of, analyse, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
-                        select_instances, stitch_netlist)
+                        select_instances, sram_instances, stitch_netlist)
     mem, pe, others = _blocks(cfg)
     tiers = ("tier_top", "tier_bottom")
     nets = {t: (Path(out_dir) / t / "work" / "sta_net.v").read_text() for t in tiers}
@@ -129,7 +129,7 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     loads, bond_bits = loads_3d_tcl(rcs, info, bond["c_ff"] * 1e-3)
     cells = {f"{t}/{i}": c for t in tiers for i, c in _cells_of(nets[t]).items()}
     rc = bond_rc_delays(bond_bits, cells, bond["r_ohm"])
-    storage = [x for t in tiers for x in select_instances(nets[t], mem, f"{t}/")]
+    storage = [x for t in tiers for x in select_instances(nets[t], mem, f"{t}/") + sram_instances(nets[t], f"{t}/")]
     pes = [x for t in tiers for x in select_instances(nets[t], pe, f"{t}/")]
     rd = glb_read_registers(flat_view(nets), storage, pes, others)
     flops = {t: flops_of(nets[t]) for t in tiers}

@@ -220,6 +220,13 @@ def select_instances(netlist: str, prefixes: list[str], path_prefix: str = "") -
     return out
 
 
+def sram_instances(netlist: str, path_prefix: str = "") -> list[str]:
+    """The SRAM macro instances (``spikestack_sram_*`` cells of :mod:`spikestack.flows.sram`). Synthesis
+    renames them after their cell, not their block; every one is a GLB (only the layer's GLBs,
+    memory blocks of the top, become macros), so all of them are GLB storage."""
+    return [path_prefix + inst for inst, cell in _cells_of(netlist).items() if cell.startswith("spikestack_sram_")]
+
+
 _OUT_PINS = ("Y", "Q", "YC", "YS")
 
 

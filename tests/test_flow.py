@@ -154,3 +154,14 @@ def test_stitch_joins_tiers_by_bond_ports():
     assert bits["y[0]"]["driver"] == "ta/BUFX2_1/Y"
     assert "set_load 0.0056 [get_nets -of_objects [get_pins {ta/BUFX2_1/Y}]]" in tcl   # 2 + 0.6 + 3 fF
     assert "set_load 0.005 [get_nets {clk}]" in tcl                                    # both tiers' clk wire
+
+
+def test_sram_macros_are_glb_storage():
+    """SRAM macro instances, renamed after their cell by synthesis, count as GLB storage."""
+    from spikestack.flows.sta3d import select_instances, sram_instances
+    net = ("spikestack_sram_2x3_w1r1 spikestack_sram_2x3_w1r1_1 ( .clk(clk), .r0_dout0(_1) );\n"
+           "DFFPOSX1 DFFPOSX1_1 ( .CLK(clk), .D(n1), .Q(core_pe_array_pe_0_1_w_6_) );\n"
+           "NAND2X1 NAND2X1_1 ( .A(_1), .B(n1), .Y(n2) );\n")
+    assert sram_instances(net) == ["spikestack_sram_2x3_w1r1_1"]
+    assert sram_instances(net, "tier_top/") == ["tier_top/spikestack_sram_2x3_w1r1_1"]
+    assert select_instances(net, ["activation_glb"]) == []
