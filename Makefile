@@ -38,10 +38,13 @@ test-slow: setup pd-tools
 bench: setup
 	$(VPY) -m spikestack.gen.cli bench --out out/bench --table BENCHMARKS.md
 
-# PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations.
+# PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations, GLBs as
+# flip-flops and as SRAM macros.
 ppa: setup pd-tools
 	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe
+	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_sram --sram-macros
 	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
+	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_sram --sram-macros
 
 clean:
 	rm -rf out build .pytest_cache
