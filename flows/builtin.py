@@ -48,6 +48,22 @@ QFLOW_BIN = Path("/usr/lib/qflow/bin")
 PACKAGES = "apt-get install graywolf qrouter qflow qflow-tech-osu018 opensta tcsh"
 
 
+def liberty_header(library: str, vdd: float = 1.8) -> list[str]:
+    """The opening lines of a liberty library written by the flows (SRAM macros, hardened blocks):
+    units, thresholds and typical operating conditions at ``vdd``, up to the first template."""
+    return [f"library({library}) {{",
+            "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
+            '  current_unit : "1uA";', '  pulling_resistance_unit : "1kohm";', '  leakage_power_unit : "1nW";',
+            "  capacitive_load_unit (1,pf);",
+            "  slew_upper_threshold_pct_rise : 80;", "  slew_lower_threshold_pct_rise : 20;",
+            "  slew_upper_threshold_pct_fall : 80;", "  slew_lower_threshold_pct_fall : 20;",
+            "  input_threshold_pct_rise : 50;", "  input_threshold_pct_fall : 50;",
+            "  output_threshold_pct_rise : 50;", "  output_threshold_pct_fall : 50;",
+            "  nom_process : 1;", f"  nom_voltage : {vdd};", "  nom_temperature : 25;",
+            f"  operating_conditions ( typical ) {{ process : 1; voltage : {vdd}; temperature : 25; }}",
+            "  default_operating_conditions : typical;"]
+
+
 class FlowError(RuntimeError):
     """A flow step failed or a tool is missing (one-line message naming the package)."""
 

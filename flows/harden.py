@@ -55,7 +55,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .builtin import LIBERTY, TECH_DIR, FlowError, run_flow
+from .builtin import LIBERTY, TECH_DIR, FlowError, liberty_header, run_flow
 
 __all__ = ["MacroAbstract", "harden", "harden_repeated", "write_lef", "characterise", "write_liberty", "modules",
            "block_classes", "repeated_blocks", "design_block_classes", "extract_module", "replace_with_macro",
@@ -703,16 +703,7 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path, corner: 
          f"   Activity {timing['activity']}; clock {'propagated' if timing['propagated_clock'] else 'ideal'}"
          f" inside the block; {corner} delays, rise = fall = the {'worse' if corner == 'max' else 'better'}"
          " of the two. */",
-         f"library({name}_{'lib' if corner == 'max' else 'min_lib'}) {{", "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
-         '  current_unit : "1uA";', '  pulling_resistance_unit : "1kohm";', '  leakage_power_unit : "1nW";',
-         "  capacitive_load_unit (1,pf);",
-         "  slew_upper_threshold_pct_rise : 80;", "  slew_lower_threshold_pct_rise : 20;",
-         "  slew_upper_threshold_pct_fall : 80;", "  slew_lower_threshold_pct_fall : 20;",
-         "  input_threshold_pct_rise : 50;", "  input_threshold_pct_fall : 50;",
-         "  output_threshold_pct_rise : 50;", "  output_threshold_pct_fall : 50;",
-         "  nom_process : 1;", "  nom_voltage : 1.8;", "  nom_temperature : 25;",
-         "  operating_conditions(typical) { process : 1; voltage : 1.8; temperature : 25; }",
-         "  default_operating_conditions : typical;",
+         *liberty_header(f"{name}_{'lib' if corner == 'max' else 'min_lib'}"),
          "  lu_table_template(harden_load) {", "    variable_1 : total_output_net_capacitance;",
          f'    index_1 ("0, {step}");', "  }"]
     ports = [(clock, "input")] + [(b, "input") for b in timing["inputs"]] + [(b, "output") for b in timing["outputs"]]

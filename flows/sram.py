@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..hw.glb import SramShape
+from .builtin import liberty_header
 
 __all__ = ["SramModel", "MacroView", "MODEL", "macro_view", "lef_text", "liberty_text", "blackbox_verilog",
            "behavioural_verilog", "shapes_in", "with_models", "write_macro", "write_macros", "STDCELL_LEF"]
@@ -243,17 +244,7 @@ def liberty_text(v: MacroView) -> str:
     out = [f"/* SRAM macro {s.name}: analytical model of spikestack.flows.sram (not characterised).",
            f"   {s.depth} words x {s.width} bits, {s.write_ports} write / {s.read_ports} read ports, "
            f"access {v.access_ns:.3f} ns, {v.width_um:.1f} x {v.height_um:.1f} um. */",
-           f"library({s.name}_lib) {{",
-           "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
-           '  current_unit : "1uA";', '  pulling_resistance_unit : "1kohm";', '  leakage_power_unit : "1nW";',
-           "  capacitive_load_unit (1,pf);",
-           "  slew_upper_threshold_pct_rise : 80;", "  slew_lower_threshold_pct_rise : 20;",
-           "  slew_upper_threshold_pct_fall : 80;", "  slew_lower_threshold_pct_fall : 20;",
-           "  input_threshold_pct_rise : 50;", "  input_threshold_pct_fall : 50;",
-           "  output_threshold_pct_rise : 50;", "  output_threshold_pct_fall : 50;",
-           "  nom_process : 1;", f"  nom_voltage : {m.vdd};", "  nom_temperature : 25;",
-           f"  operating_conditions ( typical ) {{ process : 1; voltage : {m.vdd}; temperature : 25; }}",
-           "  default_operating_conditions : typical;",
+           *liberty_header(f"{s.name}_lib", m.vdd),
            f"  lu_table_template(sram_load_{len(_LOADS)}) {{",
            "    variable_1 : total_output_net_capacitance;", f'    index_1 ("{idx}");', "  }",
            f"  cell ({s.name}) {{",
