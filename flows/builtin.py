@@ -184,34 +184,55 @@ def _parse_power(text: str) -> dict:
     return {"internal": i, "switching": s, "leakage": l, "total": t}
 
 
-def _macro_setup(verilog_text: str, work: Path) -> list[dict]:
-    """Views of every SRAM macro the netlist instantiates, in ``source/macros/<cell>/``, and the
-    ``hard_macros`` line of ``project_vars.sh``; ``[]`` when there is none."""
+def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None) -> list[dict]:
+    """Views of every SRAM macro the netlist instantiates and of every hardened block of ``blocks``
+    (:class:`~spikestack.flows.harden.MacroAbstract` s) it instantiates, one directory each in
+    ``source/macros/<cell>/``, and the ``hard_macros`` line of ``project_vars.sh``; ``[]`` when
+    there is none. Each entry: name, lef, lib, area_um2 (and view / model for SRAMs)."""
     from .sram import shapes_in, write_macro
-    shapes = shapes_in(verilog_text)
-    if not shapes:
+    macros = []
+    for s in shapes_in(verilog_text):
+        m = write_macro(s, work / "source" / "macros" / s.name)
+        macros.append(dict(m, name=s.name, area_um2=m["view"].area_um2, kind="sram"))
+    for ab in blocks or ():
+        if not re.search(rf"^\s*{re.escape(ab.name)}\s+\S+\s*\(", verilog_text, re.M):
+            continue
+        d = work / "source" / "macros" / ab.name
+        d.mkdir(parents=True, exist_ok=True)
+        # qflow takes every .lib of the directory: only the max-corner model goes in
+        for src in (ab.lef, ab.lib, ab.verilog):
+            shutil.copy(src, d / Path(src).name)
+        macros.append({"name": ab.name, "lef": d / Path(ab.lef).name, "lib": d / Path(ab.lib).name,
+                       "area_um2": ab.width_um * ab.height_um, "kind": "block"})
+    if not macros:
         return []
-    macros = [dict(write_macro(s, work / "source" / "macros" / s.name), name=s.name) for s in shapes]
     pv = work / "project_vars.sh"
     text = pv.read_text() if pv.exists() else "#!/usr/bin/tcsh -f\n"
     dirs = " ".join(f"macros/{m['name']}" for m in macros)
-    pv.write_text(text + f"\n# SRAM macros (spikestack.flows.sram), one directory each\nset hard_macros = ({dirs})\n")
+    pv.write_text(text + f"\n# hard macros (SRAMs: spikestack.flows.sram; blocks: spikestack.flows.harden), one directory each\n"
+                  f"set hard_macros = ({dirs})\n")
     return macros
 
 
-def _macro_power(text: str) -> float:
-    """Sum of the per-instance totals of ``report_power -instances`` over the SRAM macros."""
+def _macro_power(text: str, names: list[str] | None = None) -> float:
+    """Sum of the per-instance totals of ``report_power -instances`` over the macros (the SRAM
+    macros, or the instances named in ``names``)."""
+    if names is not None:
+        rows = re.findall(r"^\s*\S+\s+\S+\s+\S+\s+([\d.eE+-]+)\s+(\S+)\s*$", text, re.M)
+        return sum(float(t) for t, n in rows if n in set(names))
     return sum(float(t) for t in re.findall(r"^\s*\S+\s+\S+\s+\S+\s+([\d.eE+-]+)\s+spikestack_sram_\S+\s*$",
                                             text, re.M))
 
 
 def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
              port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
-             log=print, project_vars: dict[str, str] | None = None) -> dict:
+             log=print, project_vars: dict[str, str] | None = None, blocks: list | None = None) -> dict:
     """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
     ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
     SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring).
-    ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``)."""
+    ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``); ``blocks``:
+    hardened blocks (:func:`spikestack.flows.harden.harden`) the netlist may instantiate, placed,
+    routed over and timed as hard macros like the SRAMs."""
     tools = ensure_tools()
     out_dir = Path(out_dir).resolve()
     work = out_dir / "work"
@@ -233,7 +254,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     if not qv.exists():
         raise FlowError(f"qflow did not create {qv}")
     qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
-    macros = _macro_setup(verilog_text, work)
+    macros = _macro_setup(verilog_text, work, blocks)
     if project_vars:
         pv = work / "project_vars.sh"
         pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
@@ -261,6 +282,10 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     delays = "\n".join(f"catch {{set_input_delay {d} -clock clk [get_ports {{{p}}}]}}"
                        for p, d in (input_delays_ns or {}).items())
     macro_libs = "".join(f"read_liberty {m['lib']}\n" for m in macros)
+    macro_names = {m["name"] for m in macros}
+    macro_inst_names = [n for c, n in _instances(sta_net) if c in macro_names]
+    macro_power_tcl = (f"report_power -instances [get_cells {{{' '.join(macro_inst_names)}}}]"
+                       if macro_inst_names else "")
     sta_tcl = f"""read_liberty {LIBERTY}
 {macro_libs}read_verilog sta_net.v
 link_design {top}
@@ -272,7 +297,7 @@ source loads.tcl
 report_checks -path_delay max -digits 4
 set_power_activity -global -activity {activity}
 report_power
-{"report_power -instances [get_cells {spikestack_sram_*}]" if macros else ""}
+{macro_power_tcl}
 """
     (work / "sta.tcl").write_text(sta_tcl)
     with open(logs / "sta.log", "w") as f:
@@ -286,9 +311,9 @@ report_power
     areas = _cell_areas()
     insts = [(c, n) for c, n in _instances(sta_net) if c in areas]
     cell_area = sum(areas[c] for c, _ in insts)
-    views = {m["name"]: m["view"] for m in macros}
+    views = {m["name"]: m for m in macros}
     macro_insts = [c for c, _ in _instances(sta_net) if c in views]
-    macro_area = sum(views[c].area_um2 for c in macro_insts)
+    macro_area = sum(views[c]["area_um2"] for c in macro_insts)
     dstats = _def_stats((work / f"{top}.def").read_text())
     worst = min(slacks) if slacks else None
     total_s = sum(seconds.values())
@@ -297,16 +322,19 @@ report_power
         "cells": len(insts), "flops": sum(1 for c, _ in insts if c.startswith("DFF")),
         "cell_area_um2": cell_area, "macros": len(macro_insts), "macro_area_um2": macro_area,
         "cell_macro_area_um2": cell_area + macro_area,
-        "macro_cells": {n: {"count": macro_insts.count(n), **views[n].as_dict()} for n in sorted(set(macro_insts))},
-        "macro_views": {m["name"]: {"lef": str(m["lef"]), "liberty": str(m["lib"]), "model": str(m["model"])}
-                        for m in macros},
+        "macro_cells": {n: {"count": macro_insts.count(n), "kind": views[n]["kind"], "area_um2": views[n]["area_um2"],
+                            **(views[n]["view"].as_dict() if "view" in views[n] else {})}
+                        for n in sorted(set(macro_insts))},
+        "macro_views": {m["name"]: {"lef": str(m["lef"]), "liberty": str(m["lib"]), "kind": m["kind"],
+                                    **({"model": str(m["model"])} if "model" in m else {})} for m in macros},
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
         "failed_routes": failed, "wire_cap_pf": wire_c,
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
         "fmax_mhz": 1e3 / (clock_ns - worst) if worst is not None and clock_ns - worst > 0 else None,
-        "power_w": _parse_power(sta_out), "macro_power_w": _macro_power(sta_out) if macros else 0.0,
+        "power_w": _parse_power(sta_out),
+        "macro_power_w": _macro_power(sta_out, macro_inst_names) if macros else 0.0,
         "activity": activity,
         "step_seconds": seconds, "total_seconds": round(total_s, 2),
         "cells_per_second": len(insts) / total_s if total_s else None,

@@ -63,6 +63,7 @@ __all__ = ["MacroAbstract", "harden", "harden_repeated", "write_lef", "character
 
 STD_LEF = TECH_DIR / "osu018_stdcells.lef"
 LOAD_STEP_PF = 0.05                # second point of the output-load tables
+HALO_UM = 4.0                      # free routing margin of a macro's LEF around the routed block
 
 
 @dataclass
@@ -139,25 +140,84 @@ def _instances(mod: _Module, known: set[str]) -> list[tuple[str, str]]:
 _DECL = re.compile(r"(?:^|;)\s*(?:wire|reg|integer)\s+(?:signed\s+)?(?:\[[^\]]*\]\s*)?(\\\S+|[A-Za-z_][\w$]*)")
 
 
-def _signature(mod: _Module, child_class: dict[str, str]) -> str:
+_PORT_DECL = re.compile(r"(input|output|inout|wire|reg)\s+(signed\s+)?(\[[^\]]*\]\s*)?(\\\S+|[A-Za-z_][\w$]*)\s*(=.*)?", re.S)
+
+
+_INST = re.compile(r"(\s*)(\\\S+|[A-Za-z_][\w$]*)(\s+)(\\\S+|[A-Za-z_][\w$]*)(\s*)\((.*)\)(\s*)", re.S)
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    return parts + ["".join(cur)]
+
+
+def _sorted_connections(stmt: str, child_ports: dict[str, tuple[str, ...]]) -> str:
+    """An instance statement of a known sub-module with its ``.port(net)`` connections in the
+    order of the sub-module's header (Yosys writes them in name order); other statements as they are."""
+    m = _INST.fullmatch(stmt)
+    if not m or _name(m.group(2)) not in child_ports:
+        return stmt
+    pos = {q: i for i, q in enumerate(child_ports[_name(m.group(2))])}
+    conns = _split_top(m.group(6))
+    key = lambda c: pos.get(_name(re.match(r"\s*\.\s*(\\\S+|[A-Za-z_][\w$]*)", c).group(1))
+                            if re.match(r"\s*\.", c) else "", len(pos))
+    return stmt if not all(re.match(r"\s*\.", c) for c in conns) else \
+        m.group(1) + m.group(2) + " " + m.group(4) + " (" + ",".join(c.strip() for c in sorted(conns, key=key)) + ")"
+
+
+def _signature(mod: _Module, child_class: dict[str, str], child_ports: dict[str, tuple[str, ...]] | None = None) -> str:
     """The module's text with local names renamed in order of appearance, sub-modules replaced by
-    their class and the ports kept (they are the interface)."""
+    their class, its own ports by their position in the header and the port names of a
+    connection ``.port(net)`` to a sub-module by that port's position in the sub-module's header.
+    Port names are not part of the circuit: Amaranth names a sub-module's ports after the parent's
+    signal bits they carry (``port$259$8``), which differ from one PE of an array to the next."""
     known = set(child_class)
+    child_ports = child_ports or {}
     locals_ = {_name(m.group(1)) for m in _DECL.finditer(mod.body)} - set(mod.ports)
     locals_ |= {inst for _, inst in _instances(mod, known)}
+    own = {p: f"<port {i}>" for i, p in enumerate(mod.ports)}
+    # the port declarations come in name order, which is not the header's: keep them aside, by position
+    decls, stmts = [], []
+    for st in mod.body.split(";"):
+        m = _PORT_DECL.fullmatch(st.strip())
+        if m and _name(m.group(4)) in own:
+            decls.append((own[_name(m.group(4))], m.group(1), m.group(2) or "", re.sub(r"\s", "", m.group(3) or ""),
+                          (m.group(5) or "").strip()))
+        else:
+            stmts.append(_sorted_connections(st, child_ports))
     rename: dict[str, str] = {}
-    out = []
+    out = [repr(sorted(decls, key=lambda d: int(d[0][6:-1])))]
     prev = ""
-    for tok in _TOKEN.findall(mod.body):
+    current: dict[str, int] = {}           # the ports of the sub-module whose instance is being read
+    for tok in _TOKEN.findall(";".join(stmts)):
         n = _name(tok) if _IDENT.fullmatch(tok) else None
-        if n is not None and prev != ".":
+        if tok == ";":
+            current = {}
+        if n is not None and prev == ".":
+            if n in current:
+                tok = f"<pin {current[n]}>"
+        elif n is not None:
             if n in child_class:
+                current = {q: i for i, q in enumerate(child_ports.get(n, ()))}
                 tok = f"<class {child_class[n]}>"
+            elif n in own:
+                tok = own[n]
             elif n in locals_:
                 tok = rename.setdefault(n, f"<local {len(rename)}>")
         out.append(tok)
         prev = tok
-    return "ports " + ",".join(mod.ports) + "\n" + " ".join(out)
+    return f"ports {len(mod.ports)}\n" + " ".join(out)
 
 
 def block_classes(verilog_text: str) -> dict[str, str]:
@@ -174,7 +234,7 @@ def block_classes(verilog_text: str) -> dict[str, str]:
         for child, _ in _instances(mods[name], known):
             visit(child, stack + (name,))
         subs = {c: cls[c] for c, _ in _instances(mods[name], known)}
-        sig = _signature(mods[name], subs)
+        sig = _signature(mods[name], subs, {c: mods[c].ports for c in subs})
         cls[name] = hashlib.sha256(sig.encode()).hexdigest()[:16]
         return cls[name]
 
@@ -260,8 +320,8 @@ def _port_decls(mod_text: str, ports: tuple[str, ...]) -> list[str]:
     decls = []
     clean = _clean(mod_text)
     for p in ports:
-        m = re.search(r"(?:^|;)\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?(\[[^\]]*\]\s*)?"
-                      + re.escape(_escape(p).strip()) + r"\s*;", clean)
+        m = re.search(r"(?:^|;)\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?(\[[^\]]*\]\s*)?\\?"
+                      + re.escape(_escape(p).strip().lstrip("\\")) + r"\s*;", clean)
         if not m:
             raise ValueError(f"no declaration for port {p}")
         decls.append(f"  {m.group(1)} {(m.group(2) or '').strip()} {_escape(p).strip()};".replace("  ;", " ;"))
@@ -277,16 +337,54 @@ def blackbox(name: str, mod_text: str) -> str:
             f"{body}\nendmodule\n")
 
 
+def _rename_connections(text: str, module: str, new_module: str, ports: dict[str, str]) -> str:
+    """In a parent's text, every instance of ``module`` becomes one of ``new_module`` with its
+    connection names ``.old(net)`` renamed by ``ports`` (old -> new)."""
+    inst = re.compile(r"(^|;)(\s*)(" + re.escape(_escape(module).strip()) + r")(\s+)(\\\S+\s|[A-Za-z_][\w$]*)(\s*\()(.*?)(\)\s*;)",
+                      re.S | re.M)
+
+    def conn(m: re.Match) -> str:
+        body = re.sub(r"\.\s*(\\\S+\s|[A-Za-z_][\w$]*)(\s*\()",
+                      lambda c: "." + _escape(ports.get(_name(c.group(1).strip()), _name(c.group(1).strip()))).strip()
+                      + " " + c.group(2).lstrip(), m.group(7))
+        return m.group(1) + m.group(2) + _escape(new_module).strip() + m.group(4) + m.group(5) + m.group(6) + body + m.group(8)
+    return inst.sub(conn, text)
+
+
+def macro_pin(port: str) -> str:
+    """A port's name on a macro: liberty readers (Yosys, qflow's tools) take no ``$`` or ``.`` in a
+    pin name, so ``port$259$8`` becomes ``port_259_8``."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", port)
+
+
+def clean_ports(text: str, module: str) -> str:
+    """``text`` with the ports of ``module`` renamed by :func:`macro_pin` inside that module."""
+    mods = modules(text)
+    mod = mods[module]
+    new = mod.text
+    for port in mod.ports:
+        clean = macro_pin(port)
+        if clean != port:
+            if clean in mod.ports:
+                raise ValueError(f"{module}: ports {port!r} and {clean!r} would share a macro pin name")
+            new = re.sub(r"(?<![\w$.\\])\\?" + re.escape(port) + r"(?![\w$.])", clean + " ", new)
+    return text.replace(mod.text, new)
+
+
 def replace_with_macro(verilog_text: str, members: list[str], macro: str, macro_verilog: str) -> str:
     """Every instance of a module in ``members`` (one class, see :func:`block_classes`) becomes an
     instance of ``macro``; the members' definitions and whatever only they used are dropped and
-    ``macro_verilog`` (the blackbox) is appended. Port names are the class's, so connections stay."""
+    ``macro_verilog`` (the blackbox, with the first member's ports) is appended. A member's port
+    names may differ from the first member's (the class matches ports by position): each
+    instance's connections are renamed position by position."""
     mods = modules(verilog_text)
     cls = block_classes(verilog_text)
     if len({cls[m] for m in members}) != 1:
         raise ValueError("replace_with_macro: the members are not one class of identical modules")
-    want = set(macro_verilog and re.findall(r"(?:input|output|inout)\b[^;]*?(\S+)\s*;", macro_verilog))
-    if want and set(_name(p) for p in want) != set(mods[members[0]].ports):
+    own = mods[members[0]].ports
+    bb = modules(macro_verilog).get(macro) if macro_verilog else None
+    ref = bb.ports if bb else tuple(macro_pin(p) for p in own)       # the macro's pins, by position
+    if len(ref) != len(own) or any(macro_pin(a) != macro_pin(b) for a, b in zip(ref, own)):
         raise ValueError(f"replace_with_macro: {macro} ports differ from {members[0]}'s")
     memberset = set(members)
     # every module still reachable from the tops once the members are leaves
@@ -303,15 +401,11 @@ def replace_with_macro(verilog_text: str, members: list[str], macro: str, macro_
         if n not in keep:
             continue
         text = mod.text
-        for member in memberset:
-            esc = "\\" + member + " "
-            text = text.replace(esc, macro + " ") if esc in text else re.sub(
-                rf"(?<![\w$.\\]){re.escape(member)}(?=\s+[\\A-Za-z_])", macro, text)
+        for c in {c for c, _ in _instances(mod, memberset)}:
+            text = _rename_connections(text, c, macro, dict(zip(mods[c].ports, ref)))
         out.append(text)
     return "\n\n".join(out) + "\n\n" + macro_verilog
 
-
-# --------------------------------------------------------------------------- LEF abstract
 
 def _def_pins(def_text: str) -> tuple[float, tuple[float, float, float, float], dict[str, dict]]:
     units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
@@ -448,14 +542,19 @@ def uncovered_routing(def_text: str, core_um: list[float], obs_layers: list[str]
     return bad
 
 
-def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str], path: Path) -> dict:
-    """Write the LEF abstract of a routed block; returns its geometry (µm, origin at the die's
-    lower-left corner): ``width``, ``height``, ``pins``, ``obs_layers``, ``core``. ``OBS`` covers
+def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str], path: Path,
+              halo_um: float = HALO_UM) -> dict:
+    """Write the LEF abstract of a routed block; returns its geometry (µm, origin at the lower-left
+    corner of the macro): ``width``, ``height``, ``pins``, ``obs_layers``, ``core``. ``OBS`` covers
     the layers the signal nets are routed on; vdd/gnd shapes above them (qflow's power stripes and
-    their via pads) become parts of the vdd/gnd pins."""
+    their via pads) become parts of the vdd/gnd pins. The macro is the routed die plus a free
+    ``halo_um`` on every side (no OBS there, the signal pins stretched across it to the macro's
+    edge): the parent's router reaches every pin even where the macro abuts another or the die's
+    edge (without it, macros placed at the parent's die edge left pins with no way in)."""
     units, die, pins = _def_pins(def_text)
     dx, dy = die[0], die[1]
     w, h = (die[2] - die[0]) / units, (die[3] - die[1]) / units
+    hl = max(0.0, halo_um)
     layers = _layer_info()
     used = _routed_layers(def_text, signal_only=True)
     top = max(int(l[5:]) for l in used) if used else 1
@@ -466,7 +565,7 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
     g = lambda v: round(round(v / 0.05) * 0.05, 3)       # the manufacturing grid
     out_pins = {}
     lines = ["VERSION 5.6 ;", 'BUSBITCHARS "[]" ;', 'DIVIDERCHAR "/" ;', "", f"MACRO {name}",
-             "  CLASS BLOCK ;", f"  FOREIGN {name} 0 0 ;", "  ORIGIN 0 0 ;", f"  SIZE {g(w)} BY {g(h)} ;",
+             "  CLASS BLOCK ;", f"  FOREIGN {name} 0 0 ;", "  ORIGIN 0 0 ;", f"  SIZE {g(w + 2 * hl)} BY {g(h + 2 * hl)} ;",
              "  SYMMETRY X Y ;"]
     for pin, p in pins.items():
         x0, y0, x1, y1 = ((p["rect"][0] - dx) / units, (p["rect"][1] - dy) / units,
@@ -487,6 +586,16 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
             y0, y1 = min(y0, cy - hw), max(y1, cy + hw)
         else:
             x0, x1 = min(x0, cx - hw), max(x1, cx + hw)
+        # into the macro's frame (the halo around the die), across the halo to the macro's edge
+        x0, y0, x1, y1 = x0 + hl, y0 + hl, x1 + hl, y1 + hl
+        if side == "W":
+            x0 = 0.0
+        elif side == "E":
+            x1 = w + 2 * hl
+        elif side == "S":
+            y0 = 0.0
+        else:
+            y1 = h + 2 * hl
         rect = [g(x0), g(y0), g(x1), g(y1)]
         use = "POWER" if pin == "vdd" or p["use"] == "POWER" else "GROUND" if pin == "gnd" or p["use"] == "GROUND" \
             else "SIGNAL"
@@ -495,27 +604,29 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
         lines += [f"  PIN {pin}", f"    DIRECTION {direction} ;", f"    USE {use} ;", "    PORT",
                   f"      LAYER {p['layer']} ;", f"        RECT {rect[0]} {rect[1]} {rect[2]} {rect[3]} ;"]
         for lay, r in power.get(pin, []):         # stripes and via pads above the signal layers
-            rr = [g(max(0.0, (r[0] - dx) / units)), g(max(0.0, (r[1] - dy) / units)),
-                  g(min(w, (r[2] - dx) / units)), g(min(h, (r[3] - dy) / units))]
+            rr = [g(hl + max(0.0, (r[0] - dx) / units)), g(hl + max(0.0, (r[1] - dy) / units)),
+                  g(hl + min(w, (r[2] - dx) / units)), g(hl + min(h, (r[3] - dy) / units))]
             lines += [f"      LAYER {lay} ;", f"        RECT {rr[0]} {rr[1]} {rr[2]} {rr[3]} ;"]
         lines += ["    END", f"  END {pin}"]
     lines.append("  OBS")
     up = lambda v: round(math.ceil(round(v / 0.05, 6)) * 0.05, 3)
     down = lambda v: round(math.floor(round(v / 0.05, 6)) * 0.05, 3)
-    gcore = [down(core[0]), down(core[1]), up(core[2]), up(core[3])]     # rounded outwards
+    gcore = [down(core[0] + hl), down(core[1] + hl), up(core[2] + hl), up(core[3] + hl)]     # rounded outwards
+    x_lo, y_lo, x_hi, y_hi = g(hl), g(hl), g(w + hl), g(h + hl)                           # the routed die
     for lay in used:
         lines += [f"    LAYER {lay} ;", f"      RECT {gcore[0]} {gcore[1]} {gcore[2]} {gcore[3]} ;"]
         # the pin ring along the sides where this layer runs parallel to the edge
         if layers[lay]["direction"] == "HORIZONTAL":
-            lines += [f"      RECT 0 0 {g(w)} {gcore[1]} ;", f"      RECT 0 {gcore[3]} {g(w)} {g(h)} ;"]
+            lines += [f"      RECT {x_lo} {y_lo} {x_hi} {gcore[1]} ;", f"      RECT {x_lo} {gcore[3]} {x_hi} {y_hi} ;"]
         else:
-            lines += [f"      RECT 0 0 {gcore[0]} {g(h)} ;", f"      RECT {gcore[2]} 0 {g(w)} {g(h)} ;"]
+            lines += [f"      RECT {x_lo} {y_lo} {gcore[0]} {y_hi} ;", f"      RECT {gcore[2]} {y_lo} {x_hi} {y_hi} ;"]
     lines += ["  END", f"END {name}", "", "END LIBRARY", ""]
     bad = uncovered_routing(def_text, [core[0], core[1], core[2], core[3]], used)
     if bad:
         raise FlowError(f"LEF abstract of {name}: {len(bad)} routed points outside the OBS, e.g. {bad[:3]}")
     Path(path).write_text("\n".join(lines))
-    return {"width": g(w), "height": g(h), "pins": out_pins, "obs_layers": used, "core": gcore}
+    return {"width": g(w + 2 * hl), "height": g(h + 2 * hl), "pins": out_pins, "obs_layers": used,
+            "core": [down(core[0]), down(core[1]), up(core[2]), up(core[3])], "halo": hl}     # core: die frame
 
 
 # --------------------------------------------------------------------------- liberty model
@@ -793,6 +904,7 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     name = name or re.sub(r"\W", "_", module.split(".")[-1])
     text = verilog_text if name == module and len(_descendants(mods, module)) == len(mods) \
         else extract_module(verilog_text, module, name)
+    text = clean_ports(text, name)
     t0 = time.time()
     for attempt in (1, 2):          # graywolf now and then exits with status 2 on a design it places
         try:                        # fine on the next run: one retry
@@ -822,7 +934,7 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
                     out_dir / f"{name}.lef")
     write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}.lib")
     write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}_min.lib", corner="min")
-    (out_dir / f"{name}.v").write_text(blackbox(name, netlist))
+    (out_dir / f"{name}.v").write_text(blackbox(name, modules(text)[name].text))   # ports in RTL order
     spc = work / f"{name}.spc"                   # qflow's hard-macro directories also carry a SPICE subckt
     if spc.exists():
         (out_dir / f"{name}.spc").write_text(spc.read_text())

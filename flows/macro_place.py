@@ -66,13 +66,19 @@ def _rows(pl2: str) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def _natural(name: str) -> list:
+    """Sort key with the numbers of a name compared as numbers (``pe_0_2`` before ``pe_0_10``), so
+    the macros of an array are placed in the array's order."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|\D+", name)]
+
+
 def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> list[dict]:
     """Lower-left corners: columns left of the core (see the module docstring)."""
     x0 = min(r[0] for r in rows)
     y0 = min(r[1] for r in rows)
     y1 = max(r[3] for r in rows)
     placed, col_right, y, col_w = [], x0 - GAP, y0, 0
-    for m in sorted(macros, key=lambda m: (-m["h"], m["name"])):
+    for m in sorted(macros, key=lambda m: (-m["h"], _natural(m["name"]))):
         if y > y0 and y + m["h"] > max(y1, y0 + m["h"]):
             col_right -= col_w + GAP
             y, col_w = y0, 0

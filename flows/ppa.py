@@ -45,14 +45,75 @@ def _ratio(a, b):
     return (a / b) if a is not None and b else None
 
 
-def _flow_or_reuse(text: str, top: str, out: Path, reuse: bool, *args):
+def _flow_or_reuse(text: str, top: str, out: Path, reuse: bool, *args, blocks=None):
     """``run_flow``, or its earlier report when ``reuse`` and ``out`` holds a finished run of the
     same Verilog (for re-analysing routed designs without routing them again)."""
     src = out / "work" / "source" / f"{top}.v"
     if reuse and (out / "ppa.json").exists() and src.exists() and src.read_text() == text \
             and (out / "work" / "sta_net.v").exists():
         return json.loads((out / "ppa.json").read_text())
-    return run_flow(text, top, out, *args)
+    return run_flow(text, top, out, *args, blocks=blocks)
+
+
+def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = ""):
+    """Hierarchical step of the PPA flow: harden each distinct block of ``grain`` (a key of
+    :data:`spikestack.flows.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of the 2D
+    Verilog once (:func:`~spikestack.flows.harden.harden_repeated`). Returns the 2D parent text,
+    the abstracts and, per macro, the class hash of its blocks (to find them in the tiers)."""
+    import re
+    from .harden import GRAINS, block_classes, harden_repeated
+    if grain not in GRAINS:
+        raise ValueError(f"harden grain {grain!r}: choose one of {', '.join(sorted(GRAINS))}")
+    pattern = GRAINS[grain]
+    names = {}
+
+    def select(g):
+        if not re.search(pattern, g[0]):
+            return None
+        names.setdefault(g[0], f"{prefix}{grain}_macro" + (str(len(names)) if names else ""))
+        return names[g[0]]
+    cls = block_classes(text)
+    parent, abstracts = harden_repeated(text, out_dir, clock_ns, select=select, activity=activity, log=log)
+    listing = json.loads((Path(out_dir) / "macros.json").read_text())
+    hashes = {ab.name: cls[listing[ab.name]["instances"][0]] for ab in abstracts}
+    if not abstracts:
+        raise ValueError(f"harden grain {grain!r}: no repeated block of the design matches {pattern}")
+    return parent, abstracts, hashes
+
+
+def _harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, hashes, clock_ns: float,
+                 activity: float, hier: dict, log):
+    """A tier's text with its blocks of ``grain`` as macros: the 2D macros where the tier's blocks are
+    the same class (same text up to local names); else (the tier generator writes a block's ports
+    as buses where the 2D top has them bit by bit, another interface) the tier's own repeated
+    blocks of that grain, hardened once for the tier. Returns (text, the abstracts it uses)."""
+    import time
+    swapped = swap_blocks(text, abstracts, hashes)
+    if swapped != text:
+        return swapped, abstracts
+    t0 = time.time()
+    try:
+        new, tabs, _ = harden_for(text, Path(out_dir) / f"macros_{tier}", grain, clock_ns, activity, log,
+                                  prefix=f"{tier}_")
+    except ValueError:
+        return text, None                  # no block of that grain on this tier
+    listing = json.loads((Path(out_dir) / f"macros_{tier}" / "macros.json").read_text())
+    hier.setdefault("tier_macros", {})[tier] = {
+        "seconds": round(time.time() - t0, 2),
+        "macros": {ab.name: {"instances": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
+                             "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds} for ab in tabs}}
+    return new, tabs
+
+
+def swap_blocks(text: str, abstracts, hashes: dict[str, str]) -> str:
+    """Every module of ``text`` in a hardened class becomes an instance of its macro."""
+    from .harden import block_classes, replace_with_macro
+    for ab in abstracts:
+        cls = block_classes(text)
+        members = [m for m, h in cls.items() if h == hashes[ab.name]]
+        if members:
+            text = replace_with_macro(text, members, ab.name, ab.verilog.read_text())
+    return text
 
 
 def energy(power_w: dict, cycles: int, sops: int, clock_ns: float, fmax_mhz: float | None) -> dict:
@@ -79,13 +140,25 @@ def _blocks(cfg):
     return mem, pe, [b for b in d.blocks if b not in mem and b not in pe]
 
 
+def _block_cells(reps: dict, names: list[str]) -> set[str]:
+    """The hardened-block macro cells the flows ``names`` placed (kind ``block``)."""
+    return {c for n in names for c, v in reps[n].get("macro_views", {}).items() if v.get("kind") == "block"}
+
+
+def _block_instances(netlist: str, cells: set[str], prefix: str = "") -> list[str]:
+    """Instances of hardened blocks: synthesis names them after their cell, not their block, so
+    they are found by cell. Every grain hardened is inside the PE cores (logic blocks)."""
+    from .sta3d import _cells_of
+    return [prefix + i for i, c in _cells_of(netlist).items() if c in cells]
+
+
 def _macro_libs(reps: dict, names: list[str]) -> list[str]:
     """The liberty files of the SRAM macros the flows ``names`` implemented (none without macros)."""
     return sorted({v["liberty"] for n in names for v in reps[n].get("macro_views", {}).values()})
 
 
 def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, log=print,
-               libs: list[str] = ()) -> dict:
+               libs: list[str] = (), blocks: set[str] = frozenset()) -> dict:
     """Whole-design analysis of the routed 2D design (``out_dir/2d``)."""
     from .activity import flops_of, register_activity
     from .sta3d import analyse, glb_read_registers, select_instances, sram_instances
@@ -93,7 +166,7 @@ def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, 
     work = Path(out_dir) / "2d" / "work"
     net = (work / "sta_net.v").read_text()
     storage = select_instances(net, mem) + sram_instances(net)
-    pes = select_instances(net, pe)
+    pes = select_instances(net, pe) + _block_instances(net, blocks)
     rd = glb_read_registers(net, storage, pes, others)
     regs = register_activity(flops_of(net), act["toggles"]) if act else None
     log(f"[ppa] 2d: whole-design STA ({len(storage)} GLB storage + {len(rd)} read-port registers -> "
@@ -115,7 +188,7 @@ def _start_kind(res: dict, storage: list[str], rd: list[str]):
 
 
 def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond: dict, act: dict | None,
-               log=print, libs: list[str] = ()) -> dict:
+               log=print, libs: list[str] = (), blocks: set[str] = frozenset()) -> dict:
     """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``)."""
     from .activity import flops_of, register_activity
     from .sta3d import (_cells_of, analyse, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
@@ -130,7 +203,7 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     cells = {f"{t}/{i}": c for t in tiers for i, c in _cells_of(nets[t]).items()}
     rc = bond_rc_delays(bond_bits, cells, bond["r_ohm"])
     storage = [x for t in tiers for x in select_instances(nets[t], mem, f"{t}/") + sram_instances(nets[t], f"{t}/")]
-    pes = [x for t in tiers for x in select_instances(nets[t], pe, f"{t}/")]
+    pes = [x for t in tiers for x in select_instances(nets[t], pe, f"{t}/") + _block_instances(nets[t], blocks, f"{t}/")]
     rd = glb_read_registers(flat_view(nets), storage, pes, others)
     flops = {t: flops_of(nets[t]) for t in tiers}
     regs = None
@@ -155,19 +228,33 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
 def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic", clock_ns: float = 10.0,
                    activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
                    sim_activity: bool = True, seed: int = 0, rate: float = 0.2, reuse: bool = False,
-                   plot: bool = True, sram_macros: bool = False) -> dict:
+                   plot: bool = True, sram_macros: bool = False, harden: str | None = None) -> dict:
     """2D and two-tier PPA of ``cfg`` (module docstring). ``activity``: the global activity of each
     flow's own power report; ``sim_activity``: measure the activity on a Verilator run of the
     workload (``seed``, ``rate``) for the whole-design power and energy; ``reuse``: keep finished
     flow runs of the same Verilog under ``out_dir``; ``sram_macros``: the GLBs are SRAM macros
-    (:mod:`spikestack.flows.sram`) in the 2D top and in the tiers."""
+    (:mod:`spikestack.flows.sram`) in the 2D top and in the tiers; ``harden``: hierarchical flow,
+    the repeated blocks of that grain (``pe``, ``expert_core``, ...) are hardened once
+    (:func:`harden_for`) and the 2D top and the tiers are assembled from their macros."""
     from ..gen.generate import generate_verilog
     from ..gen.tiers import f2f_map, tier_sources
     bond = dict(BOND, **(bond or {}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    import time
     top, text = generate_verilog(cfg, "2d", macros=sram_macros)
-    jobs = [("2d", text, top, None, None)]
+    abstracts, hashes, hier = None, {}, None
+    if harden:
+        t0 = time.time()
+        log(f"[ppa] hierarchical flow: hardening the repeated {harden} blocks once ...")
+        text, abstracts, hashes = harden_for(text, out_dir / "macros", harden, clock_ns, activity, log)
+        listing = json.loads((out_dir / "macros" / "macros.json").read_text())
+        hier = {"grain": harden, "seconds": round(time.time() - t0, 2),
+                "macros": {ab.name: {"instances_2d": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
+                                     "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds,
+                                     "step_seconds": ab.flow["step_seconds"], "lef": str(ab.lef), "liberty": str(ab.lib)}
+                           for ab in abstracts}}
+    jobs = [("2d", text, top, None, None, abstracts)]
     fmap = None
     if three_d:
         src = tier_sources(cfg, partition, macros=sram_macros)
@@ -178,13 +265,23 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             outs = {b["name"]: c_pf for b in fmap["bonds"] if b["direction"].startswith(tier)}
             ins = {b["name"]: bond["r_ohm"] * bond["c_ff"] * 1e-15 * 1e9 for b in fmap["bonds"]
                    if b["direction"].endswith(tier)}
-            jobs.append((tier, src["texts"][f"{tier}.v"], tier, outs, ins))
+            ttext = src["texts"][f"{tier}.v"]
+            tblocks = None
+            if harden:
+                ttext, tblocks = _harden_tier(ttext, tier, out_dir, harden, abstracts, hashes, clock_ns, activity,
+                                              hier, log)
+            jobs.append((tier, ttext, tier, outs, ins, tblocks))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futs = {name: pool.submit(_flow_or_reuse, t, tp, out_dir / name, reuse, clock_ns, activity, loads, delays, log)
-                for name, t, tp, loads, delays in jobs}
+        futs = {name: pool.submit(_flow_or_reuse, t, tp, out_dir / name, reuse, clock_ns, activity, loads, delays, log,
+                                  blocks=blocks)
+                for name, t, tp, loads, delays, blocks in jobs}
         reps = {name: f.result() for name, f in futs.items()}
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
+    if hier:
+        hier["instances"] = {name: {ab.name: r.get("macro_cells", {}).get(ab.name, {}).get("count", 0) for ab in abstracts}
+                             for name, r in reps.items()}
+        result["hierarchy"] = hier
 
     # activity of the workload, measured on the simulation of each design
     acts = {}
@@ -196,10 +293,11 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "seed": seed, "rate": rate, "sops": acts["2d"]["sops"], "cycles": acts["2d"]["cycles"],
             "activity": {k: {x: a[x] for x in ("variant", "cycles", "sim_cycles_window", "mean_toggle_rate", "bits",
                                               "vcd_bytes", "source")} for k, a in acts.items()}}
-    whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, _macro_libs(reps, ["2d"]))}
+    whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, _macro_libs(reps, ["2d"]),
+                              _block_cells(reps, ["2d"]))}
     if three_d:
         whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
-                                 _macro_libs(reps, ["tier_top", "tier_bottom"]))
+                                 _macro_libs(reps, ["tier_top", "tier_bottom"]), _block_cells(reps, ["tier_top", "tier_bottom"]))
     for k, a in whole.items():
         if k in acts and a.get("power_w"):
             a["energy"] = energy(a["power_w"], acts[k]["cycles"], acts[k]["sops"], clock_ns, a.get("fmax_mhz"))

@@ -237,7 +237,7 @@ def _graph(netlist: str):
         if m.group(1) in ("module", "input", "output", "wire", "inout", "assign"):
             continue
         cells[m.group(2)] = m.group(1)
-        pins[m.group(2)] = dict(re.findall(r"\.(\w+)\(\s*([^)\s]*)\s*\)", m.group(3)))
+        pins[m.group(2)] = dict(re.findall(r"\.([\w\[\]]+)\(\s*([^)\s]*)\s*\)", m.group(3)))
     return cells, pins
 
 
@@ -253,7 +253,7 @@ def flat_view(tier_nets: dict[str, str]) -> str:
         for m in re.finditer(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\((.*?)\);", text, re.M | re.S):
             if m.group(1) in ("module", "input", "output", "wire", "inout", "assign"):
                 continue
-            conns = ", ".join(f".{p}({net(n)})" for p, n in re.findall(r"\.(\w+)\(\s*([^)\s]*)\s*\)", m.group(3)))
+            conns = ", ".join(f".{p}({net(n)})" for p, n in re.findall(r"\.([\w\[\]]+)\(\s*([^)\s]*)\s*\)", m.group(3)))
             out.append(f"{m.group(1)} {tier}/{m.group(2)} ( {conns} );")
     return "\n".join(out) + "\n"
 
@@ -290,7 +290,9 @@ def glb_read_registers(netlist: str, storage: list[str], pe: list[str], other_bl
         return reached
 
     def backward(ends):
-        seen, reached, todo = set(), set(), [pins[i]["D"] for i in ends if "D" in pins[i]]
+        # a flop's D, or every pin of a hardened block (its inputs are timing-check endpoints)
+        seen, reached, todo = set(), set(), [n for i in ends for p, n in pins[i].items()
+                                             if p == "D" or ("D" not in pins[i] and p not in ("clk", "CLK"))]
         while todo:
             n = todo.pop()
             if n in seen:

@@ -3,7 +3,7 @@
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
-    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
+    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF] [--sram-macros] [--harden GRAIN]
                    [--seed S] [--rate R] [--reuse] [--sram-macros]
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
@@ -126,12 +126,16 @@ def cmd_ppa(args) -> int:
     if not 0 <= getattr(args, "rate", 0.2) <= 1:
         raise CliError(f"rate: must be in [0, 1], got {args.rate}")
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
+    from ..flows.harden import GRAINS
+    if getattr(args, "harden", None) and args.harden not in GRAINS:
+        raise CliError(f"harden: unknown grain {args.harden!r}; choose one of {', '.join(sorted(GRAINS))}")
     try:
         ensure_tools()
         res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
                              bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6)},
                              seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
-                             reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False))
+                             reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False),
+                             harden=getattr(args, "harden", None))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -194,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
     pp.add_argument("--sram-macros", action="store_true",
                     help="GLBs as SRAM macros (LEF/liberty of flows/sram.py) instead of flip-flops")
+    pp.add_argument("--harden", metavar="GRAIN", default=None,
+                    help="hierarchical flow: harden each repeated block of GRAIN (pe, pe_array, expert_core, "
+                         "attention_core, proj_core) once and assemble the 2D top and the tiers from the macros")
     pp.set_defaults(fn=cmd_ppa)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
     o.add_argument("config")

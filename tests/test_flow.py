@@ -165,3 +165,31 @@ def test_sram_macros_are_glb_storage():
     assert sram_instances(net) == ["spikestack_sram_2x3_w1r1_1"]
     assert sram_instances(net, "tier_top/") == ["tier_top/spikestack_sram_2x3_w1r1_1"]
     assert select_instances(net, ["activation_glb"]) == []
+
+
+def test_hierarchical_ppa_assembles_from_hardened_pes(tiny_ppa, tmp_path):
+    """``harden="pe"``: the PE is hardened once (LEF + liberty), the 2D top and the logic tier are
+    placed and routed with its macros, and the whole-design STA times paths into them."""
+    _, flat = tiny_ppa
+    res = ppa_for_config(TINY, tmp_path, harden="pe", log=lambda *_: None)
+    h = res["hierarchy"]
+    assert h["grain"] == "pe" and list(h["macros"]) == ["pe_macro"]
+    pe = h["macros"]["pe_macro"]
+    assert pe["instances_2d"] == 2 and pe["cells"] > 100
+    r2 = res["2d"]
+    assert r2["macros"] == 2 and r2["failed_routes"] == 0
+    assert r2["macro_cells"]["pe_macro"]["kind"] == "block"
+    # the PEs' cells left the top: the flat top's cells = the glue + 2 hardened PEs (synthesis
+    # of a block alone and inside the top differ by a few buffers)
+    assert r2["cells"] + 2 * pe["cells"] == pytest.approx(flat["2d"]["cells"], rel=0.1)
+    assert r2["macro_area_um2"] == pytest.approx(2 * pe["size_um"][0] * pe["size_um"][1])
+    assert r2["macro_power_w"] > 0
+    # the logic tier has the PEs (hardened for its bus-port interface), the memory tier none
+    tiers = res["3d"]["tiers"]
+    assert tiers["tier_bottom"]["macros"] == 2 and tiers["tier_top"]["macros"] == 0
+    assert h["instances"]["tier_bottom"] == {"pe_macro": 0} and "tier_bottom" in h.get("tier_macros", {})
+    for k in ("2d", "3d"):
+        w = res["whole_design"][k]
+        assert w["worst_path"]["found"] and w["fmax_mhz"] > 10
+        assert w["memory_access"]["found"]
+    assert res["ratios_3d_over_2d"]["footprint"] > 0

@@ -28,11 +28,30 @@ def test_classes_ignore_local_names_but_not_behaviour():
     a = "module a(x, y);\n  input x; output y;\n  wire t;\n  assign t = ~x;\n  assign y = t;\nendmodule\n"
     b = re.sub(r"\bt\b", "other$12", a.replace("module a", "module b"))      # local name only
     c = a.replace("module a", "module c").replace("~x", "x")              # different logic
-    d = a.replace("module a", "module d").replace("(x, y)", "(x, z)").replace("y", "z")   # other port
-    cls = H.block_classes(a + b + c + d)
-    assert cls["a"] == cls["b"]
-    assert len({cls["a"], cls["c"], cls["d"]}) == 3
-    assert H.repeated_blocks(a + b + c + d) == [["a", "b"]]
+    # a port renamed: the same circuit (ports match by position; Amaranth names a sub-module's
+    # ports after the parent's bits they carry, which differ from one PE to the next)
+    d = a.replace("module a", "module d").replace("(x, y)", "(x, z)").replace("y", "z")
+    e = a.replace("module a", "module e").replace("(x, y)", "(y, x)")        # the ports swapped
+    cls = H.block_classes(a + b + c + d + e)
+    assert cls["a"] == cls["b"] == cls["d"]
+    assert len({cls["a"], cls["c"], cls["e"]}) == 3
+    assert H.repeated_blocks(a + b + c + d + e) == [["a", "b", "d"]]
+
+
+def test_classes_match_instances_by_port_position():
+    """Two parents whose children name their ports differently, connections in name order (as Yosys
+    writes them): one class, and the macro swap renames each instance's connections by position."""
+    kid = "module %s(p%d, p%d, q);\n  input p%d; input p%d; output q;\n  assign q = p%d & ~p%d;\nendmodule\n"
+    k1, k2 = kid % ("k1", 9, 10, 9, 10, 9, 10), kid % ("k2", 1, 2, 1, 2, 1, 2)
+    p1 = "module m1(a, b, y);\n  input a; input b; output y;\n  k1 u (.p10(b), .p9(a), .q(y));\nendmodule\n"
+    p2 = "module m2(a, b, y);\n  input a; input b; output y;\n  k2 u (.p1(a), .p2(b), .q(y));\nendmodule\n"
+    v = k1 + k2 + p1 + p2
+    cls = H.block_classes(v)
+    assert cls["k1"] == cls["k2"] and cls["m1"] == cls["m2"]
+    swapped = H.replace_with_macro(v, ["k1", "k2"], "kk", H.blackbox("kk", H.modules(v)["k1"].text))
+    assert re.search(r"kk u \(\.p10\s*\(b\), \.p9\s*\(a\), \.q\s*\(y\)\)", swapped)
+    assert re.search(r"kk u \(\.p9\s*\(a\), \.p10\s*\(b\), \.q\s*\(y\)\)", swapped)
+    assert "module k1" not in swapped and "module k2" not in swapped
 
 
 def test_repeated_blocks_of_a_generated_moe(small_verilog):
@@ -109,8 +128,9 @@ def test_lef_abstract_matches_the_routed_block(pe_macro):
     assert sorted(p for p in pins if p not in ("vdd", "gnd")) == sorted(bits)     # one PIN per port bit
     assert len(bits) == len(set(bits)) > 10
     size = re.search(r"SIZE (\S+) BY (\S+) ;", lef)
-    assert float(size.group(1)) == pytest.approx(ab.flow["die_w_um"], abs=0.05)
-    assert float(size.group(2)) == pytest.approx(ab.flow["die_h_um"], abs=0.05)
+    halo = H.HALO_UM                                                    # free margin around the routed die
+    assert float(size.group(1)) == pytest.approx(ab.flow["die_w_um"] + 2 * halo, abs=0.05)
+    assert float(size.group(2)) == pytest.approx(ab.flow["die_h_um"] + 2 * halo, abs=0.05)
     assert "CLASS BLOCK" in lef
     w, h = ab.width_um, ab.height_um
     layers = H._layer_info()
@@ -118,7 +138,10 @@ def test_lef_abstract_matches_the_routed_block(pe_macro):
         x0, y0, x1, y1 = p["rect"]
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, name
         assert min(x1 - x0, y1 - y0) >= layers[p["layer"]]["width"] - 1e-9, name
-        assert x0 == 0 or y0 == 0 or x1 == w or y1 == h, name           # reachable from the die edge
+        assert x0 == 0 or y0 == 0 or x1 == w or y1 == h, name           # reachable from the macro's edge
+    for r in re.findall(r"RECT (\S+) (\S+) (\S+) (\S+) ;", lef.split("  OBS", 1)[1]):
+        x0, y0, x1, y1 = map(float, r)                                  # no obstruction in the halo
+        assert halo - 0.05 <= x0 and x1 <= w - halo + 0.05 and halo - 0.05 <= y0 and y1 <= h - halo + 0.05
     for b in bits:
         direction = re.search(rf"PIN {re.escape(b)}\n\s*DIRECTION (\w+)", lef).group(1)
         assert direction == ("OUTPUT" if ab.timing["outputs"].count(b) else "INPUT")
