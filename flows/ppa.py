@@ -366,11 +366,43 @@ def _path_line(p: dict) -> str:
             f"through: {tiers})")
 
 
+def _hierarchy_md(res: dict) -> list[str]:
+    """The hardened blocks of a hierarchical run (``harden=``), per netlist flavour."""
+    h = res.get("hierarchy")
+    if not h:
+        return []
+    rows = ["| macro | hardened for | instances | cells | size (µm, with halo) | flow (s) | abstract (s) |",
+            "|---|---|---|---|---|---|---|"]
+    groups = [("2D top", h["macros"], "instances_2d")] + [
+        (t, v["macros"], "instances") for t, v in h.get("tier_macros", {}).items()]
+    for where, macros, key in groups:
+        for name, m in macros.items():
+            rows.append(f"| {name} | {where} | {m[key]} | {m['cells']} | {m['size_um'][0]:.1f} x {m['size_um'][1]:.1f} | "
+                        f"{m['seconds']['flow']:.0f} | {m['seconds']['abstract']:.0f} |")
+    total = h["seconds"] + sum(v["seconds"] for v in h.get("tier_macros", {}).values())
+    return ["", f"Hierarchical flow: each repeated `{h['grain']}` block hardened once (LEF with pins, OBS and a "
+            f"routing halo; liberty timing and power model from OpenSTA on the routed block: "
+            f"flows/harden.py), then placed as a macro in the 2D top and the tiers; hardening {total:.0f} s in all.", "",
+            *rows, ""]
+
+
+def _steps_md(reps: list[dict]) -> list[str]:
+    """Run time of each step of each flow (the tiers run in parallel with the 2D flow, two at a time)."""
+    steps = ("synthesis", "placement", "routing", "parasitics", "sta")
+    rows = ["", "Run time by step (s):", "", "| design | " + " | ".join(steps) + " | total | cells/s |",
+            "|---|" + "---|" * (len(steps) + 2)]
+    for r in reps:
+        st = r.get("step_seconds", {})
+        rows.append(f"| {r['top']} | " + " | ".join(f"{st.get(k, 0):.0f}" for k in steps)
+                    + f" | {r['total_seconds']:.0f} | {_f(r.get('cells_per_second'), '.0f')} |")
+    return rows + [""]
+
+
 def report_md(res: dict) -> str:
     reps = [res["2d"]] + (list(res["3d"]["tiers"].values()) if "3d" in res else [])
     lines = [f"# PPA: {res['config']} (clock {res['clock_ns']} ns)", "",
              f"Each flow's own report (each die alone; power with a global activity of {res['activity']}):", "",
-             markdown(reps)]
+             markdown(reps)] + _hierarchy_md(res) + _steps_md(reps)
     w = res.get("whole_design", {})
     w2, w3 = w.get("2d", {}), w.get("3d", {})
     if "3d" not in res:
@@ -491,8 +523,11 @@ def _differences(res: dict) -> list[str]:
         extra = ("; both start at a GLB read-port register" if kinds == {"GLB read-port register"} else
                  f"; 2D starts at a {m2.get('start_kind')}, 3D at a {m3.get('start_kind')} (synthesis keeps a read "
                  "register on the memory tier when its reader is on the other tier)")
+        into = ("into a hardened PE block (its input pin; the block's setup time from its liberty model "
+                "holds the PE datapath behind the pin)" if res.get("hierarchy") and "macro" in str(m3.get("endpoint", ""))
+                else "into a PE register")
         out.append(f"- Memory access: the worst GLB -> PE path runs through the PE datapath (adders, LIF: "
-                   f"{m2.get('pins')} / {m3.get('pins')} pins in 2D / 3D) into a PE register{extra}. Gate delays "
+                   f"{m2.get('pins')} / {m3.get('pins')} pins in 2D / 3D) {into}{extra}. Gate delays "
                    "dominate it at 180 nm, and the part 3D shortens — the GLB-to-PE wires, one F2F bond instead of "
                    "a trip across a die — is small" + ("; the SRAM macros' modelled access time is the same in 2D and 3D" if
                    res.get("sram_macros") else "; with flip-flop GLBs there is no macro access time either") + ". The "

@@ -164,7 +164,7 @@ def cmd_demo(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import bench
-    return bench(Path(args.out), Path(args.table) if args.table else None)
+    return bench(Path(args.out), Path(args.table) if args.table else None, getattr(args, "only", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmarks: cycles vs ideal, simulation speed (make bench)")
     b.add_argument("--out", default="out/bench")
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
+    b.add_argument("--only", action="append", metavar="SECTION",
+                   help="run only this section (linear, moe, mha, flow); flow (PPA flow run time) runs only when asked")
     b.set_defaults(fn=cmd_bench)
     return p
 
