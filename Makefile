@@ -42,13 +42,13 @@ bench: setup
 bench-flow: setup pd-tools
 	$(VPY) -m spikestack.gen.cli bench --only flow --out out/bench --table BENCHMARKS.md
 
-# PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations, GLBs as
-# flip-flops and as SRAM macros.
+# PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations: GLBs as
+# flip-flops, flat; and GLBs as SRAM macros, PEs hardened once (hierarchical), both tiers in one footprint.
 ppa: setup pd-tools
 	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe
-	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_sram --sram-macros
+	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_hier --sram-macros --harden pe --common-footprint
 	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
-	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_sram --sram-macros
+	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_hier --sram-macros --harden pe --common-footprint
 
 clean:
 	rm -rf out build .pytest_cache

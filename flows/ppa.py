@@ -3,7 +3,8 @@
 2D: the flat top through :func:`run_flow`. Pseudo-3D: each tier of the split
 (:mod:`spikestack.gen.tiers`) through the same flow on its own — a tier-by-tier implementation in
 the spirit of the tier-by-tier step of Shrunk-2D / Pin-3D, simplified: each tier is placed in its
-own die (no shared 3D footprint, no 3D-aware placement), its F2F bond ports are I/O pins, and each
+own die (with ``common_footprint`` the smaller tier is placed again, spread to the larger one's die;
+no 3D-aware placement), its F2F bond ports are I/O pins at the die edge (not area pins), and each
 bond is modelled by a lumped load on the driving tier's bond port (default: a hybrid bond of
 3.0 Ω, 0.6 fF at 1 µm pitch — the values of issue #8, typical of published Cu-Cu hybrid bonding,
 e.g. imec/TSMC SoIC reports of ~1 fF and a few Ω per bond). Each tier's own report times it alone
@@ -103,6 +104,29 @@ def _harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, has
         "macros": {ab.name: {"instances": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
                              "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds} for ab in tabs}}
     return new, tabs
+
+
+def _common_footprint(reps: dict, jobs: list, out_dir: Path, clock_ns: float, activity: float, log) -> dict | None:
+    """Both tiers in one footprint: the tier with the smaller die is placed again with qflow's
+    ``initial_density`` (decongest pads the placement with fill cells) chosen so that its die
+    comes out at about the larger tier's, then routed and timed again; its report replaces the
+    first one in ``reps``. The die is not set exactly (graywolf sizes it from the padded cells):
+    the density is ``1.12 x`` std-cell area / (target die - 1.3 x macro area), the factors
+    measured on these flows (pin ring and row margins; macro columns with their gaps)."""
+    a, b = reps["tier_top"], reps["tier_bottom"]
+    big, small = ("tier_top", "tier_bottom") if a["die_area_um2"] >= b["die_area_um2"] else ("tier_bottom", "tier_top")
+    target, r = reps[big]["die_area_um2"], reps[small]
+    info = {"target_tier": big, "tier": small, "target_um2": target, "first_die_um2": r["die_area_um2"]}
+    if r["die_area_um2"] >= 0.95 * target:
+        return dict(info, density=None, die_um2=r["die_area_um2"])
+    free = max(target - 1.3 * r.get("macro_area_um2", 0.0), r["cell_area_um2"])
+    density = min(0.95, max(0.05, 1.12 * r["cell_area_um2"] / free))
+    name, text, top, loads, delays, blocks = next(j for j in jobs if j[0] == small)
+    log(f"[ppa] {small}: placing again at density {density:.2f} to fill {big}'s die ({target:.0f} um2) ...")
+    reps[small] = run_flow(text, top, Path(out_dir) / small, clock_ns, activity, loads, delays, log,
+                           project_vars={"initial_density": f"{density:.3f}"}, blocks=blocks)
+    return dict(info, density=round(density, 3), die_um2=reps[small]["die_area_um2"],
+                first_seconds=r["total_seconds"], seconds=reps[small]["total_seconds"])
 
 
 def swap_blocks(text: str, abstracts, hashes: dict[str, str]) -> str:
@@ -228,14 +252,17 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
 def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic", clock_ns: float = 10.0,
                    activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
                    sim_activity: bool = True, seed: int = 0, rate: float = 0.2, reuse: bool = False,
-                   plot: bool = True, sram_macros: bool = False, harden: str | None = None) -> dict:
+                   plot: bool = True, sram_macros: bool = False, harden: str | None = None,
+                   common_footprint: bool = False) -> dict:
     """2D and two-tier PPA of ``cfg`` (module docstring). ``activity``: the global activity of each
     flow's own power report; ``sim_activity``: measure the activity on a Verilator run of the
     workload (``seed``, ``rate``) for the whole-design power and energy; ``reuse``: keep finished
     flow runs of the same Verilog under ``out_dir``; ``sram_macros``: the GLBs are SRAM macros
     (:mod:`spikestack.flows.sram`) in the 2D top and in the tiers; ``harden``: hierarchical flow,
     the repeated blocks of that grain (``pe``, ``expert_core``, ...) are hardened once
-    (:func:`harden_for`) and the 2D top and the tiers are assembled from their macros."""
+    (:func:`harden_for`) and the 2D top and the tiers are assembled from their macros;
+    ``common_footprint``: the tier with the smaller die is placed and routed again, spread to the
+    larger tier's die (:func:`_common_footprint`), so both tiers occupy one 3D footprint."""
     from ..gen.generate import generate_verilog
     from ..gen.tiers import f2f_map, tier_sources
     bond = dict(BOND, **(bond or {}))
@@ -276,6 +303,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
                                   blocks=blocks)
                 for name, t, tp, loads, delays, blocks in jobs}
         reps = {name: f.result() for name, f in futs.items()}
+    fill = _common_footprint(reps, jobs, out_dir, clock_ns, activity, log) if three_d and common_footprint else None
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:
@@ -324,6 +352,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "critical_path_tiers": w3["worst_path"].get("tiers"),
             "power_w": p3,
             "bond_pitch_fits_um": (fp3 / fmap["bond_count"]) ** 0.5 if fmap["bond_count"] else None,
+            "common_footprint": fill,
         }
         mem2, mem3 = w2.get("memory_access", {}), w3.get("memory_access", {})
         pw2, pw3 = w2.get("power_w", {}).get("total"), w3.get("power_w", {}).get("total")
@@ -416,8 +445,16 @@ def report_md(res: dict) -> str:
     e2, e3 = w2.get("energy", {}), w3.get("energy", {})
     m2, m3 = w2.get("memory_access", {}), w3.get("memory_access", {})
     p2, p3 = w2.get("power_w", {}).get("total"), w3.get("power_w", {}).get("total")
+    cf = d3.get("common_footprint")
+    cf_line = ("Each tier in its own die (footprint = the larger die; `--common-footprint` spreads the smaller tier "
+               "over it)." if not cf else
+               f"Common footprint: {cf['tier']} placed again at density {cf['density']} to fill {cf['target_tier']}'s "
+               f"die of {cf['target_um2']:.0f} µm²: its die {cf['first_die_um2']:.0f} -> {cf['die_um2']:.0f} µm² "
+               f"(flow {cf.get('first_seconds', 0):.0f} s + {cf.get('seconds', 0):.0f} s); the tier reports and the 3D "
+               "analysis use the spread tier." if cf.get("density") else
+               f"Common footprint: the tiers' dies are within 5 % ({cf['first_die_um2']:.0f} / {cf['target_um2']:.0f} µm²).")
     lines += [f"Two-tier F2F 3D ({d3['partition']}): {d3['bonds']} bonds, bond model R = {d3['bond']['r_ohm']} Ω, "
-              f"C = {d3['bond']['c_ff']} fF, pitch {d3['bond']['pitch_um']} µm. Method: {d3['method']}.", "",
+              f"C = {d3['bond']['c_ff']} fF, pitch {d3['bond']['pitch_um']} µm. Method: {d3['method']}. {cf_line}", "",
               "| metric | 2D | 3D | 3D / 2D | change | paper (3D vs 2D) |", "|---|---|---|---|---|---|",
               f"| footprint (µm²) | {res['2d']['die_area_um2']:.0f} | {d3['footprint_um2']:.0f} | "
               f"{_f(r['footprint'])} | {_pct(r['footprint'])} | {PAPER_RANGES['footprint']} |",

@@ -135,7 +135,8 @@ def cmd_ppa(args) -> int:
                              bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6)},
                              seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
                              reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False),
-                             harden=getattr(args, "harden", None))
+                             harden=getattr(args, "harden", None),
+                             common_footprint=getattr(args, "common_footprint", False))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -201,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--harden", metavar="GRAIN", default=None,
                     help="hierarchical flow: harden each repeated block of GRAIN (pe, pe_array, expert_core, "
                          "attention_core, proj_core) once and assemble the 2D top and the tiers from the macros")
+    pp.add_argument("--common-footprint", action="store_true",
+                    help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
     pp.set_defaults(fn=cmd_ppa)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
     o.add_argument("config")

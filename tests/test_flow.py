@@ -171,7 +171,7 @@ def test_hierarchical_ppa_assembles_from_hardened_pes(tiny_ppa, tmp_path):
     """``harden="pe"``: the PE is hardened once (LEF + liberty), the 2D top and the logic tier are
     placed and routed with its macros, and the whole-design STA times paths into them."""
     _, flat = tiny_ppa
-    res = ppa_for_config(TINY, tmp_path, harden="pe", log=lambda *_: None)
+    res = ppa_for_config(TINY, tmp_path, harden="pe", common_footprint=True, log=lambda *_: None)
     h = res["hierarchy"]
     assert h["grain"] == "pe" and list(h["macros"]) == ["pe_macro"]
     pe = h["macros"]["pe_macro"]
@@ -193,3 +193,13 @@ def test_hierarchical_ppa_assembles_from_hardened_pes(tiny_ppa, tmp_path):
         assert w["worst_path"]["found"] and w["fmax_mhz"] > 10
         assert w["memory_access"]["found"]
     assert res["ratios_3d_over_2d"]["footprint"] > 0
+    # one 3D footprint: the smaller tier was spread towards the larger one's die
+    cf = res["3d"]["common_footprint"]
+    dies = {t: tiers[t]["die_area_um2"] for t in tiers}
+    assert dies[cf["tier"]] == cf["die_um2"] and dies[cf["target_tier"]] == cf["target_um2"]
+    if cf["density"] is not None:
+        assert cf["first_die_um2"] < 0.95 * cf["target_um2"] and cf["die_um2"] > cf["first_die_um2"]
+        assert 0.8 < cf["die_um2"] / cf["target_um2"] < 1.3
+        assert tiers[cf["tier"]]["failed_routes"] == 0
+    assert res["3d"]["footprint_um2"] == max(dies.values())
+    assert "Common footprint" in (tmp_path / "ppa.md").read_text()
