@@ -214,6 +214,13 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None) -> l
     return macros
 
 
+def _failed_nets(path: Path) -> list[str]:
+    """The nets qrouter could not route (its ``fail.out``: a count line, then one net per line)."""
+    if not path.exists():
+        return []
+    return [l.strip() for l in path.read_text().splitlines()[1:] if l.strip()]
+
+
 def _macro_power(text: str, names: list[str] | None = None) -> float:
     """Sum of the per-instance totals of ``report_power -instances`` over the macros (the SRAM
     macros, or the instances named in ``names``)."""
@@ -329,7 +336,8 @@ report_power
                                     **({"model": str(m["model"])} if "model" in m else {})} for m in macros},
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
-        "failed_routes": failed, "wire_cap_pf": wire_c,
+        "failed_routes": failed, "failed_nets": _failed_nets(work / "fail.out") if failed else [],
+        "wire_cap_pf": wire_c,
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
         "fmax_mhz": 1e3 / (clock_ns - worst) if worst is not None and clock_ns - worst > 0 else None,

@@ -535,7 +535,14 @@ def _differences(res: dict) -> list[str]:
     w = res.get("whole_design", {})
     w2, w3 = w.get("2d", {}), w.get("3d", {})
     out = ["- The paper uses a 28 nm commercial flow with SRAM macros and 3D-aware place-and-route; here "
-           "OSU 0.18 µm open cells, flat qflow/graywolf/qrouter runs, each tier placed in its own die."]
+           "OSU 0.18 µm open cells, qflow/graywolf/qrouter runs, each tier placed in its own die."]
+    reps = [res["2d"]] + list(res.get("3d", {}).get("tiers", {}).values())
+    bad = [(x["top"], x["failed_routes"], x.get("failed_nets", [])) for x in reps if x.get("failed_routes")]
+    if bad:
+        out.append("- Unrouted nets (qrouter gave up; `work/fail.out`): " + "; ".join(
+            f"{t}: {n} ({', '.join(nets[:4])})" for t, n, nets in bad) + ". Their wires are missing from the loads, "
+            "so those designs' timing and power are slightly optimistic. A `gnd`/`vdd` net here is a constant tie "
+            "of a macro pin (osu018 has no tie cells, so synthesis ties macro inputs to the power nets).")
     if r.get("footprint") is not None and r["footprint"] > PAPER_RATIOS["footprint"][1]:
         t = res["3d"]["tiers"]
         glbs = ("the GLBs are SRAM macros of an analytical 180 nm model (flows/sram.py), placed in columns "
