@@ -221,14 +221,11 @@ def _failed_nets(path: Path) -> list[str]:
     return [l.strip() for l in path.read_text().splitlines()[1:] if l.strip()]
 
 
-def _macro_power(text: str, names: list[str] | None = None) -> float:
-    """Sum of the per-instance totals of ``report_power -instances`` over the macros (the SRAM
-    macros, or the instances named in ``names``)."""
-    if names is not None:
-        rows = re.findall(r"^\s*\S+\s+\S+\s+\S+\s+([\d.eE+-]+)\s+(\S+)\s*$", text, re.M)
-        return sum(float(t) for t, n in rows if n in set(names))
-    return sum(float(t) for t in re.findall(r"^\s*\S+\s+\S+\s+\S+\s+([\d.eE+-]+)\s+spikestack_sram_\S+\s*$",
-                                            text, re.M))
+def _macro_power(text: str, names: list[str]) -> float:
+    """Sum of the per-instance totals of ``report_power -instances`` over the instances ``names``."""
+    wanted = set(names)
+    rows = re.findall(r"^\s*\S+\s+\S+\s+\S+\s+([\d.eE+-]+)\s+(\S+)\s*$", text, re.M)
+    return sum(float(t) for t, n in rows if n in wanted)
 
 
 def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,

@@ -30,6 +30,8 @@ hardened block's instances are PE endpoints). Run times of every step are in the
 from __future__ import annotations
 
 import json
+import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -64,10 +66,11 @@ def _flow_or_reuse(text: str, top: str, out: Path, reuse: bool, *args, blocks=No
 
 def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = ""):
     """Hierarchical step of the PPA flow: harden each distinct block of ``grain`` (a key of
-    :data:`spikestack.flows.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of the 2D
-    Verilog once (:func:`~spikestack.flows.harden.harden_repeated`). Returns the 2D parent text,
-    the abstracts and, per macro, the class hash of its blocks (to find them in the tiers)."""
-    import re
+    :data:`spikestack.flows.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of a
+    Verilog text once (:func:`~spikestack.flows.harden.harden_repeated`), the macros named
+    ``<prefix><grain>_macro[N]``. Returns the parent text, the abstracts, per macro the class hash
+    of its blocks (to find them in the tiers) and a summary for the report: the wall time and, per
+    macro, its instances, cells, size, times and files. ``ValueError`` if no block matches."""
     from .harden import GRAINS, block_classes, harden_repeated
     if grain not in GRAINS:
         raise ValueError(f"harden grain {grain!r}: choose one of {', '.join(sorted(GRAINS))}")
@@ -79,13 +82,19 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
             return None
         names.setdefault(g[0], f"{prefix}{grain}_macro" + (str(len(names)) if names else ""))
         return names[g[0]]
+    t0 = time.time()
     cls = block_classes(text)
     parent, abstracts = harden_repeated(text, out_dir, clock_ns, select=select, activity=activity, log=log)
-    listing = json.loads((Path(out_dir) / "macros.json").read_text())
-    hashes = {ab.name: cls[listing[ab.name]["instances"][0]] for ab in abstracts}
     if not abstracts:
         raise ValueError(f"harden grain {grain!r}: no repeated block of the design matches {pattern}")
-    return parent, abstracts, hashes
+    listing = json.loads((Path(out_dir) / "macros.json").read_text())
+    hashes = {ab.name: cls[listing[ab.name]["instances"][0]] for ab in abstracts}
+    summary = {"seconds": round(time.time() - t0, 2), "macros": {
+        ab.name: {"instances": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
+                  "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds,
+                  "step_seconds": ab.flow["step_seconds"], "lef": str(ab.lef), "liberty": str(ab.lib)}
+        for ab in abstracts}}
+    return parent, abstracts, hashes, summary
 
 
 def _harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, hashes, clock_ns: float,
@@ -94,21 +103,15 @@ def _harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, has
     the same class (same text up to local names); else (the tier generator writes a block's ports
     as buses where the 2D top has them bit by bit, another interface) the tier's own repeated
     blocks of that grain, hardened once for the tier. Returns (text, the abstracts it uses)."""
-    import time
     swapped = swap_blocks(text, abstracts, hashes)
     if swapped != text:
         return swapped, abstracts
-    t0 = time.time()
     try:
-        new, tabs, _ = harden_for(text, Path(out_dir) / f"macros_{tier}", grain, clock_ns, activity, log,
-                                  prefix=f"{tier}_")
+        new, tabs, _, summary = harden_for(text, Path(out_dir) / f"macros_{tier}", grain, clock_ns, activity, log,
+                                           prefix=f"{tier}_")
     except ValueError:
         return text, None                  # no block of that grain on this tier
-    listing = json.loads((Path(out_dir) / f"macros_{tier}" / "macros.json").read_text())
-    hier.setdefault("tier_macros", {})[tier] = {
-        "seconds": round(time.time() - t0, 2),
-        "macros": {ab.name: {"instances": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
-                             "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds} for ab in tabs}}
+    hier.setdefault("tier_macros", {})[tier] = summary
     return new, tabs
 
 
@@ -274,19 +277,13 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
     bond = dict(BOND, **(bond or {}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    import time
     top, text = generate_verilog(cfg, "2d", macros=sram_macros)
     abstracts, hashes, hier = None, {}, None
     if harden:
-        t0 = time.time()
         log(f"[ppa] hierarchical flow: hardening the repeated {harden} blocks once ...")
-        text, abstracts, hashes = harden_for(text, out_dir / "macros", harden, clock_ns, activity, log)
-        listing = json.loads((out_dir / "macros" / "macros.json").read_text())
-        hier = {"grain": harden, "seconds": round(time.time() - t0, 2),
-                "macros": {ab.name: {"instances_2d": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
-                                     "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds,
-                                     "step_seconds": ab.flow["step_seconds"], "lef": str(ab.lef), "liberty": str(ab.lib)}
-                           for ab in abstracts}}
+        text, abstracts, hashes, summary = harden_for(text, out_dir / "macros", harden, clock_ns, activity, log)
+        hier = {"grain": harden, "seconds": summary["seconds"],
+                "macros": {n: {"instances_2d": m.pop("instances"), **m} for n, m in summary["macros"].items()}}
     jobs = [("2d", text, top, None, None, abstracts)]
     fmap = None
     if three_d:

@@ -230,14 +230,23 @@ def sram_instances(netlist: str, path_prefix: str = "") -> list[str]:
 _OUT_PINS = ("Y", "Q", "YC", "YS")
 
 
+_GATE = re.compile(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
+_CONN = re.compile(r"\.([\w\[\]]+)\(\s*([^)\s]*)\s*\)")     # .pin(net), bus pins of macros too: .w[0](..)
+
+
+def _gate_instances(netlist: str):
+    """``(cell, instance, [(pin, net)])`` of every instance of a flat gate netlist."""
+    for m in _GATE.finditer(netlist):
+        if m.group(1) not in ("module", "input", "output", "wire", "inout", "assign"):
+            yield m.group(1), m.group(2), _CONN.findall(m.group(3))
+
+
 def _graph(netlist: str):
     """(instance -> cell, instance -> {pin: net}) of a flat gate netlist."""
     cells, pins = {}, {}
-    for m in re.finditer(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\((.*?)\);", netlist, re.M | re.S):
-        if m.group(1) in ("module", "input", "output", "wire", "inout", "assign"):
-            continue
-        cells[m.group(2)] = m.group(1)
-        pins[m.group(2)] = dict(re.findall(r"\.([\w\[\]]+)\(\s*([^)\s]*)\s*\)", m.group(3)))
+    for cell, inst, conns in _gate_instances(netlist):
+        cells[inst] = cell
+        pins[inst] = dict(conns)
     return cells, pins
 
 
@@ -250,11 +259,9 @@ def flat_view(tier_nets: dict[str, str]) -> str:
 
         def net(n, tier=tier, ports=ports):
             return n if n.split("[")[0] in ports or not n else f"{tier}/{n}"
-        for m in re.finditer(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\((.*?)\);", text, re.M | re.S):
-            if m.group(1) in ("module", "input", "output", "wire", "inout", "assign"):
-                continue
-            conns = ", ".join(f".{p}({net(n)})" for p, n in re.findall(r"\.([\w\[\]]+)\(\s*([^)\s]*)\s*\)", m.group(3)))
-            out.append(f"{m.group(1)} {tier}/{m.group(2)} ( {conns} );")
+        for cell, inst, pins in _gate_instances(text):
+            conns = ", ".join(f".{p}({net(n)})" for p, n in pins)
+            out.append(f"{cell} {tier}/{inst} ( {conns} );")
     return "\n".join(out) + "\n"
 
 

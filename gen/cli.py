@@ -3,8 +3,8 @@
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
-    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF] [--sram-macros] [--harden GRAIN]
-                   [--seed S] [--rate R] [--reuse] [--sram-macros]
+    spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
+                   [--seed S] [--rate R] [--reuse] [--sram-macros] [--harden GRAIN] [--common-footprint]
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
 
