@@ -28,12 +28,9 @@ from ..gen.config import LifConfig
 from .event import EventEncoder, flow_signature
 from .pe_array import PEArray
 from .pe import pe_op_layout
+from .glb import addr_width
 
 __all__ = ["CoreParams", "SpikingCore"]
-
-
-def _bits(n: int) -> int:
-    return max(1, (n - 1).bit_length())
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class CoreParams:
     @property
     def meta_layout(self) -> data.StructLayout:
         return data.StructLayout({
-            "w_base": _bits(self.w_depth), "b_addr": _bits(self.b_depth), "v_zero": 1, "fire": 1,
+            "w_base": addr_width(self.w_depth), "b_addr": addr_width(self.b_depth), "v_zero": 1, "fire": 1,
             "sel": range(max(2, len(self.pops))), "tag": self.tag_bits})
 
     @property
@@ -81,11 +78,11 @@ class CoreParams:
 
     @property
     def w_port(self) -> memory.ReadPort.Signature:
-        return memory.ReadPort.Signature(addr_width=_bits(self.w_depth), shape=self.lanes * self.w_bits)
+        return memory.ReadPort.Signature(addr_width=addr_width(self.w_depth), shape=self.lanes * self.w_bits)
 
     @property
     def b_port(self) -> memory.ReadPort.Signature:
-        return memory.ReadPort.Signature(addr_width=_bits(self.b_depth), shape=self.lanes * self.b_bits)
+        return memory.ReadPort.Signature(addr_width=addr_width(self.b_depth), shape=self.lanes * self.b_bits)
 
 
 class SpikingCore(wiring.Component):

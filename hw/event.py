@@ -15,6 +15,7 @@ from __future__ import annotations
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from .glb import addr_width
 
 __all__ = ["EventEncoder", "flow_signature"]
 
@@ -28,7 +29,7 @@ def _lowest_index(m: Module, mask, width: int):
     """Index of the lowest set bit of ``mask`` (0 when none): one-hot isolate, then OR-encode."""
     onehot = Signal(width)
     m.d.comb += onehot.eq(mask & (~mask + 1))
-    bits = max(1, (width - 1).bit_length())
+    bits = addr_width(width)
     idx = Signal(bits)
     for b in range(bits):
         sel = [onehot[i] for i in range(width) if (i >> b) & 1]

@@ -44,6 +44,11 @@ def sram_macros(enabled: bool = True):
         _MACROS.reset(token)
 
 
+def addr_width(depth: int) -> int:
+    """Address bits of a ``depth``-word memory (at least 1)."""
+    return max(1, (depth - 1).bit_length())
+
+
 @dataclass(frozen=True)
 class SramShape:
     """The interface of one SRAM macro: ``depth`` words of ``width`` bits, ``write_ports`` write
@@ -65,7 +70,7 @@ class SramShape:
 
     @property
     def addr_width(self) -> int:
-        return max(1, (self.depth - 1).bit_length())
+        return addr_width(self.depth)
 
     @property
     def name(self) -> str:
@@ -112,7 +117,7 @@ class GlbParams:
 
     @property
     def addr_width(self) -> int:
-        return max(1, (self.depth - 1).bit_length())
+        return addr_width(self.depth)
 
     @property
     def bits(self) -> int:

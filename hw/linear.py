@@ -21,7 +21,7 @@ from .pack import pack_bits, pack_lanes, unpack_bits
 from .control import RunControl, control_members
 from .core import CoreParams, SpikingCore
 from .event import flow_signature
-from .glb import GLB, GlbParams
+from .glb import GLB, GlbParams, addr_width
 from .graph import Design
 
 __all__ = ["LinearPlan", "RowSequencer", "linear_design"]
@@ -36,8 +36,8 @@ class LinearPlan:
         self.lanes = hw.lanes
         self.tiles = -(-cfg.d_out // self.lanes)
         self.rows_per_tile = cfg.t * cfg.n
-        self.row_bits = max(1, (self.rows_per_tile - 1).bit_length())
-        self.tile_bits = max(1, (self.tiles - 1).bit_length())
+        self.row_bits = addr_width(self.rows_per_tile)
+        self.tile_bits = addr_width(self.tiles)
         self.core = CoreParams(
             rows=hw.rows, cols=hw.cols, d_in=cfg.d, pops=(cfg.lif["out"],),
             w_bits=cfg.w_bits, b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(cfg.d), v_bits=cfg.v_bits,

@@ -20,6 +20,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .lif import LifNeuron
+from .glb import addr_width
 
 __all__ = ["Merge", "SpikeGenerator"]
 
@@ -40,7 +41,7 @@ class Merge(wiring.Component):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
         self.depth = t * n * tiles
-        self.addr_bits = max(1, (self.depth - 1).bit_length())
+        self.addr_bits = addr_width(self.depth)
         members = {"start": In(1), "complete": Out(1),
                    "acc_r": Out(memory.ReadPort.Signature(addr_width=self.addr_bits, shape=lanes * m_bits))}
         for c in range(cores):
@@ -114,7 +115,7 @@ class SpikeGenerator(wiring.Component):
         depth = t * n * tiles
         super().__init__({
             "start": In(1), "done": Out(1),
-            "acc_rd": In(memory.ReadPort.Signature(addr_width=max(1, (depth - 1).bit_length()),
+            "acc_rd": In(memory.ReadPort.Signature(addr_width=addr_width(depth),
                                                    shape=lanes * m_bits)),
             "out_wr": In(memory.WritePort.Signature(addr_width=out_addr_bits, shape=tiles * lanes,
                                                     granularity=lanes)),

