@@ -117,7 +117,7 @@ def write_orfs(cfg: LayerConfig, platform: str, out_dir: Path, partition: str | 
             comp = comps.get(blk)
             if isinstance(comp, GLB):
                 macros[blk] = {"depth": comp.p.depth, "width": comp.p.width,
-                               "ports": comp.p.read_ports + comp.p.write_ports + 1 + int(comp.p.host_read),
+                               "ports": comp.p.macro.read_ports + comp.p.macro.write_ports,
                                "fakeram": macro_for(platform, comp.p.depth, comp.p.width)}
         files[f"{base}/macros.json"] = json.dumps(
             {"platform": platform, "clock_period": period, "time_unit": unit, "macro_family": prefix,

@@ -60,8 +60,7 @@ def manifest(cfg: LayerConfig, design: Design, top: wiring.Component, name: str,
         if isinstance(comp, GLB):
             memories.append({"block": blk, "depth": comp.p.depth, "width": comp.p.width,
                              "granularity": comp.p.granularity, "bits": comp.p.bits,
-                             "read_ports": comp.p.read_ports + int(comp.p.host_read),
-                             "write_ports": comp.p.write_ports + 1})
+                             "read_ports": comp.p.macro.read_ports, "write_ports": comp.p.macro.write_ports})
     return {
         "top": name, "kind": cfg.kind, "files": files, "clock": "clk", "reset": "rst (active high, synchronous)",
         "config": dump_config(cfg),

@@ -5,7 +5,7 @@ written in lanes of ``granularity`` bits) and exposes its ports as members, so t
 layer description can wire them to cores and the physical flows can map the memory to an SRAM
 macro. Reads are synchronous: data is valid the cycle after the address (1-cycle latency).
 
-Ports: ``host_w`` (host load), ``host_r`` (optional host readout), ``rd0..`` read ports for the
+Ports: ``host_w`` (host load; absent with ``host_write=False``), ``host_r`` (optional host readout), ``rd0..`` read ports for the
 datapath, ``wr0..`` write ports for the datapath.
 
 SRAM macro mode: ``GLB(p, macro=True)`` (or every GLB built inside ``with sram_macros():``)
@@ -16,7 +16,7 @@ while ``en`` is low, per-lane write enables) are the same. The cell is named aft
 ``w<i>_addr<b>``, ``w<i>_din<b>``, ``w<i>_we<l>``, ``r<j>_en``, ``r<j>_addr<b>``,
 ``r<j>_dout<b>``) and is described (LEF, liberty, Verilog blackbox and behavioural model) by
 :mod:`spikestack.flows.sram`. Write port ``w0`` is ``host_w`` (its one enable drives every lane),
-``w1..`` are ``wr0..``; read ports ``r0..`` are ``rd0..``, then ``host_r``.
+the next ones are ``wr0..``; read ports ``r0..`` are ``rd0..``, then ``host_r``.
 """
 from __future__ import annotations
 
@@ -108,10 +108,13 @@ class GlbParams:
     read_ports: int = 1
     write_ports: int = 0
     host_read: bool = False
+    host_write: bool = True
 
     def __post_init__(self):
         if self.depth < 1 or self.width < 1:
             raise ValueError(f"depth, width: must be >= 1, got {self.depth}, {self.width}")
+        if not self.host_write and self.write_ports < 1:
+            raise ValueError("write_ports: a buffer without host_write needs a datapath write port")
         if self.granularity is not None and self.width % self.granularity:
             raise ValueError(f"granularity: {self.granularity} does not divide width {self.width}")
 
@@ -130,8 +133,8 @@ class GlbParams:
     @property
     def macro(self) -> SramShape:
         """The SRAM macro holding this buffer (write ports: host + datapath; reads: datapath + host)."""
-        return SramShape(self.depth, self.width, 1 + self.write_ports, self.read_ports + int(self.host_read),
-                         self.lanes)
+        return SramShape(self.depth, self.width, int(self.host_write) + self.write_ports,
+                         self.read_ports + int(self.host_read), self.lanes)
 
     def read_signature(self):
         return memory.ReadPort.Signature(addr_width=self.addr_width, shape=self.width)
@@ -148,7 +151,7 @@ class GLB(wiring.Component):
     def __init__(self, p: GlbParams, macro: bool | None = None):
         self.p = p
         self.macro = _MACROS.get() if macro is None else bool(macro)
-        members = {"host_w": Out(p.write_signature(granular=False))}
+        members = {"host_w": Out(p.write_signature(granular=False))} if p.host_write else {}
         if p.host_read:
             members["host_r"] = Out(p.read_signature())
         for i in range(p.read_ports):
@@ -165,7 +168,8 @@ class GLB(wiring.Component):
         m = Module()
         shape = self.p.macro
         conn = {"i_clk": ClockSignal()}
-        writes = [(self.host_w, True)] + [(getattr(self, f"wr{i}"), False) for i in range(self.p.write_ports)]
+        writes = [(self.host_w, True)] if self.p.host_write else []
+        writes += [(getattr(self, f"wr{i}"), False) for i in range(self.p.write_ports)]
         for i, (port, whole) in enumerate(writes):
             conn.update({f"i_w{i}_addr{b}": port.addr[b] for b in range(shape.addr_width)})
             conn.update({f"i_w{i}_din{b}": port.data[b] for b in range(shape.width)})
@@ -183,7 +187,7 @@ class GLB(wiring.Component):
         m = Module()
         p = self.p
         m.submodules.mem = mem = memory.Memory(shape=p.width, depth=p.depth, init=[])
-        ports = [(self.host_w, mem.write_port())]
+        ports = [(self.host_w, mem.write_port())] if p.host_write else []
         ports += [(getattr(self, f"wr{i}"), mem.write_port(granularity=p.granularity))
                   for i in range(p.write_ports)]
         for ours, theirs in ports:

@@ -4,8 +4,10 @@
 and accumulates each ``{n, t, tile, currents[P]}`` into the merge buffer at row
 ``(n*T + t)*tiles + tile``: the first result of a row is written, later ones are added (a
 per-row *seen* flag, cleared by ``start``, replaces a clearing pass). The read-modify-write is
-pipelined over two cycles with a write-transparent read, so back-to-back results for the same row
-add correctly. ``complete`` pulses when the ``expected``-th result has been written. The sum is
+pipelined over two cycles; the buffer (a :class:`~spikestack.hw.glb.GLB` without host port: one
+write, two synchronous reads, an SRAM macro in macro mode) reads the memory as it was before the
+cycle's write, so a bypass register forwards the word just written and back-to-back results for
+the same row add correctly. ``complete`` pulses when the ``expected``-th result has been written. The sum is
 exact: the buffer's lanes are wide enough for k experts' currents.
 
 :class:`SpikeGenerator` then walks the merge buffer (for n, for tile, for t), runs the output LIF
@@ -20,7 +22,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .lif import LifNeuron
-from .glb import addr_width
+from .glb import GLB, GlbParams, addr_width
 
 __all__ = ["Merge", "SpikeGenerator"]
 
@@ -67,12 +69,11 @@ class Merge(wiring.Component):
                 m.d.comb += [srcs[c].ready.eq(1), res.eq(srcs[c].payload)]
         with m.If(any_valid):
             m.d.sync += prio.eq(Mux(grant == C - 1, 0, grant + 1))
-        # --- read-modify-write ---
-        mem = memory.Memory(shape=data.ArrayLayout(signed(self.m_bits), P), depth=self.depth, init=[])
-        m.submodules.buffer = mem
-        wp = mem.write_port()
-        rp = mem.read_port(transparent_for=(wp,))
-        hp = mem.read_port()
+        # --- read-modify-write on the merge buffer (a GLB: an SRAM macro in macro mode) ---
+        lanes = data.ArrayLayout(signed(self.m_bits), P)
+        m.submodules.buffer = buf = GLB(GlbParams(depth=self.depth, width=lanes.size, read_ports=2,
+                                                  write_ports=1, host_write=False))
+        wp, rp, hp = buf.wr0, buf.rd0, buf.rd1
         m.d.comb += [hp.addr.eq(self.acc_r.addr), hp.en.eq(self.acc_r.en), self.acc_r.data.eq(hp.data)]
         addr = Signal(self.addr_bits)
         m.d.comb += [addr.eq((res.n * self.t + res.t) * self.tiles + res.tile), rp.addr.eq(addr), rp.en.eq(1)]
@@ -88,9 +89,16 @@ class Merge(wiring.Component):
             m.d.sync += seen.eq(0)
         with m.Elif(s_valid):
             m.d.sync += seen.eq(seen | (Const(1, self.depth) << s_addr))
+        # The buffer's reads see the memory before this cycle's write: a read of the row being
+        # written takes the written word from the bypass register instead (write-through).
+        bypass = Signal()
+        written = Signal(lanes.size)
+        m.d.sync += [bypass.eq(wp.en & (wp.addr == addr)), written.eq(wp.data)]
+        old = data.View(lanes, Mux(bypass, written, rp.data))
+        new = data.View(lanes, wp.data)
         m.d.comb += [wp.addr.eq(s_addr), wp.en.eq(s_valid)]
         for l in range(P):
-            m.d.comb += wp.data[l].eq(Mux(s_seen, rp.data[l], 0) + s_cur[l])
+            m.d.comb += new[l].eq(Mux(s_seen, old[l], 0) + s_cur[l])
         count = Signal(range(self.expected + 1))
         with m.If(self.start):
             m.d.sync += count.eq(0)

