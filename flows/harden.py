@@ -324,7 +324,7 @@ def _port_decls(mod_text: str, ports: tuple[str, ...]) -> list[str]:
                       + re.escape(_escape(p).strip().lstrip("\\")) + r"\s*;", clean)
         if not m:
             raise ValueError(f"no declaration for port {p}")
-        decls.append(f"  {m.group(1)} {(m.group(2) or '').strip()} {_escape(p).strip()};".replace("  ;", " ;"))
+        decls.append(f"  {m.group(1)} {(m.group(2) or '').strip()} {_escape(p)};".replace("  ;", " ;"))
     return decls
 
 
@@ -333,7 +333,7 @@ def blackbox(name: str, mod_text: str) -> str:
     m = _MODULE.search(_clean(mod_text))
     ports = tuple(_name(p.strip()) for p in m.group(2).split(",") if p.strip())
     body = "\n".join(_port_decls(mod_text, ports))
-    return (f"(* blackbox *)\nmodule {_escape(name).strip()}({', '.join(_escape(p).strip() for p in ports)});\n"
+    return (f"(* blackbox *)\nmodule {_escape(name)}({', '.join(_escape(p) for p in ports)});\n"
             f"{body}\nendmodule\n")
 
 

@@ -25,8 +25,10 @@ SECTIONS = {
     "moe": "spikestack.gen.bench_moe:run",
     "mha": "spikestack.gen.bench_mha:run",
     "flow": "spikestack.gen.bench_flow:run",
+    "census": "spikestack.gen.bench_census:run",
 }
-ON_REQUEST = {"flow"}      # an hour of place-and-route: `make bench-flow` (`bench --only flow`), not `make bench`
+# need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only)
+ON_REQUEST = {"flow", "census"}
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -4,7 +4,9 @@
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
-                   [--seed S] [--rate R] [--reuse] [--sram-macros] [--harden GRAIN] [--common-footprint]
+                   [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros] [--harden GRAIN] [--common-footprint]
+    spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
+                                          cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
 
@@ -123,6 +125,8 @@ def cmd_ppa(args) -> int:
     for opt in ("bond_r", "bond_c"):
         if getattr(args, opt, 0.0) < 0:
             raise CliError(f"{opt.replace('_', '-')}: must be >= 0, got {getattr(args, opt)}")
+    if getattr(args, "bond_pitch", 1.0) <= 0:
+        raise CliError(f"bond-pitch: must be > 0, got {args.bond_pitch}")
     if not 0 <= getattr(args, "rate", 0.2) <= 1:
         raise CliError(f"rate: must be in [0, 1], got {args.rate}")
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
@@ -132,15 +136,41 @@ def cmd_ppa(args) -> int:
     try:
         ensure_tools()
         res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
-                             bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6)},
+                             bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6),
+                                   "pitch_um": getattr(args, "bond_pitch", 1.0)},
                              seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
                              reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False),
                              harden=getattr(args, "harden", None),
-                             common_footprint=getattr(args, "common_footprint", False))
+                             common_footprint=getattr(args, "common_footprint", False),
+                             bond_pins=not getattr(args, "no_bond_pins", False))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
     print(f"wrote {Path(args.o) / 'ppa.json'} and {Path(args.o) / 'ppa.md'} (tool logs in {args.o}/*/logs)")
+    return 0
+
+
+def cmd_census(args) -> int:
+    import json
+    from ..flows.builtin import FlowError
+    from ..flows.census import as_json, census, census_md
+    from .generate import generate_verilog
+    cfg = load_config(args.config)
+    if args.jobs < 1:
+        raise CliError(f"jobs: must be >= 1, got {args.jobs}")
+    top, text = generate_verilog(cfg, "2d", macros=args.sram_macros)
+    try:
+        blocks = census(text, top, jobs=args.jobs)
+    except FlowError as e:
+        raise CliError(f"census: {e}") from None
+    md = census_md(blocks)
+    print(md)
+    if args.o:
+        out = Path(args.o)
+        _write_atomic(out / "census.md", lambda tmp: Path(tmp).write_text(md + "\n"))
+        _write_atomic(out / "census.json", lambda tmp: Path(tmp).write_text(json.dumps(
+            {"config": args.config, "sram_macros": args.sram_macros, "blocks": as_json(blocks)}, indent=1)))
+        print(f"wrote {out / 'census.md'} and {out / 'census.json'}")
     return 0
 
 
@@ -194,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
     pp.add_argument("--bond-r", type=float, default=3.0, metavar="OHM", help="F2F bond resistance (default 3.0)")
     pp.add_argument("--bond-c", type=float, default=0.6, metavar="FF", help="F2F bond capacitance (default 0.6)")
+    pp.add_argument("--bond-pitch", type=float, default=1.0, metavar="UM",
+                    help="F2F bond pitch (default 1.0; the bond grid is at least the metal6 pitch)")
+    pp.add_argument("--no-bond-pins", action="store_true",
+                    help="leave the tiers' bond ports without location (no area pins, no re-route)")
     pp.add_argument("--seed", type=int, default=0, help="workload seed for the simulated activity (default 0)")
     pp.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
     pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
@@ -205,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
     pp.set_defaults(fn=cmd_ppa)
+    c = sub.add_parser("census", help="standard cells of every distinct block (plans hierarchical P&R)")
+    c.add_argument("config")
+    c.add_argument("--sram-macros", action="store_true", help="GLBs (and the merge buffer) as SRAM macros")
+    c.add_argument("-o", default=None, metavar="DIR", help="also write census.md and census.json here")
+    c.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
+    c.set_defaults(fn=cmd_census)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
     o.add_argument("config")
     o.add_argument("--platform", required=True)
@@ -221,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/bench")
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
     b.add_argument("--only", action="append", metavar="SECTION",
-                   help="run only this section (linear, moe, mha, flow); flow (PPA flow run time) runs only when asked")
+                   help="run only this section (linear, moe, mha, flow, census); flow (PPA flow run time) and census "
+                        "(cells per block) run only when asked")
     b.set_defaults(fn=cmd_bench)
     return p
 
