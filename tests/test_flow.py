@@ -1,5 +1,6 @@
 """The built-in PPA flow (real Yosys, graywolf, qrouter, OpenSTA) end to end on small designs."""
 import json
+import re
 
 import pytest
 
@@ -53,6 +54,37 @@ def test_ppa_2d_and_pseudo_3d(tiny_ppa):
     for tier in ("tier_top", "tier_bottom"):
         assert r3["tiers"][tier]["failed_routes"] == 0
     assert json.loads((tmp_path / "ppa.json").read_text())["3d"]["fmax_mhz"] == r3["fmax_mhz"]
+
+
+def test_bonds_are_area_pins_at_one_location_on_both_tiers(tiny_ppa):
+    """Every bond bit is one metal6 pin, at the same point of both tiers' dies, inside the die,
+    on its own bond site; the tiers were routed to them (the pin's net has a route)."""
+    from spikestack.flows.bondpins import _die, port_terminals
+    tmp_path, res = tiny_ppa
+    bp = res["3d"]["bond_pins"]
+    fmap = json.loads((tmp_path / "f2f_map.json").read_text())
+    assert bp["bonds"] == fmap["bond_count"] and bp["without_cells"] == []
+    pins = {}
+    for tier in ("tier_top", "tier_bottom"):
+        d = (tmp_path / tier / "work" / f"{tier}.def").read_text()           # the routed DEF
+        got = dict((n, (int(x), int(y))) for n, x, y in re.findall(
+            r"^- (\S+) \+ NET \S+ \+ DIRECTION \w+\s+\+ LAYER metal6 \([^)]*\) \([^)]*\)\s+\+ PLACED \( (-?\d+) (-?\d+) \)",
+            d, re.M))
+        assert 0 < len(got) <= fmap["bond_count"]          # a bond bit unused on a tier has no pin there
+        x0, y0, x1, y1 = _die(d)
+        assert all(x0 * 100 < x < x1 * 100 and y0 * 100 < y < y1 * 100 for x, y in got.values())
+        routed = re.search(r"^NETS.*?^END NETS", d, re.S | re.M).group(0)
+        for name in got:
+            net = port_terminals(d)[name][0]
+            body = re.search(rf"^- {re.escape(net)}\s*\n(.*?);\s*$", routed, re.S | re.M).group(1)
+            assert "ROUTED" in body, f"{tier}: bond {name} not routed"
+        pins[tier] = got
+    both = set(pins["tier_top"]) & set(pins["tier_bottom"])
+    assert len(both) > 0 and all(pins["tier_top"][n] == pins["tier_bottom"][n] for n in both)
+    sites = {**pins["tier_top"], **pins["tier_bottom"]}
+    assert len(sites) == fmap["bond_count"] == len(set(sites.values()))     # every bond once, one site each
+    assert all(v >= 0 for v in bp["mean_offset_um"].values())
+    assert "area pins" in (tmp_path / "ppa.md").read_text()
 
 
 def test_stitched_3d_sta_covers_each_tier(tiny_ppa):
