@@ -4,7 +4,8 @@
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
-                   [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros] [--harden GRAIN] [--common-footprint]
+                   [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
+                   [--harden GRAIN] [--common-footprint]
     spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
