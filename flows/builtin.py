@@ -255,8 +255,9 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         if not (work / f"{top}_unroute.def").exists():
             raise FlowError(f"reroute: no placed run of {top} in {out_dir}")
         macros = _macro_setup(verilog_text, work, blocks, project_vars=False)
-        seconds = {k: v for k, v in json.loads((out_dir / "ppa.json").read_text())["step_seconds"].items()
-                   if k in ("synthesis", "placement")}
+        prev = json.loads((out_dir / "ppa.json").read_text())["step_seconds"]
+        seconds = {k: v for k, v in prev.items() if k in ("synthesis", "placement")}
+        seconds["first_routing"] = prev.get("routing", 0.0)        # the route this one replaces
         t0 = time.time()
         reroute(work)
         seconds["reroute_prep"] = round(time.time() - t0, 2)

@@ -491,6 +491,9 @@ def _steps_md(reps: list[dict]) -> list[str]:
         st = r.get("step_seconds", {})
         rows.append(f"| {r['top']} | " + " | ".join(f"{st.get(k, 0):.0f}" for k in steps)
                     + f" | {r['total_seconds']:.0f} | {_f(r.get('cells_per_second'), '.0f')} |")
+    if any("first_routing" in r.get("step_seconds", {}) for r in reps):
+        rows += ["", "Tiers routed again to their F2F bond pins: routing is the second route; the total "
+                     "includes the first one."]
     return rows + [""]
 
 
