@@ -25,9 +25,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .builtin import def_units_die
+from .harden import _power_shapes
+
 __all__ = ["BondPlan", "lef_geometry", "components", "port_terminals", "plan_bonds", "with_bond_pins"]
 
 LAYER = "metal6"
+PIN_HALF_UM = 0.25          # a bond pin is a metal6 square of the layer's width, 0.5 µm
 
 
 def lef_geometry(lef_texts: list[str]) -> dict[str, dict]:
@@ -51,8 +55,7 @@ def lef_geometry(lef_texts: list[str]) -> dict[str, dict]:
 
 
 def _units(def_text: str) -> float:
-    m = re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text)
-    return float(m.group(1)) if m else 100.0
+    return def_units_die(def_text)[0]
 
 
 def components(def_text: str) -> dict[str, tuple[str, float, float, str]]:
@@ -100,18 +103,19 @@ def _centroid(points):
     return sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
 
 
-def _tracks(def_text: str, axis: str, layer: str) -> tuple[float, int, float]:
+def _tracks(def_text: str, axis: str, layer: str) -> tuple[float, float]:
+    """(first track, track pitch) of ``layer`` along ``axis``, µm."""
     u = _units(def_text)
-    m = re.search(rf"TRACKS {axis} ([-\d.]+) DO (\d+) STEP ([\d.]+) LAYER {layer}\b", def_text)
+    m = re.search(rf"TRACKS {axis} ([-\d.]+) DO \d+ STEP ([\d.]+) LAYER {layer}\b", def_text)
     if not m:
         raise ValueError(f"no {axis} tracks on {layer} in the DEF")
-    return float(m.group(1)) / u, int(m.group(2)), float(m.group(3)) / u
+    return float(m.group(1)) / u, float(m.group(2)) / u
 
 
 def _die(def_text: str) -> tuple[float, float, float, float]:
-    u = _units(def_text)
-    m = re.search(r"DIEAREA\s+\(\s*([-\d.]+)\s+([-\d.]+)\s*\)\s+\(\s*([-\d.]+)\s+([-\d.]+)\s*\)", def_text)
-    return tuple(float(v) / u for v in m.groups())
+    """The die box, µm."""
+    u, die = def_units_die(def_text)
+    return tuple(v / u for v in die)
 
 
 @dataclass
@@ -129,8 +133,8 @@ def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str], pit
     terms = {t: port_terminals(defs[t]) for t in tiers}
     # the bond grid: metal6 tracks in x, metal5 tracks in y, at least the bond pitch (and 2 rows) apart
     ref = defs[tiers[0]]
-    x0, nx, sx = _tracks(ref, "X", LAYER)
-    y0, ny, sy = _tracks(ref, "Y", "metal5")
+    x0, sx = _tracks(ref, "X", LAYER)
+    y0, sy = _tracks(ref, "Y", "metal5")
     kx, ky = max(1, math.ceil(pitch_um / sx - 1e-9)), max(2, math.ceil(pitch_um / sy - 1e-9))
     gx, gy = kx * sx, ky * sy
     dies = [_die(defs[t]) for t in tiers]
@@ -148,8 +152,7 @@ def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str], pit
                     for j in range(math.floor((y - y0) / gy), math.ceil((y + h - y0) / gy) + 1):
                         blocked.add((i, j))
     # the power stripes on the pin layer (qflow's power grid): a bond pin on one would short it
-    from .harden import _power_shapes
-    clear = 0.25 + 0.5 + 0.3                         # half pin + metal6 spacing + margin, um
+    clear = PIN_HALF_UM + 0.5 + 0.3                  # half pin + metal6 spacing + margin, um
     for t in tiers:
         u = _units(defs[t])
         for rects in _power_shapes(defs[t], int(LAYER[5:]) - 1).values():
@@ -208,7 +211,7 @@ def with_bond_pins(def_text: str, locations: dict[str, tuple[float, float]], dir
         raise ValueError("no PINS section in the DEF")
     kept = [b for b in re.findall(r"^-.*?;\s*$", sec.group(1), re.S | re.M)
             if b.split()[1] not in locations]                 # a pin placed before is replaced
-    half = int(round(0.25 * u))
+    half = int(round(PIN_HALF_UM * u))
     new = []
     for p, (x, y) in sorted(locations.items()):
         if p not in terms or not terms[p][1]:

@@ -139,9 +139,15 @@ def _instances(netlist: str) -> list[tuple[str, str]]:
     return re.findall(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\(", netlist, re.M)
 
 
-def _def_stats(def_text: str) -> dict:
+def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, float]]:
+    """A DEF's database units per µm and its die box ``(x0, y0, x1, y1)`` in those units."""
     units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
-    x0, y0, x1, y1 = map(float, re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text).groups())
+    die = re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text)
+    return units, tuple(float(v) for v in die.groups())
+
+
+def _def_stats(def_text: str) -> dict:
+    units, (x0, y0, x1, y1) = def_units_die(def_text)
     die = (x1 - x0) / units * (y1 - y0) / units
     wl = 0.0
     for line in def_text.splitlines():

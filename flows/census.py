@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .builtin import LIBERTY, FlowError, _yowasp
-from .harden import _instances, blackbox, block_classes, modules
+from .harden import _descendants, _instances, blackbox, block_classes, modules
 from .sram import blackbox_verilog, shapes_in
 
 __all__ = ["BlockCount", "census", "census_md"]
@@ -81,14 +81,8 @@ def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None)
         raise ValueError(f"top: module {top!r} not in the Verilog")
     known = set(mods)
     cls = block_classes(verilog_text)
-    below: list[str] = []                  # every module under the top, the top included
-    todo = [top]
-    while todo:
-        n = todo.pop()
-        below.append(n)
-        todo += [c for c, _ in _instances(mods[n], known)]
     members: dict[str, list[str]] = {}
-    for n in below:
+    for n in _descendants(mods, top):      # every module under the top, the top included
         members.setdefault(cls[n], []).append(n)
     reps = {k: sorted(v)[0] if top not in v else top for k, v in members.items()}
     sram_lib = "\n".join(blackbox_verilog(s) for s in shapes_in(verilog_text))
@@ -97,8 +91,7 @@ def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None)
         w = Path(work) if work else Path(tmp)
         with ThreadPoolExecutor(max(1, jobs)) as pool:
             local = dict(zip(reps, pool.map(lambda k: _synth_local(mods, reps[k], sram_lib, LIBERTY, w), reps)))
-    macros = {k: sum(1 for m in re.finditer(r"(?:^|;)\s*(\w+)\s+\S+\s*\(", mods[rep].body) if m.group(1) in srams)
-              for k, rep in reps.items()}
+    macros = {k: len(_instances(mods[rep], srams)) for k, rep in reps.items()}
     subtree: dict[str, int] = {}
 
     def flat(n: str) -> int:

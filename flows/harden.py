@@ -55,7 +55,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .builtin import LIBERTY, TECH_DIR, FlowError, liberty_header, run_flow
+from .builtin import LIBERTY, TECH_DIR, FlowError, def_units_die, liberty_header, run_flow
 
 __all__ = ["MacroAbstract", "harden", "harden_repeated", "write_lef", "characterise", "write_liberty", "modules",
            "block_classes", "repeated_blocks", "design_block_classes", "extract_module", "replace_with_macro",
@@ -408,8 +408,7 @@ def replace_with_macro(verilog_text: str, members: list[str], macro: str, macro_
 
 
 def _def_pins(def_text: str) -> tuple[float, tuple[float, float, float, float], dict[str, dict]]:
-    units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
-    die = tuple(float(v) for v in re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text).groups())
+    units, die = def_units_die(def_text)
     sec = re.search(r"^PINS \d+ ;(.*?)^END PINS", def_text, re.S | re.M).group(1)
     pins = {}
     for m in re.finditer(r"-\s+(\S+)\s+\+\s+NET\s+\S+(.*?);", sec, re.S):

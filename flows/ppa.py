@@ -143,11 +143,11 @@ def _common_footprint(reps: dict, jobs: list, out_dir: Path, clock_ns: float, ac
 
 def _bond_ports(fmap: dict) -> dict[str, dict[str, str]]:
     """Tier -> {bond port bit (as the tier's DEF names it): INPUT / OUTPUT}."""
+    from .sta3d import _bits
     out = {"tier_top": {}, "tier_bottom": {}}
     for b in fmap["bonds"]:
         src, dst = b["direction"].split("->")
-        for i in range(b["width"]):
-            bit = b["name"] if b["width"] == 1 else f"{b['name']}[{i}]"
+        for bit in _bits(b["name"], b["width"] - 1 if b["width"] > 1 else -1, 0):
             out[src][bit], out[dst][bit] = "OUTPUT", "INPUT"
     return out
 
