@@ -83,8 +83,10 @@ class Merge(wiring.Component):
         s_cur = Signal.like(res.currents)
         s_seen = Signal()
         m.d.sync += [s_valid.eq(any_valid), s_addr.eq(addr), s_cur.eq(res.currents)]
+        same_row = Signal()                     # this cycle's read is the row written this cycle
+        m.d.comb += same_row.eq(s_valid & (s_addr == addr))
         # a row seen by the result just before (written this cycle) counts as seen
-        m.d.sync += s_seen.eq(seen.bit_select(addr, 1) | (s_valid & (s_addr == addr)))
+        m.d.sync += s_seen.eq(seen.bit_select(addr, 1) | same_row)
         with m.If(self.start):
             m.d.sync += seen.eq(0)
         with m.Elif(s_valid):
@@ -93,7 +95,7 @@ class Merge(wiring.Component):
         # written takes the written word from the bypass register instead (write-through).
         bypass = Signal()
         written = Signal(lanes.size)
-        m.d.sync += [bypass.eq(wp.en & (wp.addr == addr)), written.eq(wp.data)]
+        m.d.sync += [bypass.eq(same_row), written.eq(wp.data)]
         old = data.View(lanes, Mux(bypass, written, rp.data))
         new = data.View(lanes, wp.data)
         m.d.comb += [wp.addr.eq(s_addr), wp.en.eq(s_valid)]
