@@ -12,11 +12,16 @@ cells:
    ``<root>.cel.macros``); graywolf places the standard cells (TimberWolfSC);
 2. the macros go into columns to the left of the standard-cell core, ``GAP`` (10 µm of routing
    channel) away from it and from each other, bottom-aligned with the first row, a new column
-   when a column would rise above the core;
-3. each macro is written to ``<root>.pl1`` / ``<root>.pl2`` and each of its pins to
+   when a column would rise above the core — or above the side of a square die holding core and
+   macros, when the macros dominate (:func:`column_height`);
+3. each macro is written to ``<root>.pl1`` / ``<root>.pl2`` (after the components, before the
+   I/O pins: :func:`insert_components`) and each of its pins to
    ``<root>.pin`` (next to the other pins of its net) in the form graywolf gives placed hard
    cells, so qflow's ``place2def.tcl`` puts them in the DEF (``COMPONENTS``, ``NETS``) and the
-   die around them.
+   die around them;
+4. the I/O pins of the core's left side move to the left of the macro columns, those of its top
+   side above them (:func:`shift_edge_pins`), so every pin is on the die's edge, with a routing
+   channel between the pins and the macros that grows with the pins (:func:`channel`).
 
 Limits: the standard cells are placed without seeing the macro pins (the nets to a macro are
 placed as if that pin did not exist), so the cells that talk to a macro are not pulled towards
@@ -72,11 +77,23 @@ def _natural(name: str) -> list:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|\D+", name)]
 
 
+def column_height(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> int:
+    """How high the macro columns may rise: the core's height, or the side of a square holding
+    the core and every macro with its gaps when that is higher. A top made mostly of macros (a
+    hierarchical parent with little glue) then gets a squarish die instead of one row of
+    macros beside a flat core."""
+    core_w = max(r[2] for r in rows) - min(r[0] for r in rows)
+    core_h = max(r[3] for r in rows) - min(r[1] for r in rows)
+    area = core_w * core_h + sum((m["w"] + GAP) * (m["h"] + GAP) for m in macros)
+    return max(core_h, int(area ** 0.5), max((m["h"] for m in macros), default=0))
+
+
 def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> list[dict]:
-    """Lower-left corners: columns left of the core (see the module docstring)."""
+    """Lower-left corners: columns left of the core, up to :func:`column_height` high (see the
+    module docstring)."""
     x0 = min(r[0] for r in rows)
     y0 = min(r[1] for r in rows)
-    y1 = max(r[3] for r in rows)
+    y1 = y0 + column_height(macros, rows)
     placed, col_right, y, col_w = [], x0 - GAP, y0, 0
     for m in sorted(macros, key=lambda m: (-m["h"], _natural(m["name"]))):
         if y > y0 and y + m["h"] > max(y1, y0 + m["h"]):
@@ -88,6 +105,39 @@ def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> l
         y += m["h"] + GAP
         col_w = max(col_w, col_right - llx)
     return placed
+
+
+def channel(pl_text: str, side: str) -> int:
+    """The routing channel kept between the macros and the die edge of a side (row ``-1`` left,
+    ``-4`` top) with its I/O pins: ``GAP`` plus half a metal2/3 track pitch (0.4 µm) per pin
+    of that side, so the nets of pins that face a macro can run along it to an opening."""
+    n = sum(1 for l in pl_text.splitlines() if l.startswith("twpin_") and l.split()[-1] == side)
+    return GAP + 40 * n
+
+
+def shift_edge_pins(pl_text: str, dx: int, dy: int = 0) -> str:
+    """The I/O pins graywolf put on the core's left side (``twpin_*`` lines of row ``-1``) moved by
+    ``dx`` (negative), to the left of the macro columns, and those of its top side (row ``-4``)
+    up by ``dy``, above columns that rise higher than the core: on the die's edges. Left where
+    they were, they would sit inside the die."""
+    out = []
+    for line in pl_text.splitlines():
+        w = line.split()
+        if len(w) >= 7 and w[0].startswith("twpin_") and w[-1] in ("-1", "-4"):
+            mx, my = (dx, 0) if w[-1] == "-1" else (0, dy)
+            line = f"{w[0]} {int(w[1]) + mx} {int(w[2]) + my}  {int(w[3]) + mx} {int(w[4]) + my}  {' '.join(w[5:])}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def insert_components(pl_text: str, boxes: list[str]) -> str:
+    """A placement file (``.pl1``/``.pl2``) with the macro lines ``boxes`` after the components
+    and before the pins (``twpin_*`` lines): qflow's ``place2def.tcl`` reads components first,
+    then pins, and closes ``COMPONENTS`` after the last component it counted — macros written
+    after the pins put every pin inside ``COMPONENTS``, and the DEF's ``PINS`` had no location."""
+    lines = pl_text.rstrip("\n").splitlines()
+    first_pin = next((i for i, l in enumerate(lines) if l.lstrip().startswith("twpin_")), len(lines))
+    return "\n".join(lines[:first_pin] + boxes + lines[first_pin:]) + "\n"
 
 
 def merge_pins(pin_text: str, placed: list[dict]) -> str:
@@ -129,8 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     pl1, pl2, pin = Path(f"{root}.pl1"), Path(f"{root}.pl2"), Path(f"{root}.pin")
     placed = place_macros(macros, _rows(pl2.read_text()))
     boxes = [f"{m['name']} {m['llx']} {m['lly']}  {m['llx'] + m['w']} {m['lly'] + m['h']}  0 0" for m in placed]
-    pl1.write_text(pl1.read_text().rstrip("\n") + "\n" + "\n".join(boxes) + "\n")
-    pl2.write_text(pl2.read_text().rstrip("\n") + "\n" + "\n".join(boxes) + "\n")
+    rows = _rows(pl2.read_text())
+    text = pl1.read_text()
+    dx = min(m["llx"] for m in placed) - min(r[0] for r in rows) - channel(text, "-1")
+    dy = max(0, max(m["lly"] + m["h"] for m in placed) - max(r[3] for r in rows))
+    dy = dy + channel(text, "-4") if dy else 0
+    pl1.write_text(insert_components(shift_edge_pins(pl1.read_text(), dx, dy), boxes))
+    pl2.write_text(insert_components(shift_edge_pins(pl2.read_text(), dx, dy), boxes))
     pin.write_text(merge_pins(pin.read_text(), placed))
     print(f"macro_place: {len(placed)} hard macros placed left of the standard-cell core: "
           + ", ".join(f"{m['name']} at ({m['llx']}, {m['lly']})" for m in placed))

@@ -278,3 +278,24 @@ def test_macro_place_keeps_macros_off_the_core_and_each_other():
     a = next(m for m in placed if m["name"] == "sram_a_1")
     assert lines[1].split()[4:6] == [str(a["llx"] + 900), str(a["lly"] + 3960)]
     assert {l.split()[0] for l in lines[3:]} == {"clk_bF$buf0", "n2"}            # nets without cells: at the end
+
+
+def test_macro_place_keeps_io_pins_on_the_die_edge():
+    """Macros go after the components in the placement files (qflow's place2def reads components,
+    then pins: macros after the pins left the DEF's PINS without location), left-side pins move
+    left of the macro columns and top-side pins above them; a macro-dominated die is squarish."""
+    from spikestack.flows.macro_place import column_height, insert_components, place_macros, shift_edge_pins
+    pl = ("A_1 0 0  80 1000  0 1\ntwpin_l -500 200  -420 280  7 -1\ntwpin_t 40 1000  120 1100  3 -4\n"
+          "twpin_b 40 -500  120 -400  0 -3\n")
+    out = insert_components(shift_edge_pins(pl, -3000, 700), ["m_1 -2900 0  -1000 1700  0 0"]).splitlines()
+    assert [l.split()[0] for l in out] == ["A_1", "m_1", "twpin_l", "twpin_t", "twpin_b"]
+    assert out[2].split()[1:5] == ["-3500", "200", "-3420", "280"]          # left of the macro
+    assert out[3].split()[1:5] == ["40", "1700", "120", "1800"]             # above it
+    assert out[4].split()[1:5] == ["40", "-500", "120", "-400"]             # bottom side unchanged
+    rows = [(0, 0, 2000, 1000)]                                             # a small, flat core
+    macros = [{"name": f"m_{i}", "w": 3000, "h": 3000, "pins": []} for i in range(9)]
+    h = column_height(macros, rows)
+    assert 11000 <= h <= 13000
+    placed = place_macros(macros, rows)
+    xs = {m["llx"] for m in placed}
+    assert len(xs) == 3 and max(m["lly"] + m["h"] for m in placed) <= h     # 3 columns of 3, not one row
