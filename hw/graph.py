@@ -9,6 +9,11 @@ Three tops are elaborated from one description, so they cannot drift apart:
   signal that crosses to the other tier (an F2F bond).
 * :func:`stitched_top` — the 3D top: both tiers as sub-modules, joined only by their bond ports.
 
+:func:`boxed` gives the same description with chosen blocks replaced by a :class:`BlockBox`: an
+instance of a cell implemented elsewhere (a hardened macro), with the block's ports. The block
+itself is elaborated alone (:func:`block_component`), so the 2D top and both tiers instantiate one
+and the same cell, whatever names the parent would have given the block's ports.
+
 Wires are written ``"block.member"`` (a whole port, e.g. a stream or a memory port) on both sides;
 they are matched leaf by leaf (``payload``, ``valid``, ...), each leaf driven by the side whose flow
 is ``Out``. A bond is named after its driving leaf, ``<block>__<path>``, so one driver feeding
@@ -19,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from amaranth import Module, Shape
+from amaranth import ClockSignal, Instance, Module, ResetSignal, Shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Flow, In, Out
 
-__all__ = ["Block", "Design", "Bond", "flat_top", "tier_top", "stitched_top", "bonds", "TierError"]
+__all__ = ["Block", "Design", "Bond", "BlockBox", "boxed", "block_component", "flat_top", "tier_top",
+           "stitched_top", "bonds", "TierError"]
 
 
 class TierError(ValueError):
@@ -60,6 +66,69 @@ class Design:
 
     def export(self, port: str, target: str):
         self.exports[port] = target
+
+
+def port_name(path) -> str:
+    """The Verilog port name Amaranth gives a flattened signature member (``job__payload``)."""
+    return "__".join(str(p) for p in path)
+
+
+class BlockBox(wiring.Component):
+    """A block as one instance of the cell ``cell``: the block's signature, no logic.
+
+    The cell is the block elaborated alone (:func:`block_component` converted with
+    ``name=cell``): its ports are ``clk``, ``rst`` (when ``clocked``) and every flattened member of
+    the signature, named as :func:`port_name` names them. Latency: the cell's."""
+
+    def __init__(self, signature: wiring.Signature, cell: str, clocked: bool = True):
+        self.cell, self.clocked = cell, clocked
+        super().__init__(signature)
+
+    def elaborate(self, platform):
+        conn = {"i_clk": ClockSignal(), "i_rst": ResetSignal()} if self.clocked else {}
+        for path, member, value in self.signature.flatten(self):
+            conn[("o_" if member.flow == Out else "i_") + port_name(path)] = value
+        m = Module()
+        m.submodules.cell = Instance(self.cell, **conn)
+        return m
+
+
+def block_component(design: Design, name: str) -> wiring.Component:
+    """A fresh instance of block ``name`` (of a group: any member, they are built alike), to be
+    elaborated alone as the cell of its :class:`BlockBox`."""
+    if name in design.blocks:
+        return design.blocks[name].build()
+    members = [b for b in design.blocks.values() if b.group == name]
+    if not members:
+        raise ValueError(f"block {name!r}: no block or group of that name (blocks: {', '.join(design.blocks)})")
+    return members[0].build()
+
+
+def boxed(design: Design, cells: dict[str, str]) -> Design:
+    """The description with every block named in ``cells`` — by its name or its group — built as
+    a :class:`BlockBox` of ``cells[name]`` (same signature, so the same wires and bonds)."""
+    out = Design(design.name, wires=list(design.wires), exports=dict(design.exports))
+    for attr in ("plan",):
+        if hasattr(design, attr):
+            setattr(out, attr, getattr(design, attr))
+    found = set()
+    for b in design.blocks.values():
+        key = b.name if b.name in cells else b.group if b.group in cells else None
+        build = b.build
+        if key is not None:
+            found.add(key)
+            build = (lambda b=b, cell=cells[key]: _box_of(b.build, cell))
+        out.blocks[b.name] = Block(b.name, build, b.role, b.group)
+    missing = set(cells) - found
+    if missing:
+        raise ValueError(f"boxed: no block or group named {', '.join(sorted(missing))}")
+    return out
+
+
+def _box_of(build, cell: str) -> BlockBox:
+    comp = build()
+    comp._MustUse__silence = True         # built only for its signature
+    return BlockBox(wiring.Signature(dict(comp.signature.members)), cell)
 
 
 def _split(ref: str) -> tuple[str, tuple[str, ...]]:
