@@ -64,6 +64,7 @@ __all__ = ["MacroAbstract", "harden", "harden_repeated", "write_lef", "character
 STD_LEF = TECH_DIR / "osu018_stdcells.lef"
 LOAD_STEP_PF = 0.05                # second point of the output-load tables
 HALO_UM = 4.0                      # free routing margin of a macro's LEF around the routed block
+OBS_MARGIN_UM = 0.4                # how far a macro's core OBS reaches into its pin ring (half a metal2 pitch)
 
 
 @dataclass
@@ -610,7 +611,11 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
     lines.append("  OBS")
     up = lambda v: round(math.ceil(round(v / 0.05, 6)) * 0.05, 3)
     down = lambda v: round(math.floor(round(v / 0.05, 6)) * 0.05, 3)
-    gcore = [down(core[0] + hl), down(core[1] + hl), up(core[2] + hl), up(core[3] + hl)]     # rounded outwards
+    # the core's OBS reaches OBS_MARGIN_UM into the pin ring (a wire may end a fraction of a track
+    # outside the core, at a macro pin in the core's edge row), rounded outwards
+    mg = OBS_MARGIN_UM
+    core = (max(0.0, core[0] - mg), max(0.0, core[1] - mg), min(w, core[2] + mg), min(h, core[3] + mg))
+    gcore = [down(core[0] + hl), down(core[1] + hl), up(core[2] + hl), up(core[3] + hl)]
     x_lo, y_lo, x_hi, y_hi = g(hl), g(hl), g(w + hl), g(h + hl)                           # the routed die
     for lay in used:
         lines += [f"    LAYER {lay} ;", f"      RECT {gcore[0]} {gcore[1]} {gcore[2]} {gcore[3]} ;"]
@@ -684,9 +689,10 @@ def _tcl_list(names) -> str:
 
 
 def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: str = "clk",
-                 propagated: bool = True, log_path: Path | None = None) -> dict:
+                 propagated: bool = True, log_path: Path | None = None, libs=()) -> dict:
     """Time the routed block in ``work`` (run_flow's ``sta_net.v`` and ``loads.tcl``) port by port;
-    see the module docstring for what each number is."""
+    see the module docstring for what each number is. ``libs``: the liberty models of the macros
+    the block instantiates (SRAMs, hardened sub-blocks)."""
     netlist = (work / "sta_net.v").read_text()
     bits = _port_bits(netlist, top)
     inputs = [b for b, d in bits if d == "input" and b != clock]
@@ -697,7 +703,8 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
     # OpenSTA rejects (inside a catch): the wire of each input port's net is set here by net name
     (work / "port_loads.tcl").write_text("".join(f"catch {{set_load {c:.6g} [get_nets {{{p}}}]}}\n"
                                                  for p, c in wire.items() if c > 0))
-    tcl = [f"read_liberty {LIBERTY}", "read_verilog sta_net.v", f"link_design {top}",
+    tcl = [f"read_liberty {LIBERTY}", *(f"read_liberty {l}" for l in libs), "read_verilog sta_net.v",
+           f"link_design {top}",
            f"create_clock -name clk -period {clock_ns} [get_ports {{{clock}}}]",
            "set_propagated_clock [all_clocks]" if propagated else "",
            f"set ins [get_ports {_tcl_list(inputs)}]" if inputs else "set ins {}",
@@ -890,11 +897,14 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path, corner: 
 # --------------------------------------------------------------------------- harden
 
 def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0, *, name: str | None = None,
-           activity: float = 0.1, route_layers: int = 4, clock: str = "clk", log=print) -> MacroAbstract:
+           activity: float = 0.1, route_layers: int = 4, clock: str = "clk", log=print,
+           blocks: list | None = None) -> MacroAbstract:
     """Harden ``module`` of ``verilog_text`` (the text's top, or any module in it, which is then
     extracted with everything below it) and write its abstract into ``out_dir``:
     ``<name>.lef``, ``<name>.lib``, ``<name>.v``, ``abstract.json``; the flow's files stay in
-    ``out_dir/flow``. ``name`` (the macro cell) defaults to the module's last path component."""
+    ``out_dir/flow``. ``name`` (the macro cell) defaults to the module's last path component.
+    ``blocks``: hardened sub-blocks (abstracts) the text instantiates as macros — the block is then
+    the next level of the hierarchy, placed and routed with them and timed through their models."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     mods = modules(verilog_text)
@@ -908,7 +918,8 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     for attempt in (1, 2):          # graywolf now and then exits with status 2 on a design it places
         try:                        # fine on the next run: one retry
             rep = run_flow(text, name, out_dir / "flow", clock_ns=clock_ns, activity=activity, log=log,
-                           project_vars={"route_layers": str(route_layers)} if route_layers else None)
+                           project_vars={"route_layers": str(route_layers)} if route_layers else None,
+                           blocks=blocks)
             break
         except FlowError as e:
             if attempt == 2 or "placement" not in str(e):
@@ -926,11 +937,15 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     t0 = time.time()
     log(f"[harden] {name}: characterising the routed block (OpenSTA) ...")
     timing = characterise(work, name, clock_ns, activity, clock=clock, log_path=out_dir / "flow" / "logs" /
-                          "characterise.log")
+                          "characterise.log", libs=[v["liberty"] for v in rep.get("macro_views", {}).values()])
     netlist = (work / "sta_net.v").read_text()
     dirs = dict(_port_bits(netlist, name))
     geo = write_lef(name, (work / f"{name}.def").read_text(), (work / f"{name}.cfg").read_text(), dirs,
                     out_dir / f"{name}.lef")
+    missing = sorted(b for b in dirs if b not in geo["pins"])
+    if missing:                 # a port the parent could not reach: no abstract rather than a wrong one
+        raise FlowError(f"harden {name}: {len(missing)} ports have no placed pin in the routed DEF "
+                        f"(e.g. {', '.join(missing[:3])}); no abstract written")
     write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}.lib")
     write_liberty(name, timing, geo["width"] * geo["height"], out_dir / f"{name}_min.lib", corner="min")
     (out_dir / f"{name}.v").write_text(blackbox(name, modules(text)[name].text))   # ports in RTL order
@@ -950,7 +965,8 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
 
 
 def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *, select=None, min_count: int = 2,
-                    activity: float = 0.1, route_layers: int = 4, log=print) -> tuple[str, list[MacroAbstract]]:
+                    activity: float = 0.1, route_layers: int = 4, log=print,
+                    jobs: int = 1) -> tuple[str, list[MacroAbstract]]:
     """Harden each distinct repeated block once and swap every instance for its macro.
 
     ``select(members) -> macro name or None`` picks the classes (lists of identical modules, see
@@ -979,9 +995,12 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
     if len(set(names)) != len(names):
         raise ValueError(f"harden_repeated: two classes would share a macro name ({names})")
     text, abstracts, listing = verilog_text, [], {}
-    for g, n in sorted(picked, key=lambda c: len(mods[c[0][0]].text)):
-        ab = harden(verilog_text, g[0], out_dir / n, clock_ns, name=n, activity=activity,
-                    route_layers=route_layers, log=log)
+    picked = sorted(picked, key=lambda c: len(mods[c[0][0]].text))
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:      # classes are independent jobs
+        done = list(pool.map(lambda c: harden(verilog_text, c[0][0], out_dir / c[1], clock_ns, name=c[1],
+                                              activity=activity, route_layers=route_layers, log=log), picked))
+    for (g, n), ab in zip(picked, done):
         text = replace_with_macro(text, g, n, ab.verilog.read_text())
         abstracts.append(ab)
         listing[n] = {"lef": str(ab.lef), "lib": str(ab.lib), "verilog": str(ab.verilog), "instances": g,
@@ -991,7 +1010,8 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
 
 
 GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "expert_core": r"\.expert_core_\d+$",
-          "attention_core": r"\.attention_core_\d+$", "proj_core": r"\.proj_core_\d+$"}
+          "attention_core": r"\.attention_core_\d+$", "proj_core": r"\.proj_core_\d+$",
+          "repeated": None}      # every outermost repeated class (PEs, lanes, ...)
 
 
 def main(argv=None) -> int:
@@ -1010,7 +1030,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     top, text = generate_verilog(load_config(args.config))
     select = None
-    if args.grain != "outermost":
+    if args.grain not in ("outermost", "repeated"):
         pattern = GRAINS[args.grain]
         select = lambda g: args.grain if re.search(pattern, g[0]) else None
     parent, abstracts = harden_repeated(text, Path(args.o), args.clock_ns, select=select,

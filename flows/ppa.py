@@ -67,11 +67,13 @@ def _flow_or_reuse(text: str, top: str, out: Path, reuse: bool, *args, blocks=No
     return run_flow(text, top, out, *args, blocks=blocks)
 
 
-def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = ""):
+def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = "",
+               jobs: int = 1):
     """Hierarchical step of the PPA flow: harden each distinct block of ``grain`` (a key of
     :data:`spikestack.flows.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of a
     Verilog text once (:func:`~spikestack.flows.harden.harden_repeated`), the macros named
-    ``<prefix><grain>_macro[N]``. Returns the parent text, the abstracts, per macro the class hash
+    ``<prefix><grain>_macro[N]`` (grain ``repeated``: every outermost repeated class,
+    ``<prefix><block>_macro``; ``jobs`` classes hardened at once). Returns the parent text, the abstracts, per macro the class hash
     of its blocks (to find them in the tiers) and a summary for the report: the wall time and, per
     macro, its instances, cells, size, times and files. ``ValueError`` if no block matches."""
     from .harden import GRAINS, block_classes, harden_repeated
@@ -81,13 +83,18 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
     names = {}
 
     def select(g):
+        if pattern is None:                 # "repeated": every class, named after its blocks
+            stem = re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789") or "block"
+            taken = sum(1 for n in names.values() if n.startswith(f"{prefix}{stem}_macro"))
+            return names.setdefault(g[0], f"{prefix}{stem}_macro" + (str(taken) if taken else ""))
         if not re.search(pattern, g[0]):
             return None
         names.setdefault(g[0], f"{prefix}{grain}_macro" + (str(len(names)) if names else ""))
         return names[g[0]]
     t0 = time.time()
     cls = block_classes(text)
-    parent, abstracts = harden_repeated(text, out_dir, clock_ns, select=select, activity=activity, log=log)
+    parent, abstracts = harden_repeated(text, out_dir, clock_ns, select=select, activity=activity, log=log,
+                                        jobs=jobs)
     if not abstracts:
         raise ValueError(f"harden grain {grain!r}: no repeated block of the design matches {pattern}")
     listing = json.loads((Path(out_dir) / "macros.json").read_text())
@@ -319,7 +326,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
                    activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
                    sim_activity: bool = True, seed: int = 0, rate: float = 0.2, reuse: bool = False,
                    plot: bool = True, sram_macros: bool = False, harden: str | None = None,
-                   common_footprint: bool = False, bond_pins: bool = True) -> dict:
+                   common_footprint: bool = False, bond_pins: bool = True, blocks: list[str] | None = None,
+                   jobs: int = 2) -> dict:
     """2D and two-tier PPA of ``cfg`` (module docstring). ``activity``: the global activity of each
     flow's own power report; ``sim_activity``: measure the activity on a Verilator run of the
     workload (``seed``, ``rate``) for the whole-design power and energy; ``reuse``: keep finished
@@ -331,23 +339,41 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
     larger tier's die (:func:`_common_footprint`), so both tiers occupy one 3D footprint;
     ``bond_pins``: the F2F bonds become area pins of both tiers and the tiers are routed again
     (:func:`_area_bond_pins`); without it a tier's bond ports have no location and their nets end
-    at the cells."""
+    at the cells. ``blocks``: design blocks or groups (``expert_core``, ``merge``, ...) hardened
+    alone, each from its own inner ``harden`` macros (:func:`spikestack.flows.blockmacros.harden_blocks`,
+    ``jobs`` at a time), and instantiated as macros in the 2D top and in both tiers."""
     from ..gen.generate import generate_verilog
     from ..gen.tiers import f2f_map, tier_sources
     bond = dict(BOND, **(bond or {}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top, text = generate_verilog(cfg, "2d", macros=sram_macros)
-    abstracts, hashes, hier = None, {}, None
+    cells, block_abs, hier = None, [], None
+    if blocks:
+        from .blockmacros import harden_blocks
+        log(f"[ppa] hierarchical flow: hardening the blocks {', '.join(blocks)}"
+            + (f" from their {harden} macros" if harden else "") + " ...")
+        cells, block_abs, bsum = harden_blocks(cfg, list(blocks), out_dir / "blocks", grains=[harden] if harden else [],
+                                               clock_ns=clock_ns, activity=activity, sram_macros=sram_macros,
+                                               jobs=jobs, log=log)
+        hier = {"grain": harden, "blocks": bsum["blocks"], "blocks_seconds": bsum["seconds"], "seconds": 0.0,
+                "macros": {}}
+    top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
+    abstracts, hashes = None, {}
     if harden:
         log(f"[ppa] hierarchical flow: hardening the repeated {harden} blocks once ...")
-        text, abstracts, hashes, summary = harden_for(text, out_dir / "macros", harden, clock_ns, activity, log)
-        hier = {"grain": harden, "seconds": summary["seconds"],
-                "macros": {n: {"instances_2d": m.pop("instances"), **m} for n, m in summary["macros"].items()}}
-    jobs = [("2d", text, top, None, None, abstracts)]
+        try:
+            text, abstracts, hashes, summary = harden_for(text, out_dir / "macros", harden, clock_ns, activity, log)
+        except ValueError:
+            if not blocks:
+                raise
+            summary = {"seconds": 0.0, "macros": {}}      # every block of that grain is inside a hardened block
+        hier = dict(hier or {}, grain=harden, seconds=summary["seconds"],
+                    macros={n: {"instances_2d": m.pop("instances"), **m} for n, m in summary["macros"].items()})
+    jobs_n = jobs
+    jobs = [("2d", text, top, None, None, (abstracts or []) + block_abs or None)]
     fmap = None
     if three_d:
-        src = tier_sources(cfg, partition, macros=sram_macros)
+        src = tier_sources(cfg, partition, macros=sram_macros, boxes=cells, tiers_only=True)
         fmap = f2f_map(src)
         (out_dir / "f2f_map.json").write_text(json.dumps(fmap, indent=1) + "\n")
         c_pf = bond["c_ff"] * 1e-3
@@ -358,10 +384,10 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             ttext = src["texts"][f"{tier}.v"]
             tblocks = None
             if harden:
-                ttext, tblocks = _harden_tier(ttext, tier, out_dir, harden, abstracts, hashes, clock_ns, activity,
-                                              hier, log)
-            jobs.append((tier, ttext, tier, outs, ins, tblocks))
-    with ThreadPoolExecutor(max_workers=2) as pool:
+                ttext, tblocks = _harden_tier(ttext, tier, out_dir, harden, abstracts or [], hashes, clock_ns,
+                                              activity, hier, log)
+            jobs.append((tier, ttext, tier, outs, ins, (tblocks or []) + block_abs or None))
+    with ThreadPoolExecutor(max_workers=max(1, jobs_n)) as pool:
         futs = {name: pool.submit(_flow_or_reuse, t, tp, out_dir / name, reuse, clock_ns, activity, loads, delays, log,
                                   blocks=blocks)
                 for name, t, tp, loads, delays, blocks in jobs}
@@ -372,7 +398,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:
-        hier["instances"] = {name: {ab.name: r.get("macro_cells", {}).get(ab.name, {}).get("count", 0) for ab in abstracts}
+        hier["instances"] = {name: {ab.name: r.get("macro_cells", {}).get(ab.name, {}).get("count", 0)
+                                    for ab in (abstracts or []) + block_abs}
                              for name, r in reps.items()}
         result["hierarchy"] = hier
 
@@ -386,11 +413,13 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "seed": seed, "rate": rate, "sops": acts["2d"]["sops"], "cycles": acts["2d"]["cycles"],
             "activity": {k: {x: a[x] for x in ("variant", "cycles", "sim_cycles_window", "mean_toggle_rate", "bits",
                                               "vcd_bytes", "source")} for k, a in acts.items()}}
+    boxed_cells = set((cells or {}).values())
     whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, _macro_libs(reps, ["2d"]),
-                              _block_cells(reps, ["2d"]))}
+                              _block_cells(reps, ["2d"]) - boxed_cells)}
     if three_d:
         whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
-                                 _macro_libs(reps, ["tier_top", "tier_bottom"]), _block_cells(reps, ["tier_top", "tier_bottom"]))
+                                 _macro_libs(reps, ["tier_top", "tier_bottom"]),
+                                 _block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells)
     for k, a in whole.items():
         if k in acts and a.get("power_w"):
             a["energy"] = energy(a["power_w"], acts[k]["cycles"], acts[k]["sops"], clock_ns, a.get("fmax_mhz"))

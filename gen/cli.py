@@ -5,7 +5,7 @@
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
-                   [--harden GRAIN] [--common-footprint]
+                   [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint]
     spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
@@ -134,6 +134,15 @@ def cmd_ppa(args) -> int:
     from ..flows.harden import GRAINS
     if getattr(args, "harden", None) and args.harden not in GRAINS:
         raise CliError(f"harden: unknown grain {args.harden!r}; choose one of {', '.join(sorted(GRAINS))}")
+    blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
+    if blocks:
+        from ..flows.blockmacros import _check
+        try:
+            _check(cfg, blocks)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    if getattr(args, "jobs", 2) < 1:
+        raise CliError(f"jobs: must be >= 1, got {args.jobs}")
     try:
         ensure_tools()
         res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
@@ -143,7 +152,8 @@ def cmd_ppa(args) -> int:
                              reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False),
                              harden=getattr(args, "harden", None),
                              common_footprint=getattr(args, "common_footprint", False),
-                             bond_pins=not getattr(args, "no_bond_pins", False))
+                             bond_pins=not getattr(args, "no_bond_pins", False), blocks=blocks or None,
+                             jobs=getattr(args, "jobs", 2))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -237,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--harden", metavar="GRAIN", default=None,
                     help="hierarchical flow: harden each repeated block of GRAIN (pe, pe_array, expert_core, "
                          "attention_core, proj_core) once and assemble the 2D top and the tiers from the macros")
+    pp.add_argument("--blocks", metavar="B1,B2", default=None,
+                    help="hierarchical flow, upper level: these design blocks or groups (expert_core, merge, "
+                         "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
+                         "macros in the 2D top and the tiers")
+    pp.add_argument("--jobs", type=int, default=2, help="flows run at once (default 2)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
     pp.set_defaults(fn=cmd_ppa)

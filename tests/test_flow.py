@@ -235,3 +235,33 @@ def test_hierarchical_ppa_assembles_from_hardened_pes(tiny_ppa, tmp_path):
         assert tiers[cf["tier"]]["failed_routes"] == 0
     assert res["3d"]["footprint_um2"] == max(dies.values())
     assert "Common footprint" in (tmp_path / "ppa.md").read_text()
+
+
+def test_two_level_hierarchy_block_built_from_pe_macros(tmp_path):
+    """``blocks=["core"], harden="pe"``: the PE is hardened inside the core's own netlist, the core
+    is hardened from those PE macros (placed, routed and characterised through the PE model), and
+    the 2D top and the logic tier place the same core macro; every top-level port has a location
+    in dies that hold macros, and the whole-design STA times GLB -> core macro."""
+    res = ppa_for_config(TINY, tmp_path, harden="pe", blocks=["core"], log=lambda *_: None)
+    h = res["hierarchy"]
+    core = h["blocks"]["core"]
+    assert core["cell"] == "core_block" and core["macros"] == 2          # the two PEs, as macros
+    assert list(core["inner"]["pe"]["macros"]) == ["core_pe_macro"]
+    assert core["inner"]["pe"]["macros"]["core_pe_macro"]["instances"] == 2
+    lef = (tmp_path / "blocks" / "core" / "core_block.lef").read_text()
+    assert "LAYER metal4 ;" in lef.split("  OBS", 1)[1]
+    lib = (tmp_path / "blocks" / "core" / "core_block.lib").read_text()
+    assert "setup_rising" in lib and "rising_edge" in lib
+    r2, tiers = res["2d"], res["3d"]["tiers"]
+    assert r2["macro_cells"]["core_block"]["count"] == 1 and r2["failed_routes"] == 0
+    assert tiers["tier_bottom"]["macro_cells"]["core_block"]["count"] == 1
+    assert "core_block" not in tiers["tier_top"].get("macro_cells", {})
+    assert h["instances"]["2d"]["core_block"] == 1 and h["instances"]["tier_bottom"]["core_block"] == 1
+    for name in ("2d", "tier_top", "tier_bottom"):
+        d = (tmp_path / name / "work" / f"{name if name != '2d' else r2['top']}.def").read_text()
+        pins = re.search(r"^PINS (\d+) ;(.*?)^END PINS", d, re.S | re.M)
+        assert pins and int(pins.group(1)) > 0
+        assert len(re.findall(r"\+ PLACED", pins.group(2))) >= int(pins.group(1)) - 2    # vdd/gnd may be unplaced
+    for k in ("2d", "3d"):
+        w = res["whole_design"][k]
+        assert w["worst_path"]["found"] and w["memory_access"]["found"]

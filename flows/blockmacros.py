@@ -1,0 +1,105 @@
+"""The upper levels of hierarchical P&R: blocks of the design graph hardened into macros.
+
+``harden_blocks(cfg, ["expert_core", "merge", ...], out_dir)`` takes blocks of a layer's graph
+(:mod:`spikestack.hw.graph`, by block name or by group: ``expert_core`` is every
+``expert_core_<c>``, which are built alike) and, for each:
+
+1. elaborates the block alone as the cell ``<name>_block``
+   (:func:`spikestack.gen.generate.block_verilog`; GLBs inside it as SRAM macros with
+   ``sram_macros``);
+2. hardens its repeated sub-blocks of the inner ``grains`` first (``pe``, ...:
+   :func:`spikestack.flows.ppa.harden_for`, the text-based classes of
+   :mod:`spikestack.flows.harden`), so a block is built from macros of the level below;
+3. hardens the block itself with those macros inside (:func:`spikestack.flows.harden.harden`
+   with ``blocks=``): placed, routed, characterised through the sub-macros' liberty models, and
+   written as a LEF + liberty abstract like any other macro. Blocks are routed on
+   ``metal1..metal4`` (``route_layers``), around their inner macros, which block those layers,
+   so the parent, routed on all six layers, crosses every block macro on ``metal5``/``metal6``;
+   a block that does not route so is routed again on one layer more (then the parent crosses it
+   on ``metal6`` only).
+
+Blocks are independent jobs and run ``jobs`` at a time (one tool per core). The parents — the 2D
+top and both tiers — are then generated with those blocks as instances of their cells
+(``boxes=``, :func:`spikestack.hw.graph.boxed`), so all three instantiate the very same macro,
+and the built-in flow places and routes them with the macros (``run_flow(blocks=...)``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+__all__ = ["cell_name", "harden_blocks"]
+
+
+def cell_name(block: str) -> str:
+    """The macro cell of a hardened design block (or group)."""
+    return f"{block}_block"
+
+
+def _check(cfg, names: list[str]):
+    from ..hw.layers import design_for
+    design = design_for(cfg)
+    known = set(design.blocks) | {b.group for b in design.blocks.values() if b.group}
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError(f"blocks: no block or group named {', '.join(bad)} in the {cfg.kind} design "
+                         f"(have {', '.join(sorted(known))})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"blocks: named twice in {names}")
+    for n in names:
+        if n not in design.blocks:          # a group: its members must not also be named alone
+            members = [b.name for b in design.blocks.values() if b.group == n]
+            if set(members) & set(names):
+                raise ValueError(f"blocks: {n} and its member {sorted(set(members) & set(names))[0]} both named")
+
+
+def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: float = 10.0,
+                  activity: float = 0.1, sram_macros: bool = False, route_layers: int = 4, jobs: int = 2,
+                  log=print) -> tuple[dict[str, str], list, dict]:
+    """Harden each named block (see the module docstring) into ``out_dir/<name>``. Returns
+    ``(cells, abstracts, summary)``: block or group -> cell (the ``boxes`` of the parents'
+    generation), the blocks' abstracts, and per block its cells, size, inner macros and times."""
+    from ..gen.generate import block_verilog
+    from .builtin import FlowError
+    from .harden import harden
+    from .ppa import harden_for
+    _check(cfg, names)
+    out_dir = Path(out_dir).resolve()
+
+    def one(name: str):
+        t0 = time.time()
+        cell = cell_name(name)
+        d = out_dir / name
+        text = block_verilog(cfg, name, cell, macros=sram_macros)
+        inner, inner_summary = [], {}
+        for g in grains:
+            try:
+                text, abstracts, _, summary = harden_for(text, d / f"inner_{g}", g, clock_ns, activity, log,
+                                                         prefix=f"{name}_")
+            except ValueError:             # no repeated block of that grain inside this one
+                continue
+            inner += abstracts
+            inner_summary[g] = summary
+        log(f"[blocks] {name}: hardening {cell}" + (f" from {len(inner)} inner macro(s)" if inner else "") + " ...")
+        try:
+            ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=route_layers, log=log,
+                        blocks=inner)
+        except FlowError as e:
+            if "failed routes" not in str(e) or route_layers >= 6:
+                raise
+            log(f"[blocks] {name}: {e}; again on {route_layers + 1} routing layers")
+            ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=route_layers + 1,
+                        log=log, blocks=inner)
+        return ab, {"cell": cell, "cells": ab.flow["cells"], "macros": ab.flow.get("macros", 0),
+                    "size_um": [ab.width_um, ab.height_um], "pins": len(ab.pins), "seconds": ab.seconds,
+                    "step_seconds": ab.flow.get("step_seconds", {}), "wall_seconds": round(time.time() - t0, 2),
+                    "inner": inner_summary, "lef": str(ab.lef), "liberty": str(ab.lib)}
+
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = dict(zip(names, pool.map(one, names)))
+    summary = {"seconds": round(time.time() - t0, 2), "blocks": {n: s for n, (_, s) in results.items()}}
+    (out_dir / "blocks.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return {n: cell_name(n) for n in names}, [ab for ab, _ in results.values()], summary
