@@ -14,7 +14,8 @@ runs one or two *stages* on its :class:`SpikingCore`:
   against ``w_base1 + (sel*tiles1 + tile)*din1 + j``, current only (no LIF).
 
 Results leave through ``results`` (stream ``{n, t, tile, sel, spikes, currents}``), buffered in a
-``out_depth``-deep FIFO; the core issues a result-producing row only when the FIFO has room for
+``out_depth``-deep FIFO (currents: a :class:`~spikestack.hw.fifo.LaneFIFO`, one storage slice per
+lane); the core issues a result-producing row only when the FIFO has room for
 every row in flight, so ``results`` may be stalled without losing anything. A new job is accepted
 (``job.ready``) once every row of the current one has entered the core, so jobs run back to back.
 
@@ -30,6 +31,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .core import CoreParams, SpikingCore
+from .fifo import LaneFIFO
 
 __all__ = ["JobStage", "JobCoreParams", "JobCore"]
 
@@ -132,6 +134,19 @@ class JobCore(wiring.Component):
             "busy_cycles": Out(32),
         })
 
+    def _result_fifo(self):
+        """The result FIFO, ``out_depth`` words of ``result_layout``. Currents: a :class:`LaneFIFO`
+        (the ``SyncFIFO`` behaviour, stored in slices: the tag fields, then one :class:`FifoLane`
+        of ``acc_bits`` per lane — a default expert core's word is 1098 bits, 2196 flip-flops in one
+        flat block otherwise). Spikes (one bit per lane, a word of lanes + tag bits, e.g. 74):
+        a ``SyncFIFO``, a few hundred cells, where 1-bit slices would only add modules."""
+        p = self.p
+        if p.stages[-1].fire:
+            return fifo.SyncFIFO(width=p.result_layout.size, depth=p.out_depth)
+        tag_bits = p.result_layout["currents"].offset
+        assert tag_bits + p.lanes * p.acc_bits == p.result_layout.size
+        return LaneFIFO((tag_bits,) + (p.acc_bits,) * p.lanes, p.out_depth)
+
     def elaborate(self, platform):
         m = Module()
         p, P, T = self.p, self.p.lanes, self.p.t
@@ -163,7 +178,7 @@ class JobCore(wiring.Component):
             m.d.comb += hid_r.addr.eq(t)
 
         # --- result FIFO and credits ---
-        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=p.result_layout.size, depth=p.out_depth)
+        m.submodules.out_fifo = out_fifo = self._result_fifo()
         inflight = Signal(range(p.out_depth + 2))
         final_stage = Signal()
         m.d.comb += final_stage.eq(stage == (len(p.stages) - 1))

@@ -14,6 +14,10 @@ exact: the buffer's lanes are wide enough for k experts' currents.
 population on P lanes (membrane from 0 at t = 0), and writes the spikes to the activation GLB at
 row ``n*T + t``, lane group ``tile`` (write-back). One row per cycle; ``done`` pulses after the
 last write.
+
+Both keep only control in their own logic: each lane's datapath is a sub-module, the same class
+for every lane (:class:`MergeLane`, :class:`LifLane`), so a hierarchical flow hardens one lane and
+places it P times.
 """
 from __future__ import annotations
 
@@ -24,11 +28,51 @@ from amaranth.lib.wiring import In, Out
 from .lif import LifNeuron
 from .glb import GLB, GlbParams, addr_width
 
-__all__ = ["Merge", "SpikeGenerator"]
+__all__ = ["Merge", "MergeLane", "SpikeGenerator", "LifLane"]
 
 
 def _range(n: int):
     return range(max(2, n))
+
+
+class MergeLane(wiring.Component):
+    """One lane of the merge's read-modify-write: the same module for every lane.
+
+    Cycle 1 registers the lane's current of the granted core (``cur[grant]`` if ``any_valid``,
+    else 0) in ``s_cur``. Cycle 2 adds it to the buffer word: ``wr = (s_seen ? old : 0) + s_cur``
+    where ``old = bypass ? written : rd`` — ``written`` is the lane's ``wr`` of the cycle before,
+    forwarded when the row read is the row just written (the buffer reads the memory before the
+    write). Latency: ``wr`` is combinational in ``s_seen, bypass, rd`` and one cycle after
+    ``cur, grant, any_valid``.
+
+    Parameters: ``cores`` (C), ``i_bits`` (a result current, signed), ``m_bits`` (a merge-buffer
+    lane, signed; the sum wraps to it).
+
+    Attributes: ``cur`` In(C x signed(i_bits)), ``grant`` In(range(C)), ``any_valid``, ``s_seen``,
+    ``bypass`` In(1), ``rd`` In(signed(m_bits)) (the lane of the buffer's read data),
+    ``wr`` Out(signed(m_bits)) (the lane of the buffer's write data).
+    """
+
+    def __init__(self, *, cores: int, i_bits: int, m_bits: int):
+        self.cores = cores
+        super().__init__({
+            "cur": In(data.ArrayLayout(signed(i_bits), cores)), "grant": In(_range(cores)),
+            "any_valid": In(1), "s_seen": In(1), "bypass": In(1),
+            "rd": In(signed(m_bits)), "wr": Out(signed(m_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        s_cur = Signal.like(self.cur[0])
+        m.d.sync += s_cur.eq(0)
+        for c in range(self.cores):
+            with m.If(self.any_valid & (self.grant == c)):
+                m.d.sync += s_cur.eq(self.cur[c])
+        written = Signal.like(self.wr)
+        m.d.sync += written.eq(self.wr)
+        old = Mux(self.bypass, written, self.rd)
+        m.d.comb += self.wr.eq(Mux(self.s_seen, old, 0) + s_cur)
+        return m
 
 
 class Merge(wiring.Component):
@@ -36,12 +80,18 @@ class Merge(wiring.Component):
 
     Attributes: ``start`` In(1), ``results_<c>`` In(stream) per core, ``complete`` Out(1),
     ``acc_r`` Out(ReadPort) — the merge buffer's read port for the spike generator.
+
+    Its own logic is the control (arbiter, row address, seen flags, bypass condition, count); the
+    per-lane datapath is ``lane_<l>``, one :class:`MergeLane` per lane (one class: the lanes'
+    parameters do not depend on l). Latency: a result accepted in cycle c is in the buffer at
+    the end of cycle c+1; ``complete`` is high in cycle c+1 of the ``expected``-th result.
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
                  result_layout: data.StructLayout):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
+        self.i_bits = result_layout.members["currents"].elem_shape.width
         self.depth = t * n * tiles
         self.addr_bits = addr_width(self.depth)
         members = {"start": In(1), "complete": Out(1),
@@ -63,10 +113,11 @@ class Merge(wiring.Component):
                 with m.If((prio + off) % C == c if C > 1 else 1):
                     with m.If(srcs[c].valid):
                         m.d.comb += [grant.eq(c), any_valid.eq(1)]
-        res = Signal(self.result_layout)
+        row = ("n", "t", "tile")                # the granted result's row; each lane selects its current
+        res = Signal(data.StructLayout({k: self.result_layout.members[k] for k in row}))
         for c in range(C):
             with m.If(any_valid & (grant == c)):
-                m.d.comb += [srcs[c].ready.eq(1), res.eq(srcs[c].payload)]
+                m.d.comb += [srcs[c].ready.eq(1)] + [res[k].eq(srcs[c].payload[k]) for k in row]
         with m.If(any_valid):
             m.d.sync += prio.eq(Mux(grant == C - 1, 0, grant + 1))
         # --- read-modify-write on the merge buffer (a GLB: an SRAM macro in macro mode) ---
@@ -80,9 +131,8 @@ class Merge(wiring.Component):
         seen = Signal(self.depth)
         s_valid = Signal()
         s_addr = Signal(self.addr_bits)
-        s_cur = Signal.like(res.currents)
         s_seen = Signal()
-        m.d.sync += [s_valid.eq(any_valid), s_addr.eq(addr), s_cur.eq(res.currents)]
+        m.d.sync += [s_valid.eq(any_valid), s_addr.eq(addr)]
         same_row = Signal()                     # this cycle's read is the row written this cycle
         m.d.comb += same_row.eq(s_valid & (s_addr == addr))
         # a row seen by the result just before (written this cycle) counts as seen
@@ -94,13 +144,14 @@ class Merge(wiring.Component):
         # The buffer's reads see the memory before this cycle's write: a read of the row being
         # written takes the written word from the bypass register instead (write-through).
         bypass = Signal()
-        written = Signal(lanes.size)
-        m.d.sync += [bypass.eq(same_row), written.eq(wp.data)]
-        old = data.View(lanes, Mux(bypass, written, rp.data))
-        new = data.View(lanes, wp.data)
+        m.d.sync += bypass.eq(same_row)
+        rd, wr = data.View(lanes, rp.data), data.View(lanes, wp.data)
         m.d.comb += [wp.addr.eq(s_addr), wp.en.eq(s_valid)]
         for l in range(P):
-            m.d.comb += new[l].eq(Mux(s_seen, old[l], 0) + s_cur[l])
+            m.submodules[f"lane_{l}"] = lane = MergeLane(cores=C, i_bits=self.i_bits, m_bits=self.m_bits)
+            m.d.comb += [lane.grant.eq(grant), lane.any_valid.eq(any_valid), lane.s_seen.eq(s_seen),
+                         lane.bypass.eq(bypass), lane.rd.eq(rd[l]), wr[l].eq(lane.wr)]
+            m.d.comb += [lane.cur[c].eq(srcs[c].payload.currents[l]) for c in range(C)]
         count = Signal(range(self.expected + 1))
         with m.If(self.start):
             m.d.sync += count.eq(0)
@@ -110,12 +161,40 @@ class Merge(wiring.Component):
         return m
 
 
+class LifLane(wiring.Component):
+    """One output neuron of the spike generator: a :class:`LifNeuron` (population ``pop``) and its
+    membrane register ``v``, the same module for every lane.
+
+    ``spike`` is the neuron's spike for current ``i`` and membrane ``zero ? 0 : v`` (combinational,
+    latency 0); ``v`` takes the neuron's ``v_next`` at the end of every cycle with ``en``.
+
+    Attributes: ``en``, ``zero`` In(1), ``i`` In(signed(i_bits)), ``spike`` Out(1).
+    """
+
+    def __init__(self, pop, v_bits: int, i_bits: int):
+        self.pop, self.v_bits, self.i_bits = pop, v_bits, i_bits
+        super().__init__({"en": In(1), "zero": In(1), "i": In(signed(i_bits)), "spike": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.neuron = neuron = LifNeuron((self.pop,), self.v_bits, self.i_bits)
+        v = Signal(signed(self.v_bits))
+        m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(self.zero), neuron.i.eq(self.i), neuron.sel.eq(0),
+                     self.spike.eq(neuron.spike)]
+        with m.If(self.en):
+            m.d.sync += v.eq(neuron.v_next)
+        return m
+
+
 class SpikeGenerator(wiring.Component):
     """Parameters: ``t, n, tiles, lanes, m_bits, v_bits, pop`` (the output LifConfig),
     ``out_addr_bits``, ``out_width`` (tiles*lanes, written in lane groups).
 
     Attributes: ``start`` In(1), ``done`` Out(1), ``acc_rd`` In(ReadPort), ``out_wr`` In(WritePort).
     Latency: ``done`` 2 cycles after the last row is read; one row per cycle.
+
+    Its own logic is the walk and the write-back; each lane's neuron and membrane is ``lif_<l>``,
+    one :class:`LifLane` per lane (one class).
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, m_bits: int, v_bits: int, pop,
@@ -160,13 +239,8 @@ class SpikeGenerator(wiring.Component):
         cur = data.View(data.ArrayLayout(signed(self.m_bits), P), self.acc_rd.data)
         spikes = Signal(P)
         for l in range(P):
-            neuron = LifNeuron((self.pop,), self.v_bits, self.m_bits)
-            m.submodules[f"lif_{l}"] = neuron
-            v = Signal(signed(self.v_bits), name=f"v_{l}")
-            m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(s_zero), neuron.i.eq(cur[l]), neuron.sel.eq(0),
-                         spikes[l].eq(neuron.spike)]
-            with m.If(s_valid):
-                m.d.sync += v.eq(neuron.v_next)
+            m.submodules[f"lif_{l}"] = lane = LifLane(self.pop, self.v_bits, self.m_bits)
+            m.d.comb += [lane.en.eq(s_valid), lane.zero.eq(s_zero), lane.i.eq(cur[l]), spikes[l].eq(lane.spike)]
         m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * tiles))),
                      self.out_wr.en.eq(s_valid.replicate(tiles) & (Const(1, tiles) << s_tile))]
         m.d.sync += self.done.eq(s_last)
