@@ -64,6 +64,7 @@ __all__ = ["MacroAbstract", "harden", "harden_repeated", "write_lef", "character
 STD_LEF = TECH_DIR / "osu018_stdcells.lef"
 LOAD_STEP_PF = 0.05                # second point of the output-load tables
 HALO_UM = 4.0                      # free routing margin of a macro's LEF around the routed block
+RING_UM = 4.5                      # the widest pin ring of a macro's LEF (qflow's ring is about 4 um)
 OBS_MARGIN_UM = 0.4                # how far a macro's core OBS reaches into its pin ring (half a metal2 pitch)
 
 
@@ -562,6 +563,9 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
     die_um = tuple(v / units for v in die)
     core = _core_from_cfg(cfg_text, die_um)
     core = (core[0] - dx / units, core[1] - dy / units, core[2] - dx / units, core[3] - dy / units)
+    # the pin ring is the die's edge: where macro placement left a wider channel between the pins
+    # and the core (flows/macro_place.py), the channel is the block's own routing space, inside the OBS
+    core = (min(core[0], RING_UM), min(core[1], RING_UM), max(core[2], w - RING_UM), max(core[3], h - RING_UM))
     g = lambda v: round(round(v / 0.05) * 0.05, 3)       # the manufacturing grid
     out_pins = {}
     lines = ["VERSION 5.6 ;", 'BUSBITCHARS "[]" ;', 'DIVIDERCHAR "/" ;', "", f"MACRO {name}",
@@ -716,7 +720,7 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
            " puts \"@@ $tag [get_full_name [[$e path] pin]] [$e slack] [$e data_arrival_time]\" } } }",
            f"foreach p {_tcl_list(inputs)} {{",
            "  foreach mm {max min} {",
-           "    pe \"REG $mm $p\" [find_timing_paths -from [get_ports $p] -to $regd -path_delay $mm]",
+           "    if {[llength $regd]} {pe \"REG $mm $p\" [find_timing_paths -from [get_ports $p] -to $regd -path_delay $mm]}",
            "    pe \"COMB $mm $p\" [find_timing_paths -from [get_ports $p] -to [all_outputs] -path_delay $mm"
            " -group_count $nout -endpoint_count 1]",
            "  }", "}",
@@ -726,9 +730,9 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
            "    puts \"@@OUT $o $load\"",
            "    report_checks -to [get_ports $o] -path_delay max -fields {slew} -digits 4",
            "    puts \"@@CLK $o $load\"",
-           "    report_checks -from $regc -to [get_ports $o] -path_delay max -fields {slew} -digits 4",
+           "    if {[llength $regc]} {report_checks -from $regc -to [get_ports $o] -path_delay max -fields {slew} -digits 4}",
            "    puts \"@@CLKMIN $o $load\"",
-           "    report_checks -from $regc -to [get_ports $o] -path_delay min -fields {slew} -digits 4",
+           "    if {[llength $regc]} {report_checks -from $regc -to [get_ports $o] -path_delay min -fields {slew} -digits 4}",
            "  }", "}",
            "if {[llength [all_outputs]]} {set_load 0 [all_outputs]}",
            "puts \"@@CHECKS\"", "report_checks -path_delay max -digits 4",
@@ -985,7 +989,8 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
     mods = modules(verilog_text)
     covered: set[str] = set()
     picked = []
-    for g, n in sorted(chosen, key=lambda c: -len(mods[c[0][0]].text)):     # outer first: skip nested
+    depth = {g[0]: len(_descendants(mods, g[0])) for g, _ in chosen}
+    for g, n in sorted(chosen, key=lambda c: (-depth[c[0][0]], -len(mods[c[0][0]].text))):   # outer first: skip nested
         if set(g) & covered:
             continue
         for m in g:

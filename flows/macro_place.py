@@ -11,7 +11,8 @@ cells:
 1. the ``hardcell`` entries are taken out of ``<root>.cel`` (the original is kept as
    ``<root>.cel.macros``); graywolf places the standard cells (TimberWolfSC);
 2. the macros go into columns to the left of the standard-cell core, ``GAP`` (10 µm of routing
-   channel) away from it and from each other, bottom-aligned with the first row, a new column
+   channel) plus a keep-out that grows with their pins (:func:`keepout`) away from it, from
+   each other and from the die's bottom edge, a new column
    when a column would rise above the core — or above the side of a square die holding core and
    macros, when the macros dominate (:func:`column_height`);
 3. each macro is written to ``<root>.pl1`` / ``<root>.pl2`` (after the components, before the
@@ -77,6 +78,13 @@ def _natural(name: str) -> list:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|\D+", name)]
 
 
+def keepout(m: dict) -> int:
+    """The free margin a macro keeps on every side, on top of half of ``GAP``: 0.1 µm per pin
+    (two facing macros leave 0.2 µm per pin between them, a metal2/metal4 track pair for every
+    second pin), so a channel grows with the nets that leave the macros into it."""
+    return 10 * len(m.get("pins", ()))
+
+
 def column_height(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> int:
     """How high the macro columns may rise: the core's height, or the side of a square holding
     the core and every macro with its gaps when that is higher. A top made mostly of macros (a
@@ -84,26 +92,27 @@ def column_height(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> 
     macros beside a flat core."""
     core_w = max(r[2] for r in rows) - min(r[0] for r in rows)
     core_h = max(r[3] for r in rows) - min(r[1] for r in rows)
-    area = core_w * core_h + sum((m["w"] + GAP) * (m["h"] + GAP) for m in macros)
-    return max(core_h, int(area ** 0.5), max((m["h"] for m in macros), default=0))
+    area = core_w * core_h + sum((m["w"] + GAP + 2 * keepout(m)) * (m["h"] + GAP + 2 * keepout(m)) for m in macros)
+    return max(core_h, int(area ** 0.5), max((m["h"] + 2 * keepout(m) for m in macros), default=0))
 
 
 def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> list[dict]:
-    """Lower-left corners: columns left of the core, up to :func:`column_height` high (see the
-    module docstring)."""
+    """Lower-left corners: columns left of the core, up to :func:`column_height` high, each macro
+    with its :func:`keepout` (see the module docstring)."""
     x0 = min(r[0] for r in rows)
     y0 = min(r[1] for r in rows)
     y1 = y0 + column_height(macros, rows)
-    placed, col_right, y, col_w = [], x0 - GAP, y0, 0
+    placed, col_right, y, col_w = [], x0 - GAP, y0 + GAP, 0
     for m in sorted(macros, key=lambda m: (-m["h"], _natural(m["name"]))):
-        if y > y0 and y + m["h"] > max(y1, y0 + m["h"]):
+        k = keepout(m)
+        if y > y0 + GAP and y + m["h"] + 2 * k > max(y1, y0 + GAP + m["h"] + 2 * k):
             col_right -= col_w + GAP
-            y, col_w = y0, 0
-        llx = col_right - m["w"]
+            y, col_w = y0 + GAP, 0
+        llx = col_right - k - m["w"]
         llx -= (llx - x0) % GRID_X                   # same site grid as the cells
-        placed.append(dict(m, llx=llx, lly=y))
-        y += m["h"] + GAP
-        col_w = max(col_w, col_right - llx)
+        placed.append(dict(m, llx=llx, lly=y + k))
+        y += m["h"] + 2 * k + GAP
+        col_w = max(col_w, col_right - llx + k)
     return placed
 
 

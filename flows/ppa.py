@@ -82,7 +82,16 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
     pattern = GRAINS[grain]
     names = {}
 
+    from .harden import _descendants, modules
+    mods = modules(text)
+    hard = re.compile(r"^\s*(?:spikestack_sram_\w+|\w+_block)\s+\S+\s*\(", re.M)     # SRAM and block cells
+
+    def holds_macro(name: str) -> bool:
+        return any(hard.search(mods[d].body) for d in _descendants(mods, name))
+
     def select(g):
+        if pattern is None and holds_macro(g[0]):
+            return None                     # a GLB's SRAM wrapper or a block's box: already a macro
         if pattern is None:                 # "repeated": every class, named after its blocks
             stem = re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789") or "block"
             taken = sum(1 for n in names.values() if n.startswith(f"{prefix}{stem}_macro"))
@@ -460,8 +469,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "power_flow_global_activity": _ratio(p3, r2["power_w"]["total"]),
             "wirelength": _ratio(result["3d"]["wirelength_um"], r2["wirelength_um"]),
             "pj_per_sop": _ratio(e3.get("pj_per_sop"), e2.get("pj_per_sop")),
-            "power_register_resolved": _ratio(w3.get("power_registers_w", {}).get("total"),
-                                              w2.get("power_registers_w", {}).get("total")),
+            "power_register_resolved": _ratio((w3.get("power_registers_w") or {}).get("total"),
+                                              (w2.get("power_registers_w") or {}).get("total")),
         }
         result["paper_ranges"] = PAPER_RANGES
     (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -10,6 +10,9 @@ from spikestack.gen.config import HwConfig, LayerConfig, LifConfig
 
 TINY = LayerConfig(kind="linear", t=1, n=2, d=3, d_out=2, lif={"out": LifConfig(8, 1, "hard", "out")},
                    hw=HwConfig(rows=1, cols=2, cores=1))
+# the same with narrow words: a 300-cell PE (the default-width one routes slowly beside a second
+# PE macro inside a parent of a few hundred cells)
+TINY_NARROW = TINY.replace(w_bits=4, b_bits=6, v_bits=8)
 
 
 def test_missing_tool_names_the_package(monkeypatch, tmp_path):
@@ -242,7 +245,7 @@ def test_two_level_hierarchy_block_built_from_pe_macros(tmp_path):
     is hardened from those PE macros (placed, routed and characterised through the PE model), and
     the 2D top and the logic tier place the same core macro; every top-level port has a location
     in dies that hold macros, and the whole-design STA times GLB -> core macro."""
-    res = ppa_for_config(TINY, tmp_path, harden="pe", blocks=["core"], log=lambda *_: None)
+    res = ppa_for_config(TINY_NARROW, tmp_path, harden="pe", blocks=["core"], log=lambda *_: None)
     h = res["hierarchy"]
     core = h["blocks"]["core"]
     assert core["cell"] == "core_block" and core["macros"] == 2          # the two PEs, as macros
