@@ -47,12 +47,15 @@ bench-census: setup pd-tools
 	$(VPY) -m spikestack.gen.cli bench --only census --out out/bench --table BENCHMARKS.md
 
 # PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations: GLBs as
-# flip-flops, flat; and GLBs as SRAM macros, PEs hardened once (hierarchical), both tiers in one footprint.
+# flip-flops, flat; and GLBs as SRAM macros, PEs hardened once (hierarchical), both tiers in one footprint;
+# and the MoE with two hardening levels (expert cores, merge and spike generator as macros built from
+# their PE and lane macros).
 ppa: setup pd-tools
 	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe
 	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_hier --sram-macros --harden pe --common-footprint
 	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
 	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_hier --sram-macros --harden pe --common-footprint
+	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_blocks --sram-macros --harden repeated --blocks expert_core,merge,spike_generator --common-footprint
 
 clean:
 	rm -rf out build .pytest_cache

@@ -258,6 +258,14 @@ def _block_instances(netlist: str, cells: set[str], prefix: str = "") -> list[st
     return [prefix + i for i, c in _cells_of(netlist).items() if c in cells]
 
 
+def _pe_box_cells(cfg, cells: dict[str, str]) -> set[str]:
+    """The cells of the hardened design blocks (``blocks=``) that are PE cores (role ``logic``),
+    named by block or by group: their instances end the memory-access path."""
+    from ..hw.layers import design_for
+    blocks = design_for(cfg).blocks.values()
+    return {c for name, c in cells.items() if any(b.role == "logic" and name in (b.name, b.group) for b in blocks)}
+
+
 def _macro_libs(reps: dict, names: list[str]) -> list[str]:
     """The liberty files of the SRAM macros the flows ``names`` implemented (none without macros)."""
     return sorted({v["liberty"] for n in names for v in reps[n].get("macro_views", {}).values()})
@@ -423,12 +431,13 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             "activity": {k: {x: a[x] for x in ("variant", "cycles", "sim_cycles_window", "mean_toggle_rate", "bits",
                                               "vcd_bytes", "source")} for k, a in acts.items()}}
     boxed_cells = set((cells or {}).values())
+    pe_boxes = _pe_box_cells(cfg, cells or {})
     whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, _macro_libs(reps, ["2d"]),
-                              _block_cells(reps, ["2d"]) - boxed_cells)}
+                              (_block_cells(reps, ["2d"]) - boxed_cells) | pe_boxes)}
     if three_d:
         whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
                                  _macro_libs(reps, ["tier_top", "tier_bottom"]),
-                                 _block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells)
+                                 (_block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes)
     for k, a in whole.items():
         if k in acts and a.get("power_w"):
             a["energy"] = energy(a["power_w"], acts[k]["cycles"], acts[k]["sops"], clock_ns, a.get("fmax_mhz"))
@@ -514,10 +523,25 @@ def _hierarchy_md(res: dict) -> list[str]:
             rows.append(f"| {name} | {where} | {m[key]} | {m['cells']} | {m['size_um'][0]:.1f} x {m['size_um'][1]:.1f} | "
                         f"{m['seconds']['flow']:.0f} | {m['seconds']['abstract']:.0f} |")
     total = h["seconds"] + sum(v["seconds"] for v in h.get("tier_macros", {}).values())
-    return ["", f"Hierarchical flow: each repeated `{h['grain']}` block hardened once (LEF with pins, OBS and a "
-            f"routing halo; liberty timing and power model from OpenSTA on the routed block: "
-            f"flows/harden.py), then placed as a macro in the 2D top and the tiers; hardening {total:.0f} s in all.", "",
-            *rows, ""]
+    out = ["", f"Hierarchical flow: each repeated `{h['grain']}` block hardened once (LEF with pins, OBS and a "
+           f"routing halo; liberty timing and power model from OpenSTA on the routed block: "
+           f"flows/harden.py), then placed as a macro in the 2D top and the tiers; hardening {total:.0f} s in all.", "",
+           *rows, ""]
+    if h.get("blocks"):
+        out += [f"Design blocks hardened alone, each from its inner `{h['grain']}` macros (flows/blockmacros.py), "
+                f"and placed as macros in the 2D top and both tiers; {h['blocks_seconds']:.0f} s for all of them "
+                f"({len(h['blocks'])} jobs, two at a time):", "",
+                "| block | cell | inner macros (cells x instances) | cells | macros | pins | size (µm, with halo) | "
+                "place (s) | route (s) | block wall time (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, b in h["blocks"].items():
+            inner = ", ".join(f"{n} ({m['cells']} x {m['instances']})" for g in b["inner"].values()
+                              for n, m in g["macros"].items()) or "-"
+            st = b.get("step_seconds", {})
+            out.append(f"| {name} | {b['cell']} | {inner} | {b['cells']} | {b['macros']} | {b['pins']} | "
+                       f"{b['size_um'][0]:.1f} x {b['size_um'][1]:.1f} | {st.get('placement', 0):.0f} | "
+                       f"{st.get('routing', 0):.0f} | {b['wall_seconds']:.0f} |")
+        out.append("")
+    return out
 
 
 def _steps_md(reps: list[dict]) -> list[str]:

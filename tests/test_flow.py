@@ -268,3 +268,6 @@ def test_two_level_hierarchy_block_built_from_pe_macros(tmp_path):
     for k in ("2d", "3d"):
         w = res["whole_design"][k]
         assert w["worst_path"]["found"] and w["memory_access"]["found"]
+        assert w["selection"]["pe_registers"] >= 1                      # the core macro ends the path
+    md = (tmp_path / "ppa.md").read_text()
+    assert "Design blocks hardened alone" in md and "| core | core_block | core_pe_macro (" in md
