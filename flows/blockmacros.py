@@ -39,20 +39,13 @@ def cell_name(block: str) -> str:
 
 
 def _check(cfg, names: list[str]):
+    """Refuse unknown blocks, a name given twice, or a group named with a member (``ValueError``),
+    by the same rules that generating the boxed tops applies (:func:`spikestack.hw.graph.boxed`)."""
+    from ..hw.graph import boxed
     from ..hw.layers import design_for
-    design = design_for(cfg)
-    known = set(design.blocks) | {b.group for b in design.blocks.values() if b.group}
-    bad = [n for n in names if n not in known]
-    if bad:
-        raise ValueError(f"blocks: no block or group named {', '.join(bad)} in the {cfg.kind} design "
-                         f"(have {', '.join(sorted(known))})")
     if len(set(names)) != len(names):
         raise ValueError(f"blocks: named twice in {names}")
-    for n in names:
-        if n not in design.blocks:          # a group: its members must not also be named alone
-            members = [b.name for b in design.blocks.values() if b.group == n]
-            if set(members) & set(names):
-                raise ValueError(f"blocks: {n} and its member {sorted(set(members) & set(names))[0]} both named")
+    boxed(design_for(cfg), {n: cell_name(n) for n in names})
 
 
 def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: float = 10.0,

@@ -77,15 +77,15 @@ class BlockBox(wiring.Component):
     """A block as one instance of the cell ``cell``: the block's signature, no logic.
 
     The cell is the block elaborated alone (:func:`block_component` converted with
-    ``name=cell``): its ports are ``clk``, ``rst`` (when ``clocked``) and every flattened member of
+    ``name=cell``): its ports are ``clk``, ``rst`` and every flattened member of
     the signature, named as :func:`port_name` names them. Latency: the cell's."""
 
-    def __init__(self, signature: wiring.Signature, cell: str, clocked: bool = True):
-        self.cell, self.clocked = cell, clocked
+    def __init__(self, signature: wiring.Signature, cell: str):
+        self.cell = cell
         super().__init__(signature)
 
     def elaborate(self, platform):
-        conn = {"i_clk": ClockSignal(), "i_rst": ResetSignal()} if self.clocked else {}
+        conn = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
         for path, member, value in self.signature.flatten(self):
             conn[("o_" if member.flow == Out else "i_") + port_name(path)] = value
         m = Module()
@@ -106,11 +106,17 @@ def block_component(design: Design, name: str) -> wiring.Component:
 
 def boxed(design: Design, cells: dict[str, str]) -> Design:
     """The description with every block named in ``cells`` — by its name or its group — built as
-    a :class:`BlockBox` of ``cells[name]`` (same signature, so the same wires and bonds)."""
+    a :class:`BlockBox` of ``cells[name]`` (same signature, so the same wires and bonds).
+    ``ValueError`` for a name that is no block or group, or a group named with one of its members."""
+    groups = {b.group: [m.name for m in design.blocks.values() if m.group == b.group]
+              for b in design.blocks.values() if b.group}
+    for name in cells:
+        both = sorted(set(groups.get(name, ())) & set(cells) - {name})
+        if both:
+            raise ValueError(f"blocks: {name} and its member {both[0]} both named")
     out = Design(design.name, wires=list(design.wires), exports=dict(design.exports))
-    for attr in ("plan",):
-        if hasattr(design, attr):
-            setattr(out, attr, getattr(design, attr))
+    if hasattr(design, "plan"):
+        out.plan = design.plan
     found = set()
     for b in design.blocks.values():
         key = b.name if b.name in cells else b.group if b.group in cells else None
@@ -121,7 +127,8 @@ def boxed(design: Design, cells: dict[str, str]) -> Design:
         out.blocks[b.name] = Block(b.name, build, b.role, b.group)
     missing = set(cells) - found
     if missing:
-        raise ValueError(f"boxed: no block or group named {', '.join(sorted(missing))}")
+        raise ValueError(f"blocks: no block or group named {', '.join(sorted(missing))} in {design.name} "
+                         f"(have {', '.join(sorted(set(design.blocks) | set(groups)))})")
     return out
 
 
