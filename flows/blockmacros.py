@@ -12,11 +12,15 @@
    :mod:`spikestack.flows.harden`), so a block is built from macros of the level below;
 3. hardens the block itself with those macros inside (:func:`spikestack.flows.harden.harden`
    with ``blocks=``): placed, routed, characterised through the sub-macros' liberty models, and
-   written as a LEF + liberty abstract like any other macro. Blocks are routed on
-   ``metal1..metal4`` (``route_layers``), around their inner macros, which block those layers,
-   so the parent, routed on all six layers, crosses every block macro on ``metal5``/``metal6``;
-   a block that does not route so is routed again on one layer more (then the parent crosses it
-   on ``metal6`` only).
+   written as a LEF + liberty abstract like any other macro. A block of up to ``NARROW_PINS``
+   port bits is routed on ``metal1..metal4`` (``route_layers``), around its inner macros, which
+   block those layers, so the parent, routed on all six layers, crosses it on
+   ``metal5``/``metal6``; a block that does not route so is routed again on one layer more (then
+   the parent crosses it on ``metal6`` only). A wider block (an expert core of the default MoE
+   has 2947 port bits and 128 inner macros) is routed on all six layers from the start: on four,
+   its nets cannot cross its inner macros, and qrouter's first pass left 2595 of its first 5200
+   nets unrouted in the channels between them. The parent routes around such a block, in the
+   channels its keep-out leaves (:func:`spikestack.flows.macro_place.keepout`).
 
 Blocks are independent jobs and run ``jobs`` at a time (one tool per core). The parents — the 2D
 top and both tiers — are then generated with those blocks as instances of their cells
@@ -26,11 +30,26 @@ and the built-in flow places and routes them with the macros (``run_flow(blocks=
 from __future__ import annotations
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 __all__ = ["cell_name", "harden_blocks"]
+
+
+NARROW_PINS = 400      # port bits up to which a block leaves metal5/metal6 to its parent
+
+
+def port_bits(verilog_text: str, module: str) -> int:
+    """The port bits of ``module`` in a Verilog text (each ``input``/``output`` declaration's width)."""
+    from .harden import _port_decls, modules
+    m = modules(verilog_text)[module]
+    n = 0
+    for d in _port_decls(m.text, m.ports):
+        r = re.search(r"\[\s*(\d+)\s*:\s*(\d+)\s*\]", d)
+        n += abs(int(r.group(1)) - int(r.group(2))) + 1 if r else 1
+    return n
 
 
 def cell_name(block: str) -> str:
@@ -75,15 +94,17 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
                 continue
             inner += abstracts
             inner_summary[g] = summary
-        log(f"[blocks] {name}: hardening {cell}" + (f" from {len(inner)} inner macro(s)" if inner else "") + " ...")
+        layers = route_layers if port_bits(text, cell) <= NARROW_PINS else 6
+        log(f"[blocks] {name}: hardening {cell}" + (f" from {len(inner)} inner macro(s)" if inner else "")
+            + f", routed on {layers} layers ...")
         try:
-            ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=route_layers, log=log,
+            ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=layers, log=log,
                         blocks=inner)
         except FlowError as e:
-            if "failed routes" not in str(e) or route_layers >= 6:
+            if "failed routes" not in str(e) or layers >= 6:
                 raise
-            log(f"[blocks] {name}: {e}; again on {route_layers + 1} routing layers")
-            ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=route_layers + 1,
+            log(f"[blocks] {name}: {e}; again on {layers + 1} routing layers")
+            ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=layers + 1,
                         log=log, blocks=inner)
         return ab, {"cell": cell, "cells": ab.flow["cells"], "macros": ab.flow.get("macros", 0),
                     "size_um": [ab.width_um, ab.height_um], "pins": len(ab.pins), "seconds": ab.seconds,

@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from .macro_place import drop_fill_over_macros, snap_to_tracks
+
 __all__ = ["FlowError", "ensure_tools", "run_flow", "TECH_DIR", "LIBERTY"]
 
 TECH_DIR = Path("/usr/share/qflow/tech/osu018")
@@ -215,9 +217,24 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, proj
     pv = work / "project_vars.sh"
     text = pv.read_text() if pv.exists() else "#!/usr/bin/tcsh -f\n"
     dirs = " ".join(f"macros/{m['name']}" for m in macros)
-    pv.write_text(text + f"\n# hard macros (SRAMs: spikestack.flows.sram; blocks: spikestack.flows.harden), one directory each\n"
-                  f"set hard_macros = ({dirs})\n")
+    text += (f"\n# hard macros (SRAMs: spikestack.flows.sram; blocks: spikestack.flows.harden), one directory each\n"
+             f"set hard_macros = ({dirs})\n")
+    if any(m["kind"] == "block" for m in macros):
+        # no output buffers: a block output driven by an inner macro would run from the macro to
+        # a BUFX2 in the standard-cell core and back out to the die edge (an expert core had
+        # 1100 of them, each net crossing the core twice)
+        text += "# outputs driven straight by their cells and macros\nset nobuffers = 1\n"
+        # power stripes laid over the placement: stretched rows push the macros beside them
+        # sideways, one stripe width per stripe, into each other and into their pins' channels
+        text += '# power stripes without stretching the rows\nset addspacers_options = "-stripe 2.0 50.0 PG -nostretch"\n'
+    pv.write_text(text)
     return macros
+
+
+def _lef_size(lef: Path) -> tuple[int, int]:
+    """A macro's ``SIZE`` in the flow's DEF units (centimicrons)."""
+    m = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", Path(lef).read_text())
+    return round(float(m.group(1)) * 100), round(float(m.group(2)) * 100)
 
 
 def _failed_nets(path: Path) -> list[str]:
@@ -289,6 +306,14 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
         t0 = time.time()
         _run(cmd, work, logs / logname, name)
+        if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
+            # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
+            # and no fill cells on the macros (qflow fills every row across them)
+            cells = {m["name"] for m in macros if m["kind"] == "block"}
+            sizes = {m["name"]: _lef_size(m["lef"]) for m in macros}
+            for f in (work / f"{top}.def", work / f"{top}_unroute.def"):
+                if f.exists():
+                    f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))
         seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
     route_log = (logs / "route.log").read_text()
     m = re.search(r"Final: (?:Failed net routes: )?(\d+)(?: failed routes)?|Final: No failed routes", route_log)

@@ -10,7 +10,7 @@ cells:
 
 1. the ``hardcell`` entries are taken out of ``<root>.cel`` (the original is kept as
    ``<root>.cel.macros``); graywolf places the standard cells (TimberWolfSC);
-2. the macros go into columns to the left of the standard-cell core, ``GAP`` (10 µm of routing
+2. the macros go into columns on both sides of the standard-cell core, ``GAP`` (10 µm of routing
    channel) plus a keep-out that grows with their pins (:func:`keepout`) away from it, from
    each other and from the die's bottom edge, a new column
    when a column would rise above the core — or above the side of a square die holding core and
@@ -20,9 +20,19 @@ cells:
    ``<root>.pin`` (next to the other pins of its net) in the form graywolf gives placed hard
    cells, so qflow's ``place2def.tcl`` puts them in the DEF (``COMPONENTS``, ``NETS``) and the
    die around them;
-4. the I/O pins of the core's left side move to the left of the macro columns, those of its top
-   side above them (:func:`shift_edge_pins`), so every pin is on the die's edge, with a routing
-   channel between the pins and the macros that grows with the pins (:func:`channel`).
+4. the I/O pins go on a ring around core and macros (:func:`ring_pins`): each pin as near the
+   point of the ring that faces the centre of its net's other pins as ``PIN_PITCH`` between
+   pins allows, with a routing channel between the ring and the macros that grows with the
+   pins (:func:`ring_channel`). graywolf's own pad
+   placer crowds thousands of pins onto two sides of a die it then makes millimetres wide (an
+   expert core's 2947 pins: 1230 on the top, 1230 on the bottom, 244 on each of the others).
+
+Large designs (more than ``LARGE_CELLS`` standard cells and I/O pins) are placed with fewer annealing moves
+(``TWSC*fast``, :func:`tune_par`: 1 move in ``cells / 1000``) and without TimberWolfSC's channel
+global router, whose feed-through assignment the over-the-cell router qrouter does not use: an
+expert core of 8.7 k cells and 2947 pins took 26 min in graywolf as qflow sets it up, 52 s so.
+The net list graywolf writes only with its global router (``<root>.pin``) is then written from
+the ``.cel`` file and the placement (:func:`write_pin_file`).
 
 Limits: the standard cells are placed without seeing the macro pins (the nets to a macro are
 placed as if that pin did not exist), so the cells that talk to a macro are not pulled towards
@@ -38,6 +48,9 @@ from pathlib import Path
 
 GAP = 1000          # 10 µm in graywolf units (centimicrons)
 GRID_X = 80         # the osu018 site width
+PIN_PITCH = 200     # least distance of two I/O pins along the die edge (2 um: two metal3 tracks)
+LARGE_CELLS = 4000  # from here graywolf runs fast (tune_par)
+MAX_CORE_ASPECT = 9  # core height / width at most (core_rows)
 
 
 def split_cel(text: str) -> tuple[str, list[dict]]:
@@ -97,46 +110,284 @@ def column_height(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> 
 
 
 def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> list[dict]:
-    """Lower-left corners: columns left of the core, up to :func:`column_height` high, each macro
-    with its :func:`keepout` (see the module docstring)."""
-    x0 = min(r[0] for r in rows)
+    """Lower-left corners: columns up to :func:`column_height` high, each macro with its
+    :func:`keepout`, the columns taking turns on the two sides of the core (the side with less
+    width so far), so the core meets the macros on two edges and the longest wire to a macro is
+    half as long as with every column on one side (see the module docstring)."""
+    x0, x1 = min(r[0] for r in rows), max(r[2] for r in rows)
     y0 = min(r[1] for r in rows)
     y1 = y0 + column_height(macros, rows)
-    placed, col_right, y, col_w = [], x0 - GAP, y0 + GAP, 0
+    cols, cur, y = [], [], y0 + GAP
     for m in sorted(macros, key=lambda m: (-m["h"], _natural(m["name"]))):
         k = keepout(m)
-        if y > y0 + GAP and y + m["h"] + 2 * k > max(y1, y0 + GAP + m["h"] + 2 * k):
-            col_right -= col_w + GAP
-            y, col_w = y0 + GAP, 0
-        llx = col_right - k - m["w"]
-        llx -= (llx - x0) % GRID_X                   # same site grid as the cells
-        placed.append(dict(m, llx=llx, lly=y + k))
+        if cur and y + m["h"] + 2 * k > max(y1, y0 + GAP + m["h"] + 2 * k):
+            cols.append(cur)
+            cur, y = [], y0 + GAP
+        cur.append((m, y + k))
         y += m["h"] + 2 * k + GAP
-        col_w = max(col_w, col_right - llx + k)
+    if cur:
+        cols.append(cur)
+    placed, left, right = [], x0 - GAP, x1 + GAP
+    for col in cols:
+        width = max(m["w"] + 2 * keepout(m) for m, _ in col) + GRID_X
+        on_left = (x0 - GAP - left) <= (right - x1 - GAP)
+        for m, lly in col:
+            k = keepout(m)
+            if on_left:
+                llx = left - k - m["w"]
+                llx -= (llx - x0) % GRID_X               # same site grid as the cells
+            else:
+                llx = right + k
+                llx += (x0 - llx) % GRID_X
+            placed.append(dict(m, llx=llx, lly=lly))
+        if on_left:
+            left -= width + GAP
+        else:
+            right += width + GAP
     return placed
 
 
-def channel(pl_text: str, side: str) -> int:
-    """The routing channel kept between the macros and the die edge of a side (row ``-1`` left,
-    ``-4`` top) with its I/O pins: ``GAP`` plus half a metal2/3 track pitch (0.4 µm) per pin
-    of that side, so the nets of pins that face a macro can run along it to an opening."""
-    n = sum(1 for l in pl_text.splitlines() if l.startswith("twpin_") and l.split()[-1] == side)
-    return GAP + 40 * n
+def tune_par(par_text: str, cells: int) -> str:
+    """The graywolf parameter file for a design of ``cells`` standard cells: unchanged up to
+    ``LARGE_CELLS``; above, ``TWSC*fast`` (annealing moves per cell divided by ``cells / 1000``)
+    and TimberWolfSC's global router off."""
+    if cells <= LARGE_CELLS:
+        return par_text
+    text = re.sub(r"^TWSC\*do\.global\.route.*$", "TWSC*do.global.route  : off", par_text, flags=re.M)
+    text = re.sub(r"^TWSC\*fast.*\n", "", text, flags=re.M)
+    return text.rstrip("\n") + f"\nTWSC*fast : {max(2, round(cells / 1000))}\n"
 
 
-def shift_edge_pins(pl_text: str, dx: int, dy: int = 0) -> str:
-    """The I/O pins graywolf put on the core's left side (``twpin_*`` lines of row ``-1``) moved by
-    ``dx`` (negative), to the left of the macro columns, and those of its top side (row ``-4``)
-    up by ``dy``, above columns that rise higher than the core: on the die's edges. Left where
-    they were, they would sit inside the die."""
-    out = []
-    for line in pl_text.splitlines():
+def core_rows(cel_text: str, macros: list[dict], row_h: int = 1000) -> int:
+    """How many standard-cell rows make the core as high as the side of a square holding the
+    cells and every macro with its gaps (``GENR*numrows``): the macro columns beside the core
+    then rise no higher than it, and the die is square and dense instead of a flat core beside
+    tall columns. At most ``MAX_CORE_ASPECT`` times as high as wide: a few cells beside one
+    large macro (a merge block's 5.8 mm wide buffer) stay a compact core, not a line of
+    one-cell rows."""
+    cells = 0
+    for line in cel_text.splitlines():
         w = line.split()
-        if len(w) >= 7 and w[0].startswith("twpin_") and w[-1] in ("-1", "-4"):
-            mx, my = (dx, 0) if w[-1] == "-1" else (0, dy)
-            line = f"{w[0]} {int(w[1]) + mx} {int(w[2]) + my}  {int(w[3]) + mx} {int(w[4]) + my}  {' '.join(w[5:])}"
+        if w[:1] == ["left"] and len(w) >= 8:
+            cells += (int(w[3]) - int(w[1])) * (int(w[7]) - int(w[5]))
+    area = cells + sum((m["w"] + GAP + 2 * keepout(m)) * (m["h"] + GAP + 2 * keepout(m)) for m in macros)
+    square = cells ** 0.5 / row_h                # rows of a square core
+    return max(1, round(min(area ** 0.5 / row_h, MAX_CORE_ASPECT ** 0.5 * square)))
+
+
+def set_rows(par_text: str, rows: int) -> str:
+    text = re.sub(r"^GENR\*numrows.*\n", "", par_text, flags=re.M)
+    return text.rstrip("\n") + f"\nGENR*numrows : {rows}\n"
+
+
+def count_cells(cel_text: str) -> int:
+    """Standard cells and I/O pins (pads) of a ``.cel`` file: what graywolf's run time grows with."""
+    return sum(1 for l in cel_text.splitlines() if l.startswith(("cell ", "pad ")))
+
+
+def write_pin_file(cel_text: str, pl1_text: str) -> str:
+    """graywolf's net list (``<root>.pin``: ``net subnet instance pin x y row orient layer``, the
+    lines of a net together), from the ``.cel`` file's cells and pads and the ``.pl1`` placement
+    (pin = cell centre + its offset). Written by TimberWolfSC's global router, which
+    :func:`tune_par` turns off for large designs; qflow's ``place2def`` reads the net names,
+    instances and pins from it."""
+    where = {}
+    for line in pl1_text.splitlines():
+        w = line.split()
+        if len(w) >= 5 and not w[0].isdigit():
+            where[w[0]] = ((int(w[1]) + int(w[3])) // 2, (int(w[2]) + int(w[4])) // 2)
+    nets: dict[str, list[str]] = {}
+    inst = None
+    for line in cel_text.splitlines():
+        w = line.split()
+        if w[:1] in (["cell"], ["pad"]):
+            inst = w[2] if w[0] == "cell" else w[3]
+        elif w[:1] == ["hardcell"]:
+            inst = None
+        elif inst and w[:2] == ["pin", "name"] and w[3] == "signal" and w[4] != "TW_PASS_THRU":
+            x, y = where.get(inst, (0, 0))
+            nets.setdefault(w[4], []).append(f"{w[4]} 1 {inst} {w[2]} {x + int(w[-2])} {y + int(w[-1])} 0 0 1")
+    return "".join(l + "\n" for rows in nets.values() for l in rows)
+
+
+def ring_channel(n_pins: int) -> int:
+    """The routing channel between the pin ring and the macros and cells inside it: two ``GAP``
+    plus 0.01 um per pin (30 um more for 3000 pins), room for the nets of evenly spread pins to
+    turn towards their cells."""
+    return 2 * GAP + n_pins
+
+
+def _side_of(s: float, sides: list[tuple[str, float]]) -> tuple[str, float]:
+    for side, length in sides:
+        if s <= length:
+            return side, s
+        s -= length
+    return sides[-1][0], sides[-1][1]
+
+
+def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> str:
+    """The ``twpin_*`` lines of a placement file moved onto a ring around ``box`` (the core and
+    macros, lower-left and upper-right): the ring is ``box`` grown by :func:`ring_channel`, and
+    more when its perimeter holds fewer than one pin per ``PIN_PITCH``. Each pin aims at the
+    point of the ring on the ray from the box centre through the centre of its net's other
+    pins (from ``pin_text``, a ``.pin`` file with the macro pins merged); the pins then keep
+    the order of those points and move apart to ``PIN_PITCH`` (the ring cut open in the widest
+    gap between wanted points; pushed forwards, then back from the end), a corner margin left
+    free, each on the side it lands on (rows -1 left, -2 right, -3 bottom, -4 top).""" 
+    lines = pl_text.rstrip("\n").splitlines()
+    pins = [l.split()[0] for l in lines if l.startswith("twpin_")]
+    if not pins:
+        return pl_text
+    net_of, members = {}, {}
+    for line in pin_text.splitlines():
+        w = line.split()
+        if len(w) < 6:
+            continue
+        if w[2].startswith("twpin_"):
+            net_of[w[2]] = w[0]
+        else:
+            members.setdefault(w[0], []).append((int(w[4]), int(w[5])))
+    x0, y0, x1, y1 = box
+    c = ring_channel(len(pins))
+    x0, y0, x1, y1 = x0 - c, y0 - c, x1 + c, y1 + c
+    margin = 2 * GAP
+    need = len(pins) * PIN_PITCH + 8 * margin
+    grow = max(0, need - 2 * ((x1 - x0) + (y1 - y0))) / 8
+    x0, y0, x1, y1 = int(x0 - grow), int(y0 - grow), int(x1 + grow), int(y1 + grow)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    w_, h_ = x1 - x0, y1 - y0
+
+    def ring_s(px: float, py: float) -> float:
+        """Perimeter coordinate (counter-clockwise from the lower-left corner) of the ray from
+        the centre through (px, py)."""
+        dx, dy = px - cx, py - cy
+        if dx == 0 and dy == 0:
+            dx = 1.0
+        t = min(abs(w_ / 2 / dx) if dx else float("inf"), abs(h_ / 2 / dy) if dy else float("inf"))
+        x, y = cx + dx * t, cy + dy * t
+        if abs(y - y0) < 1e-6 * h_ + 1:
+            return x - x0
+        if abs(x - x1) < 1e-6 * w_ + 1:
+            return w_ + (y - y0)
+        if abs(y - y1) < 1e-6 * h_ + 1:
+            return w_ + h_ + (x1 - x)
+        return 2 * w_ + h_ + (y1 - y)
+
+    # the ring's usable stretches (corners left free), counter-clockwise from the lower-left
+    full = [("-3", w_), ("-2", h_), ("-4", w_), ("-1", h_)]
+    sides = [(side, length - 2 * margin) for side, length in full]
+    usable = sum(l for _, l in sides)
+
+    def to_usable(s: float) -> float:
+        u = 0.0
+        for (_, length), (_, ul) in zip(full, sides):
+            if s <= length:
+                return u + min(max(s - margin, 0.0), ul)
+            s -= length
+            u += ul
+        return usable
+
+    target = {}
+    for p in pins:
+        pts = members.get(net_of.get(p, ""), [])
+        px, py = (sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)) if pts else (cx, cy)
+        target[p] = to_usable(ring_s(px, py))
+    # cut the ring open in the widest gap between wanted places, then keep the order and push
+    # pins apart to PIN_PITCH: forwards from each one's place, then back from the end
+    order = sorted(pins, key=lambda p: target[p])
+    ts = [target[p] for p in order]
+    gaps = [((ts[(i + 1) % len(ts)] - ts[i]) % usable or (usable if len(ts) == 1 else 0.0), i)
+            for i in range(len(ts))]
+    _, cut = max(gaps)
+    start = (ts[cut] + gaps[cut][0] / 2) % usable
+    order = sorted(pins, key=lambda p: (target[p] - start) % usable)
+    want = [(target[p] - start) % usable for p in order]
+    pos = []
+    for w in want:
+        pos.append(max(w, pos[-1] + PIN_PITCH) if pos else max(w, PIN_PITCH / 2))
+    hi = usable - PIN_PITCH / 2
+    for i in range(len(pos) - 1, -1, -1):
+        hi = min(pos[i], hi)
+        pos[i] = hi
+        hi -= PIN_PITCH
+    placed = {}
+    for p, u in zip(order, pos):
+        side, d = _side_of((u + start) % usable, sides)
+        d = int(d) + margin
+        if side == "-3":
+            x, y = x0 + d, y0
+        elif side == "-2":
+            x, y = x1, y0 + d
+        elif side == "-4":
+            x, y = x1 - d, y1
+        else:
+            x, y = x0, y1 - d
+        if side in ("-1", "-2"):
+            box_ = (x - 50, y - 40, x + 50, y + 40)
+        else:
+            box_ = (x - 40, y - 50, x + 40, y + 50)
+        orient = {"-1": 7, "-2": 6, "-3": 0, "-4": 3}[side]
+        placed[p] = f"{p} {box_[0]} {box_[1]}  {box_[2]} {box_[3]}  {orient} {side}"
+    return "\n".join(placed.get(l.split()[0], l) if l.startswith("twpin_") else l for l in lines) + "\n"
+
+
+def snap_to_tracks(def_text: str, cells: set[str]) -> str:
+    """The placed DEF with every instance of the macro ``cells`` moved up and right (less than a
+    track pitch: 0.8 um, 1 um) so its origin sits on the routing tracks (``TRACKS X`` of metal2,
+    ``TRACKS Y`` of metal1). A hardened block's pins lie on its own tracks, which start at its
+    LEF origin; off by half a pitch (qflow puts the components' lower-left at a half-pitch
+    offset), qrouter finds no tap on a 0.3 um pin ("has no taps", the net unroutable)."""
+    tx = re.search(r"^TRACKS X (-?[\d.]+) DO \d+ STEP (\d+) LAYER metal2\b", def_text, re.M)
+    ty = re.search(r"^TRACKS Y (-?[\d.]+) DO \d+ STEP (\d+) LAYER metal1\b", def_text, re.M)
+    if not (tx and ty and cells):
+        return def_text
+    (ox, sx), (oy, sy) = (int(float(tx.group(1))), int(tx.group(2))), (int(float(ty.group(1))), int(ty.group(2)))
+
+    def move(m: re.Match) -> str:
+        if m.group(2) not in cells:
+            return m.group(0)
+        x, y = int(m.group(3)), int(m.group(4))
+        return f"{m.group(1)}( {x + (ox - x) % sx} {y + (oy - y) % sy} ){m.group(5)}"
+    return re.sub(r"^(- \S+ (\S+) \+ PLACED )\( (-?\d+) (-?\d+) \)(.*)$", move, def_text, flags=re.M)
+
+
+def drop_fill_over_macros(def_text: str, sizes: dict[str, tuple[int, int]]) -> str:
+    """The placed DEF without the ``FILL`` cells that lie on a macro (``sizes``: macro cell ->
+    (width, height) in DEF units) or outside the columns of the standard cells. qflow's ``addspacers`` fills every row from the left to the
+    right edge of all components, macros included, so rows beside macro columns were filled
+    across them: 212 k fill cells on an expert core's macros, overlapping their pins and
+    obstructions and read by qrouter one by one."""
+    boxes, xs = [], []
+    for m in re.finditer(r"^- \S+ (\S+) \+ PLACED \( (-?\d+) (-?\d+) \)", def_text, re.M):
+        if m.group(1) in sizes:
+            x, y = int(m.group(2)), int(m.group(3))
+            w, h = sizes[m.group(1)]
+            boxes.append((x, y, x + w, y + h))
+        elif m.group(1) != "FILL":
+            xs.append(int(m.group(2)))
+    if not boxes:
+        return def_text
+    lo, hi = (min(xs), max(xs) + 2000) if xs else (None, None)       # the standard-cell core
+    step = 5000
+    grid: dict[tuple[int, int], list] = {}
+    for b in boxes:
+        for i in range(b[0] // step, b[2] // step + 1):
+            for j in range(b[1] // step, b[3] // step + 1):
+                grid.setdefault((i, j), []).append(b)
+    fill = re.compile(r"^- \S+ FILL \+ PLACED \( (-?\d+) (-?\d+) \)")
+    out, dropped = [], 0
+    for line in def_text.splitlines():
+        m = fill.match(line)
+        if m:
+            x, y = int(m.group(1)), int(m.group(2))
+            if (lo is not None and not lo <= x <= hi) or any(
+                    b[0] <= x + 40 <= b[2] and b[1] <= y + 500 <= b[3] for b in grid.get((x // step, y // step), ())):
+                dropped += 1
+                continue
         out.append(line)
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    return re.sub(r"^COMPONENTS (\d+) ;", lambda c: f"COMPONENTS {int(c.group(1)) - dropped} ;", text, count=1,
+                  flags=re.M)
 
 
 def insert_components(pl_text: str, boxes: list[str]) -> str:
@@ -175,29 +426,42 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     graywolf, args = argv[0], argv[1:]
     root = args[-1]
-    cel = Path(f"{root}.cel")
-    if not cel.exists() or not re.search(r"^hardcell", cel.read_text(), re.M):
+    cel, par = Path(f"{root}.cel"), Path(f"{root}.par")
+    text = cel.read_text() if cel.exists() else ""
+    large = count_cells(text) > LARGE_CELLS
+    if large and par.exists():
+        par.write_text(tune_par(par.read_text(), count_cells(text)))
+    has_macros = bool(re.search(r"^hardcell", text, re.M))
+    if not has_macros and not large:
         os.execv(graywolf, [graywolf, *args])
-    text = cel.read_text()
-    Path(f"{root}.cel.macros").write_text(text)
     std, macros = split_cel(text)
-    cel.write_text(std)
+    if has_macros:
+        Path(f"{root}.cel.macros").write_text(text)
+        cel.write_text(std)
+        if par.exists():
+            par.write_text(set_rows(par.read_text(), core_rows(std, macros)))
     r = subprocess.run([graywolf, *args])
     if r.returncode:
         return r.returncode
     pl1, pl2, pin = Path(f"{root}.pl1"), Path(f"{root}.pl2"), Path(f"{root}.pin")
-    placed = place_macros(macros, _rows(pl2.read_text()))
-    boxes = [f"{m['name']} {m['llx']} {m['lly']}  {m['llx'] + m['w']} {m['lly'] + m['h']}  0 0" for m in placed]
+    if large:
+        pin.write_text(write_pin_file(std, pl1.read_text()))
+        print(f"macro_place: {pin} written from {cel} and {pl1} (graywolf ran without its global router)")
+    if not has_macros:
+        return 0
     rows = _rows(pl2.read_text())
-    text = pl1.read_text()
-    dx = min(m["llx"] for m in placed) - min(r[0] for r in rows) - channel(text, "-1")
-    dy = max(0, max(m["lly"] + m["h"] for m in placed) - max(r[3] for r in rows))
-    dy = dy + channel(text, "-4") if dy else 0
-    pl1.write_text(insert_components(shift_edge_pins(pl1.read_text(), dx, dy), boxes))
-    pl2.write_text(insert_components(shift_edge_pins(pl2.read_text(), dx, dy), boxes))
+    placed = place_macros(macros, rows)
+    boxes = [f"{m['name']} {m['llx']} {m['lly']}  {m['llx'] + m['w']} {m['lly'] + m['h']}  0 0" for m in placed]
     pin.write_text(merge_pins(pin.read_text(), placed))
-    print(f"macro_place: {len(placed)} hard macros placed left of the standard-cell core: "
-          + ", ".join(f"{m['name']} at ({m['llx']}, {m['lly']})" for m in placed))
+    box = (min([r[0] for r in rows] + [m["llx"] - keepout(m) for m in placed]),
+           min([r[1] for r in rows] + [m["lly"] - keepout(m) for m in placed]),
+           max([r[2] for r in rows] + [m["llx"] + m["w"] + keepout(m) for m in placed]),
+           max([r[3] for r in rows] + [m["lly"] + m["h"] + keepout(m) for m in placed]))
+    pins_text = pin.read_text()
+    for f in (pl1, pl2):
+        f.write_text(insert_components(ring_pins(f.read_text(), pins_text, box), boxes))
+    print(f"macro_place: {len(placed)} hard macros placed left of the standard-cell core, I/O pins on a ring "
+          f"around them: " + ", ".join(f"{m['name']} at ({m['llx']}, {m['lly']})" for m in placed))
     return 0
 
 

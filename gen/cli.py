@@ -115,9 +115,9 @@ def cmd_gen(args) -> int:
     return 0
 
 
-def cmd_ppa(args) -> int:
-    from ..flows.builtin import FlowError, ensure_tools
-    from ..flows.ppa import ppa_for_config
+def _ppa_checked(args):
+    """The configuration and block list of a PPA run, every option checked (``CliError`` naming
+    the option) before any tool runs."""
     from .tiers import assignment_for
     from ..hw.layers import design_for
     cfg = load_config(args.config)
@@ -143,6 +143,13 @@ def cmd_ppa(args) -> int:
             raise CliError(str(e)) from None
     if getattr(args, "jobs", 2) < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
+    return cfg, blocks
+
+
+def cmd_ppa(args) -> int:
+    from ..flows.builtin import FlowError, ensure_tools
+    from ..flows.ppa import ppa_for_config
+    cfg, blocks = _ppa_checked(args)
     try:
         ensure_tools()
         res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
@@ -196,10 +203,12 @@ def cmd_orfs(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import demo
+    ns = argparse.Namespace(**vars(args))
+    ns.config, ns.o = args.ppa, str(Path(args.out) / "ppa")
+    if args.ppa:
+        _ppa_checked(ns)                     # a bad PPA option stops the job before it starts
     rc = demo(Path(args.out))
     if rc == 0 and args.ppa:
-        ns = argparse.Namespace(config=args.ppa, o=str(Path(args.out) / "ppa"), partition="memory-on-logic",
-                                clock_ns=10.0, two_d_only=False)
         rc = cmd_ppa(ns)
     return rc
 
@@ -209,27 +218,8 @@ def cmd_bench(args) -> int:
     return bench(Path(args.out), Path(args.table) if args.table else None, getattr(args, "only", None))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="spikestack", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="run one layer on the golden model or the generated RTL")
-    r.add_argument("config")
-    r.add_argument("--weights", required=True)
-    r.add_argument("--spikes", required=True)
-    r.add_argument("--out", required=True)
-    r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
-    r.set_defaults(fn=cmd_run)
-    g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
-    g.add_argument("config")
-    g.add_argument("-o", required=True, metavar="DIR")
-    g.add_argument("--tiers", type=int, default=1, help="2: also the two tiers, the stitched 3D top and the F2F map")
-    g.add_argument("--partition", default="memory-on-logic", help="memory-on-logic (default) or logic-on-logic")
-    g.add_argument("--assign", action="append", metavar="BLOCK=top|bottom", help="put a named block on a tier")
-    g.add_argument("--no-report", action="store_true", help="skip the per-tier Yosys synthesis report")
-    g.set_defaults(fn=cmd_gen)
-    pp = sub.add_parser("ppa", help="PPA through the built-in flow: 2D and pseudo-3D")
-    pp.add_argument("config")
-    pp.add_argument("-o", required=True, metavar="DIR")
+def _ppa_options(pp: argparse.ArgumentParser):
+    """The options of the PPA flow, shared by ``ppa`` and ``demo``."""
     pp.add_argument("--partition", default="memory-on-logic")
     pp.add_argument("--clock-ns", type=float, default=10.0)
     pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
@@ -254,6 +244,30 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--jobs", type=int, default=2, help="flows run at once (default 2)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spikestack", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run one layer on the golden model or the generated RTL")
+    r.add_argument("config")
+    r.add_argument("--weights", required=True)
+    r.add_argument("--spikes", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
+    r.set_defaults(fn=cmd_run)
+    g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
+    g.add_argument("config")
+    g.add_argument("-o", required=True, metavar="DIR")
+    g.add_argument("--tiers", type=int, default=1, help="2: also the two tiers, the stitched 3D top and the F2F map")
+    g.add_argument("--partition", default="memory-on-logic", help="memory-on-logic (default) or logic-on-logic")
+    g.add_argument("--assign", action="append", metavar="BLOCK=top|bottom", help="put a named block on a tier")
+    g.add_argument("--no-report", action="store_true", help="skip the per-tier Yosys synthesis report")
+    g.set_defaults(fn=cmd_gen)
+    pp = sub.add_parser("ppa", help="PPA through the built-in flow: 2D and pseudo-3D")
+    pp.add_argument("config")
+    pp.add_argument("-o", required=True, metavar="DIR")
+    _ppa_options(pp)
     pp.set_defaults(fn=cmd_ppa)
     c = sub.add_parser("census", help="standard cells of every distinct block (plans hierarchical P&R)")
     c.add_argument("config")
@@ -271,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.set_defaults(fn=cmd_orfs)
     d = sub.add_parser("demo", help="the main job on the default configurations (make run)")
     d.add_argument("--out", default="out/run")
-    d.add_argument("--ppa", default=None, metavar="CONFIG", help="then the PPA of this configuration, 2D and 3D")
+    d.add_argument("--ppa", default=None, metavar="CONFIG",
+                   help="then the PPA of this configuration, 2D and 3D, with the ppa options below (into OUT/ppa)")
+    _ppa_options(d)
     d.set_defaults(fn=cmd_demo)
     b = sub.add_parser("bench", help="benchmarks: cycles vs ideal, simulation speed (make bench)")
     b.add_argument("--out", default="out/bench")

@@ -268,7 +268,8 @@ def test_macro_place_keeps_macros_off_the_core_and_each_other():
     placed = place_macros(macros, rows)
     boxes = [(m["llx"], m["lly"], m["llx"] + m["w"], m["lly"] + m["h"]) for m in placed]
     for x0, y0, x1, y1 in boxes:
-        assert x1 <= -400 - GAP and (x0 + 400) % 80 == 0                        # left of the core, on the grid
+        assert (x1 <= -400 - GAP or x0 >= 6000 + GAP) and (x0 + 400) % 80 == 0  # beside the core, on the grid
+    assert boxes[0][2] <= -400 - GAP and boxes[1][0] >= 6000 + GAP              # one column on each side
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert a[2] + GAP <= b[0] or b[2] + GAP <= a[0] or a[3] + GAP <= b[1] or b[3] + GAP <= a[1]
@@ -282,16 +283,30 @@ def test_macro_place_keeps_macros_off_the_core_and_each_other():
 
 def test_macro_place_keeps_io_pins_on_the_die_edge():
     """Macros go after the components in the placement files (qflow's place2def reads components,
-    then pins: macros after the pins left the DEF's PINS without location), left-side pins move
-    left of the macro columns and top-side pins above them; a macro-dominated die is squarish."""
-    from spikestack.flows.macro_place import column_height, insert_components, place_macros, shift_edge_pins
-    pl = ("A_1 0 0  80 1000  0 1\ntwpin_l -500 200  -420 280  7 -1\ntwpin_t 40 1000  120 1100  3 -4\n"
-          "twpin_b 40 -500  120 -400  0 -3\n")
-    out = insert_components(shift_edge_pins(pl, -3000, 700), ["m_1 -2900 0  -1000 1700  0 0"]).splitlines()
-    assert [l.split()[0] for l in out] == ["A_1", "m_1", "twpin_l", "twpin_t", "twpin_b"]
-    assert out[2].split()[1:5] == ["-3500", "200", "-3420", "280"]          # left of the macro
-    assert out[3].split()[1:5] == ["40", "1700", "120", "1800"]             # above it
-    assert out[4].split()[1:5] == ["40", "-500", "120", "-400"]             # bottom side unchanged
+    then pins: macros after the pins left the DEF's PINS without location); the I/O pins go on a
+    ring around core and macros, each on the side that faces its net, evenly spread, on the
+    ring; a macro-dominated die is squarish."""
+    from spikestack.flows.macro_place import (PIN_PITCH, column_height, insert_components, place_macros,
+                                              ring_channel, ring_pins)
+    pl = ("A_1 0 0  80 1000  0 1\nB_1 9000 0  9080 1000  0 1\ntwpin_l -500 200  -420 280  7 -1\n"
+          "twpin_r 40 1000  120 1100  3 -4\ntwpin_b 40 -500  120 -400  0 -3\n")
+    pin = ("nl 1 A_1 A 40 500 0 0 1\nnl 1 twpin_l l 0 0 0 0 1\n"         # net of l: a cell at the left
+           "nr 1 B_1 A 9040 500 0 0 1\nnr 1 twpin_r r 0 0 0 0 1\n"       # net of r: a cell at the right
+           "nb 1 twpin_b b 0 0 0 0 1\n")                                   # nothing else: the centre
+    box = (-3000, 0, 9080, 1700)
+    out = insert_components(ring_pins(pl, pin, box), ["m_1 -2900 0  -1000 1700  0 0"]).splitlines()
+    assert [l.split()[0] for l in out] == ["A_1", "B_1", "m_1", "twpin_l", "twpin_r", "twpin_b"]
+    c = ring_channel(3)
+    ring = {}
+    for l in out[3:]:
+        w = l.split()
+        x, y = (int(w[1]) + int(w[3])) / 2, (int(w[2]) + int(w[4])) / 2
+        ring[w[0]] = (x, y, w[-1])
+        on_edge = {"-1": x == box[0] - c, "-2": x == box[2] + c, "-3": y == box[1] - c, "-4": y == box[3] + c}
+        assert on_edge[w[-1]], l                                             # on the ring, on its own side
+    assert ring["twpin_l"][0] < ring["twpin_r"][0]                          # each towards its net
+    pts = [v[:2] for v in ring.values()]
+    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for i, a in enumerate(pts) for b in pts[i + 1:]) >= PIN_PITCH
     rows = [(0, 0, 2000, 1000)]                                             # a small, flat core
     macros = [{"name": f"m_{i}", "w": 3000, "h": 3000, "pins": []} for i in range(9)]
     h = column_height(macros, rows)
@@ -299,3 +314,50 @@ def test_macro_place_keeps_io_pins_on_the_die_edge():
     placed = place_macros(macros, rows)
     xs = {m["llx"] for m in placed}
     assert len(xs) == 3 and max(m["lly"] + m["h"] for m in placed) <= h     # 3 columns of 3, not one row
+
+
+def test_graywolf_runs_fast_on_large_designs_and_the_net_list_is_written_back():
+    """Above LARGE_CELLS graywolf anneals with fewer moves and without its channel global router
+    (which is what writes the .pin net list qflow's place2def reads): the net list is then written
+    from the .cel file and the placement, each net's lines together, feed-throughs left out."""
+    from spikestack.flows.macro_place import LARGE_CELLS, core_rows, set_rows, tune_par, write_pin_file
+    par = "TWSC*feedThruWidth    : 80 layer 1\nTWSC*do.global.route  : on\n"
+    assert tune_par(par, LARGE_CELLS) == par
+    big = tune_par(par, 9000)
+    assert "TWSC*do.global.route  : off" in big and big.count("TWSC*fast : 9") == 1
+    assert tune_par(big, 9000).count("TWSC*fast") == 1
+    assert set_rows(set_rows(par, 5), 7).count("GENR*numrows") == 1
+    cel = ("cell 0 INVX1_1\nleft -80 right 80 bottom -500 top 500\n"
+           "pin name twfeed1 signal TW_PASS_THRU layer 1 0 -500\n   equiv name twfeed1 layer 1 0 500\n"
+           "pin name A signal n1 layer 1 -40 0\npin name Y signal n2 layer 1 40 0\n"
+           "cell 1 INVX1_2\nleft -80 right 80 bottom -500 top 500\n"
+           "pin_group\npin name n2_bF$pin/A signal n2 layer 1 -40 0\nend_pin_group\npin name Y signal n1 layer 1 40 0\n"
+           "pad 1 name twpin_x\ncorners 4 -40 -50 -40 50 40 50 40 -50\npin name x signal n1 layer 1 0 0\n")
+    pl1 = "INVX1_1 0 0  160 1000  0 1\nINVX1_2 160 0  320 1000  0 1\ntwpin_x -500 460  -420 540  7 -1\n"
+    lines = [l.split() for l in write_pin_file(cel, pl1).splitlines()]
+    assert [(l[0], l[2], l[3]) for l in lines] == [
+        ("n1", "INVX1_1", "A"), ("n1", "INVX1_2", "Y"), ("n1", "twpin_x", "x"),
+        ("n2", "INVX1_1", "Y"), ("n2", "INVX1_2", "n2_bF$pin/A")]
+    assert lines[0][4:6] == ["40", "500"] and lines[2][4:6] == ["-460", "500"]   # cell centre + offset
+    # rows: the side of a square of cells and macros, but a core at most 9 times as high as wide
+    many = cel.split("pad 1")[0] * 50
+    assert core_rows(many, []) == 4                                  # 100 cells of 160 x 1000: sqrt -> 4 rows
+    assert core_rows(many, [{"w": 9000, "h": 9000, "pins": []}]) == 11         # square with the macro
+    assert core_rows(many, [{"w": 90000, "h": 90000, "pins": []}]) == 12       # capped: 3 x 4 rows
+
+
+def test_block_macros_sit_on_the_tracks_and_no_fill_cell_lies_on_them():
+    """A hardened block's pins lie on its own routing tracks: in the parent its origin moves
+    onto the parent's tracks (metal2 X, metal1 Y), never by a pitch or more; the fill cells qflow
+    lays across every row are dropped where they lie on a macro or away from the cells."""
+    from spikestack.flows.macro_place import drop_fill_over_macros, snap_to_tracks
+    d = ("TRACKS Y -500 DO 100 STEP 100 LAYER metal1 ;\nTRACKS X -360.0 DO 100 STEP 80 LAYER metal2 ;\n"
+         "COMPONENTS 6 ;\n- m_1 blk + PLACED ( 1050 1030 ) N ;\n- s_1 sram + PLACED ( 1050 1030 ) N ;\n"
+         "- INVX1_1 INVX1 + PLACED ( 5000 50 ) N ;\n- FILL_1 FILL + PLACED ( 1200 1050 ) N ;\n"
+         "- FILL_2 FILL + PLACED ( 5160 50 ) N ;\n- FILL_3 FILL + PLACED ( 60000 50 ) N ;\nEND COMPONENTS\n")
+    s = snap_to_tracks(d, {"blk"})
+    x, y = map(int, re.search(r"m_1 blk \+ PLACED \( (\S+) (\S+) \)", s).groups())
+    assert (x + 360) % 80 == 0 and (y + 500) % 100 == 0 and 0 <= x - 1050 < 80 and 0 <= y - 1030 < 100
+    assert "s_1 sram + PLACED ( 1050 1030 )" in s                           # only the cells named
+    f = drop_fill_over_macros(s, {"blk": (2000, 2000), "sram": (100, 100)})
+    assert "FILL_1" not in f and "FILL_2" in f and "FILL_3" not in f and "COMPONENTS 4 ;" in f
