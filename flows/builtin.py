@@ -219,14 +219,6 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, proj
     dirs = " ".join(f"macros/{m['name']}" for m in macros)
     text += (f"\n# hard macros (SRAMs: spikestack.flows.sram; blocks: spikestack.flows.harden), one directory each\n"
              f"set hard_macros = ({dirs})\n")
-    if any(m["kind"] == "block" for m in macros):
-        # no output buffers: a block output driven by an inner macro would run from the macro to
-        # a BUFX2 in the standard-cell core and back out to the die edge (an expert core had
-        # 1100 of them, each net crossing the core twice)
-        text += "# outputs driven straight by their cells and macros\nset nobuffers = 1\n"
-        # power stripes laid over the placement: stretched rows push the macros beside them
-        # sideways, one stripe width per stripe, into each other and into their pins' channels
-        text += '# power stripes without stretching the rows\nset addspacers_options = "-stripe 2.0 50.0 PG -nostretch"\n'
     pv.write_text(text)
     return macros
 

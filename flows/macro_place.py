@@ -10,7 +10,7 @@ cells:
 
 1. the ``hardcell`` entries are taken out of ``<root>.cel`` (the original is kept as
    ``<root>.cel.macros``); graywolf places the standard cells (TimberWolfSC);
-2. the macros go into columns on both sides of the standard-cell core, ``GAP`` (10 µm of routing
+2. the macros go into columns to the left of the standard-cell core, ``GAP`` (10 µm of routing
    channel) plus a keep-out that grows with their pins (:func:`keepout`) away from it, from
    each other and from the die's bottom edge, a new column
    when a column would rise above the core — or above the side of a square die holding core and
@@ -27,9 +27,9 @@ cells:
    placer crowds thousands of pins onto two sides of a die it then makes millimetres wide (an
    expert core's 2947 pins: 1230 on the top, 1230 on the bottom, 244 on each of the others).
 
-Large designs (more than ``LARGE_CELLS`` standard cells and I/O pins) are placed with fewer annealing moves
-(``TWSC*fast``, :func:`tune_par`: 1 move in ``cells / 1000``) and without TimberWolfSC's channel
-global router, whose feed-through assignment the over-the-cell router qrouter does not use: an
+Large designs (:func:`is_large`: more than ``LARGE_PINS`` I/O pins or ``LARGE_CELLS`` cells)
+are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: 1 move in
+``cells / 1000``) and without TimberWolfSC's channel global router, whose feed-through assignment the over-the-cell router qrouter does not use: an
 expert core of 8.7 k cells and 2947 pins took 26 min in graywolf as qflow sets it up, 52 s so.
 The net list graywolf writes only with its global router (``<root>.pin``) is then written from
 the ``.cel`` file and the placement (:func:`write_pin_file`).
@@ -49,8 +49,8 @@ from pathlib import Path
 GAP = 1000          # 10 µm in graywolf units (centimicrons)
 GRID_X = 80         # the osu018 site width
 PIN_PITCH = 200     # least distance of two I/O pins along the die edge (2 um: two metal3 tracks)
-LARGE_CELLS = 4000  # from here graywolf runs fast (tune_par)
-MAX_CORE_ASPECT = 9  # core height / width at most (core_rows)
+LARGE_CELLS = 15000  # from here graywolf runs fast (tune_par) ...
+LARGE_PINS = 1000    # ... or from here
 
 
 def split_cel(text: str) -> tuple[str, list[dict]]:
@@ -110,79 +110,49 @@ def column_height(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> 
 
 
 def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> list[dict]:
-    """Lower-left corners: columns up to :func:`column_height` high, each macro with its
-    :func:`keepout`, the columns taking turns on the two sides of the core (the side with less
-    width so far), so the core meets the macros on two edges and the longest wire to a macro is
-    half as long as with every column on one side (see the module docstring)."""
-    x0, x1 = min(r[0] for r in rows), max(r[2] for r in rows)
+    """Lower-left corners: columns left of the core, up to :func:`column_height` high, each macro
+    with its :func:`keepout` (see the module docstring). Only on the left: qflow's ``addspacers``
+    widens the core rightwards (a 2 um power stripe every 50 um) and pushes whatever stands to its
+    right in the same rows, macros included, into each other."""
+    x0 = min(r[0] for r in rows)
     y0 = min(r[1] for r in rows)
     y1 = y0 + column_height(macros, rows)
-    cols, cur, y = [], [], y0 + GAP
+    placed, col_right, y, col_w = [], x0 - GAP, y0 + GAP, 0
     for m in sorted(macros, key=lambda m: (-m["h"], _natural(m["name"]))):
         k = keepout(m)
-        if cur and y + m["h"] + 2 * k > max(y1, y0 + GAP + m["h"] + 2 * k):
-            cols.append(cur)
-            cur, y = [], y0 + GAP
-        cur.append((m, y + k))
+        if y > y0 + GAP and y + m["h"] + 2 * k > max(y1, y0 + GAP + m["h"] + 2 * k):
+            col_right -= col_w + GAP
+            y, col_w = y0 + GAP, 0
+        llx = col_right - k - m["w"]
+        llx -= (llx - x0) % GRID_X                   # same site grid as the cells
+        placed.append(dict(m, llx=llx, lly=y + k))
         y += m["h"] + 2 * k + GAP
-    if cur:
-        cols.append(cur)
-    placed, left, right = [], x0 - GAP, x1 + GAP
-    for col in cols:
-        width = max(m["w"] + 2 * keepout(m) for m, _ in col) + GRID_X
-        on_left = (x0 - GAP - left) <= (right - x1 - GAP)
-        for m, lly in col:
-            k = keepout(m)
-            if on_left:
-                llx = left - k - m["w"]
-                llx -= (llx - x0) % GRID_X               # same site grid as the cells
-            else:
-                llx = right + k
-                llx += (x0 - llx) % GRID_X
-            placed.append(dict(m, llx=llx, lly=lly))
-        if on_left:
-            left -= width + GAP
-        else:
-            right += width + GAP
+        col_w = max(col_w, col_right - llx + k)
     return placed
 
 
 def tune_par(par_text: str, cells: int) -> str:
-    """The graywolf parameter file for a design of ``cells`` standard cells: unchanged up to
-    ``LARGE_CELLS``; above, ``TWSC*fast`` (annealing moves per cell divided by ``cells / 1000``)
-    and TimberWolfSC's global router off."""
-    if cells <= LARGE_CELLS:
-        return par_text
+    """The graywolf parameter file of a large design (:func:`is_large`) of ``cells`` standard
+    cells and pins: ``TWSC*fast`` (annealing moves per cell divided by ``cells / 1000``) and
+    TimberWolfSC's global router off."""
     text = re.sub(r"^TWSC\*do\.global\.route.*$", "TWSC*do.global.route  : off", par_text, flags=re.M)
     text = re.sub(r"^TWSC\*fast.*\n", "", text, flags=re.M)
     return text.rstrip("\n") + f"\nTWSC*fast : {max(2, round(cells / 1000))}\n"
 
 
-def core_rows(cel_text: str, macros: list[dict], row_h: int = 1000) -> int:
-    """How many standard-cell rows make the core as high as the side of a square holding the
-    cells and every macro with its gaps (``GENR*numrows``): the macro columns beside the core
-    then rise no higher than it, and the die is square and dense instead of a flat core beside
-    tall columns. At most ``MAX_CORE_ASPECT`` times as high as wide: a few cells beside one
-    large macro (a merge block's 5.8 mm wide buffer) stay a compact core, not a line of
-    one-cell rows."""
-    cells = 0
-    for line in cel_text.splitlines():
-        w = line.split()
-        if w[:1] == ["left"] and len(w) >= 8:
-            cells += (int(w[3]) - int(w[1])) * (int(w[7]) - int(w[5]))
-    area = cells + sum((m["w"] + GAP + 2 * keepout(m)) * (m["h"] + GAP + 2 * keepout(m)) for m in macros)
-    square = cells ** 0.5 / row_h                # rows of a square core
-    return max(1, round(min(area ** 0.5 / row_h, MAX_CORE_ASPECT ** 0.5 * square)))
+def count_cells(cel_text: str) -> tuple[int, int]:
+    """Standard cells and I/O pins (pads) of a ``.cel`` file."""
+    lines = cel_text.splitlines()
+    return sum(1 for l in lines if l.startswith("cell ")), sum(1 for l in lines if l.startswith("pad "))
 
 
-def set_rows(par_text: str, rows: int) -> str:
-    text = re.sub(r"^GENR\*numrows.*\n", "", par_text, flags=re.M)
-    return text.rstrip("\n") + f"\nGENR*numrows : {rows}\n"
-
-
-def count_cells(cel_text: str) -> int:
-    """Standard cells and I/O pins (pads) of a ``.cel`` file: what graywolf's run time grows with."""
-    return sum(1 for l in cel_text.splitlines() if l.startswith(("cell ", "pad ")))
+def is_large(cel_text: str) -> bool:
+    """Whether graywolf runs fast (:func:`tune_par`): more than ``LARGE_PINS`` I/O pins (its
+    global router's run time grows with them: 26 min for an expert core's 2947) or more than
+    ``LARGE_CELLS`` standard cells. Below both, qflow's settings stay: on a flat 7.4 k-cell MoE
+    the fast placement left qrouter 682 failed nets in its first pass instead of a few."""
+    cells, pads = count_cells(cel_text)
+    return pads > LARGE_PINS or cells > LARGE_CELLS
 
 
 def write_pin_file(cel_text: str, pl1_text: str) -> str:
@@ -428,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     root = args[-1]
     cel, par = Path(f"{root}.cel"), Path(f"{root}.par")
     text = cel.read_text() if cel.exists() else ""
-    large = count_cells(text) > LARGE_CELLS
+    large = is_large(text)
     if large and par.exists():
-        par.write_text(tune_par(par.read_text(), count_cells(text)))
+        par.write_text(tune_par(par.read_text(), sum(count_cells(text))))
     has_macros = bool(re.search(r"^hardcell", text, re.M))
     if not has_macros and not large:
         os.execv(graywolf, [graywolf, *args])
@@ -438,8 +408,6 @@ def main(argv: list[str] | None = None) -> int:
     if has_macros:
         Path(f"{root}.cel.macros").write_text(text)
         cel.write_text(std)
-        if par.exists():
-            par.write_text(set_rows(par.read_text(), core_rows(std, macros)))
     r = subprocess.run([graywolf, *args])
     if r.returncode:
         return r.returncode
