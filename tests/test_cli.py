@@ -133,3 +133,13 @@ def test_gen_writes_verilog_and_manifest(tmp_path, root):
     for p in man["ports"]:
         assert p["name"] in v
     assert {m["block"] for m in man["memories"]} >= {"activation_glb", "weight_buffer"}
+
+
+@pytest.mark.parametrize("opt,word", [(["--jobs", "0"], "jobs"), (["--blocks", "nope"], "blocks"),
+                                      (["--harden", "atoms"], "harden")])
+def test_demo_refuses_a_bad_ppa_option_before_it_starts(tmp_path, root, opt, word):
+    """`make run`'s job takes the ppa options; a bad one stops it at once, nothing written."""
+    out = tmp_path / "run"
+    r = spikestack("demo", "--out", out, "--ppa", root / "configs" / "moe_ppa_small.toml", *opt)
+    assert r.returncode == 2 and r.stderr.startswith(f"spikestack: error: {word}"), r.stderr
+    assert not out.exists()
