@@ -21,7 +21,10 @@ against it, ``blif2cel`` reads each LEF as a hard macro, the macros are placed b
 standard-cell core by :mod:`spikestack.flows.macro_place` (qflow's ``graywolf`` in this flow;
 graywolf's own macro placer aborts on designs of PPA size), qrouter reads the LEFs, and OpenSTA
 reads the liberties, so paths through the macros are timed and ``report_power`` counts their
-access energy and leakage. The report gives macro count, area and power besides the cells.
+access energy and leakage. Hardened blocks (``blocks``) go the same way; after placement their
+instances are moved onto the routing tracks (their pins are on their own tracks) and the fill
+cells qflow lays across them are dropped (:func:`~spikestack.flows.macro_place.snap_to_tracks`,
+:func:`~spikestack.flows.macro_place.drop_fill_over_macros`). The report gives macro count, area and power besides the cells.
 
 The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
 liberty). ``run_flow`` returns (and writes as ``ppa.json`` / ``ppa.md``) cells, cell area, die
