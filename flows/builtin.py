@@ -24,7 +24,8 @@ reads the liberties, so paths through the macros are timed and ``report_power`` 
 access energy and leakage. Hardened blocks (``blocks``) go the same way; after placement their
 instances are moved onto the routing tracks (their pins are on their own tracks) and the fill
 cells qflow lays across them are dropped (:func:`~spikestack.flows.macro_place.snap_to_tracks`,
-:func:`~spikestack.flows.macro_place.drop_fill_over_macros`). The report gives macro count, area and power besides the cells.
+:func:`~spikestack.flows.macro_place.drop_fill_over_macros`). The report gives macro count, area
+and power besides the cells.
 
 The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
 liberty). ``run_flow`` returns (and writes as ``ppa.json`` / ``ppa.md``) cells, cell area, die
@@ -226,12 +227,6 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, proj
     return macros
 
 
-def _lef_size(lef: Path) -> tuple[int, int]:
-    """A macro's ``SIZE`` in the flow's DEF units (centimicrons)."""
-    m = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", Path(lef).read_text())
-    return round(float(m.group(1)) * 100), round(float(m.group(2)) * 100)
-
-
 def _failed_nets(path: Path) -> list[str]:
     """The nets qrouter could not route (its ``fail.out``: a count line, then one net per line)."""
     if not path.exists():
@@ -304,8 +299,10 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
             # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
             # and no fill cells on the macros (qflow fills every row across them)
+            from .bondpins import lef_geometry
             cells = {m["name"] for m in macros if m["kind"] == "block"}
-            sizes = {m["name"]: _lef_size(m["lef"]) for m in macros}
+            geo = lef_geometry([Path(m["lef"]).read_text() for m in macros])
+            sizes = {c: (round(g["size"][0] * 100), round(g["size"][1] * 100)) for c, g in geo.items()}
             for f in (work / f"{top}.def", work / f"{top}_unroute.def"):
                 if f.exists():
                     f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))

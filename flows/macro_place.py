@@ -23,14 +23,15 @@ cells:
 4. the I/O pins go on a ring around core and macros (:func:`ring_pins`): each pin as near the
    point of the ring that faces the centre of its net's other pins as ``PIN_PITCH`` between
    pins allows, with a routing channel between the ring and the macros that grows with the
-   pins (:func:`ring_channel`). graywolf's own pad
-   placer crowds thousands of pins onto two sides of a die it then makes millimetres wide (an
-   expert core's 2947 pins: 1230 on the top, 1230 on the bottom, 244 on each of the others).
+   pins (:func:`ring_channel`). graywolf's own pad placer crowds thousands of pins onto two
+   sides of a die it then makes millimetres wide (an expert core's 2947 pins: 1230 on the top,
+   1230 on the bottom, 244 on each of the others).
 
 Large designs (:func:`is_large`: more than ``LARGE_PINS`` I/O pins or ``LARGE_CELLS`` cells)
 are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: 1 move in
-``cells / 1000``) and without TimberWolfSC's channel global router, whose feed-through assignment the over-the-cell router qrouter does not use: an
-expert core of 8.7 k cells and 2947 pins took 26 min in graywolf as qflow sets it up, 52 s so.
+``cells / 1000``) and without TimberWolfSC's channel global router, whose feed-through
+assignment the over-the-cell router qrouter does not use: an expert core of 8.7 k cells and
+2947 pins took 26 min in graywolf as qflow sets it up, 52 s so.
 The net list graywolf writes only with its global router (``<root>.pin``) is then written from
 the ``.cel`` file and the placement (:func:`write_pin_file`).
 
@@ -203,7 +204,7 @@ def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> st
     pins (from ``pin_text``, a ``.pin`` file with the macro pins merged); the pins then keep
     the order of those points and move apart to ``PIN_PITCH`` (the ring cut open in the widest
     gap between wanted points; pushed forwards, then back from the end), a corner margin left
-    free, each on the side it lands on (rows -1 left, -2 right, -3 bottom, -4 top).""" 
+    free, each on the side it lands on (rows -1 left, -2 right, -3 bottom, -4 top)."""
     lines = pl_text.rstrip("\n").splitlines()
     pins = [l.split()[0] for l in lines if l.startswith("twpin_")]
     if not pins:
@@ -323,9 +324,9 @@ def snap_to_tracks(def_text: str, cells: set[str]) -> str:
 
 def drop_fill_over_macros(def_text: str, sizes: dict[str, tuple[int, int]]) -> str:
     """The placed DEF without the ``FILL`` cells that lie on a macro (``sizes``: macro cell ->
-    (width, height) in DEF units) or outside the columns of the standard cells. qflow's ``addspacers`` fills every row from the left to the
-    right edge of all components, macros included, so rows beside macro columns were filled
-    across them: 212 k fill cells on an expert core's macros, overlapping their pins and
+    (width, height) in DEF units) or outside the columns of the standard cells. qflow's
+    ``addspacers`` fills every row from the left to the right edge of all components, macros
+    included, so rows beside macro columns were filled across them: 212 k fill cells on an expert core's macros, overlapping their pins and
     obstructions and read by qrouter one by one."""
     boxes, xs = [], []
     for m in re.finditer(r"^- \S+ (\S+) \+ PLACED \( (-?\d+) (-?\d+) \)", def_text, re.M):
