@@ -28,6 +28,9 @@ cells:
    1230 on the bottom, 244 on each of the others).
 
 Large designs (:func:`is_large`: more than ``LARGE_PINS`` I/O pins or ``LARGE_CELLS`` cells)
+with hard macros get a sparser core (:func:`spread`: fill cells to ``SPREAD_DENSITY``) and their
+macros in an order that follows the nets (:func:`order_macros`: the macros that talk most to
+the cells nearest the core, partners stacked together). All large designs
 are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: 1 move in
 ``cells / 1000``) and without TimberWolfSC's channel global router, whose feed-through
 assignment the over-the-cell router qrouter does not use: an expert core of 8.7 k cells and
@@ -52,6 +55,7 @@ GRID_X = 80         # the osu018 site width
 PIN_PITCH = 200     # least distance of two I/O pins along the die edge (2 um: two metal3 tracks)
 LARGE_CELLS = 15000  # from here graywolf runs fast (tune_par) ...
 LARGE_PINS = 1000    # ... or from here
+SPREAD_DENSITY = 0.4  # cell density of a large design's core beside hard macros (spread)
 
 
 def split_cel(text: str) -> tuple[str, list[dict]]:
@@ -110,16 +114,18 @@ def column_height(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> 
     return max(core_h, int(area ** 0.5), max((m["h"] + 2 * keepout(m) for m in macros), default=0))
 
 
-def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> list[dict]:
+def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]], ordered: bool = False) -> list[dict]:
     """Lower-left corners: columns left of the core, up to :func:`column_height` high, each macro
     with its :func:`keepout` (see the module docstring). Only on the left: qflow's ``addspacers``
     widens the core rightwards (a 2 um power stripe every 50 um) and pushes whatever stands to its
-    right in the same rows, macros included, into each other."""
+    right in the same rows, macros included, into each other. The columns fill from the core
+    outwards, each from the bottom up, in the order given when ``ordered`` (:func:`order_macros`),
+    else tallest first and by name."""
     x0 = min(r[0] for r in rows)
     y0 = min(r[1] for r in rows)
     y1 = y0 + column_height(macros, rows)
     placed, col_right, y, col_w = [], x0 - GAP, y0 + GAP, 0
-    for m in sorted(macros, key=lambda m: (-m["h"], _natural(m["name"]))):
+    for m in (macros if ordered else sorted(macros, key=lambda m: (-m["h"], _natural(m["name"])))):
         k = keepout(m)
         if y > y0 + GAP and y + m["h"] + 2 * k > max(y1, y0 + GAP + m["h"] + 2 * k):
             col_right -= col_w + GAP
@@ -130,6 +136,42 @@ def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]]) -> l
         y += m["h"] + 2 * k + GAP
         col_w = max(col_w, col_right - llx + k)
     return placed
+
+
+def order_macros(macros: list[dict], std_text: str) -> list[dict]:
+    """The order the columns are filled in, nearest the core first: macros by the nets they share
+    with the standard cells (most first), each followed at once by the chain of macros it talks to
+    alone (a PE and its output-FIFO slice: nets joining two macros only), so partners are stacked
+    side by side in a column."""
+    core_nets, kind = set(), None
+    for line in std_text.splitlines():
+        w = line.split()
+        if w[:1] in (["cell"], ["pad"], ["padgroup"]):
+            kind = w[0]
+        elif kind == "cell" and w[:2] == ["pin", "name"] and len(w) > 4:
+            core_nets.add(w[4])
+    users: dict[str, set[int]] = {}
+    for i, m in enumerate(macros):
+        for _, net, _, _ in m["pins"]:
+            users.setdefault(net, set()).add(i)
+    def affinity(i):
+        return len({net for _, net, _, _ in macros[i]["pins"]} & core_nets)
+    def partners(i):
+        shared: dict[int, int] = {}
+        for _, net, _, _ in macros[i]["pins"]:
+            if len(users[net]) == 2:
+                (j,) = users[net] - {i}
+                shared[j] = shared.get(j, 0) + 1
+        return shared
+    todo = sorted(range(len(macros)), key=lambda i: (-affinity(i), _natural(macros[i]["name"])))
+    done, out = set(), []
+    for i in todo:
+        while i is not None and i not in done:
+            done.add(i)
+            out.append(macros[i])
+            shared = {j: n for j, n in partners(i).items() if j not in done}
+            i = max(shared, key=lambda j: (shared[j], -todo.index(j))) if shared else None
+    return out
 
 
 def tune_par(par_text: str, cells: int) -> str:
@@ -154,6 +196,25 @@ def is_large(cel_text: str) -> bool:
     the fast placement left qrouter 682 failed nets in its first pass instead of a few."""
     cells, pads = count_cells(cel_text)
     return pads > LARGE_PINS or cells > LARGE_CELLS
+
+
+def spread(root: str) -> None:
+    """Pad ``<root>.cel``'s standard cells with fill cells to ``SPREAD_DENSITY`` of the core
+    (qflow's ``decongest.tcl``, what its ``initial_density`` project variable runs; the unpadded
+    file is kept as ``<root>.cel.bak``). For a large design with hard macros: graywolf packs its
+    core to ~86 % and the thousands of nets to the macros and I/O pins cannot leave it (expert
+    core, 2765 such nets: 31 % of qrouter's first-pass nets failed so, 20 % at density 0.4)."""
+    from .builtin import QFLOW_SCRIPTS, TECH_DIR
+    cmd = [str(QFLOW_SCRIPTS / "decongest.tcl"), root, str(TECH_DIR / "osu018_stdcells.lef"), "FILL",
+           str(SPREAD_DENSITY), "--units=100"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    acel = Path(f"{root}.acel")
+    if r.returncode or not acel.exists():
+        raise RuntimeError(f"decongest.tcl failed ({r.returncode}): {(r.stdout + r.stderr)[-500:]}")
+    cel = Path(f"{root}.cel")
+    cel.replace(f"{root}.cel.bak")
+    acel.replace(cel)
+    print(f"macro_place: {cel} padded with fill cells to a core density of {SPREAD_DENSITY}")
 
 
 def write_pin_file(cel_text: str, pl1_text: str) -> str:
@@ -403,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     if large and par.exists():
         par.write_text(tune_par(par.read_text(), sum(count_cells(text))))
     has_macros = bool(re.search(r"^hardcell", text, re.M))
+    if large and has_macros:
+        spread(root)
+        text = cel.read_text()
     if not has_macros and not large:
         os.execv(graywolf, [graywolf, *args])
     std, macros = split_cel(text)
@@ -419,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     if not has_macros:
         return 0
     rows = _rows(pl2.read_text())
-    placed = place_macros(macros, rows)
+    placed = place_macros(order_macros(macros, std), rows, ordered=True) if large else place_macros(macros, rows)
     boxes = [f"{m['name']} {m['llx']} {m['lly']}  {m['llx'] + m['w']} {m['lly'] + m['h']}  0 0" for m in placed]
     pin.write_text(merge_pins(pin.read_text(), placed))
     box = (min([r[0] for r in rows] + [m["llx"] - keepout(m) for m in placed]),

@@ -356,3 +356,36 @@ def test_block_macros_sit_on_the_tracks_and_no_fill_cell_lies_on_them():
     assert "s_1 sram + PLACED ( 1050 1030 )" in s                           # only the cells named
     f = drop_fill_over_macros(s, {"blk": (2000, 2000), "sram": (100, 100)})
     assert "FILL_1" not in f and "FILL_2" in f and "FILL_3" not in f and "COMPONENTS 4 ;" in f
+
+
+def test_large_macro_parents_order_macros_by_their_nets_and_spread_the_core(tmp_path):
+    """A large parent's macros fill the columns (nearest the core first) in the order of the nets
+    they share with the standard cells, each with the macro it alone talks to right after it
+    (a PE and its FIFO slice); nets on three or more macros (clock, broadcast) pair nothing.
+    Its core is padded with fill cells by qflow's decongest to SPREAD_DENSITY."""
+    from spikestack.flows.builtin import TECH_DIR
+    from spikestack.flows.macro_place import SPREAD_DENSITY, order_macros, place_macros, spread
+
+    def macro(name, nets):
+        return {"name": name, "w": 1000, "h": 1000, "pins": [(f"p{k}", n, 0, 0) for k, n in enumerate(nets)]}
+    macros = [macro("pe_0", ["bc", "c0", "x0a", "x0b"]), macro("pe_1", ["bc", "c1", "x1a", "x1b"]),
+              macro("s_1", ["bc", "x1a", "x1b", "d1a", "d1b"]), macro("s_0", ["bc", "x0a", "x0b", "d0a", "d0b"])]
+    std = ("cell 0 A\npin name A signal c0 layer 1 0 0\npin name B signal c1 layer 1 0 0\n"
+           "cell 1 B\npin name A signal d0a layer 1 0 0\npin name B signal d0b layer 1 0 0\n"
+           "pin name C signal d1a layer 1 0 0\npin name D signal d1b layer 1 0 0\n"
+           "pad 1 name twpin_x\npin name x signal x0a layer 1 0 0\n")
+    order = [m["name"] for m in order_macros(macros, std)]
+    assert order == ["s_0", "pe_0", "s_1", "pe_1"]
+    placed = place_macros(order_macros(macros, std), [(0, 0, 4000, 10000)], ordered=True)
+    assert [m["name"] for m in sorted(placed, key=lambda m: m["lly"])] == order      # one column, bottom up
+    if not (TECH_DIR / "osu018_stdcells.lef").exists() or not shutil.which("tclsh"):
+        pytest.skip("qflow-tech-osu018 / tclsh not installed (make pd-tools)")
+    cel = "".join(f"cell {i} INVX1_{i}\nleft -80 right 80 bottom -500 top 500\n"
+                  f"pin name A signal n{i} layer 1 -40 0\npin name Y signal n{i + 1} layer 1 40 0\n" for i in range(40))
+    root = tmp_path / "top"
+    (tmp_path / "top.cel").write_text(cel)
+    spread(str(root))
+    out = (tmp_path / "top.cel").read_text()
+    assert (tmp_path / "top.cel.bak").read_text() == cel
+    width = lambda t: sum(int(l.split()[3]) - int(l.split()[1]) for l in t.splitlines() if l.startswith("left "))
+    assert out.count("FILL") >= 40 and 0.8 / SPREAD_DENSITY <= width(out) / width(cel) <= 1.2 / SPREAD_DENSITY
