@@ -20,7 +20,11 @@
    has 2947 port bits and 128 inner macros) is routed on all six layers from the start: on four,
    its nets cannot cross its inner macros, and qrouter's first pass left 2595 of its first 5200
    nets unrouted in the channels between them. The parent routes around such a block, in the
-   channels its keep-out leaves (:func:`spikestack.flows.macro_place.keepout`).
+   channels its keep-out leaves (:func:`spikestack.flows.macro_place.keepout`). A block of more
+   than ``BUFFERED_PINS`` port bits gets no output buffers (qflow's ``nobuffers``): an expert
+   core's outputs otherwise got 1139 of them in its standard-cell core, beside the buffer Yosys
+   already puts on an output wired straight to a sub-block's pin (its 1088-bit result word comes
+   straight from the FIFO-lane macros), one unloaded.
 
 Blocks are independent jobs and run ``jobs`` at a time (one tool per core). The parents — the 2D
 top and both tiers — are then generated with those blocks as instances of their cells
@@ -39,6 +43,7 @@ __all__ = ["cell_name", "harden_blocks"]
 
 
 NARROW_PINS = 400      # port bits up to which a block leaves metal5/metal6 to its parent
+BUFFERED_PINS = 1000   # port bits up to which a block's outputs are buffered
 
 
 def port_bits(verilog_text: str, module: str) -> int:
@@ -94,18 +99,20 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
                 continue
             inner += abstracts
             inner_summary[g] = summary
-        layers = route_layers if port_bits(text, cell) <= NARROW_PINS else 6
+        bits = port_bits(text, cell)
+        layers = route_layers if bits <= NARROW_PINS else 6
+        buffered = bits <= BUFFERED_PINS
         log(f"[blocks] {name}: hardening {cell}" + (f" from {len(inner)} inner macro(s)" if inner else "")
             + f", routed on {layers} layers ...")
         try:
             ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=layers, log=log,
-                        blocks=inner)
+                        blocks=inner, output_buffers=buffered)
         except FlowError as e:
             if "failed routes" not in str(e) or layers >= 6:
                 raise
             log(f"[blocks] {name}: {e}; again on {layers + 1} routing layers")
             ab = harden(text, cell, d, clock_ns, name=cell, activity=activity, route_layers=layers + 1,
-                        log=log, blocks=inner)
+                        log=log, blocks=inner, output_buffers=buffered)
         return ab, {"cell": cell, "cells": ab.flow["cells"], "macros": ab.flow.get("macros", 0),
                     "size_um": [ab.width_um, ab.height_um], "pins": len(ab.pins), "seconds": ab.seconds,
                     "step_seconds": ab.flow.get("step_seconds", {}), "wall_seconds": round(time.time() - t0, 2),

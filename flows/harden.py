@@ -902,13 +902,16 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path, corner: 
 
 def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0, *, name: str | None = None,
            activity: float = 0.1, route_layers: int = 4, clock: str = "clk", log=print,
-           blocks: list | None = None) -> MacroAbstract:
+           blocks: list | None = None, output_buffers: bool = True) -> MacroAbstract:
     """Harden ``module`` of ``verilog_text`` (the text's top, or any module in it, which is then
     extracted with everything below it) and write its abstract into ``out_dir``:
     ``<name>.lef``, ``<name>.lib``, ``<name>.v``, ``abstract.json``; the flow's files stay in
     ``out_dir/flow``. ``name`` (the macro cell) defaults to the module's last path component.
     ``blocks``: hardened sub-blocks (abstracts) the text instantiates as macros — the block is then
-    the next level of the hierarchy, placed and routed with them and timed through their models."""
+    the next level of the hierarchy, placed and routed with them and timed through their models.
+    ``output_buffers=False``: no buffer cell added on every output (qflow's ``nobuffers``); the
+    outputs are driven by their logic (or by the one buffer an output wired straight to a
+    sub-block's pin still gets)."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     mods = modules(verilog_text)
@@ -922,7 +925,8 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     for attempt in (1, 2):          # graywolf now and then exits with status 2 on a design it places
         try:                        # fine on the next run: one retry
             rep = run_flow(text, name, out_dir / "flow", clock_ns=clock_ns, activity=activity, log=log,
-                           project_vars={"route_layers": str(route_layers)} if route_layers else None,
+                           project_vars={**({"route_layers": str(route_layers)} if route_layers else {}),
+                                         **({} if output_buffers else {"nobuffers": "1"})} or None,
                            blocks=blocks)
             break
         except FlowError as e:

@@ -348,3 +348,23 @@ report_checks -path_delay min -from [get_pins u0/clk] -to [get_pins {{u1/d[0]}}]
     assert "library hold time" in second
     clk_q_min = float(re.search(r"^\s*([\d.]+)\s+[\d.]+\s+[v^]\s+u0/q\[0\] \(mixed\)", second, re.M).group(1))
     assert 0 < clk_q_min <= ab.timing["outputs_ns"]["q[0]"]["CLK"][0.0]["delay"]
+
+
+def test_a_block_without_output_buffers_drives_its_outputs_from_its_logic(tmp_path):
+    """``output_buffers=False`` (qflow's ``nobuffers``, what a block of more than
+    ``BUFFERED_PINS`` port bits gets): every output is driven by the cell computing it (the
+    XOR of ``y``, the flip-flop of ``q``), not by an added buffer; the block still routes and gets
+    its abstract. With buffers (the default) each output has a buffer of its own."""
+    _tools_or_skip()
+    drivers = {}
+    for buffered in (True, False):
+        ab = H.harden(MIXED, "mixed", tmp_path / str(buffered), clock_ns=10.0, log=lambda *_: None,
+                      output_buffers=buffered)
+        assert ab.flow["failed_routes"] == 0 and len(ab.pins) == 24       # 22 ports + vdd, gnd
+        net = (tmp_path / str(buffered) / "flow" / "work" / "mixed.rtlnopwr.v").read_text()
+        drivers[buffered] = {m.group(2): m.group(1) for m in
+                             re.finditer(r"^(\w+) \w+ \(.*?\.[QY]\(([yq]\[\d\])\)", net, re.M)}
+    assert sorted(drivers[True]) == sorted(drivers[False]) == sorted(f"{p}[{i}]" for p in "yq" for i in range(4))
+    assert all(c.startswith("BUF") for c in drivers[True].values())
+    assert not any(c.startswith("BUF") for c in drivers[False].values())
+    assert {drivers[False][f"q[{i}]"] for i in range(4)} == {"DFFPOSX1"}
