@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 from .macro_place import drop_fill_over_macros, snap_to_tracks
+from .netlist import drop_port_buffers, repair_header
 
 __all__ = ["FlowError", "ensure_tools", "run_flow", "TECH_DIR", "LIBERTY"]
 
@@ -227,6 +228,18 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, proj
     return macros
 
 
+def _drop_port_buffers(work: Path, top: str, verilog_text: str, macro_cells: set[str], log) -> None:
+    """:func:`~spikestack.flows.netlist.drop_port_buffers` on the synthesised ``<top>.blif`` and
+    ``<top>.rtlnopwr.v`` (its header repaired first)."""
+    blif_f, v_f = work / f"{top}.blif", work / f"{top}.rtlnopwr.v"
+    netlist = repair_header(v_f.read_bytes(), top, verilog_text)
+    blif, netlist, n = drop_port_buffers(blif_f.read_text(), netlist, macro_cells)
+    if n:
+        blif_f.write_text(blif)
+        v_f.write_text(netlist)
+        log(f"[ppa] {top}: {n} buffers between macro pins and output ports taken out")
+
+
 def _failed_nets(path: Path) -> list[str]:
     """The nets qrouter could not route (its ``fail.out``: a count line, then one net per line)."""
     if not path.exists():
@@ -296,6 +309,8 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
         t0 = time.time()
         _run(cmd, work, logs / logname, name)
+        if name.startswith("synthesis") and macros and (project_vars or {}).get("nobuffers"):
+            _drop_port_buffers(work, top, verilog_text, {m["name"] for m in macros}, log)
         if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
             # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
             # and no fill cells on the macros (qflow fills every row across them)
@@ -315,7 +330,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     t0 = time.time()
     rc = work / f"{top}.rc"
     loads, wire_c = _loads_tcl(rc.read_text() if rc.exists() else "", port_loads_pf)
-    netlist = (work / f"{top}.rtlnopwr.v").read_text()
+    netlist = repair_header((work / f"{top}.rtlnopwr.v").read_bytes(), top, verilog_text)
     sta_net = "\n".join(l for l in netlist.splitlines() if not l.lstrip().startswith("FILL "))
     (work / "sta_net.v").write_text(sta_net + "\n")
     (work / "loads.tcl").write_text(loads)
