@@ -81,7 +81,11 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
     from ..gen.generate import generate_verilog
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)
-    key = hashlib.sha256((top + "\0" + _without_src(verilog_text) + ("\0trace" if trace else "\0ports")).encode()).hexdigest()[:20]
+    # the build links cocotb's VPI library by its path in this environment (an rpath): a build
+    # made from another venv fails to load (exit 127) once that venv is gone, so key it too
+    from cocotb_tools.config import libs_dir
+    key = hashlib.sha256((top + "\0" + _without_src(verilog_text) + ("\0trace" if trace else "\0ports")
+                          + "\0" + str(libs_dir)).encode()).hexdigest()[:20]
     bdir = cache_root() / "verilator" / key
     bdir.mkdir(parents=True, exist_ok=True)
     vfile = bdir / f"{top}.v"
