@@ -1,7 +1,8 @@
 """The ``spikestack`` command line.
 
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
-    spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]]
+                   [--simulator verilator|icarus]
+    spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]] [--src-attrs]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -69,23 +71,30 @@ def load_inputs(config: str, weights: str, spikes: str):
     return cfg, check_spikes(cfg, s["spikes"]), check_tensors(cfg, w)
 
 
-def run_layer(cfg: LayerConfig, spikes, tensors, backend: str) -> dict:
-    """Output spikes (and cycles for rtl) of one layer run."""
+def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = "verilator") -> dict:
+    """Output spikes (and cycles for rtl, on ``simulator``) of one layer run."""
     if backend == "golden":
         from ..sim.layers import run_golden
         return {"spikes": run_golden(cfg, spikes, tensors)}
     from ..tb.harness import build, simulate
-    b = build(cfg)
+    b = build(cfg, simulator=simulator)
     (out, cycles), = simulate(b, [(spikes, tensors)])
     return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
 
 
 def cmd_run(args) -> int:
+    from ..tb.harness import SIMULATORS
+    if args.simulator is not None and args.simulator not in SIMULATORS:
+        raise CliError(f"simulator: unknown {args.simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if args.simulator is not None and args.backend != "rtl":
+        raise CliError("simulator: only with --backend rtl (the golden backend simulates no Verilog)")
     cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
     if args.backend == "rtl":
         from ..hw.layers import design_for
         design_for(cfg)          # refuses a kind without hardware before anything runs
-    result = run_layer(cfg, spikes, tensors, args.backend)
+        if args.simulator == "icarus" and not shutil.which("iverilog"):
+            raise CliError("simulator: icarus needs iverilog (Debian package 'iverilog'; `make pd-tools` installs it)")
+    result = run_layer(cfg, spikes, tensors, args.backend, args.simulator or "verilator")
     def save(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **result)
@@ -105,11 +114,11 @@ def cmd_gen(args) -> int:
     if args.tiers == 2:
         from .tiers import parse_assignments, write_tiers
         files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
-                            report=not args.no_report)
+                            report=not args.no_report, src=args.src_attrs)
     elif args.assign or args.partition != "memory-on-logic":
         raise CliError("tiers: --partition and --assign need --tiers 2")
     else:
-        files = write_design(cfg, Path(args.o))
+        files = write_design(cfg, Path(args.o), src=args.src_attrs)
     for f in files:
         print(f"wrote {f}")
     return 0
@@ -255,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spikes", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
+    r.add_argument("--simulator", default=None, metavar="verilator|icarus",
+                   help="simulator of the rtl backend: verilator (default) or icarus (iverilog -g2012, 4-state)")
     r.set_defaults(fn=cmd_run)
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
     g.add_argument("config")
@@ -263,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--partition", default="memory-on-logic", help="memory-on-logic (default) or logic-on-logic")
     g.add_argument("--assign", action="append", metavar="BLOCK=top|bottom", help="put a named block on a tier")
     g.add_argument("--no-report", action="store_true", help="skip the per-tier Yosys synthesis report")
+    g.add_argument("--src-attrs", action="store_true",
+                   help="keep (* src *) attributes naming the Amaranth source lines (paths relative to the package)")
     g.set_defaults(fn=cmd_gen)
     pp = sub.add_parser("ppa", help="PPA through the built-in flow: 2D and pseudo-3D")
     pp.add_argument("config")

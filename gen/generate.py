@@ -10,13 +10,13 @@ import json
 import os
 from pathlib import Path
 
-from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from ..hw.glb import GLB, sram_macros
 from ..hw.graph import Design, block_component, boxed, flat_top
 from ..hw.layers import TOP_NAMES, design_for
+from . import emit
 from .config import LayerConfig, dump_config
 
 __all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
@@ -39,12 +39,12 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
         design = boxed(design, boxes)
     name = TOP_NAMES[cfg.kind]
     if variant == "2d":
-        return name, verilog.convert(flat_top(design), name=name)
+        return name, emit.convert(flat_top(design), name=name)
     if variant.startswith("3d"):            # "3d" or "3d:<partition>": the stitched two-tier top
         from ..hw.graph import stitched_top
         from .tiers import assignment_for
         partition = variant.split(":", 1)[1] if ":" in variant else "memory-on-logic"
-        return f"{name}_3d", verilog.convert(stitched_top(design, assignment_for(design, partition)),
+        return f"{name}_3d", emit.convert(stitched_top(design, assignment_for(design, partition)),
                                              name=f"{name}_3d")
     raise ValueError(f"variant: unknown {variant!r}")
 
@@ -55,7 +55,7 @@ def block_verilog(cfg: LayerConfig, block: str, cell: str, macros: bool = False)
     if macros:
         with sram_macros():
             return block_verilog(cfg, block, cell)
-    return verilog.convert(block_component(design_for(cfg), block), name=cell)
+    return emit.convert(block_component(design_for(cfg), block), name=cell)
 
 
 def port_list(top: wiring.Component) -> list[dict]:
@@ -99,12 +99,13 @@ def write_files(out_dir: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
-def write_design(cfg: LayerConfig, out_dir: Path) -> list[Path]:
-    """Write ``<top>.v`` and ``manifest.json`` for a configuration."""
+def write_design(cfg: LayerConfig, out_dir: Path, src: bool = False) -> list[Path]:
+    """Write ``<top>.v`` and ``manifest.json`` for a configuration (``src``: with ``(* src *)``
+    attributes, see :func:`spikestack.gen.emit.convert`)."""
     design = design_for(cfg)
     name = TOP_NAMES[cfg.kind]
     top = flat_top(design)
-    text = verilog.convert(top, name=name)
+    text = emit.convert(top, name=name, src=src)
     vfile = f"{name}.v"
     man = manifest(cfg, design, top, name, [vfile])
     return write_files(out_dir, {vfile: text, "manifest.json": json.dumps(man, indent=1) + "\n"})

@@ -27,10 +27,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from amaranth.back import verilog
-
 from ..hw.graph import Bond, Design, TierError, bonds, boxed, flat_top, stitched_top, tier_top
 from ..hw.layers import TOP_NAMES, design_for
+from . import emit
 from .config import LayerConfig
 
 __all__ = ["PARTITIONS", "TIERS", "assignment_for", "parse_assignments", "tier_sources", "f2f_map",
@@ -102,16 +101,17 @@ def assignment_for(design: Design, partition: str = "memory-on-logic",
 
 def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
                  overrides: dict[str, str] | None = None, macros: bool = False,
-                 boxes: dict[str, str] | None = None, tiers_only: bool = False) -> dict:
+                 boxes: dict[str, str] | None = None, tiers_only: bool = False, src: bool = False) -> dict:
     """Everything of a two-tier split, in memory: Verilog texts (2D, each tier, stitched 3D),
     the assignment and the bonds. With ``macros`` the GLBs are SRAM macro instances (see
     :func:`spikestack.gen.generate.generate_verilog`); ``boxes`` (block or group -> cell) makes
     those blocks instances of their cells (:func:`spikestack.hw.graph.boxed`); ``tiers_only``
-    skips the 2D and stitched texts (a PPA flow needs only the tiers)."""
+    skips the 2D and stitched texts (a PPA flow needs only the tiers); ``src``: with ``(* src *)``
+    attributes (:func:`spikestack.gen.emit.convert`)."""
     if macros:
         from ..hw.glb import sram_macros
         with sram_macros():
-            return tier_sources(cfg, partition, overrides, boxes=boxes, tiers_only=tiers_only)
+            return tier_sources(cfg, partition, overrides, boxes=boxes, tiers_only=tiers_only, src=src)
     design = design_for(cfg)
     assign = assignment_for(design, partition, overrides)
     if boxes:
@@ -119,12 +119,12 @@ def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
     name = TOP_NAMES[cfg.kind]
     all_bonds = bonds(design, assign)
     texts = {
-        "tier_top.v": verilog.convert(tier_top(design, assign, "tier_top"), name="tier_top"),
-        "tier_bottom.v": verilog.convert(tier_top(design, assign, "tier_bottom"), name="tier_bottom"),
+        "tier_top.v": emit.convert(tier_top(design, assign, "tier_top"), name="tier_top", src=src),
+        "tier_bottom.v": emit.convert(tier_top(design, assign, "tier_bottom"), name="tier_bottom", src=src),
     }
     if not tiers_only:
-        texts = {f"{name}.v": verilog.convert(flat_top(design), name=name), **texts,
-                 f"{name}_3d.v": verilog.convert(stitched_top(design, assign), name=f"{name}_3d")}
+        texts = {f"{name}.v": emit.convert(flat_top(design), name=name, src=src), **texts,
+                 f"{name}_3d.v": emit.convert(stitched_top(design, assign), name=f"{name}_3d", src=src)}
     return {"name": name, "design": design, "assignment": assign, "bonds": all_bonds, "texts": texts,
             "partition": partition}
 
@@ -210,11 +210,12 @@ def _parse_stat(text: str) -> dict:
 
 
 def write_tiers(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic",
-                overrides: dict[str, str] | None = None, report: bool = True, log=print) -> list[Path]:
+                overrides: dict[str, str] | None = None, report: bool = True, log=print,
+                src: bool = False) -> list[Path]:
     """Write the 2D top, both tiers, the stitched 3D top, ``f2f_map.json`` and (with ``report``)
     ``tiers_report.json`` / ``.md``. Everything is computed before the first file is written."""
     from .generate import manifest, write_files
-    src = tier_sources(cfg, partition, overrides)
+    src = tier_sources(cfg, partition, overrides, src=src)
     fmap = f2f_map(src)
     rep = tier_report(src, log) if report else None
     files = dict(src["texts"])
@@ -222,7 +223,7 @@ def write_tiers(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-log
     if rep is not None:
         files["tiers_report.json"] = json.dumps(rep, indent=1) + "\n"
         files["tiers_report.md"] = report_markdown(fmap, rep)
-    top2d = flat_top(src["design"])
+    top2d = flat_top(src["design"], inspect_only=True)
     man = manifest(cfg, src["design"], top2d, src["name"], list(files))
     man["tiers"] = fmap["tiers"]
     man["partition"] = partition

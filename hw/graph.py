@@ -217,9 +217,11 @@ def _export_into(m: Module, top, port: str, comps: dict, target: str):
     _join(m, getattr(top, port), *_member(comps[blk], path))
 
 
-def flat_top(design: Design, name: str | None = None) -> wiring.Component:
-    """The 2D top: every block and wire of the design, exports as ports."""
-    comps = _build(design, design.blocks)
+def flat_top(design: Design, name: str | None = None, inspect_only: bool = False) -> wiring.Component:
+    """The 2D top: every block and wire of the design, exports as ports. ``inspect_only``: built
+    to read its ports and blocks (a manifest), not to be elaborated (no unused-elaboratable
+    warning when it is dropped)."""
+    comps = _build(design, design.blocks, inspect_only)
     members = {port: _member(comps[_split(t)[0]], _split(t)[1])[0] for port, t in design.exports.items()}
 
     def elaborate(top):
@@ -234,6 +236,8 @@ def flat_top(design: Design, name: str | None = None) -> wiring.Component:
 
     top = _Top(members, elaborate)
     top.blocks = comps
+    if inspect_only:
+        top._MustUse__silence = True
     return top
 
 

@@ -52,7 +52,7 @@ async def run_layer(dut):
     for name in dir(dut):
         if name.endswith("__en") and "_host_" in name:   # writes off, reads enabled
             getattr(dut, name).value = int("_host_r" in name)
-    await start_clock_and_reset(dut, 3)
+    await start_clock_and_reset(dut, int(job["reset_cycles"]) if "reset_cycles" in job.files else 3)
     results = {}
     n_cases = int(job["cases"])
     for c in range(n_cases):

