@@ -18,22 +18,28 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages of the built-in physical-design flow (graywolf, qrouter, qflow, OSU 0.18um, OpenSTA).
+# Debian packages of the built-in physical-design flow (graywolf, qrouter, qflow, OSU 0.18um, OpenSTA)
+# and of the second simulator (Icarus Verilog).
+APT_TOOLS := graywolf qrouter qflow qflow-tech-osu018 opensta tcsh iverilog
 pd-tools:
 	@command -v graywolf >/dev/null && command -v qrouter >/dev/null && command -v sta >/dev/null \
 	  && test -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib && command -v tcsh >/dev/null \
+	  && command -v iverilog >/dev/null \
 	  || { (apt-get update -qq || sudo apt-get update -qq) && \
-	       (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh \
-	        || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graywolf qrouter qflow qflow-tech-osu018 opensta tcsh); }
+	       (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TOOLS) \
+	        || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TOOLS)); }
 
 run: setup pd-tools
 	$(VPY) -m spikestack.gen.cli demo --out out/run --ppa configs/moe_ppa_small.toml
 
+# The default suite: every block bit-exact at small sizes on Verilator and Icarus, the flows on tiny
+# designs (at most 15 minutes from nothing on 2 cores). test-slow: default-size benches, full flows
+# and sweeps (marked `slow`).
 test: setup pd-tools
-	$(VPY) -m pytest -n $(JOBS) tests
+	$(VPY) -m pytest -n $(JOBS) --durations=15 tests
 
 test-slow: setup pd-tools
-	$(VPY) -m pytest -n $(JOBS) -m slow tests
+	$(VPY) -m pytest -n $(JOBS) --durations=15 -m slow tests
 
 bench: setup
 	$(VPY) -m spikestack.gen.cli bench --out out/bench --table BENCHMARKS.md
