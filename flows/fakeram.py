@@ -30,7 +30,8 @@ This module writes, per shape, the Verilog module of that name that ORFS synthes
   read is enabled in a cycle that writes; it is proven under that assumption only.
 * **Tiling of least area**: every copy is ``banks x slices`` macros of one fakeram type (banks by
   depth, ``ce_in`` only on the addressed bank; slices by width, ``w_mask_in`` all ones), the type
-  minimising ``banks x slices x`` its LEF area.
+  minimising ``banks x slices x`` its LEF area grown by the platform's ``MACRO_PLACE_HALO`` on
+  every side (the placer keeps the halo free, so small macros pay for theirs).
 
 :func:`miter_verilog` / :func:`prove` check a wrapper against the RTL GLB (``amaranth`` ``Memory``
 elaborated by :class:`~spikestack.hw.glb.GLB`) with Yosys ``sat``: both are flattened, memories
@@ -70,6 +71,7 @@ class Tiling:
     lanes: int              # independent lane memories
     banks: int              # per copy and lane
     slices: int
+    halo_um: tuple = (0.0, 0.0)     # MACRO_PLACE_HALO counted around every macro when choosing
 
     @property
     def lane_width(self) -> int:
@@ -84,6 +86,11 @@ class Tiling:
         return self.count * self.macro.area_um2
 
     @property
+    def area_with_halo_um2(self) -> float:
+        hx, hy = self.halo_um
+        return self.count * (self.macro.w_um + 2 * hx) * (self.macro.h_um + 2 * hy)
+
+    @property
     def lvt_bits(self) -> int:
         sel = max(0, (self.copies - 1).bit_length())
         return self.groups * self.lanes * self.shape.depth * sel
@@ -91,7 +98,8 @@ class Tiling:
     def as_dict(self) -> dict:
         return {"macro": self.macro.name, "mapping": self.mapping, "count": self.count, "groups": self.groups,
                 "copies_per_group": self.copies, "lanes": self.lanes, "banks": self.banks, "slices": self.slices,
-                "macro_area_um2": round(self.area_um2, 1), "lvt_flops": self.lvt_bits,
+                "macro_area_um2": round(self.area_um2, 1), "with_halo_um2": round(self.area_with_halo_um2, 1),
+                "lvt_flops": self.lvt_bits,
                 "hold_flops": self.shape.read_ports * self.shape.width,
                 "utilisation": round(self.shape.depth * self.shape.width * self.groups * self.copies
                                      / (self.count * self.macro.depth * self.macro.width), 4)}
@@ -107,9 +115,11 @@ def _copies(shape: SramShape, mapping: str) -> int:
     return shape.write_ports + 1
 
 
-def tiling(shape: SramShape, macros, mapping: str = "lvt") -> Tiling | None:
-    """The tiling of least macro area of ``shape`` over ``macros`` (a platform name or Fakerams);
-    None when there are none. Ties: fewer macros, then the name."""
+def tiling(shape: SramShape, macros, mapping: str = "lvt", halo_um: tuple = (0.0, 0.0)) -> Tiling | None:
+    """The tiling of least area of ``shape`` over ``macros`` (a platform name or Fakerams): the
+    macros' LEF ``SIZE`` each grown by ``halo_um`` (x, y) on every side (ORFS keeps
+    ``MACRO_PLACE_HALO`` free around each macro: many small macros cost their halos); None when
+    there are none. Ties: fewer macros, then the name."""
     cands = fakerams(macros) if isinstance(macros, str) else tuple(macros)
     copies = _copies(shape, mapping)
     lanes = shape.lanes
@@ -117,8 +127,8 @@ def tiling(shape: SramShape, macros, mapping: str = "lvt") -> Tiling | None:
     best = None
     for m in cands:
         banks, slices = math.ceil(shape.depth / m.depth), math.ceil(g / m.width)
-        t = Tiling(shape, m, mapping, shape.read_ports, copies, lanes, banks, slices)
-        key = (t.area_um2, t.count, m.name)
+        t = Tiling(shape, m, mapping, shape.read_ports, copies, lanes, banks, slices, tuple(halo_um))
+        key = (round(t.area_with_halo_um2, 6), t.count, m.name)
         if best is None or key < best[0]:
             best = (key, t)
     return best[1] if best else None

@@ -154,23 +154,25 @@ def _lvt_cost(t) -> tuple[float, int]:
 
 def glb_plan(shape, platform: str, mapping: str = "lvt") -> GlbImpl:
     """How one GLB shape is built on a platform (module docstring): fakerams when it is above
-    ORFS's memory limit and they take less area than flip-flops, flip-flops otherwise."""
+    ORFS's memory limit and they take less core area than flip-flops (macros with their halos,
+    logic at the utilisation), flip-flops otherwise."""
     from .fakeram import tiling
     pf = PLATFORM_FACTS[platform]
     fl_mux, fl_ff = _flop_cost(shape)
-    flop_area = fl_mux * pf.nand2_um2 + fl_ff * pf.dff_um2
+    flop_area = (fl_mux * pf.nand2_um2 + fl_ff * pf.dff_um2) / UTILISATION     # core area, as the die counts it
     bits = shape.depth * shape.width
     if PLATFORMS[platform][2] is None:
         return GlbImpl(shape, "flops", None, fl_mux, fl_ff, f"{platform}: ORFS ships no fake SRAM")
     if bits <= SYNTH_MEMORY_MAX_BITS:
         return GlbImpl(shape, "flops", None, fl_mux, fl_ff, f"{bits} bits <= SYNTH_MEMORY_MAX_BITS")
-    t = tiling(shape, platform, mapping if (mapping != "shared" or shape.write_ports == 1) else "lvt")
+    t = tiling(shape, platform, mapping if (mapping != "shared" or shape.write_ports == 1) else "lvt", pf.halo_um)
     mux, ff = _lvt_cost(t)
-    macro_area = t.area_um2 + mux * pf.nand2_um2 + ff * pf.dff_um2
+    macro_area = t.area_with_halo_um2 + (mux * pf.nand2_um2 + ff * pf.dff_um2) / UTILISATION
     if flop_area < macro_area:
         return GlbImpl(shape, "flops", None, fl_mux, fl_ff,
-                       f"flip-flops {flop_area:.0f} um2 < fakerams {macro_area:.0f} um2 (with wrapper)")
-    return GlbImpl(shape, "fakeram", t, mux, ff, f"fakerams {macro_area:.0f} um2 (with wrapper) < flip-flops {flop_area:.0f} um2")
+                       f"core area: flip-flops {flop_area:.0f} um2 < fakerams {macro_area:.0f} um2 (halos, wrapper)")
+    return GlbImpl(shape, "fakeram", t, mux, ff,
+                   f"core area: fakerams {macro_area:.0f} um2 (halos, wrapper) < flip-flops {flop_area:.0f} um2")
 
 
 def _glb_verilog(impls) -> str:
@@ -347,6 +349,8 @@ def orfs_designs(cfg: LayerConfig, platform: str, partition: str | None = None, 
         d["macros"] = [impls[s].tiling.macro for s, n in d["counts"].items() if impls[s].kind == "fakeram"
                        for _ in range(n * impls[s].tiling.count)]
         d["die"] = _die(platform, d["std_um2"], d["macros"], d["edge_pins"], len(d["bond_pins"]), pitch)
+        d["die"]["fakerams"] = len(d["macros"])
+        d["die"]["fakeram_um2"] = round(sum(m.area_um2 for m in d["macros"]), 1)
     if partition:                                  # the common 3D footprint
         tiers = [d for d in designs if d["tier"]]
         need = max(d["die"]["die_um"] for d in tiers)
@@ -357,8 +361,12 @@ def orfs_designs(cfg: LayerConfig, platform: str, partition: str | None = None, 
                                   f"{need:g} µm ({worst['die']['limited_by']}) on {platform}")
             need = footprint_um
         for d in tiers:
-            margin = d["die"]["margin_um"]
-            d["die"].update(die_um=float(need), core_um=float(need - 2 * margin), common_footprint=True)
+            margin, core = d["die"]["margin_um"], float(need - 2 * d["die"]["margin_um"])
+            own = d["die"]["die_um"]
+            d["die"].update(die_um=float(need), core_um=core, own_die_um=own, common_footprint=True,
+                            limited_by=d["die"]["limited_by"] if own == need else "common 3D footprint",
+                            edge_pin_capacity=int(4 * need * EDGE_USE / (EDGE_PIN_TRACKS * max(pf.io_pitch_um))),
+                            bond_sites=int((core // pitch) ** 2))
     files: dict[str, str] = {}
     readme = [f"# OpenROAD-flow-scripts designs for {top} on {platform} (spikestack orfs)", "",
               "From this folder, with `ORFS` the OpenROAD-flow-scripts checkout:", "",

@@ -151,6 +151,11 @@ def test_tiling_is_least_area_and_uses_every_port():
     for m in fakerams("nangate45"):                                  # brute force: nothing smaller
         n = -(-512 // m.depth) * -(-512 // m.width) * 4
         assert n * m.area_um2 >= t.area_um2 - 1e-6
+    halo = PLATFORM_FACTS["nangate45"].halo_um                      # with MACRO_PLACE_HALO around each macro
+    th = fr.tiling(s, "nangate45", halo_um=halo)
+    for m in fakerams("nangate45"):
+        n = -(-512 // m.depth) * -(-512 // m.width) * 4
+        assert n * (m.w_um + 2 * halo[0]) * (m.h_um + 2 * halo[1]) >= th.area_with_halo_um2 - 1e-6
     assert fr.tiling(s, "nangate45", "shared").count == 16
     assert fr.tiling(s, "sky130hd") is None
     assert glb_plan(s, "sky130hd").kind == "flops"
