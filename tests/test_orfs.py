@@ -181,6 +181,15 @@ def test_wrapper_equals_glb(p):
         assert ok, log
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("p", GLBS, ids=lambda p: p.macro.name)
+def test_wrapper_equals_glb_deeper(p):
+    """The same proofs, 7 cycles deep."""
+    for m in PROOF:
+        ok, log = fr.prove(p, fr.wrapper_verilog(fr.tiling(p.macro, [m])) + fr.fakeram_model(m), steps=7)
+        assert ok, log
+
+
 def test_miter_catches_mutants_and_the_shared_mapping():
     p, m = GLBS[1], PROOF[0]
     good = fr.wrapper_verilog(fr.tiling(p.macro, [m])) + fr.fakeram_model(m)
