@@ -47,7 +47,7 @@ import math
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..hw.glb import GlbParams, SramShape
