@@ -33,7 +33,8 @@ the macros fit; die = core + ``CORE_MARGIN_UM`` on each side.
 
 **Tiers** (``partition``): one design per tier (``<nick>_tier_top`` / ``_tier_bottom``) with the
 same ``DIE_AREA`` (the common 3D footprint: the larger tier's, or ``footprint_um`` if given and
-large enough); the F2F bonds are area pins on the top routing layer at ``bond_pitch_um``, placed
+large enough); the F2F bonds are area pins on the top routing layer at ``bond_pitch_um`` (default:
+the smallest multiple of that layer's pitch of at least 1 µm), placed
 by ``io.tcl`` (``IO_CONSTRAINTS``) with ``place_pin`` at the same location on both tiers
 (``tier_top`` faces down, so its x is mirrored), the form Open3DFlow's ORFS-based 3D designs use
 (``define_pin_shape_pattern`` / area pins on the bonding layer). Open3DBench's OpenROAD-3D flow
