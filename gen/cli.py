@@ -3,7 +3,7 @@
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
                    [--simulator verilator|icarus]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]] [--src-attrs]
-    spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 ...]
+    spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
                    [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint]
@@ -203,9 +203,14 @@ def cmd_census(args) -> int:
 
 def cmd_orfs(args) -> int:
     from ..flows.orfs import write_orfs
+    if args.tiers not in (1, 2):
+        raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
+    if args.tiers == 1 and (args.footprint_um is not None or args.bond_pitch_um is not None):
+        raise CliError(f"{'footprint-um' if args.footprint_um is not None else 'bond-pitch-um'}: needs --tiers 2")
     cfg = load_config(args.config)
     for f in write_orfs(cfg, args.platform, Path(args.o), args.partition if args.tiers == 2 else None,
-                        args.footprint_um):
+                        args.footprint_um, name=Path(args.config).stem, mapping=args.glb_map,
+                        bond_pitch_um=args.bond_pitch_um):
         print(f"wrote {f}")
     return 0
 
@@ -294,7 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("-o", required=True, metavar="DIR")
     o.add_argument("--tiers", type=int, default=1)
     o.add_argument("--partition", default="memory-on-logic")
-    o.add_argument("--footprint-um", type=float, default=600.0)
+    o.add_argument("--footprint-um", type=float, default=None,
+                   help="3D footprint (die side, µm) of both tiers; default: the larger tier's die")
+    o.add_argument("--bond-pitch-um", type=float, default=None, help="F2F bond pitch of the tiers' area pins")
+    o.add_argument("--glb-map", default="lvt", choices=None,
+                   help="GLBs on 1RW fakerams: lvt (exact, default) or shared (one copy per read port; "
+                        "exact only if no read meets a write)")
     o.set_defaults(fn=cmd_orfs)
     d = sub.add_parser("demo", help="the main job on the default configurations (make run)")
     d.add_argument("--out", default="out/run")
