@@ -57,6 +57,7 @@ def test_linear_bit_exact(name):
     assert any(r[0].any() for r in results) and not all(r[0].all() for r in results)
 
 
+@pytest.mark.slow
 def test_default_linear_bit_exact(root):
     cfg = load_config(root / "configs" / "linear_default.toml")
     runs = [random_case(cfg, seed=s) for s in range(3)]

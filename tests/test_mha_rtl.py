@@ -79,6 +79,7 @@ def test_hw_settings_same_bits():
         assert ca != cb
 
 
+@pytest.mark.slow
 def test_default_mha_within_ideal(root):
     """The default configuration: bit-exact and within 2x of the ideal cycles."""
     cfg = load_config(root / "configs" / "mha_default.toml")

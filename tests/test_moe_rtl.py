@@ -90,6 +90,7 @@ def test_hw_settings_same_bits():
         assert ca != cb
 
 
+@pytest.mark.slow
 def test_default_moe_within_ideal(root):
     """The default configuration: bit-exact and within 1.5x of the ideal cycles."""
     cfg = load_config(root / "configs" / "moe_default.toml")
