@@ -60,7 +60,7 @@ def _write_atomic(path: Path, write):
 
 def load_inputs(config: str, weights: str, spikes: str):
     """Config, validated spikes and tensors (raises ConfigError naming the field)."""
-    from ..sim.tensors import check_spikes, check_tensors
+    from .sim.tensors import check_spikes, check_tensors
     cfg = load_config(config)
     w = _load_npz(weights, "weights")
     s = _load_npz(spikes, "spikes")
@@ -72,9 +72,9 @@ def load_inputs(config: str, weights: str, spikes: str):
 def run_layer(cfg: LayerConfig, spikes, tensors, backend: str) -> dict:
     """Output spikes (and cycles for rtl) of one layer run."""
     if backend == "golden":
-        from ..sim.layers import run_golden
+        from .sim.layers import run_golden
         return {"spikes": run_golden(cfg, spikes, tensors)}
-    from ..tb.harness import build, simulate
+    from .tb.harness import build, simulate
     b = build(cfg)
     (out, cycles), = simulate(b, [(spikes, tensors)])
     return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
@@ -83,7 +83,7 @@ def run_layer(cfg: LayerConfig, spikes, tensors, backend: str) -> dict:
 def cmd_run(args) -> int:
     cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
     if args.backend == "rtl":
-        from ..hw.layers import design_for
+        from .hw.layers import design_for
         design_for(cfg)          # refuses a kind without hardware before anything runs
     result = run_layer(cfg, spikes, tensors, args.backend)
     def save(tmp):
@@ -98,12 +98,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_gen(args) -> int:
-    from .generate import write_design
+    from .gen.generate import write_design
     cfg = load_config(args.config)
     if args.tiers not in (1, 2):
         raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
     if args.tiers == 2:
-        from .tiers import parse_assignments, write_tiers
+        from .gen.tiers import parse_assignments, write_tiers
         files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
                             report=not args.no_report)
     elif args.assign or args.partition != "memory-on-logic":
@@ -118,8 +118,8 @@ def cmd_gen(args) -> int:
 def _ppa_checked(args):
     """The configuration and block list of a PPA run, every option checked (``CliError`` naming
     the option) before any tool runs."""
-    from .tiers import assignment_for
-    from ..hw.layers import design_for
+    from .gen.tiers import assignment_for
+    from .hw.layers import design_for
     cfg = load_config(args.config)
     if args.clock_ns <= 0:
         raise CliError(f"clock-ns: must be > 0, got {args.clock_ns}")
@@ -131,12 +131,12 @@ def _ppa_checked(args):
     if not 0 <= getattr(args, "rate", 0.2) <= 1:
         raise CliError(f"rate: must be in [0, 1], got {args.rate}")
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
-    from ..flows.harden import GRAINS
+    from .flows.harden import GRAINS
     if getattr(args, "harden", None) and args.harden not in GRAINS:
         raise CliError(f"harden: unknown grain {args.harden!r}; choose one of {', '.join(sorted(GRAINS))}")
     blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
     if blocks:
-        from ..flows.blockmacros import _check
+        from .flows.blockmacros import _check
         try:
             _check(cfg, blocks)
         except ValueError as e:
@@ -147,8 +147,8 @@ def _ppa_checked(args):
 
 
 def cmd_ppa(args) -> int:
-    from ..flows.builtin import FlowError, ensure_tools
-    from ..flows.ppa import ppa_for_config
+    from .flows.builtin import FlowError, ensure_tools
+    from .flows.ppa import ppa_for_config
     cfg, blocks = _ppa_checked(args)
     try:
         ensure_tools()
@@ -170,9 +170,9 @@ def cmd_ppa(args) -> int:
 
 def cmd_census(args) -> int:
     import json
-    from ..flows.builtin import FlowError
-    from ..flows.census import as_json, census, census_md
-    from .generate import generate_verilog
+    from .flows.builtin import FlowError
+    from .flows.census import as_json, census, census_md
+    from .gen.generate import generate_verilog
     cfg = load_config(args.config)
     if args.jobs < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
@@ -193,7 +193,7 @@ def cmd_census(args) -> int:
 
 
 def cmd_orfs(args) -> int:
-    from ..flows.orfs import write_orfs
+    from .flows.orfs import write_orfs
     cfg = load_config(args.config)
     for f in write_orfs(cfg, args.platform, Path(args.o), args.partition if args.tiers == 2 else None,
                         args.footprint_um):
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..hw.graph import TierError
+    from .hw.graph import TierError
     try:
         return args.fn(args)
     except (ConfigError, CliError, TierError) as e:

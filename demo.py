@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sim.layers import run_golden
-from ..sim.tensors import random_case
+from .sim.layers import run_golden
+from .sim.tensors import random_case
 from .config import ConfigError, dump_config, load_config
 
 __all__ = ["demo", "CONFIG_DIR", "default_config"]
@@ -30,8 +30,8 @@ def _step(msg: str):
 
 
 def demo(out_dir: Path, kinds=("linear", "moe", "mha")) -> int:
-    from ..tb.harness import build, compare, simulate_full
-    from .generate import write_design
+    from .tb.harness import build, compare, simulate_full
+    from .gen.generate import write_design
     out_dir = Path(out_dir)
     rows = []
     for kind in kinds:
@@ -74,7 +74,7 @@ def demo(out_dir: Path, kinds=("linear", "moe", "mha")) -> int:
 
 
 def b_plan(cfg):
-    from ..hw.layers import design_for
+    from .hw.layers import design_for
     return design_for(cfg).plan
 
 

@@ -13,28 +13,22 @@ import re
 import time
 from pathlib import Path
 
-
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case
-from .config import HwConfig, LayerConfig, LifConfig
+from ..config import HwConfig, LayerConfig, LifConfig
+from ..flows.formats.markdown import markdown_table
 
 __all__ = ["bench", "bench_linear", "SECTIONS", "markdown_table", "update_sections"]
 
 SECTIONS = {
-    "linear": "spikestack.gen.bench:bench_linear",
-    "moe": "spikestack.gen.bench_moe:run",
-    "mha": "spikestack.gen.bench_mha:run",
-    "flow": "spikestack.gen.bench_flow:run",
-    "census": "spikestack.gen.bench_census:run",
+    "linear": "spikestack.bench:bench_linear",
+    "moe": "spikestack.bench.moe:run",
+    "mha": "spikestack.bench.mha:run",
+    "flow": "spikestack.bench.flow:run",
+    "census": "spikestack.bench.census:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only)
 ON_REQUEST = {"flow", "census"}
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
-    return "\n".join(out)
 
 
 def _linear(t, n, d, d_out, rows, cols, dense=False) -> LayerConfig:

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from .config import load_config
+from ..config import load_config
 
 __all__ = ["run", "CONFIGS"]
 
@@ -21,7 +21,7 @@ CONFIGS = ("moe_default", "mha_default")
 
 def run(out_dir: Path, configs=CONFIGS) -> str:
     from ..flows.census import as_json, census, census_md
-    from .generate import generate_verilog
+    from ..gen.generate import generate_verilog
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts, record = [], {}

@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from .bench import markdown_table
-from .config import load_config
+from . import markdown_table
+from ..config import load_config
 
 __all__ = ["run", "EXPERTS", "FLAT_MAX_EXPERTS"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..sim.tensors import random_case
-from .bench import markdown_table
-from .bench_moe import _runs
-from .demo import default_config
+from . import markdown_table
+from .moe import _runs
+from ..demo import default_config
 
 __all__ = ["run"]
 

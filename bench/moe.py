@@ -13,8 +13,8 @@ import numpy as np
 
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case
-from .bench import markdown_table
-from .demo import default_config
+from . import markdown_table
+from ..demo import default_config
 
 __all__ = ["run"]
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .builtin import LIBERTY, FlowError, _yowasp
+from .formats.markdown import markdown_table
 from .harden import _descendants, _instances, blackbox, block_classes, modules
 from .sram import blackbox_verilog, shapes_in
 
@@ -108,7 +109,6 @@ def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None)
 
 def census_md(blocks: list[BlockCount]) -> str:
     """The census as a Markdown table, with the flat total."""
-    from ..gen.bench import markdown_table
     total = blocks[0].subtree_cells if blocks else 0
     rows = [[f"`{b.block}`", b.instances, b.cells, b.flops, f"{b.area_um2:.0f}", b.macros or "",
              b.subtree_cells, f"{100 * b.cells * b.instances / max(1, total):.1f} %"] for b in blocks]

@@ -1028,7 +1028,7 @@ def main(argv=None) -> int:
     harden each distinct repeated block of a configuration's 2D top once and write the parent with
     the macros swapped in (``<top>_macros.v``) next to the macro directories and ``macros.json``."""
     import argparse
-    from ..gen.config import load_config
+    from ..config import load_config
     from ..gen.generate import generate_verilog
     ap = argparse.ArgumentParser(prog="python -m spikestack.flows.harden", description=main.__doc__)
     ap.add_argument("config")

@@ -28,7 +28,7 @@ import json
 import math
 from pathlib import Path
 
-from ..gen.config import ConfigError, LayerConfig
+from ..config import ConfigError, LayerConfig
 
 __all__ = ["PLATFORMS", "write_orfs", "macro_for"]
 

@@ -38,7 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..gen.config import LayerConfig
+from ..config import LayerConfig
 from .builtin import markdown, run_flow
 
 __all__ = ["ppa_for_config", "PAPER_RANGES", "PAPER_RATIOS", "BOND", "energy", "analyse_2d", "analyse_3d"]

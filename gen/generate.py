@@ -17,7 +17,7 @@ from amaranth.lib.wiring import Out
 from ..hw.glb import GLB, sram_macros
 from ..hw.graph import Design, block_component, boxed, flat_top
 from ..hw.layers import TOP_NAMES, design_for
-from .config import LayerConfig, dump_config
+from ..config import LayerConfig, dump_config
 
 __all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
 

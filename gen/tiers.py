@@ -31,7 +31,7 @@ from amaranth.back import verilog
 
 from ..hw.graph import Bond, Design, TierError, bonds, boxed, flat_top, stitched_top, tier_top
 from ..hw.layers import TOP_NAMES, design_for
-from .config import LayerConfig
+from ..config import LayerConfig
 
 __all__ = ["PARTITIONS", "TIERS", "assignment_for", "parse_assignments", "tier_sources", "f2f_map",
            "tier_report", "write_tiers", "TierError"]

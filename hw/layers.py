@@ -6,7 +6,7 @@ Every design carries a ``plan`` with the host-side protocol the benches and the 
 """
 from __future__ import annotations
 
-from ..gen.config import ConfigError, LayerConfig
+from ..config import ConfigError, LayerConfig
 from .graph import Design
 
 __all__ = ["design_for", "TOP_NAMES"]

@@ -16,7 +16,7 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import LayerConfig
+from ..config import LayerConfig
 from .pack import pack_bits, pack_lanes, unpack_bits
 from .control import RunControl, control_members
 from .core import CoreParams, SpikingCore

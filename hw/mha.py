@@ -26,7 +26,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import ConfigError, LayerConfig
+from ..config import ConfigError, LayerConfig
 from .attention import AttentionCore, AttentionDispatcher
 from .control import RunControl, control_members
 from .glb import GLB, GlbParams

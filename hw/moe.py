@@ -29,7 +29,7 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import ConfigError, LayerConfig, signed_bits
+from ..config import ConfigError, LayerConfig, signed_bits
 from .control import RunControl, control_members
 from .dispatch import Dispatcher
 from .glb import GLB, GlbParams

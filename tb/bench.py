@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 
-from spikestack.gen.config import parse_config
+from spikestack.config import parse_config
 from spikestack.hw.layers import design_for
 from spikestack.tb.util import start_clock_and_reset, uint
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..gen.config import LayerConfig, dump_config
+from ..config import LayerConfig, dump_config
 
 __all__ = ["Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
 

@@ -12,7 +12,7 @@ WAIVERS = Path(__file__).with_name("lint.vlt")
 
 def lint(verilog: Path, top: str) -> list[str]:
     """Warnings left after the waivers (an empty list is clean)."""
-    from ..tb.harness import verilator_path
+    from .harness import verilator_path
     exe = verilator_path()
     r = subprocess.run([exe, "--lint-only", "-Wall", "--top-module", top, str(WAIVERS), str(verilog)],
                        capture_output=True, text=True)

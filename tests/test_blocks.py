@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from spikestack.flows.harden import modules
-from spikestack.gen.config import LifConfig
+from spikestack.config import LifConfig
 from spikestack.gen.generate import block_verilog, generate_verilog
 from spikestack.gen.tiers import check_box_equivalence, tier_sources
 
@@ -66,6 +66,6 @@ def test_unknown_blocks_are_refused(tmp_path, root):
     with pytest.raises(ValueError, match="both named"):
         _check(SMALL["moe"], ["expert_core", "expert_core_0"])
     out = tmp_path / "ppa"
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "ppa", str(root / "configs" / "moe_ppa_small.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "ppa", str(root / "configs" / "moe_ppa_small.toml"),
                         "-o", str(out), "--blocks", "expert_core,attention_core"], capture_output=True, text=True)
     assert r.returncode == 2 and "attention_core" in r.stderr and not out.exists()

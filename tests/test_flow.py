@@ -6,7 +6,7 @@ import pytest
 
 from spikestack.flows.builtin import FlowError, ensure_tools, run_flow
 from spikestack.flows.ppa import ppa_for_config
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig
+from spikestack.config import HwConfig, LayerConfig, LifConfig
 
 TINY = LayerConfig(kind="linear", t=1, n=2, d=3, d_out=2, lif={"out": LifConfig(8, 1, "hard", "out")},
                    hw=HwConfig(rows=1, cols=2, cores=1))

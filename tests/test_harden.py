@@ -8,7 +8,7 @@ import pytest
 
 from spikestack.flows import harden as H
 from spikestack.flows.builtin import LIBERTY, FlowError, ensure_tools
-from spikestack.gen.config import LifConfig, load_config
+from spikestack.config import LifConfig, load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.layers import design_for
 

@@ -1,9 +1,9 @@
-"""Generated Verilog is Verilator -Wall clean except for the waivers listed (and justified) in gen/lint.vlt."""
+"""Generated Verilog is Verilator -Wall clean except for the waivers listed (and justified) in tb/lint.vlt."""
 import pytest
 
-from spikestack.gen.config import ConfigError, load_config
+from spikestack.config import ConfigError, load_config
 from spikestack.gen.generate import write_design
-from spikestack.gen.lint import lint
+from spikestack.tb.lint import lint
 
 
 @pytest.mark.parametrize("kind", ["linear", "moe", "mha"])

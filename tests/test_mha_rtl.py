@@ -7,7 +7,7 @@ attn_shift 0..3, every LIF option, membrane saturation, dense and sparse spikes,
 import numpy as np
 import pytest
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, load_config
+from spikestack.config import HwConfig, LayerConfig, LifConfig, load_config
 from spikestack.hw.mha import MhaPlan
 from spikestack.sim.layers import mha_intermediates, run_golden
 from spikestack.sim.tensors import random_case

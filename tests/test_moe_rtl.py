@@ -8,7 +8,7 @@ option, membrane saturation, and two different ``[hw]`` settings for the same la
 import numpy as np
 import pytest
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, load_config
+from spikestack.config import HwConfig, LayerConfig, LifConfig, load_config
 from spikestack.hw.moe import MoePlan
 from spikestack.sim.layers import router_scores, run_golden, top_k_mask
 from spikestack.sim.tensors import random_case

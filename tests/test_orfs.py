@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from spikestack.flows.orfs import PLATFORMS, macro_for, write_orfs
-from spikestack.gen.config import ConfigError, load_config
+from spikestack.config import ConfigError, load_config
 
 KEYS = ("DESIGN_NICKNAME", "DESIGN_NAME", "PLATFORM", "VERILOG_FILES", "SDC_FILE")
 
@@ -58,7 +58,7 @@ def test_macro_for_picks_a_covering_tiling():
 
 
 def test_bad_platform_refused(tmp_path, root):
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "orfs", str(root / "configs" / "moe_default.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "orfs", str(root / "configs" / "moe_default.toml"),
                         "--platform", "tsmc3", "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "platform" in r.stderr and not (tmp_path / "o").exists()
     with pytest.raises(ConfigError):

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from spikestack.flows.builtin import LIBERTY, run_flow
 from spikestack.flows.sram import (MODEL, STDCELL_LEF, behavioural_verilog, lef_text, liberty_text, macro_view,
                                    shapes_in, with_models)
-from spikestack.gen.config import load_config
+from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.glb import GLB, GlbParams, SramShape
 from spikestack.hw.merge import Merge
