@@ -17,6 +17,7 @@ and nothing is written: outputs go to a temporary name and are renamed when comp
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -25,7 +26,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .bench import bench
 from .config import ConfigError, LayerConfig, load_config
+from .demo import demo
+from .flows.blockmacros import check_blocks
+from .flows.census import as_json, census, census_md
+from .flows.harden import GRAINS
+from .flows.orfs import write_orfs
+from .flows.platform import FlowError, ensure_tools
+from .flows.ppa import ppa_for_config
+from .gen.generate import generate_verilog, write_design
+from .gen.partition import assignment_for, parse_assignments
+from .gen.tiers import write_tiers
+from .hw.graph import TierError
+from .hw.layers import design_for
+from .sim.layers import run_golden
+from .sim.tensors import check_spikes, check_tensors
+from .tb.harness import build, simulate
 
 __all__ = ["main"]
 
@@ -60,7 +77,6 @@ def _write_atomic(path: Path, write):
 
 def load_inputs(config: str, weights: str, spikes: str):
     """Config, validated spikes and tensors (raises ConfigError naming the field)."""
-    from .sim.tensors import check_spikes, check_tensors
     cfg = load_config(config)
     w = _load_npz(weights, "weights")
     s = _load_npz(spikes, "spikes")
@@ -72,9 +88,7 @@ def load_inputs(config: str, weights: str, spikes: str):
 def run_layer(cfg: LayerConfig, spikes, tensors, backend: str) -> dict:
     """Output spikes (and cycles for rtl) of one layer run."""
     if backend == "golden":
-        from .sim.layers import run_golden
         return {"spikes": run_golden(cfg, spikes, tensors)}
-    from .tb.harness import build, simulate
     b = build(cfg)
     (out, cycles), = simulate(b, [(spikes, tensors)])
     return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
@@ -83,7 +97,6 @@ def run_layer(cfg: LayerConfig, spikes, tensors, backend: str) -> dict:
 def cmd_run(args) -> int:
     cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
     if args.backend == "rtl":
-        from .hw.layers import design_for
         design_for(cfg)          # refuses a kind without hardware before anything runs
     result = run_layer(cfg, spikes, tensors, args.backend)
     def save(tmp):
@@ -98,12 +111,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_gen(args) -> int:
-    from .gen.generate import write_design
     cfg = load_config(args.config)
     if args.tiers not in (1, 2):
         raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
     if args.tiers == 2:
-        from .gen.tiers import parse_assignments, write_tiers
         files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
                             report=not args.no_report)
     elif args.assign or args.partition != "memory-on-logic":
@@ -115,11 +126,9 @@ def cmd_gen(args) -> int:
     return 0
 
 
-def _ppa_checked(args):
+def _ppacheck_blocksed(args):
     """The configuration and block list of a PPA run, every option checked (``CliError`` naming
     the option) before any tool runs."""
-    from .gen.tiers import assignment_for
-    from .hw.layers import design_for
     cfg = load_config(args.config)
     if args.clock_ns <= 0:
         raise CliError(f"clock-ns: must be > 0, got {args.clock_ns}")
@@ -131,14 +140,12 @@ def _ppa_checked(args):
     if not 0 <= getattr(args, "rate", 0.2) <= 1:
         raise CliError(f"rate: must be in [0, 1], got {args.rate}")
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
-    from .flows.harden import GRAINS
     if getattr(args, "harden", None) and args.harden not in GRAINS:
         raise CliError(f"harden: unknown grain {args.harden!r}; choose one of {', '.join(sorted(GRAINS))}")
     blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
     if blocks:
-        from .flows.blockmacros import _check
         try:
-            _check(cfg, blocks)
+            check_blocks(cfg, blocks)
         except ValueError as e:
             raise CliError(str(e)) from None
     if getattr(args, "jobs", 2) < 1:
@@ -147,9 +154,7 @@ def _ppa_checked(args):
 
 
 def cmd_ppa(args) -> int:
-    from .flows.builtin import FlowError, ensure_tools
-    from .flows.ppa import ppa_for_config
-    cfg, blocks = _ppa_checked(args)
+    cfg, blocks = _ppacheck_blocksed(args)
     try:
         ensure_tools()
         res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
@@ -169,10 +174,6 @@ def cmd_ppa(args) -> int:
 
 
 def cmd_census(args) -> int:
-    import json
-    from .flows.builtin import FlowError
-    from .flows.census import as_json, census, census_md
-    from .gen.generate import generate_verilog
     cfg = load_config(args.config)
     if args.jobs < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
@@ -193,7 +194,6 @@ def cmd_census(args) -> int:
 
 
 def cmd_orfs(args) -> int:
-    from .flows.orfs import write_orfs
     cfg = load_config(args.config)
     for f in write_orfs(cfg, args.platform, Path(args.o), args.partition if args.tiers == 2 else None,
                         args.footprint_um):
@@ -202,11 +202,10 @@ def cmd_orfs(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import demo
     ns = argparse.Namespace(**vars(args))
     ns.config, ns.o = args.ppa, str(Path(args.out) / "ppa")
     if args.ppa:
-        _ppa_checked(ns)                     # a bad PPA option stops the job before it starts
+        _ppacheck_blocksed(ns)                     # a bad PPA option stops the job before it starts
     rc = demo(Path(args.out))
     if rc == 0 and args.ppa:
         rc = cmd_ppa(ns)
@@ -214,7 +213,6 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench
     return bench(Path(args.out), Path(args.table) if args.table else None, getattr(args, "only", None))
 
 
@@ -302,7 +300,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .hw.graph import TierError
     try:
         return args.fn(args)
     except (ConfigError, CliError, TierError) as e:

@@ -13,12 +13,14 @@ import re
 import time
 from pathlib import Path
 
-from ..sim.layers import run_golden
-from ..sim.tensors import random_case
 from ..config import HwConfig, LayerConfig, LifConfig
 from ..flows.formats.markdown import markdown_table
+from ..hw.linear import LinearPlan
+from ..sim.layers import run_golden
+from ..sim.tensors import random_case
+from ..tb.harness import build, compare, simulate_full
 
-__all__ = ["bench", "bench_linear", "SECTIONS", "markdown_table", "update_sections"]
+__all__ = ["bench", "bench_linear", "SECTIONS", "markdown_table", "simulate_checked", "update_sections"]
 
 SECTIONS = {
     "linear": "spikestack.bench:bench_linear",
@@ -31,6 +33,17 @@ SECTIONS = {
 ON_REQUEST = {"flow", "census"}
 
 
+def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:
+    """:func:`~spikestack.tb.harness.simulate_full` of ``cases`` on the configuration's RTL, every
+    output checked bit-exact against the golden model (``AssertionError`` naming the first mismatch)."""
+    out = simulate_full(build(cfg), cases)
+    for (s, w), r in zip(cases, out):
+        err = compare(run_golden(cfg, s, w), r["spikes"])
+        if err:
+            raise AssertionError(f"{cfg.kind} bench: RTL differs from the golden model: {err}")
+    return out
+
+
 def _linear(t, n, d, d_out, rows, cols, dense=False) -> LayerConfig:
     return LayerConfig(kind="linear", t=t, n=n, d=d, d_out=d_out, lif={"out": LifConfig(64, 3, "hard", "out")},
                        hw=HwConfig(rows=rows, cols=cols, cores=1, event_driven=not dense))
@@ -38,8 +51,6 @@ def _linear(t, n, d, d_out, rows, cols, dense=False) -> LayerConfig:
 
 def bench_linear(out_dir: Path) -> str:
     """Cycles of the spiking linear layer against T*N*Din*Dout/(rows*cols), and Verilator speed."""
-    from ..hw.linear import LinearPlan
-    from ..tb.harness import build, compare, simulate_full
     sizes = [
         (4, 16, 64, 64, 8, 8), (4, 16, 64, 128, 8, 8), (4, 16, 128, 64, 8, 8),
         (4, 16, 64, 64, 4, 4), (3, 7, 37, 29, 8, 8),

@@ -15,8 +15,9 @@ import json
 import time
 from pathlib import Path
 
-from . import markdown_table
 from ..config import load_config
+from ..flows.ppa import ppa_for_config
+from . import markdown_table
 
 __all__ = ["run", "EXPERTS", "FLAT_MAX_EXPERTS"]
 
@@ -36,7 +37,6 @@ def _steps(rep: dict) -> str:
 
 
 def run(out_dir: Path, experts=EXPERTS, flat_max: int = FLAT_MAX_EXPERTS) -> str:
-    from ..flows.ppa import ppa_for_config
     out_dir = Path(out_dir) / "flow"
     rows, raw = [], {}
     for e in experts:

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hw.layers import design_for
+from ..sim.tensors import random_case
+from ..tb.harness import build, simulate_full
 __all__ = ["parse_vcd", "simulate_activity", "synaptic_ops", "register_activity", "activity_tcl", "name_key",
            "flops_of"]
 
@@ -158,7 +161,6 @@ def parse_vcd(path: Path, start: str = "start", done: str = "done", clock: str =
 
 def synaptic_ops(cfg, spikes, tensors) -> int:
     """Synaptic operations of one input, counted as the benchmarks count them."""
-    from ..hw.layers import design_for
     plan = design_for(cfg).plan
     if cfg.kind == "moe":
         return int(plan.work(spikes, tensors)["adds"].sum())
@@ -176,8 +178,6 @@ def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2
     (``toggles``: per bit, toggles per cycle in the compute window; ``mean_toggle_rate``: their mean
     over the signals inside the blocks, ``bits`` of them)."""
     import tempfile
-    from ..sim.tensors import random_case
-    from ..tb.harness import build, simulate_full
     spikes, tensors = random_case(cfg, seed=seed, rate=rate)
     log(f"[activity] {variant}: Verilator build with VCD tracing, workload seed {seed}, rate {rate} ...")
     b = build(cfg, variant, trace=True)

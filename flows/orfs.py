@@ -29,6 +29,11 @@ import math
 from pathlib import Path
 
 from ..config import ConfigError, LayerConfig
+from ..gen.generate import generate_verilog
+from ..gen.tiers import tier_sources
+from ..hw.glb import GLB
+from ..hw.graph import flat_top
+from ..hw.layers import TOP_NAMES, design_for
 
 __all__ = ["PLATFORMS", "write_orfs", "macro_for"]
 
@@ -85,10 +90,6 @@ def _config_mk(nick: str, top: str, platform: str, vfile: str, die_um: float | N
 def write_orfs(cfg: LayerConfig, platform: str, out_dir: Path, partition: str | None = None,
                footprint_um: float = 600.0) -> list[Path]:
     """Write the ORFS design directories (see module docstring); refuses bad input before writing."""
-    from ..gen.generate import generate_verilog
-    from ..hw.graph import flat_top
-    from ..hw.glb import GLB
-    from ..hw.layers import TOP_NAMES, design_for
     if platform not in PLATFORMS:
         raise ConfigError(f"platform: unknown {platform!r} (expected one of {', '.join(PLATFORMS)})")
     period, unit, prefix, _ = PLATFORMS[platform]
@@ -97,7 +98,6 @@ def write_orfs(cfg: LayerConfig, platform: str, out_dir: Path, partition: str | 
     designs = [(top, top, generate_verilog(cfg, "2d")[1], None, list(design.blocks))]
     files: dict[str, str] = {}
     if partition:
-        from ..gen.tiers import tier_sources
         src = tier_sources(cfg, partition)
         for tier in ("tier_top", "tier_bottom"):
             blocks = [b for b, t in src["assignment"].items() if t == tier]

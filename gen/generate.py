@@ -14,10 +14,11 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from ..hw.glb import GLB, sram_macros
-from ..hw.graph import Design, block_component, boxed, flat_top
-from ..hw.layers import TOP_NAMES, design_for
 from ..config import LayerConfig, dump_config
+from ..hw.glb import GLB, sram_macros
+from ..hw.graph import Design, block_component, boxed, flat_top, stitched_top
+from ..hw.layers import TOP_NAMES, design_for
+from .partition import assignment_for
 
 __all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
 
@@ -41,8 +42,6 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
     if variant == "2d":
         return name, verilog.convert(flat_top(design), name=name)
     if variant.startswith("3d"):            # "3d" or "3d:<partition>": the stitched two-tier top
-        from ..hw.graph import stitched_top
-        from .tiers import assignment_for
         partition = variant.split(":", 1)[1] if ":" in variant else "memory-on-logic"
         return f"{name}_3d", verilog.convert(stitched_top(design, assignment_for(design, partition)),
                                              name=f"{name}_3d")

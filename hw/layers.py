@@ -6,8 +6,11 @@ Every design carries a ``plan`` with the host-side protocol the benches and the 
 """
 from __future__ import annotations
 
-from ..config import ConfigError, LayerConfig
+from ..config import LayerConfig
 from .graph import Design
+from .linear import linear_design
+from .mha import mha_design
+from .moe import moe_design
 
 __all__ = ["design_for", "TOP_NAMES"]
 
@@ -16,13 +19,4 @@ TOP_NAMES = {"linear": "spikestack_linear", "moe": "spikestack_moe", "mha": "spi
 
 def design_for(cfg: LayerConfig) -> Design:
     """The block graph of a configuration's top."""
-    import importlib
-    module, fn = {"linear": ("linear", "linear_design"), "moe": ("moe", "moe_design"),
-                  "mha": ("mha", "mha_design")}[cfg.kind]
-    try:
-        mod = importlib.import_module(f"{__package__}.{module}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__package__}.{module}":
-            raise
-        raise ConfigError(f"kind: no hardware for {cfg.kind!r} in this version") from None
-    return getattr(mod, fn)(cfg)
+    return {"linear": linear_design, "moe": moe_design, "mha": mha_design}[cfg.kind](cfg)

@@ -27,6 +27,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ConfigError, LayerConfig
+from ..sim.layers import mha_intermediates
 from .attention import AttentionCore, AttentionDispatcher
 from .control import RunControl, control_members
 from .glb import GLB, GlbParams
@@ -110,7 +111,6 @@ class MhaPlan:
     def stage_work(self, spikes, tensors) -> dict:
         """Operations per stage for one input (golden model): synaptic adds of the projections,
         ANDs of Q K^T, adds of A V (A's entries where V spikes)."""
-        from ..sim.layers import mha_intermediates
         cfg = self.cfg
         s = np.asarray(spikes, dtype=np.int64)
         mid = mha_intermediates(cfg, s, *(tensors[k] for k in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")))

@@ -30,6 +30,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ConfigError, LayerConfig, signed_bits
+from ..sim.layers import router_scores, top_k_mask
+from ..sim.lif import lif_population
 from .control import RunControl, control_members
 from .dispatch import Dispatcher
 from .glb import GLB, GlbParams
@@ -139,8 +141,6 @@ class MoePlan:
 
     def work(self, spikes, tensors) -> dict:
         """The routed work of one input (from the golden model): synaptic adds per expert."""
-        from ..sim.layers import router_scores, top_k_mask
-        from ..sim.lif import lif_population
         cfg = self.cfg
         s = np.asarray(spikes, dtype=np.int64)
         mask = top_k_mask(router_scores(s, tensors["wr"]), cfg.top_k)          # (N, E)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import LayerConfig, dump_config
+from ..gen.generate import generate_verilog
 
 __all__ = ["Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
 
@@ -78,7 +79,6 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
           trace: bool = False) -> Build:
     """Build (or reuse) the Verilator model of a configuration's top; ``trace``: with VCD tracing
     (Verilator ``--trace``; the simulation writes ``dump.vcd`` when run with ``waves=True``)."""
-    from ..gen.generate import generate_verilog
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)
     # the build links cocotb's VPI library by its path in this environment (an rpath): a build

