@@ -32,12 +32,9 @@ from amaranth.lib.wiring import In, Out
 
 from .core import CoreParams, SpikingCore
 from .fifo import LaneFIFO
+from .shapes import index_range
 
 __all__ = ["JobStage", "JobCoreParams", "JobCore"]
-
-
-def _range(n: int):
-    return range(max(2, n))
 
 
 @dataclass(frozen=True)
@@ -92,18 +89,18 @@ class JobCoreParams:
     @property
     def job_layout(self) -> data.StructLayout:
         return data.StructLayout({
-            "n": _range(self.n), "sel": _range(self.sels), "pop": _range(len(self.core.pops)),
+            "n": index_range(self.n), "sel": index_range(self.sels), "pop": index_range(len(self.core.pops)),
             "spikes": data.ArrayLayout(self.stages[0].din, self.t)})
 
     @property
     def tag_layout(self) -> data.StructLayout:
-        return data.StructLayout({"stage": 1, "tile": _range(self.max_tiles), "t": _range(self.t),
-                                  "n": _range(self.n), "sel": _range(self.sels)})
+        return data.StructLayout({"stage": 1, "tile": index_range(self.max_tiles), "t": index_range(self.t),
+                                  "n": index_range(self.n), "sel": index_range(self.sels)})
 
     @property
     def result_layout(self) -> data.StructLayout:
-        fields = {"n": _range(self.n), "t": _range(self.t), "tile": _range(self.stages[-1].tiles),
-                  "sel": _range(self.sels)}
+        fields = {"n": index_range(self.n), "t": index_range(self.t), "tile": index_range(self.stages[-1].tiles),
+                  "sel": index_range(self.sels)}
         if self.stages[-1].fire:
             fields["spikes"] = self.lanes
         else:
@@ -164,8 +161,8 @@ class JobCore(wiring.Component):
         job = Signal(p.job_layout)
         active = Signal()
         stage = Signal()
-        tile = Signal(_range(p.max_tiles))
-        t = Signal(_range(T))
+        tile = Signal(index_range(p.max_tiles))
+        t = Signal(index_range(T))
         wait_barrier = Signal()
 
         # --- the local hidden buffer (two-stage jobs) ---

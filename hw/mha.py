@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ConfigError, LayerConfig
 from ..sim.layers import mha_intermediates
+from .arbiter import round_robin
 from .attention import AttentionCore, AttentionDispatcher
 from .control import RunControl, control_members
 from .glb import GLB, GlbParams
@@ -231,20 +232,11 @@ class Collector(wiring.Component):
         p, cfg = self.plan, self.plan.cfg
         T, N, C, tiles = cfg.t, cfg.n, p.cores, p.tiles
         srcs = [getattr(self, f"results_{c}") for c in range(C)]
-        prio = Signal(range(max(2, C)))
-        grant = Signal(range(max(2, C)))
-        any_valid = Signal()
-        for off in reversed(range(C)):
-            for c in range(C):
-                with m.If(((prio + off) % C == c) if C > 1 else 1):
-                    with m.If(srcs[c].valid):
-                        m.d.comb += [grant.eq(c), any_valid.eq(1)]
+        grant, any_valid = round_robin(m, [s.valid for s in srcs])
         res = Signal(p.job.result_layout)
         for c in range(C):
             with m.If(any_valid & (grant == c)):
                 m.d.comb += [srcs[c].ready.eq(1), res.eq(srcs[c].payload)]
-        with m.If(any_valid):
-            m.d.sync += prio.eq(Mux(grant == C - 1, 0, grant + 1))
         row = res.n * T + res.t
         tile_en = Const(1, tiles) << res.tile
         kv_en = Const(1, N * tiles) << (res.n * tiles + res.tile)
