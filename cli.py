@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from .flows.harden import GRAINS
 from .flows.orfs import write_orfs
 from .flows.platform import FlowError, ensure_tools
 from .flows.ppa import ppa_for_config
+from .gen.atomic import write_atomic
 from .gen.generate import generate_verilog, write_design
 from .gen.partition import assignment_for, parse_assignments
 from .gen.tiers import write_tiers
@@ -59,20 +58,6 @@ def _load_npz(path: str, what: str) -> dict:
         raise ConfigError(f"{what}: file not found: {path}") from None
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise ConfigError(f"{what}: cannot read {path} as .npz ({e})") from None
-
-
-def _write_atomic(path: Path, write):
-    """Write through a temporary file in the same directory, renamed when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_inputs(config: str, weights: str, spikes: str):
@@ -102,7 +87,7 @@ def cmd_run(args) -> int:
     def save(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **result)
-    _write_atomic(Path(args.out), save)
+    write_atomic(Path(args.out), save)
     msg = f"wrote {args.out}: spikes {result['spikes'].shape}"
     if "cycles" in result:
         msg += f", {int(result['cycles'])} cycles"
@@ -186,8 +171,8 @@ def cmd_census(args) -> int:
     print(md)
     if args.o:
         out = Path(args.o)
-        _write_atomic(out / "census.md", lambda tmp: Path(tmp).write_text(md + "\n"))
-        _write_atomic(out / "census.json", lambda tmp: Path(tmp).write_text(json.dumps(
+        write_atomic(out / "census.md", lambda tmp: Path(tmp).write_text(md + "\n"))
+        write_atomic(out / "census.json", lambda tmp: Path(tmp).write_text(json.dumps(
             {"config": args.config, "sram_macros": args.sram_macros, "blocks": as_json(blocks)}, indent=1)))
         print(f"wrote {out / 'census.md'} and {out / 'census.json'}")
     return 0

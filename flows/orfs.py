@@ -29,6 +29,7 @@ import math
 from pathlib import Path
 
 from ..config import ConfigError, LayerConfig
+from ..gen.atomic import write_atomic
 from ..gen.generate import generate_verilog
 from ..gen.tiers import tier_sources
 from ..hw.glb import GLB
@@ -129,12 +130,5 @@ def write_orfs(cfg: LayerConfig, platform: str, out_dir: Path, partition: str | 
         readme += ["", f"Tiers ({partition}): each tier is its own design with the same DIE_AREA "
                    "(`FOOTPRINT_UM`); F2F bonds are its I/O pins (see the F2F map of `spikestack gen --tiers 2`)."]
     files["README.md"] = "\n".join(readme) + "\n"
-    written = []
-    for name, text in files.items():           # everything was generated above: now write
-        path = Path(out_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        written.append(path)
-    return written
+    # everything was generated above: now write
+    return [write_atomic(Path(out_dir) / name, text) for name, text in files.items()]

@@ -7,7 +7,6 @@ last, so a directory with a ``manifest.json`` is complete.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -18,6 +17,7 @@ from ..config import LayerConfig, dump_config
 from ..hw.glb import GLB, sram_macros
 from ..hw.graph import Design, block_component, boxed, flat_top, stitched_top
 from ..hw.layers import TOP_NAMES, design_for
+from .atomic import write_atomic
 from .partition import assignment_for
 
 __all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
@@ -86,16 +86,8 @@ def manifest(cfg: LayerConfig, design: Design, top: wiring.Component, name: str,
 
 def write_files(out_dir: Path, files: dict[str, str]) -> list[Path]:
     """Write ``{name: text}`` atomically, in order (put the manifest last)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fname, text in files.items():
-        path = out_dir / fname
-        tmp = out_dir / f".{fname}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return [write_atomic(Path(out_dir) / fname, text) for fname, text in files.items()]
 
 
 def write_design(cfg: LayerConfig, out_dir: Path) -> list[Path]:
