@@ -32,7 +32,7 @@ from .flows.census import as_json, census, census_md
 from .flows.harden import GRAINS
 from .flows.orfs import write_orfs
 from .flows.platform import FlowError, ensure_tools
-from .flows.ppa import ppa_for_config
+from .flows.ppa import Bond, PpaOptions, ppa_for_config
 from .gen.atomic import write_atomic
 from .gen.generate import generate_verilog, write_design
 from .gen.partition import assignment_for, parse_assignments
@@ -111,7 +111,7 @@ def cmd_gen(args) -> int:
     return 0
 
 
-def _ppacheck_blocksed(args):
+def _ppa_checked(args):
     """The configuration and block list of a PPA run, every option checked (``CliError`` naming
     the option) before any tool runs."""
     cfg = load_config(args.config)
@@ -138,19 +138,20 @@ def _ppacheck_blocksed(args):
     return cfg, blocks
 
 
+def ppa_options(args, blocks: list[str]) -> PpaOptions:
+    """The :class:`~spikestack.flows.ppa.PpaOptions` of the ``ppa`` (and ``demo --ppa``) options."""
+    return PpaOptions(partition=args.partition, clock_ns=args.clock_ns, three_d=not args.two_d_only,
+                      bond=Bond(r_ohm=args.bond_r, c_ff=args.bond_c, pitch_um=args.bond_pitch),
+                      seed=args.seed, rate=args.rate, reuse=args.reuse, sram_macros=args.sram_macros,
+                      harden=args.harden, common_footprint=args.common_footprint, bond_pins=not args.no_bond_pins,
+                      blocks=tuple(blocks) or None, jobs=args.jobs)
+
+
 def cmd_ppa(args) -> int:
-    cfg, blocks = _ppacheck_blocksed(args)
+    cfg, blocks = _ppa_checked(args)
     try:
         ensure_tools()
-        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
-                             bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6),
-                                   "pitch_um": getattr(args, "bond_pitch", 1.0)},
-                             seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
-                             reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False),
-                             harden=getattr(args, "harden", None),
-                             common_footprint=getattr(args, "common_footprint", False),
-                             bond_pins=not getattr(args, "no_bond_pins", False), blocks=blocks or None,
-                             jobs=getattr(args, "jobs", 2))
+        ppa_for_config(cfg, Path(args.o), ppa_options(args, blocks))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -190,7 +191,7 @@ def cmd_demo(args) -> int:
     ns = argparse.Namespace(**vars(args))
     ns.config, ns.o = args.ppa, str(Path(args.out) / "ppa")
     if args.ppa:
-        _ppacheck_blocksed(ns)                     # a bad PPA option stops the job before it starts
+        _ppa_checked(ns)                     # a bad PPA option stops the job before it starts
     rc = demo(Path(args.out))
     if rc == 0 and args.ppa:
         rc = cmd_ppa(ns)
@@ -203,17 +204,19 @@ def cmd_bench(args) -> int:
 
 def _ppa_options(pp: argparse.ArgumentParser):
     """The options of the PPA flow, shared by ``ppa`` and ``demo``."""
-    pp.add_argument("--partition", default="memory-on-logic")
-    pp.add_argument("--clock-ns", type=float, default=10.0)
+    d, b = PpaOptions(), Bond()
+    pp.add_argument("--partition", default=d.partition)
+    pp.add_argument("--clock-ns", type=float, default=d.clock_ns)
     pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
-    pp.add_argument("--bond-r", type=float, default=3.0, metavar="OHM", help="F2F bond resistance (default 3.0)")
-    pp.add_argument("--bond-c", type=float, default=0.6, metavar="FF", help="F2F bond capacitance (default 0.6)")
-    pp.add_argument("--bond-pitch", type=float, default=1.0, metavar="UM",
-                    help="F2F bond pitch (default 1.0; the bond grid is at least the metal6 pitch)")
+    pp.add_argument("--bond-r", type=float, default=b.r_ohm, metavar="OHM",
+                    help=f"F2F bond resistance (default {b.r_ohm})")
+    pp.add_argument("--bond-c", type=float, default=b.c_ff, metavar="FF", help=f"F2F bond capacitance (default {b.c_ff})")
+    pp.add_argument("--bond-pitch", type=float, default=b.pitch_um, metavar="UM",
+                    help=f"F2F bond pitch (default {b.pitch_um}; the bond grid is at least the metal6 pitch)")
     pp.add_argument("--no-bond-pins", action="store_true",
                     help="leave the tiers' bond ports without location (no area pins, no re-route)")
-    pp.add_argument("--seed", type=int, default=0, help="workload seed for the simulated activity (default 0)")
-    pp.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
+    pp.add_argument("--seed", type=int, default=d.seed, help=f"workload seed for the simulated activity (default {d.seed})")
+    pp.add_argument("--rate", type=float, default=d.rate, help=f"workload input spike rate (default {d.rate})")
     pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
     pp.add_argument("--sram-macros", action="store_true",
                     help="GLBs as SRAM macros (LEF/liberty of flows/sram.py) instead of flip-flops")
@@ -224,7 +227,7 @@ def _ppa_options(pp: argparse.ArgumentParser):
                     help="hierarchical flow, upper level: these design blocks or groups (expert_core, merge, "
                          "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
                          "macros in the 2D top and the tiers")
-    pp.add_argument("--jobs", type=int, default=2, help="flows run at once (default 2)")
+    pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from .formats.def_ import components, def_units_die, die_um, port_terminals, power_shapes, tracks
 from .formats.lef import lef_geometry
 
-__all__ = ["BondPlan", "plan_bonds", "with_bond_pins", "read_lefs"]
+__all__ = ["Bond", "BondPlan", "plan_bonds", "with_bond_pins", "read_lefs"]
 
 LAYER = "metal6"
 PIN_HALF_UM = 0.25          # a bond pin is a metal6 square of the layer's width, 0.5 µm
@@ -55,6 +55,15 @@ def _centroid(points):
     return sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
 
 
+@dataclass(frozen=True)
+class Bond:
+    """A face-to-face bond: a hybrid Cu-Cu bond of ``r_ohm`` and ``c_ff`` at ``pitch_um`` (the values
+    of issue #8, typical of published hybrid bonding: ~1 fF and a few Ω per bond)."""
+    r_ohm: float = 3.0
+    c_ff: float = 0.6
+    pitch_um: float = 1.0
+
+
 @dataclass
 class BondPlan:
     locations: dict[str, tuple[float, float]]     # port -> (x, y) µm, the same on both tiers
@@ -63,7 +72,8 @@ class BondPlan:
     unplaced: list[str]                           # ports with no cell on either tier (die centre)
 
 
-def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str], pitch_um: float = 1.0) -> BondPlan:
+def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str],
+               pitch_um: float = Bond.pitch_um) -> BondPlan:
     """One location per bond ``port`` (the port's name on both tiers) from the tiers' placed DEFs."""
     tiers = list(defs)
     comps = {t: components(defs[t]) for t in tiers}

@@ -9,7 +9,7 @@ F2F map, and :func:`analyse` runs one OpenSTA session on it:
   ``loads.tcl`` was written from, for the tier as top) re-targeted with the instance prefix
   (``tier_top/NAND2X1_3/Y``) by :func:`loads_3d_tcl`. A bond net is one electrical net from the
   driver in one tier to its sinks in the other, so it gets one lumped load on the driver's net:
-  the driving tier's wire C + the bond's C (``BOND["c_ff"]``, hybrid bond 0.6 fF) + the receiving
+  the driving tier's wire C + the bond's C (:class:`~spikestack.flows.ppa.Bond` ``c_ff``, hybrid bond 0.6 fF) + the receiving
   tier's wire C. A top-level input shared by both tiers (``clk``, ``rst``) gets the sum of both
   tiers' wire C.
 * **bond resistance** — the flow models wires as lumped C without R, so a bond's R adds an RC

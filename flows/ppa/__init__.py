@@ -32,6 +32,9 @@ hardened block's instances are PE endpoints). Run times of every step are in the
 """
 from .analysis import analyse_2d, analyse_3d, energy
 from .report import PAPER_RANGES, PAPER_RATIOS
-from .run import BOND, ppa_for_config
+from ..bondpins import Bond
+from .options import FlowJob, PpaOptions
+from .run import ppa_for_config
 
-__all__ = ["ppa_for_config", "PAPER_RANGES", "PAPER_RATIOS", "BOND", "energy", "analyse_2d", "analyse_3d"]
+__all__ = ["ppa_for_config", "PpaOptions", "Bond", "FlowJob", "PAPER_RANGES", "PAPER_RATIOS", "energy", "analyse_2d",
+           "analyse_3d"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 from ...config import LayerConfig
@@ -12,37 +13,30 @@ from ..activity import simulate_activity
 from ..blockmacros import harden_blocks
 from ..harden import harden_for
 from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells
+from .options import FlowJob, PpaOptions
 from .plot import ratio_plot
 from .report import PAPER_RANGES, ratio, report_md
 from .steps import area_bond_pins, flow_or_reuse, harden_tier, spread_to_common_footprint
 
-__all__ = ["BOND", "ppa_for_config"]
+__all__ = ["ppa_for_config", "PpaOptions", "FlowJob"]
 
 
-BOND = {"r_ohm": 3.0, "c_ff": 0.6, "pitch_um": 1.0}
-
-
-def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic", clock_ns: float = 10.0,
-                   activity: float = 0.1, three_d: bool = True, bond: dict | None = None, log=print,
-                   sim_activity: bool = True, seed: int = 0, rate: float = 0.2, reuse: bool = False,
-                   plot: bool = True, sram_macros: bool = False, harden: str | None = None,
-                   common_footprint: bool = False, bond_pins: bool = True, blocks: list[str] | None = None,
-                   jobs: int = 2) -> dict:
-    """2D and two-tier PPA of ``cfg`` (module docstring). ``activity``: the global activity of each
-    flow's own power report; ``sim_activity``: measure the activity on a Verilator run of the
-    workload (``seed``, ``rate``) for the whole-design power and energy; ``reuse``: keep finished
-    flow runs of the same Verilog under ``out_dir``; ``sram_macros``: the GLBs are SRAM macros
-    (:mod:`spikestack.flows.sram`) in the 2D top and in the tiers; ``harden``: hierarchical flow,
-    the repeated blocks of that grain (``pe``, ``expert_core``, ...) are hardened once
-    (:func:`harden_for`) and the 2D top and the tiers are assembled from their macros;
-    ``common_footprint``: the tier with the smaller die is placed and routed again, spread to the
-    larger tier's die (:func:`~spikestack.flows.ppa.steps.spread_to_common_footprint`), so both tiers occupy one 3D footprint;
-    ``bond_pins``: the F2F bonds become area pins of both tiers and the tiers are routed again
-    (:func:`area_bond_pins`); without it a tier's bond ports have no location and their nets end
-    at the cells. ``blocks``: design blocks or groups (``expert_core``, ``merge``, ...) hardened
-    alone, each from its own inner ``harden`` macros (:func:`spikestack.flows.blockmacros.harden_blocks`,
-    ``jobs`` at a time), and instantiated as macros in the 2D top and in both tiers."""
-    bond = dict(BOND, **(bond or {}))
+def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None = None, log=print,
+                   **changes) -> dict:
+    """2D and two-tier PPA of ``cfg`` (see :mod:`spikestack.flows.ppa` and :class:`PpaOptions`);
+    ``changes``: options given by name, over ``options``. The steps, in order: the hardened blocks
+    (``blocks``: :func:`spikestack.flows.blockmacros.harden_blocks`; ``harden``:
+    :func:`~spikestack.flows.harden.harden_for`), the flow jobs (:class:`FlowJob`: the 2D top and
+    each tier, run ``jobs`` at a time), one footprint for both tiers
+    (:func:`~spikestack.flows.ppa.steps.spread_to_common_footprint`), the bonds as area pins
+    (:func:`~spikestack.flows.ppa.steps.area_bond_pins`), the simulated activity, the whole-design
+    analyses (:mod:`spikestack.flows.ppa.analysis`), the 3D/2D ratios, ``ppa.json``, the plot and
+    ``ppa.md``."""
+    o = (options or PpaOptions()).replace(**changes)
+    partition, clock_ns, activity, three_d, harden, blocks = (o.partition, o.clock_ns, o.activity, o.three_d,
+                                                              o.harden, o.blocks)
+    sram_macros, seed, rate = o.sram_macros, o.seed, o.rate
+    bond = asdict(o.bond)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cells, block_abs, hier = None, [], None
@@ -51,7 +45,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             + (f" from their {harden} macros" if harden else "") + " ...")
         cells, block_abs, bsum = harden_blocks(cfg, list(blocks), out_dir / "blocks", grains=[harden] if harden else [],
                                                clock_ns=clock_ns, activity=activity, sram_macros=sram_macros,
-                                               jobs=jobs, log=log)
+                                               jobs=o.jobs, log=log)
         hier = {"grain": harden, "blocks": bsum["blocks"], "blocks_seconds": bsum["seconds"], "seconds": 0.0,
                 "macros": {}}
     top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
@@ -66,8 +60,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             summary = {"seconds": 0.0, "macros": {}}      # every block of that grain is inside a hardened block
         hier = dict(hier or {}, grain=harden, seconds=summary["seconds"],
                     macros={n: {"instances_2d": m.pop("instances"), **m} for n, m in summary["macros"].items()})
-    jobs_n = jobs
-    jobs = [("2d", text, top, None, None, (abstracts or []) + block_abs or None)]
+    jobs = [FlowJob("2d", text, top, blocks=(abstracts or []) + block_abs or None)]
     fmap = None
     if three_d:
         src = tier_sources(cfg, partition, macros=sram_macros, boxes=cells, tiers_only=True)
@@ -83,16 +76,14 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
             if harden:
                 ttext, tblocks = harden_tier(ttext, tier, out_dir, harden, abstracts or [], hashes, clock_ns,
                                               activity, hier, log)
-            jobs.append((tier, ttext, tier, outs, ins, (tblocks or []) + block_abs or None))
-    with ThreadPoolExecutor(max_workers=max(1, jobs_n)) as pool:
-        futs = {name: pool.submit(flow_or_reuse, t, tp, out_dir / name, reuse, clock_ns, activity, loads, delays, log,
-                                  blocks=blocks)
-                for name, t, tp, loads, delays, blocks in jobs}
+            jobs.append(FlowJob(tier, ttext, tier, outs, ins, (tblocks or []) + block_abs or None))
+    with ThreadPoolExecutor(max_workers=max(1, o.jobs)) as pool:
+        futs = {j.name: pool.submit(flow_or_reuse, j, out_dir, o.reuse, clock_ns, activity, log) for j in jobs}
         reps = {name: f.result() for name, f in futs.items()}
     fill = (spread_to_common_footprint(reps, jobs, out_dir, clock_ns, activity, log)
-            if three_d and common_footprint else None)
+            if three_d and o.common_footprint else None)
     pins = (area_bond_pins(reps, jobs, out_dir, fmap, bond["pitch_um"], clock_ns, activity, log)
-            if three_d and bond_pins else None)
+            if three_d and o.bond_pins else None)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:
@@ -103,7 +94,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
 
     # activity of the workload, measured on the simulation of each design
     acts = {}
-    if sim_activity:
+    if o.sim_activity:
         for key, variant in [("2d", "2d")] + ([("3d", f"3d:{partition}")] if three_d else []):
             acts[key] = simulate_activity(cfg, variant, seed=seed, rate=rate, workdir=out_dir / "sim" / key, log=log)
         result["workload"] = {
@@ -163,7 +154,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-
         }
         result["paper_ranges"] = PAPER_RANGES
     (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")
-    if plot and three_d:
+    if o.plot and three_d:
         result["plot"] = str(ratio_plot(result["ratios_3d_over_2d"], out_dir / "ppa_ratios.png",
                                         title=f"{cfg.kind}: 3D / 2D (OSU 0.18 um, built-in flow)"))
         (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")

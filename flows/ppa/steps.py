@@ -14,18 +14,26 @@ from ..formats.verilog import block_classes, replace_with_macro
 from ..harden import harden_for
 from ..platform import OSU018
 from ..sta3d import bus_bits
+from .options import FlowJob
 
-__all__ = ["flow_or_reuse", "harden_tier", "spread_to_common_footprint", "bond_ports", "area_bond_pins", "swap_blocks"]
+__all__ = ["run_job", "flow_or_reuse", "harden_tier", "spread_to_common_footprint", "bond_ports", "area_bond_pins", "swap_blocks"]
 
 
-def flow_or_reuse(text: str, top: str, out: Path, reuse: bool, *args, blocks=None):
-    """``run_flow``, or its earlier report when ``reuse`` and ``out`` holds a finished run of the
-    same Verilog (for re-analysing routed designs without routing them again)."""
-    src = out / "work" / "source" / f"{top}.v"
-    if reuse and (out / "ppa.json").exists() and src.exists() and src.read_text() == text \
+def run_job(job: FlowJob, out_dir: Path, clock_ns: float, activity: float, log, **flow_options) -> dict:
+    """:func:`~spikestack.flows.builtin.run_flow` of one job in ``out_dir/<job.name>``."""
+    return run_flow(job.text, job.top, Path(out_dir) / job.name, clock_ns, activity, job.port_loads_pf,
+                    job.input_delays_ns, log, blocks=job.blocks, **flow_options)
+
+
+def flow_or_reuse(job: FlowJob, out_dir: Path, reuse: bool, clock_ns: float, activity: float, log) -> dict:
+    """:func:`run_job`, or its earlier report when ``reuse`` and the job's directory holds a
+    finished run of the same Verilog (for re-analysing routed designs without routing them again)."""
+    out = Path(out_dir) / job.name
+    src = out / "work" / "source" / f"{job.top}.v"
+    if reuse and (out / "ppa.json").exists() and src.exists() and src.read_text() == job.text \
             and (out / "work" / "sta_net.v").exists():
         return json.loads((out / "ppa.json").read_text())
-    return run_flow(text, top, out, *args, blocks=blocks)
+    return run_job(job, out_dir, clock_ns, activity, log)
 
 
 def harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, hashes, clock_ns: float,
@@ -46,7 +54,7 @@ def harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, hash
     return new, tabs
 
 
-def spread_to_common_footprint(reps: dict, jobs: list, out_dir: Path, clock_ns: float, activity: float, log) -> dict | None:
+def spread_to_common_footprint(reps: dict, jobs: list[FlowJob], out_dir: Path, clock_ns: float, activity: float, log) -> dict | None:
     """Both tiers in one footprint: the tier with the smaller die is placed again with qflow's
     ``initial_density`` (decongest pads the placement with fill cells) chosen so that its die
     comes out at about the larger tier's, then routed and timed again; its report replaces the
@@ -61,10 +69,9 @@ def spread_to_common_footprint(reps: dict, jobs: list, out_dir: Path, clock_ns: 
         return dict(info, density=None, die_um2=r["die_area_um2"])
     free = max(target - 1.3 * r.get("macro_area_um2", 0.0), r["cell_area_um2"])
     density = min(0.95, max(0.05, 1.12 * r["cell_area_um2"] / free))
-    name, text, top, loads, delays, blocks = next(j for j in jobs if j[0] == small)
+    job = next(j for j in jobs if j.name == small)
     log(f"[ppa] {small}: placing again at density {density:.2f} to fill {big}'s die ({target:.0f} um2) ...")
-    reps[small] = run_flow(text, top, Path(out_dir) / small, clock_ns, activity, loads, delays, log,
-                           project_vars={"initial_density": f"{density:.3f}"}, blocks=blocks)
+    reps[small] = run_job(job, out_dir, clock_ns, activity, log, project_vars={"initial_density": f"{density:.3f}"})
     return dict(info, density=round(density, 3), die_um2=reps[small]["die_area_um2"],
                 first_seconds=r["total_seconds"], seconds=reps[small]["total_seconds"])
 
@@ -79,7 +86,7 @@ def bond_ports(fmap: dict) -> dict[str, dict[str, str]]:
     return out
 
 
-def area_bond_pins(reps: dict, jobs: list, out_dir: Path, fmap: dict, pitch_um: float, clock_ns: float,
+def area_bond_pins(reps: dict, jobs: list[FlowJob], out_dir: Path, fmap: dict, pitch_um: float, clock_ns: float,
                     activity: float, log) -> dict:
     """F2F bonds as area pins (:mod:`spikestack.flows.bondpins`): one location per bond from both
     tiers' placements, written into both tiers' DEFs as ``metal6`` pins; both tiers are routed,
@@ -104,10 +111,9 @@ def area_bond_pins(reps: dict, jobs: list, out_dir: Path, fmap: dict, pitch_um: 
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         futs = {}
-        for name, text, top, loads, delays, blocks in jobs:
-            if name in tiers:
-                futs[name] = pool.submit(run_flow, text, top, Path(out_dir) / name, clock_ns, activity, loads,
-                                         delays, log, blocks=blocks, reroute=edit(name))
+        for job in jobs:
+            if job.name in tiers:
+                futs[job.name] = pool.submit(run_job, job, out_dir, clock_ns, activity, log, reroute=edit(job.name))
         for name, f in futs.items():
             reps[name] = f.result()
     (Path(out_dir) / "bond_pins.json").write_text(json.dumps(
