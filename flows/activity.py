@@ -161,13 +161,7 @@ def parse_vcd(path: Path, start: str = "start", done: str = "done", clock: str =
 
 def synaptic_ops(cfg, spikes, tensors) -> int:
     """Synaptic operations of one input, counted as the benchmarks count them."""
-    plan = design_for(cfg).plan
-    if cfg.kind == "moe":
-        return int(plan.work(spikes, tensors)["adds"].sum())
-    if cfg.kind == "mha":
-        w = plan.stage_work(spikes, tensors)
-        return int(w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"])
-    return int(np.asarray(spikes).sum()) * cfg.d_out
+    return design_for(cfg).plan.sops(spikes, tensors)
 
 
 def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2, workdir: Path | None = None,

@@ -1,8 +1,8 @@
 """The layer tops by kind: ``design_for(cfg)`` returns the block graph of a configuration.
 
-Every design carries a ``plan`` with the host-side protocol the benches and the command line use:
-``images(spikes, tensors) -> {host port: words}``, ``readout`` (host read port),
-``readout_depth()``, ``decode(words) -> spikes``, ``dense_cycles()`` and ``ideal_cycles()``.
+Every design carries a ``plan``, the host-side protocol the benches and the command line use
+(:class:`~spikestack.hw.plan.Plan`: memory images, readout and decode, counters, synaptic
+operations and ideal cycles).
 """
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ class LinearPlan:
     def __init__(self, cfg: LayerConfig):
         hw = cfg.hw
         self.cfg = cfg
+        self.counters: list[str] = []          # no hardware counters but the top's cycles
         self.lanes = hw.lanes
         self.tiles = -(-cfg.d_out // self.lanes)
         self.rows_per_tile = cfg.t * cfg.n
@@ -79,13 +80,17 @@ class LinearPlan:
         """Cycles of the dense (non event-driven) schedule: a bound for time-outs."""
         return self.tiles * self.rows_per_tile * self.cfg.d + 64
 
+    def sops(self, spikes, tensors=None) -> int:
+        """Synaptic adds: every input spike adds one weight to each of the Dout neurons."""
+        return int(np.asarray(spikes).sum()) * self.cfg.d_out
+
     def ideal_cycles(self, spikes=None, tensors=None) -> float:
         """The ideal for the linear layer: T*N*Din*Dout / (rows*cols) (every input, dense);
         with ``spikes``, the event-driven ideal: synaptic adds (spikes x Dout) / (rows*cols)."""
         cfg = self.cfg
         if spikes is None:
             return cfg.t * cfg.n * cfg.d * cfg.d_out / self.lanes
-        return float(np.asarray(spikes).sum()) * cfg.d_out / self.lanes
+        return float(self.sops(spikes)) / self.lanes
 
 
 class RowSequencer(wiring.Component):

@@ -128,6 +128,11 @@ class MhaPlan:
             "attention_cycles": self.rounds * T * N,
         }
 
+    def sops(self, spikes, tensors) -> int:
+        """Operations of every stage: the projections' synaptic adds, the ANDs of Q K^T, the adds of A V."""
+        w = self.stage_work(spikes, tensors)
+        return int(w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"])
+
     def ideal_cycles(self, spikes=None, tensors=None) -> float:
         """Operations of every stage / (cores * rows * cols); without an input, dense rows."""
         cfg = self.cfg
@@ -136,8 +141,7 @@ class MhaPlan:
             rows = cfg.t * cfg.n
             ops = 4 * rows * cfg.d * cfg.d + cfg.heads * cfg.t * cfg.n * cfg.n * cfg.head_dim * 2
         else:
-            w = self.stage_work(spikes, tensors)
-            ops = w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"]
+            ops = self.sops(spikes, tensors)
         return ops / pes
 
 

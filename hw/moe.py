@@ -160,6 +160,10 @@ class MoePlan:
         return {"mask": mask, "adds": adds, "core_cycles": events,
                 "router_adds": int(pop_in.sum()) * cfg.experts}
 
+    def sops(self, spikes, tensors) -> int:
+        """Synaptic adds of the routed work (both expert layers of every routed token)."""
+        return int(self.work(spikes, tensors)["adds"].sum())
+
     def ideal_cycles(self, spikes=None, tensors=None) -> float:
         """Synaptic adds of the routed work / (cores * rows * cols). Without an input: every
         routed row dense."""
@@ -167,7 +171,7 @@ class MoePlan:
         if spikes is None:
             adds = cfg.n * cfg.top_k * cfg.t * (cfg.d * cfg.dh + cfg.dh * cfg.d)
         else:
-            adds = int(self.work(spikes, tensors)["adds"].sum())
+            adds = self.sops(spikes, tensors)
         return adds / (self.cores * self.lanes)
 
 

@@ -68,7 +68,7 @@ async def run_layer(dut):
         wall = time.perf_counter() - t0
         await FallingEdge(clk)
         cycles = uint(dut.cycles)
-        for name in getattr(plan, "counters", []):
+        for name in plan.counters:
             results[f"c{c}_counter_{name}"] = np.int64(uint(getattr(dut, name)))
         words = await _read(dut, clk, plan.readout, plan.readout_depth())
         results[f"c{c}_spikes"] = plan.decode(words)
