@@ -24,6 +24,7 @@ barrier of a two-stage job.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from amaranth import Cat, Const, Module, Signal, signed
@@ -48,20 +49,15 @@ class JobStage:
 
 @dataclass(frozen=True)
 class JobCoreParams:
-    rows: int
-    cols: int
-    pops: tuple
-    w_bits: int
-    b_bits: int
-    acc_bits: int
-    v_bits: int
-    w_depth: int
-    b_depth: int
+    """A job core: the :class:`~spikestack.hw.core.SpikingCore` of ``core`` running jobs of ``t``
+    timesteps of one of ``n`` tokens through one or two ``stages`` (``sels`` weight sets).
+    ``core.d_in`` is the widest stage's input; ``core.tag_bits`` is set here, to the job tag
+    (:attr:`tag_layout`)."""
+    core: CoreParams
     t: int
     n: int
     sels: int
     stages: tuple[JobStage, ...]
-    event_driven: bool = True
     out_depth: int = 2
 
     def __post_init__(self):
@@ -69,18 +65,18 @@ class JobCoreParams:
             raise ValueError("stages: one or two")
         if len(self.stages) == 2 and self.stages[1].din > self.stages[0].tiles * self.lanes:
             raise ValueError("stages[1].din: wider than the hidden buffer")
+        din = max(s.din for s in self.stages)
+        if self.core.d_in != din:
+            raise ValueError(f"core.d_in: {self.core.d_in}, but the widest stage takes {din}")
+        object.__setattr__(self, "core", dataclasses.replace(self.core, tag_bits=self.tag_layout.size))
 
     @property
     def lanes(self) -> int:
-        return self.rows * self.cols
+        return self.core.lanes
 
     @property
-    def core(self) -> CoreParams:
-        return CoreParams(
-            rows=self.rows, cols=self.cols, d_in=max(s.din for s in self.stages), pops=tuple(self.pops),
-            w_bits=self.w_bits, b_bits=self.b_bits, acc_bits=self.acc_bits, v_bits=self.v_bits,
-            w_depth=self.w_depth, b_depth=self.b_depth, tag_bits=self.tag_layout.size,
-            event_driven=self.event_driven)
+    def acc_bits(self) -> int:
+        return self.core.acc_bits
 
     @property
     def max_tiles(self) -> int:

@@ -31,6 +31,7 @@ from ..sim.layers import mha_intermediates
 from .arbiter import round_robin
 from .attention import AttentionCore, AttentionDispatcher
 from .control import RunControl, control_members
+from .core import CoreParams
 from .glb import GLB, GlbParams
 from .graph import Design
 from .jobcore import JobCore, JobCoreParams, JobStage
@@ -62,9 +63,10 @@ class MhaPlan:
         self.tiles = _ceil(D, P)
         self.width = self.tiles * P
         self.job = JobCoreParams(
-            rows=hw.rows, cols=hw.cols, pops=tuple(cfg.lif[p] for p in PROJECTIONS), w_bits=cfg.w_bits,
-            b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits, w_depth=4 * self.tiles * D,
-            b_depth=4 * self.tiles, t=T, n=N, sels=4, event_driven=hw.event_driven,
+            CoreParams(rows=hw.rows, cols=hw.cols, d_in=D, pops=tuple(cfg.lif[p] for p in PROJECTIONS),
+                       w_bits=cfg.w_bits, b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits,
+                       w_depth=4 * self.tiles * D, b_depth=4 * self.tiles, event_driven=hw.event_driven),
+            t=T, n=N, sels=4,
             stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),))
         self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
                                     write_ports=1, host_read=True)

@@ -33,6 +33,7 @@ from ..config import ConfigError, LayerConfig, signed_bits
 from ..sim.layers import router_scores, top_k_mask
 from ..sim.lif import lif_population
 from .control import RunControl, control_members
+from .core import CoreParams
 from .dispatch import Dispatcher
 from .glb import GLB, GlbParams
 from .graph import Design
@@ -74,9 +75,10 @@ class MoePlan:
         self.m_bits = signed_bits(k * (Dh * w_lo + b_lo), k * (Dh * w_hi + b_hi))
         self.score_bits = signed_bits(T * D * w_lo, T * D * w_hi)
         self.job = JobCoreParams(
-            rows=hw.rows, cols=hw.cols, pops=(cfg.lif["hidden"],), w_bits=cfg.w_bits, b_bits=cfg.b_bits,
-            acc_bits=acc_bits, v_bits=cfg.v_bits, w_depth=w_depth, b_depth=b_depth, t=T, n=N,
-            sels=self.slots, event_driven=hw.event_driven,
+            CoreParams(rows=hw.rows, cols=hw.cols, d_in=max(D, Dh), pops=(cfg.lif["hidden"],), w_bits=cfg.w_bits,
+                       b_bits=cfg.b_bits, acc_bits=acc_bits, v_bits=cfg.v_bits, w_depth=w_depth, b_depth=b_depth,
+                       event_driven=hw.event_driven),
+            t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)))
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
