@@ -23,6 +23,7 @@ from .core import CoreParams, SpikingCore
 from .event import flow_signature
 from .glb import GLB, GlbParams, addr_width
 from .graph import Design
+from .shapes import ceil_div
 
 __all__ = ["LinearPlan", "RowSequencer", "linear_design"]
 
@@ -35,7 +36,7 @@ class LinearPlan:
         self.cfg = cfg
         self.counters: list[str] = []          # no hardware counters but the top's cycles
         self.lanes = hw.lanes
-        self.tiles = -(-cfg.d_out // self.lanes)
+        self.tiles = ceil_div(cfg.d_out, self.lanes)
         self.rows_per_tile = cfg.t * cfg.n
         self.row_bits = addr_width(self.rows_per_tile)
         self.tile_bits = addr_width(self.tiles)

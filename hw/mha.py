@@ -36,14 +36,11 @@ from .glb import GLB, GlbParams
 from .graph import Design
 from .jobcore import JobCore, JobCoreParams, JobStage
 from .pack import pack_bits, pack_lanes, unpack_bits
+from .shapes import ceil_div
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
 
 PROJECTIONS = ("q", "k", "v", "o")
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class MhaPlan:
@@ -59,8 +56,8 @@ class MhaPlan:
         self.cores = hw.cores
         self.counters = ["cycles_qkv", "cycles_attn"] + [f"proj_core_{c}_busy_cycles" for c in range(hw.cores)]
         self.attn_cores = min(hw.cores, H)
-        self.rounds = _ceil(H, self.attn_cores)
-        self.tiles = _ceil(D, P)
+        self.rounds = ceil_div(H, self.attn_cores)
+        self.tiles = ceil_div(D, P)
         self.width = self.tiles * P
         self.job = JobCoreParams(
             CoreParams(rows=hw.rows, cols=hw.cols, d_in=D, pops=tuple(cfg.lif[p] for p in PROJECTIONS),

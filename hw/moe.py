@@ -41,12 +41,9 @@ from .jobcore import JobCore, JobCoreParams, JobStage
 from .merge import Merge, SpikeGenerator
 from .pack import pack_bits, pack_lanes, unpack_bits
 from .router import Router, RouterParams
+from .shapes import ceil_div
 
 __all__ = ["MoePlan", "moe_design"]
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class MoePlan:
@@ -60,10 +57,10 @@ class MoePlan:
         E, D, Dh, T, N = cfg.experts, cfg.d, cfg.dh, cfg.t, cfg.n
         P = self.lanes = hw.lanes
         self.cores = min(hw.cores, E * hw.glb_share)
-        self.groups = min(_ceil(self.cores, hw.glb_share), E)
+        self.groups = min(ceil_div(self.cores, hw.glb_share), E)
         self.core_groups = tuple(min(c // hw.glb_share, self.groups - 1) for c in range(self.cores))
-        self.slots = _ceil(E, self.groups)                    # experts per group (max)
-        self.tiles_h, self.tiles_out = _ceil(Dh, P), _ceil(D, P)
+        self.slots = ceil_div(E, self.groups)                    # experts per group (max)
+        self.tiles_h, self.tiles_out = ceil_div(Dh, P), ceil_div(D, P)
         self.w2_base = self.slots * self.tiles_h * D
         self.b2_base = self.slots * self.tiles_h
         w_depth = self.w2_base + self.slots * self.tiles_out * Dh
