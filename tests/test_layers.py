@@ -120,3 +120,8 @@ def test_no_circles():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
+
+
+def test_no_module_over_500_lines():
+    long = {str(p.relative_to(ROOT)): n for p, _, _ in _modules() if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, f"modules over 500 lines (split them by what they do): {long}"
