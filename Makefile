@@ -30,7 +30,7 @@ pd-tools:
 	        || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TOOLS)); }
 
 run: setup pd-tools
-	$(VPY) -m spikestack.gen.cli demo --out out/run --ppa configs/moe_ppa_small.toml
+	$(VPY) -m spikestack.cli demo --out out/run --ppa configs/moe_ppa_small.toml
 
 # The default suite: every block bit-exact at small sizes on Verilator and Icarus, the flows on tiny
 # designs (at most 15 minutes from nothing on 2 cores). test-slow: default-size benches, full flows
@@ -42,26 +42,26 @@ test-slow: setup pd-tools
 	$(VPY) -m pytest -n $(JOBS) --durations=15 -m slow tests
 
 bench: setup
-	$(VPY) -m spikestack.gen.cli bench --out out/bench --table BENCHMARKS.md
+	$(VPY) -m spikestack.cli bench --out out/bench --table BENCHMARKS.md
 
 # Run time of the PPA flow per step, flat and hierarchical, for 2, 4 and 8 experts (about an hour).
 bench-flow: setup pd-tools
-	$(VPY) -m spikestack.gen.cli bench --only flow --out out/bench --table BENCHMARKS.md
+	$(VPY) -m spikestack.cli bench --only flow --out out/bench --table BENCHMARKS.md
 
 # Cells of every distinct block of the default MoE and MHA (synthesis only, a few minutes).
 bench-census: setup pd-tools
-	$(VPY) -m spikestack.gen.cli bench --only census --out out/bench --table BENCHMARKS.md
+	$(VPY) -m spikestack.cli bench --only census --out out/bench --table BENCHMARKS.md
 
 # PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations: GLBs as
 # flip-flops, flat; and GLBs as SRAM macros, PEs hardened once (hierarchical), both tiers in one footprint;
 # and the MoE with two hardening levels (expert cores, merge and spike generator as macros built from
 # their PE and lane macros).
 ppa: setup pd-tools
-	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe
-	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_hier --sram-macros --harden pe --common-footprint
-	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
-	$(VPY) -m spikestack.gen.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_hier --sram-macros --harden pe --common-footprint
-	$(VPY) -m spikestack.gen.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_blocks --sram-macros --harden repeated --blocks expert_core,merge,spike_generator --common-footprint
+	$(VPY) -m spikestack.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe
+	$(VPY) -m spikestack.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_hier --sram-macros --harden pe --common-footprint
+	$(VPY) -m spikestack.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
+	$(VPY) -m spikestack.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_hier --sram-macros --harden pe --common-footprint
+	$(VPY) -m spikestack.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_blocks --sram-macros --harden repeated --blocks expert_core,merge,spike_generator --common-footprint
 
 clean:
 	rm -rf out build .pytest_cache

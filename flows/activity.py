@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hw.layers import design_for
+from ..sim.tensors import random_case
+from ..tb.harness import build, simulate_full
 __all__ = ["parse_vcd", "simulate_activity", "synaptic_ops", "register_activity", "activity_tcl", "name_key",
            "flops_of"]
 
@@ -158,14 +161,7 @@ def parse_vcd(path: Path, start: str = "start", done: str = "done", clock: str =
 
 def synaptic_ops(cfg, spikes, tensors) -> int:
     """Synaptic operations of one input, counted as the benchmarks count them."""
-    from ..hw.layers import design_for
-    plan = design_for(cfg).plan
-    if cfg.kind == "moe":
-        return int(plan.work(spikes, tensors)["adds"].sum())
-    if cfg.kind == "mha":
-        w = plan.stage_work(spikes, tensors)
-        return int(w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"])
-    return int(np.asarray(spikes).sum()) * cfg.d_out
+    return design_for(cfg).plan.sops(spikes, tensors)
 
 
 def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2, workdir: Path | None = None,
@@ -176,8 +172,6 @@ def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2
     (``toggles``: per bit, toggles per cycle in the compute window; ``mean_toggle_rate``: their mean
     over the signals inside the blocks, ``bits`` of them)."""
     import tempfile
-    from ..sim.tensors import random_case
-    from ..tb.harness import build, simulate_full
     spikes, tensors = random_case(cfg, seed=seed, rate=rate)
     log(f"[activity] {variant}: Verilator build with VCD tracing, workload seed {seed}, rate {rate} ...")
     b = build(cfg, variant, trace=True)

@@ -39,7 +39,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-__all__ = ["cell_name", "harden_blocks"]
+from ..gen.generate import block_verilog
+from ..hw.graph import boxed
+from ..hw.layers import design_for
+from .formats.verilog import modules, port_decls
+from .harden import harden, harden_for
+from .platform import FlowError
+
+__all__ = ["cell_name", "check_blocks", "harden_blocks"]
 
 
 NARROW_PINS = 400      # port bits up to which a block leaves metal5/metal6 to its parent
@@ -48,10 +55,9 @@ BUFFERED_PINS = 1000   # port bits up to which a block's outputs are buffered
 
 def port_bits(verilog_text: str, module: str) -> int:
     """The port bits of ``module`` in a Verilog text (each ``input``/``output`` declaration's width)."""
-    from .harden import _port_decls, modules
     m = modules(verilog_text)[module]
     n = 0
-    for d in _port_decls(m.text, m.ports):
+    for d in port_decls(m.text, m.ports):
         r = re.search(r"\[\s*(\d+)\s*:\s*(\d+)\s*\]", d)
         n += abs(int(r.group(1)) - int(r.group(2))) + 1 if r else 1
     return n
@@ -62,11 +68,9 @@ def cell_name(block: str) -> str:
     return f"{block}_block"
 
 
-def _check(cfg, names: list[str]):
+def check_blocks(cfg, names: list[str]):
     """Refuse unknown blocks, a name given twice, or a group named with a member (``ValueError``),
     by the same rules that generating the boxed tops applies (:func:`spikestack.hw.graph.boxed`)."""
-    from ..hw.graph import boxed
-    from ..hw.layers import design_for
     if len(set(names)) != len(names):
         raise ValueError(f"blocks: named twice in {names}")
     boxed(design_for(cfg), {n: cell_name(n) for n in names})
@@ -78,11 +82,7 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
     """Harden each named block (see the module docstring) into ``out_dir/<name>``. Returns
     ``(cells, abstracts, summary)``: block or group -> cell (the ``boxes`` of the parents'
     generation), the blocks' abstracts, and per block its cells, size, inner macros and times."""
-    from ..gen.generate import block_verilog
-    from .builtin import FlowError
-    from .harden import harden
-    from .ppa import harden_for
-    _check(cfg, names)
+    check_blocks(cfg, names)
     out_dir = Path(out_dir).resolve()
 
     def one(name: str):

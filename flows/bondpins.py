@@ -25,61 +25,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .builtin import def_units_die
-from .harden import _power_shapes
+from .formats.def_ import components, def_units_die, die_um, port_terminals, power_shapes, tracks
+from .formats.lef import lef_geometry
 
-__all__ = ["BondPlan", "lef_geometry", "components", "port_terminals", "plan_bonds", "with_bond_pins"]
+__all__ = ["Bond", "BondPlan", "plan_bonds", "with_bond_pins", "read_lefs"]
 
 LAYER = "metal6"
 PIN_HALF_UM = 0.25          # a bond pin is a metal6 square of the layer's width, 0.5 µm
-
-
-def lef_geometry(lef_texts: list[str]) -> dict[str, dict]:
-    """Macro -> ``{"size": (w, h), "class": str, "pins": {pin: (x, y)}}`` (µm; pin: centre of its
-    first rectangle)."""
-    out = {}
-    for text in lef_texts:
-        for m in re.finditer(r"^MACRO\s+(\S+)(.*?)^END\s+\1\b", text, re.S | re.M):
-            body = m.group(2)
-            size = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", body)
-            cls = re.search(r"CLASS\s+(\w+)", body)
-            pins = {}
-            for p in re.finditer(r"^\s*PIN\s+(\S+)(.*?)^\s*END\s+\1\b", body, re.S | re.M):
-                r = re.search(r"RECT\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)", p.group(2))
-                if r:
-                    x0, y0, x1, y1 = map(float, r.groups())
-                    pins[p.group(1)] = ((x0 + x1) / 2, (y0 + y1) / 2)
-            out[m.group(1)] = {"size": (float(size.group(1)), float(size.group(2))) if size else (0.0, 0.0),
-                               "class": cls.group(1) if cls else "CORE", "pins": pins}
-    return out
-
-
-def _units(def_text: str) -> float:
-    return def_units_die(def_text)[0]
-
-
-def components(def_text: str) -> dict[str, tuple[str, float, float, str]]:
-    """Instance -> (cell, x, y, orientation), µm."""
-    u = _units(def_text)
-    sec = re.search(r"^COMPONENTS.*?^END COMPONENTS", def_text, re.S | re.M)
-    out = {}
-    for m in re.finditer(r"^-\s+(\S+)\s+(\S+)\s+\+\s+(?:PLACED|FIXED)\s+\(\s*([-\d.]+)\s+([-\d.]+)\s*\)\s*(\w+)",
-                         sec.group(0) if sec else "", re.M):
-        out[m.group(1)] = (m.group(2), float(m.group(3)) / u, float(m.group(4)) / u, m.group(5))
-    return out
-
-
-def port_terminals(def_text: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-    """Top-level port -> (net, [(instance, pin), ...]) of the net that reaches it."""
-    sec = re.search(r"^NETS.*?^END NETS", def_text, re.S | re.M)
-    out = {}
-    for net in re.finditer(r"^-\s+(\S+)(.*?);\s*$", sec.group(0) if sec else "", re.S | re.M):
-        terms = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", net.group(2))
-        cells = [(i, p) for i, p in terms if i != "PIN"]
-        for i, p in terms:
-            if i == "PIN":
-                out[p] = (net.group(1), cells)
-    return out
 
 
 def _pin_xy(inst: str, pin: str, comps, geo) -> tuple[float, float] | None:
@@ -103,19 +55,13 @@ def _centroid(points):
     return sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
 
 
-def _tracks(def_text: str, axis: str, layer: str) -> tuple[float, float]:
-    """(first track, track pitch) of ``layer`` along ``axis``, µm."""
-    u = _units(def_text)
-    m = re.search(rf"TRACKS {axis} ([-\d.]+) DO \d+ STEP ([\d.]+) LAYER {layer}\b", def_text)
-    if not m:
-        raise ValueError(f"no {axis} tracks on {layer} in the DEF")
-    return float(m.group(1)) / u, float(m.group(2)) / u
-
-
-def _die(def_text: str) -> tuple[float, float, float, float]:
-    """The die box, µm."""
-    u, die = def_units_die(def_text)
-    return tuple(v / u for v in die)
+@dataclass(frozen=True)
+class Bond:
+    """A face-to-face bond: a hybrid Cu-Cu bond of ``r_ohm`` and ``c_ff`` at ``pitch_um`` (the values
+    of issue #8, typical of published hybrid bonding: ~1 fF and a few Ω per bond)."""
+    r_ohm: float = 3.0
+    c_ff: float = 0.6
+    pitch_um: float = 1.0
 
 
 @dataclass
@@ -126,18 +72,19 @@ class BondPlan:
     unplaced: list[str]                           # ports with no cell on either tier (die centre)
 
 
-def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str], pitch_um: float = 1.0) -> BondPlan:
+def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str],
+               pitch_um: float = Bond.pitch_um) -> BondPlan:
     """One location per bond ``port`` (the port's name on both tiers) from the tiers' placed DEFs."""
     tiers = list(defs)
     comps = {t: components(defs[t]) for t in tiers}
     terms = {t: port_terminals(defs[t]) for t in tiers}
     # the bond grid: metal6 tracks in x, metal5 tracks in y, at least the bond pitch (and 2 rows) apart
     ref = defs[tiers[0]]
-    x0, sx = _tracks(ref, "X", LAYER)
-    y0, sy = _tracks(ref, "Y", "metal5")
+    x0, sx = tracks(ref, "X", LAYER)
+    y0, sy = tracks(ref, "Y", "metal5")
     kx, ky = max(1, math.ceil(pitch_um / sx - 1e-9)), max(2, math.ceil(pitch_um / sy - 1e-9))
     gx, gy = kx * sx, ky * sy
-    dies = [_die(defs[t]) for t in tiers]
+    dies = [die_um(defs[t]) for t in tiers]
     lo_x, lo_y = max(d[0] for d in dies) + gx, max(d[1] for d in dies) + 2 * gy
     hi_x, hi_y = min(d[2] for d in dies) - gx, min(d[3] for d in dies) - 2 * gy
     ix = (math.ceil((lo_x - x0) / gx), math.floor((hi_x - x0) / gx))
@@ -154,8 +101,8 @@ def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str], pit
     # the power stripes on the pin layer (qflow's power grid): a bond pin on one would short it
     clear = PIN_HALF_UM + 0.5 + 0.3                  # half pin + metal6 spacing + margin, um
     for t in tiers:
-        u = _units(defs[t])
-        for rects in _power_shapes(defs[t], int(LAYER[5:]) - 1).values():
+        u = def_units_die(defs[t])[0]
+        for rects in power_shapes(defs[t], int(LAYER[5:]) - 1).values():
             for lay, r in rects:
                 if lay != LAYER:
                     continue
@@ -204,7 +151,7 @@ def with_bond_pins(def_text: str, locations: dict[str, tuple[float, float]], dir
     """``def_text`` with a ``metal6`` pin for every port of ``locations`` whose net reaches a cell
     of this tier (``directions``: port -> INPUT / OUTPUT); other pins (power, chip I/O) are kept,
     an earlier pin of a bond port is dropped."""
-    u = _units(def_text)
+    u = def_units_die(def_text)[0]
     terms = port_terminals(def_text)
     sec = re.search(r"^PINS\s+\d+\s*;(.*?)^END PINS", def_text, re.S | re.M)
     if not sec:

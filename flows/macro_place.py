@@ -50,6 +50,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .platform import OSU018
+
 GAP = 1000          # 10 µm in graywolf units (centimicrons)
 GRID_X = 80         # the osu018 site width
 PIN_PITCH = 200     # least distance of two I/O pins along the die edge (2 um: two metal3 tracks)
@@ -204,8 +206,7 @@ def spread(root: str) -> None:
     file is kept as ``<root>.cel.bak``). For a large design with hard macros: graywolf packs its
     core to ~86 % and the thousands of nets to the macros and I/O pins cannot leave it (expert
     core, 2765 such nets: 31 % of qrouter's first-pass nets failed so, 20 % at density 0.4)."""
-    from .builtin import QFLOW_SCRIPTS, TECH_DIR
-    cmd = [str(QFLOW_SCRIPTS / "decongest.tcl"), root, str(TECH_DIR / "osu018_stdcells.lef"), "FILL",
+    cmd = [str(OSU018.qflow_scripts / "decongest.tcl"), root, str(OSU018.stdcell_lef), "FILL",
            str(SPREAD_DENSITY), "--units=100"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     acel = Path(f"{root}.acel")
@@ -361,65 +362,6 @@ def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> st
         orient = {"-1": 7, "-2": 6, "-3": 0, "-4": 3}[side]
         placed[p] = f"{p} {box_[0]} {box_[1]}  {box_[2]} {box_[3]}  {orient} {side}"
     return "\n".join(placed.get(l.split()[0], l) if l.startswith("twpin_") else l for l in lines) + "\n"
-
-
-def snap_to_tracks(def_text: str, cells: set[str]) -> str:
-    """The placed DEF with every instance of the macro ``cells`` moved up and right (less than a
-    track pitch: 0.8 um, 1 um) so its origin sits on the routing tracks (``TRACKS X`` of metal2,
-    ``TRACKS Y`` of metal1). A hardened block's pins lie on its own tracks, which start at its
-    LEF origin; off by half a pitch (qflow puts the components' lower-left at a half-pitch
-    offset), qrouter finds no tap on a 0.3 um pin ("has no taps", the net unroutable)."""
-    tx = re.search(r"^TRACKS X (-?[\d.]+) DO \d+ STEP (\d+) LAYER metal2\b", def_text, re.M)
-    ty = re.search(r"^TRACKS Y (-?[\d.]+) DO \d+ STEP (\d+) LAYER metal1\b", def_text, re.M)
-    if not (tx and ty and cells):
-        return def_text
-    (ox, sx), (oy, sy) = (int(float(tx.group(1))), int(tx.group(2))), (int(float(ty.group(1))), int(ty.group(2)))
-
-    def move(m: re.Match) -> str:
-        if m.group(2) not in cells:
-            return m.group(0)
-        x, y = int(m.group(3)), int(m.group(4))
-        return f"{m.group(1)}( {x + (ox - x) % sx} {y + (oy - y) % sy} ){m.group(5)}"
-    return re.sub(r"^(- \S+ (\S+) \+ PLACED )\( (-?\d+) (-?\d+) \)(.*)$", move, def_text, flags=re.M)
-
-
-def drop_fill_over_macros(def_text: str, sizes: dict[str, tuple[int, int]]) -> str:
-    """The placed DEF without the ``FILL`` cells that lie on a macro (``sizes``: macro cell ->
-    (width, height) in DEF units) or outside the columns of the standard cells. qflow's
-    ``addspacers`` fills every row from the left to the right edge of all components, macros
-    included, so rows beside macro columns were filled across them: 212 k fill cells on an expert core's macros, overlapping their pins and
-    obstructions and read by qrouter one by one."""
-    boxes, xs = [], []
-    for m in re.finditer(r"^- \S+ (\S+) \+ PLACED \( (-?\d+) (-?\d+) \)", def_text, re.M):
-        if m.group(1) in sizes:
-            x, y = int(m.group(2)), int(m.group(3))
-            w, h = sizes[m.group(1)]
-            boxes.append((x, y, x + w, y + h))
-        elif m.group(1) != "FILL":
-            xs.append(int(m.group(2)))
-    if not boxes:
-        return def_text
-    lo, hi = (min(xs), max(xs) + 2000) if xs else (None, None)       # the standard-cell core
-    step = 5000
-    grid: dict[tuple[int, int], list] = {}
-    for b in boxes:
-        for i in range(b[0] // step, b[2] // step + 1):
-            for j in range(b[1] // step, b[3] // step + 1):
-                grid.setdefault((i, j), []).append(b)
-    fill = re.compile(r"^- \S+ FILL \+ PLACED \( (-?\d+) (-?\d+) \)")
-    out, dropped = [], 0
-    for line in def_text.splitlines():
-        m = fill.match(line)
-        if m:
-            x, y = int(m.group(1)), int(m.group(2))
-            if (lo is not None and not lo <= x <= hi) or any(
-                    b[0] <= x + 40 <= b[2] and b[1] <= y + 500 <= b[3] for b in grid.get((x // step, y // step), ())):
-                dropped += 1
-                continue
-        out.append(line)
-    text = "\n".join(out) + "\n"
-    return re.sub(r"^COMPONENTS (\d+) ;", lambda c: f"COMPONENTS {int(c.group(1)) - dropped} ;", text, count=1,
-                  flags=re.M)
 
 
 def insert_components(pl_text: str, boxes: list[str]) -> str:

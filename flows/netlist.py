@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from .formats.verilog import escape, modules, port_decls
+
 __all__ = ["repair_header", "drop_port_buffers"]
 
 _BUF_BLIF = re.compile(r"^\.gate (BUFX\d+) A=(\S+) Y=(\S+)[ \t]*$", re.M)
@@ -34,12 +36,11 @@ def repair_header(netlist: bytes | str, top: str, source: str) -> str:
     ``top``'s port declarations in ``source`` when its ports are not the source's (in any order),
     and the body's nets ``<port>_<i>_`` renamed ``<port>[<i>]`` for the source's vector ports;
     otherwise the same text."""
-    from .harden import _escape, _port_decls, modules
     text = netlist.decode("utf-8", "replace") if isinstance(netlist, bytes) else netlist
     mod = modules(source).get(top)
     if mod is None:
         return text
-    want = [_escape(p).strip() for p in mod.ports]
+    want = [escape(p).strip() for p in mod.ports]
     m = re.match(r"\s*module\s+\S+\s*\((.*?)\);", text, re.S)
     got = {p.strip() for p in m.group(1).split(",")} if m else set()
     if m and got == set(want):
@@ -48,8 +49,8 @@ def repair_header(netlist: bytes | str, top: str, source: str) -> str:
     i = 0
     while i < len(lines) and (re.match(r"\s*(module\b|input\b|output\b|inout\b|$)", lines[i]) or i == 0):
         i += 1
-    decls = [re.sub(r"\s+", " ", d.strip()) for d in _port_decls(mod.text, mod.ports)]
-    header = f"module {_escape(top).strip()} ({', '.join(want)});\n\n" + "\n".join(decls) + "\n\n"
+    decls = [re.sub(r"\s+", " ", d.strip()) for d in port_decls(mod.text, mod.ports)]
+    header = f"module {escape(top).strip()} ({', '.join(want)});\n\n" + "\n".join(decls) + "\n\n"
     body = "".join(lines[i:])
     vectors = [p for p, d in zip(mod.ports, decls) if "[" in d and re.fullmatch(r"[A-Za-z_]\w*", p)]
     if vectors:                     # bits of the ports it lost, written as nets: port_7_ -> port[7]

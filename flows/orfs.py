@@ -51,8 +51,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..gen.config import ConfigError, LayerConfig
-from .orfs_facts import PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES
+from ..config import ConfigError, LayerConfig
+from ..gen.atomic import write_atomic
+from ..gen.generate import generate_verilog
+from ..gen.partition import PARTITIONS
+from ..gen.tiers import tier_sources
+from ..hw.glb import SramShape
+from ..hw.layers import TOP_NAMES
+from .census import census
+from .fakeram import MAPPINGS, fakeram_blackbox, flop_wrapper_verilog, tiling, wrapper_verilog
+from .orfs_facts import PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, fakerams
+from .sram import shapes_in
 
 __all__ = ["PLATFORMS", "UTILISATION", "write_orfs", "macro_for", "nickname", "glb_plan", "orfs_designs"]
 
@@ -81,8 +90,6 @@ def nickname(cfg: LayerConfig, name: str | None = None) -> str:
 
 def _check(platform: str, tiers_partition: str | None, footprint_um: float | None, bond_pitch_um: float | None,
            mapping: str):
-    from ..gen.tiers import PARTITIONS
-    from .fakeram import MAPPINGS
     if platform not in PLATFORMS:
         raise ConfigError(f"platform: unknown {platform!r} (expected one of {', '.join(PLATFORMS)})")
     if tiers_partition is not None and tiers_partition not in PARTITIONS:
@@ -102,8 +109,6 @@ def _check(platform: str, tiers_partition: str | None, footprint_um: float | Non
 
 def macro_for(platform: str, depth: int, width: int) -> dict | None:
     """The least-area tiling of a one-port ``depth x width`` memory on the platform's fakerams."""
-    from ..hw.glb import SramShape
-    from .fakeram import tiling
     t = tiling(SramShape(depth, width, 1, 1), platform, "shared")
     return None if t is None else {"macro": t.macro.name, "count": t.count, "banks": t.banks, "slices": t.slices,
                                    "area_um2": round(t.area_um2, 1)}
@@ -157,7 +162,6 @@ def glb_plan(shape, platform: str, mapping: str = "lvt") -> GlbImpl:
     """How one GLB shape is built on a platform (module docstring): fakerams when it is above
     ORFS's memory limit and they take less core area than flip-flops (macros with their halos,
     logic at the utilisation), flip-flops otherwise."""
-    from .fakeram import tiling
     pf = PLATFORM_FACTS[platform]
     fl_mux, fl_ff = _flop_cost(shape)
     flop_area = (fl_mux * pf.nand2_um2 + fl_ff * pf.dff_um2) / UTILISATION     # core area, as the die counts it
@@ -177,7 +181,6 @@ def glb_plan(shape, platform: str, mapping: str = "lvt") -> GlbImpl:
 
 
 def _glb_verilog(impls) -> str:
-    from .fakeram import flop_wrapper_verilog, wrapper_verilog
     out = [f"// GLB cells for ORFS (spikestack.flows.fakeram): {len(impls)} shapes"]
     for g in impls:
         out.append(f"// {g.shape.name}: {g.kind} ({g.why})")
@@ -208,7 +211,6 @@ def top_ports(text: str, top: str) -> dict[str, tuple[str, int]]:
 
 
 def _std_area_osu018(text: str, top: str, jobs: int) -> float:
-    from .census import census
     return sum(b.area_um2 * b.instances for b in census(text, top, jobs=jobs))
 
 
@@ -295,10 +297,8 @@ def _sources(cfg: LayerConfig, partition: str | None) -> dict:
     key = (repr(cfg), partition)
     if key not in _SOURCES:
         if partition is None:
-            from ..gen.generate import generate_verilog
             _SOURCES[key] = {"2d": generate_verilog(cfg, "2d", macros=True)[1]}
         else:
-            from ..gen.tiers import tier_sources
             src = tier_sources(cfg, partition, macros=True, tiers_only=True)
             _SOURCES[key] = {**src["texts"], "bond_names": {b.name for b in src["bonds"]}}
         while len(_SOURCES) > 4:
@@ -312,8 +312,6 @@ def orfs_designs(cfg: LayerConfig, platform: str, partition: str | None = None, 
     """Every file of the ORFS directories (relative path -> text), checked before anything is
     written. ``std_area_osu018`` ({design top: µm²}) skips the synthesis (tests)."""
     _check(platform, partition, footprint_um, bond_pitch_um, mapping)
-    from ..hw.layers import TOP_NAMES
-    from .sram import shapes_in
     pf = PLATFORM_FACTS[platform]
     period, unit, family = PLATFORMS[platform]
     pitch = bond_pitch_um or math.ceil(max(1.0, pf.top_pitch_um) / pf.top_pitch_um - 1e-9) * pf.top_pitch_um
@@ -422,15 +420,8 @@ def write_orfs(cfg: LayerConfig, platform: str, out_dir: Path, partition: str | 
                footprint_um: float | None = None, **kw) -> list[Path]:
     """Write the ORFS design directories (module docstring); refuses bad input before writing."""
     files = orfs_designs(cfg, platform, partition, footprint_um, **kw)
-    written = []
-    for name, text in files.items():           # everything was generated above: now write
-        path = Path(out_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        written.append(path)
-    return written
+    # everything was generated above: now write
+    return [write_atomic(Path(out_dir) / name, text) for name, text in files.items()]
 
 
 def synth_check(out_dir: Path, platform: str, nick: str, full: bool = False, timeout: int = 3600) -> dict:
@@ -442,8 +433,6 @@ def synth_check(out_dir: Path, platform: str, nick: str, full: bool = False, tim
     import subprocess
     import sys
     import tempfile
-    from .fakeram import fakeram_blackbox
-    from .orfs_facts import fakerams
     base = Path(out_dir) / "designs"
     mk = (base / platform / nick / "config.mk").read_text()
     top = re.search(r"^export DESIGN_NAME = (\S+)", mk, re.M).group(1)

@@ -54,12 +54,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..hw.glb import SramShape
-from .builtin import liberty_header
+from .formats.liberty import liberty_header
 
 __all__ = ["SramModel", "MacroView", "MODEL", "macro_view", "lef_text", "liberty_text", "blackbox_verilog",
-           "behavioural_verilog", "shapes_in", "with_models", "write_macro", "write_macros", "STDCELL_LEF"]
-
-STDCELL_LEF = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lef")
+           "behavioural_verilog", "shapes_in", "with_models", "write_macro", "write_macros"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ F2F map, and :func:`analyse` runs one OpenSTA session on it:
   ``loads.tcl`` was written from, for the tier as top) re-targeted with the instance prefix
   (``tier_top/NAND2X1_3/Y``) by :func:`loads_3d_tcl`. A bond net is one electrical net from the
   driver in one tier to its sinks in the other, so it gets one lumped load on the driver's net:
-  the driving tier's wire C + the bond's C (``BOND["c_ff"]``, hybrid bond 0.6 fF) + the receiving
+  the driving tier's wire C + the bond's C (:class:`~spikestack.flows.ppa.Bond` ``c_ff``, hybrid bond 0.6 fF) + the receiving
   tier's wire C. A top-level input shared by both tiers (``clk``, ``rst``) gets the sum of both
   tiers' wire C.
 * **bond resistance** — the flow models wires as lumped C without R, so a bond's R adds an RC
@@ -37,11 +37,15 @@ import re
 import subprocess
 from pathlib import Path
 
-from .activity import activity_tcl, flops_of, name_key, register_activity
-from .builtin import LIBERTY, FlowError, _parse_power
+from .activity import activity_tcl, flops_of, name_key
+from .formats.liberty import pin_caps
+from .formats.rc import rc_entries
+from .formats.sta import parse_power
+from .formats.verilog import cells_of
+from .platform import OSU018, FlowError
 
 __all__ = ["stitch_netlist", "module_ports", "loads_3d_tcl", "bond_rc_delays", "analyse", "block_prefixes",
-           "parse_paths", "select_instances", "pin_caps"]
+           "parse_paths", "select_instances", "bus_bits"]
 
 _PORT_DECL = re.compile(r"^\s*(input|output|inout)\s+(?:\[(\d+):(\d+)\]\s+)?([^\s;]+)\s*;", re.M)
 
@@ -54,7 +58,7 @@ def module_ports(netlist: str) -> dict[str, tuple[str, int, int]]:
     return out
 
 
-def _bits(name: str, msb: int, lsb: int) -> list[str]:
+def bus_bits(name: str, msb: int, lsb: int) -> list[str]:
     if msb < 0:
         return [name]
     lo, hi = min(msb, lsb), max(msb, lsb)
@@ -111,47 +115,18 @@ def stitch_netlist(tier_nets: dict[str, str], top: str, bonds: list[str] | None 
     return "\n".join(lines) + "\n", {"bonds": found_bonds, "inputs": inputs, "outputs": outputs}
 
 
-def _rc_entries(rc_text: str):
-    """``(net, driver, wire C pF, sinks)`` per net of qrouter's ``.rc`` file."""
-    for line in rc_text.splitlines():
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        c = sum(float(cc) for _, cc in re.findall(r"\(\s*([-\d.eE+]+)\s+([-\d.eE+]+)", line))
-        sinks = re.findall(r"(\S+/\S+)\s*[,)]", line)
-        yield parts[0], parts[2], c, sinks
-
-
-_pin_caps_cache: dict[str, float] = {}
-
-
-def pin_caps() -> dict[str, float]:
-    """``cell/pin -> input capacitance (pF)`` from the liberty."""
-    if not _pin_caps_cache:
-        text = LIBERTY.read_text()
-        for cm in re.finditer(r"cell\s*\(\s*\"?(\w+)\"?\s*\)\s*\{(.*?)\n\}", text, re.S):
-            for pm in re.finditer(r"pin\s*\(\s*\"?(\w+)\"?\s*\)\s*\{[^{}]*?capacitance\s*:\s*([\d.eE+-]+)", cm.group(2)):
-                _pin_caps_cache[f"{cm.group(1)}/{pm.group(1)}"] = float(pm.group(2))
-    return _pin_caps_cache
-
-
-def _cells_of(netlist: str) -> dict[str, str]:
-    return {inst: cell for cell, inst in re.findall(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\(", netlist, re.M)
-            if cell not in ("module", "input", "output", "wire", "inout", "assign")}
-
-
 def loads_3d_tcl(tier_rc: dict[str, str], info: dict, bond_c_pf: float) -> tuple[str, dict]:
     """``set_load`` per net of the stitched design (see module docstring); returns the Tcl and
     ``{bond bit: {"driver_c", "receiver_c", "bond_c", "sinks"}}`` (pF)."""
     bond_bits = {}
     for name, (frm, to, msb, lsb) in info["bonds"].items():
-        for bit in _bits(name, msb, lsb):
+        for bit in bus_bits(name, msb, lsb):
             bond_bits[bit] = {"from": frm, "to": to, "driver": None, "driver_c": 0.0, "receiver_c": 0.0,
                               "bond_c": bond_c_pf, "sinks": []}
     input_c: dict[str, float] = {}
     lines = []
     for tier, rc in tier_rc.items():
-        for net, drv, c, sinks in _rc_entries(rc):
+        for net, drv, c, sinks in rc_entries(rc):
             if drv.startswith("PIN/"):
                 port = drv[4:]
                 if port in bond_bits and bond_bits[port]["to"] == tier:
@@ -184,7 +159,7 @@ def bond_rc_delays(bond_bits: dict, cells: dict[str, str], r_ohm: float) -> dict
         c_pins = 0.0
         for s in e["sinks"]:
             tier, inst, pin = s.split("/", 2)
-            c_pins += caps.get(f"{cells.get(f'{tier}/{inst}', '')}/{pin}", 0.0)
+            c_pins += caps.get((cells.get(f"{tier}/{inst}", ""), pin), 0.0)
         c_down = e["bond_c"] + e["receiver_c"] + c_pins            # pF
         d_ps = r_ohm * c_down * 1e-12 * 1e12                        # ohm * pF = ps
         total.append(d_ps)
@@ -209,7 +184,7 @@ def select_instances(netlist: str, prefixes: list[str], path_prefix: str = "") -
     """Instances whose name or (flip-flops) ``Q`` net starts with one of the block names."""
     keys = [name_key(p) + "_" for p in prefixes]
     flops = flops_of(netlist)
-    cells = _cells_of(netlist)
+    cells = cells_of(netlist)
     out = []
     for inst in cells:
         q = flops.get(inst)
@@ -224,7 +199,7 @@ def sram_instances(netlist: str, path_prefix: str = "") -> list[str]:
     """The SRAM macro instances (``spikestack_sram_*`` cells of :mod:`spikestack.flows.sram`). Synthesis
     renames them after their cell, not their block; every one is a GLB (only the layer's GLBs,
     memory blocks of the top, become macros), so all of them are GLB storage."""
-    return [path_prefix + inst for inst, cell in _cells_of(netlist).items() if cell.startswith("spikestack_sram_")]
+    return [path_prefix + inst for inst, cell in cells_of(netlist).items() if cell.startswith("spikestack_sram_")]
 
 
 _OUT_PINS = ("Y", "Q", "YC", "YS")
@@ -361,7 +336,7 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
     for fname, text in netlists.items():
         (out_dir / fname).write_text(text)
     (out_dir / f"{log_name}_loads.tcl").write_text(loads_tcl)
-    tcl = [f"read_liberty {lib}" for lib in (str(LIBERTY), *libs)] + [f"read_verilog {f}" for f in netlists] + [
+    tcl = [f"read_liberty {lib}" for lib in (str(OSU018.liberty), *libs)] + [f"read_verilog {f}" for f in netlists] + [
         f"link_design {top}",
         f"create_clock -name clk -period {clock_ns} [get_ports clk]",
         "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
@@ -405,7 +380,7 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
             p["delay_ns"] = clock_ns - p["slack_ns"]
         res["internal"][tier] = p
     if activity is not None:
-        res["power_w"] = _parse_power(sections.get("power_global", ""))
+        res["power_w"] = parse_power(sections.get("power_global", ""))
     if activity is not None and reg_activity is not None:
         res.update(_register_power(out_dir, top, netlists, head, activity, reg_activity, input_activity, log_name))
     return res
@@ -442,7 +417,7 @@ def _register_power(out_dir: Path, top: str, netlists: dict[str, str], head: lis
     with open(log, "w") as f:
         r = subprocess.run(["sta", "-exit", f"{name}.tcl"], cwd=out_dir, stdout=f, stderr=subprocess.STDOUT)
     text = log.read_text()
-    power = _parse_power(text.split("@@ power_registers")[-1]) if "@@ power_registers" in text else {}
+    power = parse_power(text.split("@@ power_registers")[-1]) if "@@ power_registers" in text else {}
     if r.returncode or not power:
         return {"power_registers_w": None, "power_registers_error": f"OpenSTA exit {r.returncode}; see {log}"}
     return {"power_registers_w": power, "registers_log": str(log)}

@@ -7,17 +7,18 @@ last, so a directory with a ``manifest.json`` is complete.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
+from ..config import LayerConfig, dump_config
 from ..hw.glb import GLB, sram_macros
-from ..hw.graph import Design, block_component, boxed, flat_top
+from ..hw.graph import Design, block_component, boxed, flat_top, stitched_top
 from ..hw.layers import TOP_NAMES, design_for
 from . import emit
-from .config import LayerConfig, dump_config
+from .atomic import write_atomic
+from .partition import assignment_for
 
 __all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
 
@@ -41,8 +42,6 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
     if variant == "2d":
         return name, emit.convert(flat_top(design), name=name)
     if variant.startswith("3d"):            # "3d" or "3d:<partition>": the stitched two-tier top
-        from ..hw.graph import stitched_top
-        from .tiers import assignment_for
         partition = variant.split(":", 1)[1] if ":" in variant else "memory-on-logic"
         return f"{name}_3d", emit.convert(stitched_top(design, assignment_for(design, partition)),
                                              name=f"{name}_3d")
@@ -87,16 +86,8 @@ def manifest(cfg: LayerConfig, design: Design, top: wiring.Component, name: str,
 
 def write_files(out_dir: Path, files: dict[str, str]) -> list[Path]:
     """Write ``{name: text}`` atomically, in order (put the manifest last)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fname, text in files.items():
-        path = out_dir / fname
-        tmp = out_dir / f".{fname}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return [write_atomic(Path(out_dir) / fname, text) for fname, text in files.items()]
 
 
 def write_design(cfg: LayerConfig, out_dir: Path, src: bool = False) -> list[Path]:

@@ -13,9 +13,10 @@ Partitions:
   ``tier_bottom``); a buffer wired only to cores of one tier goes with them (an expert-weight GLB
   with its core pair); every other block on ``tier_top``.
 
-Any block can be moved with ``overrides`` (``{block: "top"|"bottom"}``). Impossible requests —
-an unknown block, a block given two tiers, a tier left empty — raise :class:`TierError` before
-anything is written.
+The assignment of blocks to tiers is :mod:`spikestack.gen.partition`. Any block can be moved
+with ``overrides`` (``{block: "top"|"bottom"}``). Impossible requests — an unknown block, a block
+given two tiers, a tier left empty — raise :class:`~spikestack.hw.graph.TierError` before anything
+is written.
 """
 from __future__ import annotations
 
@@ -27,77 +28,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..hw.graph import Bond, Design, TierError, bonds, boxed, flat_top, stitched_top, tier_top
+from ..config import LayerConfig
+from ..hw.glb import sram_macros
+from ..hw.graph import Bond, bonds, boxed, flat_top, stitched_top, tier_top
 from ..hw.layers import TOP_NAMES, design_for
 from . import emit
-from .config import LayerConfig
+from .generate import block_verilog, generate_verilog, manifest, write_files
+from .partition import TIERS, assignment_for
 
-__all__ = ["PARTITIONS", "TIERS", "assignment_for", "parse_assignments", "tier_sources", "f2f_map",
-           "tier_report", "write_tiers", "TierError"]
-
-PARTITIONS = ("memory-on-logic", "logic-on-logic")
-TIERS = ("tier_top", "tier_bottom")
-_ALIASES = {"top": "tier_top", "bottom": "tier_bottom", "tier_top": "tier_top", "tier_bottom": "tier_bottom"}
-
-
-def parse_assignments(items: list[str] | None) -> dict[str, str]:
-    """``["block=top", ...]`` -> ``{block: tier}``; a block named twice with different tiers is refused."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise TierError(f"assign: expected BLOCK=top|bottom, got {item!r}")
-        blk, tier = (x.strip() for x in item.split("=", 1))
-        if tier not in _ALIASES:
-            raise TierError(f"assign: tier of {blk!r} must be top or bottom, got {tier!r}")
-        tier = _ALIASES[tier]
-        if blk in out and out[blk] != tier:
-            raise TierError(f"assign: block {blk!r} assigned to two tiers ({out[blk]} and {tier})")
-        out[blk] = tier
-    return out
-
-
-def assignment_for(design: Design, partition: str = "memory-on-logic",
-                   overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The tier of every block (see module docstring), checked."""
-    if partition not in PARTITIONS:
-        raise TierError(f"partition: unknown {partition!r} (expected one of {', '.join(PARTITIONS)})")
-    blocks = design.blocks
-    if partition == "memory-on-logic":
-        assign = {b.name: ("tier_top" if b.role in ("memory", "control") else "tier_bottom") for b in blocks.values()}
-    else:
-        assign = {}
-        groups: dict[str, list[str]] = {}
-        for b in blocks.values():
-            if b.group:
-                groups.setdefault(b.group, []).append(b.name)
-        for members in groups.values():
-            half = (len(members) + 1) // 2
-            for i, name in enumerate(members):
-                assign[name] = "tier_bottom" if i < half else "tier_top"
-        neighbours: dict[str, set[str]] = {n: set() for n in blocks}
-        for a, b in design.wires:
-            ba, bb = a.split(".")[0], b.split(".")[0]
-            neighbours[ba].add(bb)
-            neighbours[bb].add(ba)
-        for b in blocks.values():
-            if b.name in assign:
-                continue
-            near = neighbours[b.name]
-            if b.role == "memory" and near and all(blocks[x].group for x in near):
-                tiers = {assign[x] for x in near}
-                if len(tiers) == 1:
-                    assign[b.name] = tiers.pop()
-                    continue
-            assign[b.name] = "tier_top"
-    for blk, tier in (overrides or {}).items():
-        if blk not in blocks:
-            raise TierError(f"assign: block {blk!r} does not exist (blocks: {', '.join(blocks)})")
-        assign[blk] = _ALIASES.get(tier, tier)
-    for tier in TIERS:
-        if tier not in assign.values():
-            raise TierError(f"tiers: {tier} is empty (partition {partition!r} with the given assignments)")
-    return assign
-
+__all__ = ["tier_sources", "f2f_map", "tier_report", "write_tiers", "check_equivalence", "check_box_equivalence"]
 
 def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
                  overrides: dict[str, str] | None = None, macros: bool = False,
@@ -109,7 +48,6 @@ def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
     skips the 2D and stitched texts (a PPA flow needs only the tiers); ``src``: with ``(* src *)``
     attributes (:func:`spikestack.gen.emit.convert`)."""
     if macros:
-        from ..hw.glb import sram_macros
         with sram_macros():
             return tier_sources(cfg, partition, overrides, boxes=boxes, tiers_only=tiers_only, src=src)
     design = design_for(cfg)
@@ -214,7 +152,6 @@ def write_tiers(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-log
                 src: bool = False) -> list[Path]:
     """Write the 2D top, both tiers, the stitched 3D top, ``f2f_map.json`` and (with ``report``)
     ``tiers_report.json`` / ``.md``. Everything is computed before the first file is written."""
-    from .generate import manifest, write_files
     src = tier_sources(cfg, partition, overrides, src=src)
     fmap = f2f_map(src)
     rep = tier_report(src, log) if report else None
@@ -282,7 +219,6 @@ def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
     mutant, for testing the check: it must fail). Returns ``{"equivalent", "equiv_cells",
     "unproven", "seconds", "log"}``.
     """
-    from .generate import generate_verilog
     gold, gv = generate_verilog(cfg, "2d")
     gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}")
     return _prove_equal(gold, gv, gate, tv, _strip_tier_prefixes, timeout)
@@ -295,7 +231,6 @@ def check_box_equivalence(cfg: LayerConfig, boxes: dict[str, str], gate_cfg: Lay
     (:func:`spikestack.gen.generate.block_verilog`) equals the 2D top, cycle by cycle: what the
     hierarchical flow implements is the design. Same method as :func:`check_equivalence`, the
     box level (``block.cell.signal``) stripped instead of the tier prefix."""
-    from .generate import block_verilog, generate_verilog
     gold, gv = generate_verilog(cfg, "2d")
     gate_cfg = gate_cfg or cfg
     gate, tv = generate_verilog(gate_cfg, "2d", boxes=boxes)

@@ -22,6 +22,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .lif import LifNeuron
+from .shapes import ceil_div
 
 __all__ = ["AttentionCore", "AttentionDispatcher", "attention_in_signature", "attention_out_signature"]
 
@@ -84,7 +85,7 @@ class AttentionDispatcher(wiring.Component):
     def __init__(self, *, t: int, n: int, heads: int, d: int, cores: int, row_width: int,
                  q_addr_bits: int, kv_addr_bits: int, attn_addr_bits: int):
         self.t, self.n, self.heads, self.d, self.cores, self.row_width = t, n, heads, d, cores, row_width
-        self.rounds = -(-heads // cores)
+        self.rounds = ceil_div(heads, cores)
         members = {
             "start": In(1), "done": Out(1),
             "q_rd": In(memory.ReadPort.Signature(addr_width=q_addr_bits, shape=row_width)),

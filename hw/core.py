@@ -24,7 +24,7 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import LifConfig
+from ..config import LifConfig
 from .event import EventEncoder, flow_signature
 from .pe_array import PEArray
 from .pe import pe_op_layout

@@ -14,11 +14,9 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .shapes import index_range
+
 __all__ = ["FifoLane", "LaneFIFO"]
-
-
-def _range(n: int):
-    return range(max(2, n))
 
 
 class FifoLane(wiring.Component):
@@ -34,8 +32,8 @@ class FifoLane(wiring.Component):
 
     def __init__(self, width: int, depth: int):
         self.width, self.depth = width, depth
-        super().__init__({"w_addr": In(_range(depth)), "w_en": In(1), "w_data": In(width),
-                          "r_addr": In(_range(depth)), "r_data": Out(width)})
+        super().__init__({"w_addr": In(index_range(depth)), "w_en": In(1), "w_data": In(width),
+                          "r_addr": In(index_range(depth)), "r_data": Out(width)})
 
     def elaborate(self, platform):
         m = Module()

@@ -28,6 +28,8 @@ from amaranth import ClockSignal, Instance, Module, ResetSignal, Shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Flow, In, Out
 
+from .plan import Plan
+
 __all__ = ["Block", "Design", "Bond", "BlockBox", "boxed", "block_component", "flat_top", "tier_top",
            "stitched_top", "bonds", "TierError"]
 
@@ -54,6 +56,7 @@ class Design:
     blocks: dict[str, Block] = field(default_factory=dict)
     wires: list[tuple[str, str]] = field(default_factory=list)
     exports: dict[str, str] = field(default_factory=dict)   # top port name -> "block.member"
+    plan: Plan | None = None                                  # the host-side protocol of the top
 
     def add(self, name: str, build, role: str = "logic", group: str | None = None) -> str:
         if name in self.blocks:
@@ -114,9 +117,7 @@ def boxed(design: Design, cells: dict[str, str]) -> Design:
         both = sorted(set(groups.get(name, ())) & set(cells) - {name})
         if both:
             raise ValueError(f"blocks: {name} and its member {both[0]} both named")
-    out = Design(design.name, wires=list(design.wires), exports=dict(design.exports))
-    if hasattr(design, "plan"):
-        out.plan = design.plan
+    out = Design(design.name, wires=list(design.wires), exports=dict(design.exports), plan=design.plan)
     found = set()
     for b in design.blocks.values():
         key = b.name if b.name in cells else b.group if b.group in cells else None

@@ -24,6 +24,7 @@ barrier of a two-stage job.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from amaranth import Cat, Const, Module, Signal, signed
@@ -32,12 +33,9 @@ from amaranth.lib.wiring import In, Out
 
 from .core import CoreParams, SpikingCore
 from .fifo import LaneFIFO
+from .shapes import index_range
 
 __all__ = ["JobStage", "JobCoreParams", "JobCore"]
-
-
-def _range(n: int):
-    return range(max(2, n))
 
 
 @dataclass(frozen=True)
@@ -51,20 +49,15 @@ class JobStage:
 
 @dataclass(frozen=True)
 class JobCoreParams:
-    rows: int
-    cols: int
-    pops: tuple
-    w_bits: int
-    b_bits: int
-    acc_bits: int
-    v_bits: int
-    w_depth: int
-    b_depth: int
+    """A job core: the :class:`~spikestack.hw.core.SpikingCore` of ``core`` running jobs of ``t``
+    timesteps of one of ``n`` tokens through one or two ``stages`` (``sels`` weight sets).
+    ``core.d_in`` is the widest stage's input; ``core.tag_bits`` is set here, to the job tag
+    (:attr:`tag_layout`)."""
+    core: CoreParams
     t: int
     n: int
     sels: int
     stages: tuple[JobStage, ...]
-    event_driven: bool = True
     out_depth: int = 2
 
     def __post_init__(self):
@@ -72,18 +65,18 @@ class JobCoreParams:
             raise ValueError("stages: one or two")
         if len(self.stages) == 2 and self.stages[1].din > self.stages[0].tiles * self.lanes:
             raise ValueError("stages[1].din: wider than the hidden buffer")
+        din = max(s.din for s in self.stages)
+        if self.core.d_in != din:
+            raise ValueError(f"core.d_in: {self.core.d_in}, but the widest stage takes {din}")
+        object.__setattr__(self, "core", dataclasses.replace(self.core, tag_bits=self.tag_layout.size))
 
     @property
     def lanes(self) -> int:
-        return self.rows * self.cols
+        return self.core.lanes
 
     @property
-    def core(self) -> CoreParams:
-        return CoreParams(
-            rows=self.rows, cols=self.cols, d_in=max(s.din for s in self.stages), pops=tuple(self.pops),
-            w_bits=self.w_bits, b_bits=self.b_bits, acc_bits=self.acc_bits, v_bits=self.v_bits,
-            w_depth=self.w_depth, b_depth=self.b_depth, tag_bits=self.tag_layout.size,
-            event_driven=self.event_driven)
+    def acc_bits(self) -> int:
+        return self.core.acc_bits
 
     @property
     def max_tiles(self) -> int:
@@ -92,18 +85,18 @@ class JobCoreParams:
     @property
     def job_layout(self) -> data.StructLayout:
         return data.StructLayout({
-            "n": _range(self.n), "sel": _range(self.sels), "pop": _range(len(self.core.pops)),
+            "n": index_range(self.n), "sel": index_range(self.sels), "pop": index_range(len(self.core.pops)),
             "spikes": data.ArrayLayout(self.stages[0].din, self.t)})
 
     @property
     def tag_layout(self) -> data.StructLayout:
-        return data.StructLayout({"stage": 1, "tile": _range(self.max_tiles), "t": _range(self.t),
-                                  "n": _range(self.n), "sel": _range(self.sels)})
+        return data.StructLayout({"stage": 1, "tile": index_range(self.max_tiles), "t": index_range(self.t),
+                                  "n": index_range(self.n), "sel": index_range(self.sels)})
 
     @property
     def result_layout(self) -> data.StructLayout:
-        fields = {"n": _range(self.n), "t": _range(self.t), "tile": _range(self.stages[-1].tiles),
-                  "sel": _range(self.sels)}
+        fields = {"n": index_range(self.n), "t": index_range(self.t), "tile": index_range(self.stages[-1].tiles),
+                  "sel": index_range(self.sels)}
         if self.stages[-1].fire:
             fields["spikes"] = self.lanes
         else:
@@ -164,8 +157,8 @@ class JobCore(wiring.Component):
         job = Signal(p.job_layout)
         active = Signal()
         stage = Signal()
-        tile = Signal(_range(p.max_tiles))
-        t = Signal(_range(T))
+        tile = Signal(index_range(p.max_tiles))
+        t = Signal(index_range(T))
         wait_barrier = Signal()
 
         # --- the local hidden buffer (two-stage jobs) ---

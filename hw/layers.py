@@ -1,13 +1,16 @@
 """The layer tops by kind: ``design_for(cfg)`` returns the block graph of a configuration.
 
-Every design carries a ``plan`` with the host-side protocol the benches and the command line use:
-``images(spikes, tensors) -> {host port: words}``, ``readout`` (host read port),
-``readout_depth()``, ``decode(words) -> spikes``, ``dense_cycles()`` and ``ideal_cycles()``.
+Every design carries a ``plan``, the host-side protocol the benches and the command line use
+(:class:`~spikestack.hw.plan.Plan`: memory images, readout and decode, counters, synaptic
+operations and ideal cycles).
 """
 from __future__ import annotations
 
-from ..gen.config import ConfigError, LayerConfig
+from ..config import LayerConfig
 from .graph import Design
+from .linear import linear_design
+from .mha import mha_design
+from .moe import moe_design
 
 __all__ = ["design_for", "TOP_NAMES"]
 
@@ -16,13 +19,4 @@ TOP_NAMES = {"linear": "spikestack_linear", "moe": "spikestack_moe", "mha": "spi
 
 def design_for(cfg: LayerConfig) -> Design:
     """The block graph of a configuration's top."""
-    import importlib
-    module, fn = {"linear": ("linear", "linear_design"), "moe": ("moe", "moe_design"),
-                  "mha": ("mha", "mha_design")}[cfg.kind]
-    try:
-        mod = importlib.import_module(f"{__package__}.{module}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__package__}.{module}":
-            raise
-        raise ConfigError(f"kind: no hardware for {cfg.kind!r} in this version") from None
-    return getattr(mod, fn)(cfg)
+    return {"linear": linear_design, "moe": moe_design, "mha": mha_design}[cfg.kind](cfg)

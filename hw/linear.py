@@ -16,13 +16,14 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import LayerConfig
+from ..config import LayerConfig
 from .pack import pack_bits, pack_lanes, unpack_bits
 from .control import RunControl, control_members
 from .core import CoreParams, SpikingCore
 from .event import flow_signature
 from .glb import GLB, GlbParams, addr_width
 from .graph import Design
+from .shapes import ceil_div
 
 __all__ = ["LinearPlan", "RowSequencer", "linear_design"]
 
@@ -33,8 +34,9 @@ class LinearPlan:
     def __init__(self, cfg: LayerConfig):
         hw = cfg.hw
         self.cfg = cfg
+        self.counters: list[str] = []          # no hardware counters but the top's cycles
         self.lanes = hw.lanes
-        self.tiles = -(-cfg.d_out // self.lanes)
+        self.tiles = ceil_div(cfg.d_out, self.lanes)
         self.rows_per_tile = cfg.t * cfg.n
         self.row_bits = addr_width(self.rows_per_tile)
         self.tile_bits = addr_width(self.tiles)
@@ -79,13 +81,17 @@ class LinearPlan:
         """Cycles of the dense (non event-driven) schedule: a bound for time-outs."""
         return self.tiles * self.rows_per_tile * self.cfg.d + 64
 
+    def sops(self, spikes, tensors=None) -> int:
+        """Synaptic adds: every input spike adds one weight to each of the Dout neurons."""
+        return int(np.asarray(spikes).sum()) * self.cfg.d_out
+
     def ideal_cycles(self, spikes=None, tensors=None) -> float:
         """The ideal for the linear layer: T*N*Din*Dout / (rows*cols) (every input, dense);
         with ``spikes``, the event-driven ideal: synaptic adds (spikes x Dout) / (rows*cols)."""
         cfg = self.cfg
         if spikes is None:
             return cfg.t * cfg.n * cfg.d * cfg.d_out / self.lanes
-        return float(np.asarray(spikes).sum()) * cfg.d_out / self.lanes
+        return float(self.sops(spikes)) / self.lanes
 
 
 class RowSequencer(wiring.Component):

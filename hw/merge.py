@@ -25,14 +25,12 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .lif import LifNeuron
+from .arbiter import round_robin
 from .glb import GLB, GlbParams, addr_width
+from .lif import LifNeuron
+from .shapes import index_range
 
 __all__ = ["Merge", "MergeLane", "SpikeGenerator", "LifLane"]
-
-
-def _range(n: int):
-    return range(max(2, n))
 
 
 class MergeLane(wiring.Component):
@@ -56,7 +54,7 @@ class MergeLane(wiring.Component):
     def __init__(self, *, cores: int, i_bits: int, m_bits: int):
         self.cores = cores
         super().__init__({
-            "cur": In(data.ArrayLayout(signed(i_bits), cores)), "grant": In(_range(cores)),
+            "cur": In(data.ArrayLayout(signed(i_bits), cores)), "grant": In(index_range(cores)),
             "any_valid": In(1), "s_seen": In(1), "bypass": In(1),
             "rd": In(signed(m_bits)), "wr": Out(signed(m_bits)),
         })
@@ -104,22 +102,12 @@ class Merge(wiring.Component):
         m = Module()
         P, C = self.lanes, self.cores
         srcs = [getattr(self, f"results_{c}") for c in range(C)]
-        # --- round-robin arbiter ---
-        prio = Signal(range(max(2, C)))
-        grant = Signal(range(max(2, C)))
-        any_valid = Signal()
-        for off in reversed(range(C)):          # lowest offset from prio wins
-            for c in range(C):
-                with m.If((prio + off) % C == c if C > 1 else 1):
-                    with m.If(srcs[c].valid):
-                        m.d.comb += [grant.eq(c), any_valid.eq(1)]
+        grant, any_valid = round_robin(m, [s.valid for s in srcs])
         row = ("n", "t", "tile")                # the granted result's row; each lane selects its current
         res = Signal(data.StructLayout({k: self.result_layout.members[k] for k in row}))
         for c in range(C):
             with m.If(any_valid & (grant == c)):
                 m.d.comb += [srcs[c].ready.eq(1)] + [res[k].eq(srcs[c].payload[k]) for k in row]
-        with m.If(any_valid):
-            m.d.sync += prio.eq(Mux(grant == C - 1, 0, grant + 1))
         # --- read-modify-write on the merge buffer (a GLB: an SRAM macro in macro mode) ---
         lanes = data.ArrayLayout(signed(self.m_bits), P)
         m.submodules.buffer = buf = GLB(GlbParams(depth=self.depth, width=lanes.size, read_ports=2,
@@ -214,9 +202,9 @@ class SpikeGenerator(wiring.Component):
         m = Module()
         T, P, tiles = self.t, self.lanes, self.tiles
         running = Signal()
-        n = Signal(_range(self.n))
-        tile = Signal(_range(tiles))
-        t = Signal(_range(T))
+        n = Signal(index_range(self.n))
+        tile = Signal(index_range(tiles))
+        t = Signal(index_range(T))
         last = Signal()
         m.d.comb += [self.acc_rd.addr.eq((n * T + t) * tiles + tile), self.acc_rd.en.eq(1),
                      last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
@@ -233,7 +221,7 @@ class SpikeGenerator(wiring.Component):
         # stage 2: buffer data arrives; LIF on every lane
         s_valid, s_last, s_zero = Signal(), Signal(), Signal()
         s_row = Signal(self.out_wr.addr.shape())
-        s_tile = Signal(_range(tiles))
+        s_tile = Signal(index_range(tiles))
         m.d.sync += [s_valid.eq(running), s_last.eq(running & last), s_zero.eq(t == 0),
                      s_row.eq(n * T + t), s_tile.eq(tile)]
         cur = data.View(data.ArrayLayout(signed(self.m_bits), P), self.acc_rd.data)

@@ -26,21 +26,21 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import ConfigError, LayerConfig
+from ..config import ConfigError, LayerConfig
+from ..sim.layers import mha_intermediates
+from .arbiter import round_robin
 from .attention import AttentionCore, AttentionDispatcher
 from .control import RunControl, control_members
+from .core import CoreParams
 from .glb import GLB, GlbParams
 from .graph import Design
 from .jobcore import JobCore, JobCoreParams, JobStage
 from .pack import pack_bits, pack_lanes, unpack_bits
+from .shapes import ceil_div
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
 
 PROJECTIONS = ("q", "k", "v", "o")
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class MhaPlan:
@@ -56,13 +56,14 @@ class MhaPlan:
         self.cores = hw.cores
         self.counters = ["cycles_qkv", "cycles_attn"] + [f"proj_core_{c}_busy_cycles" for c in range(hw.cores)]
         self.attn_cores = min(hw.cores, H)
-        self.rounds = _ceil(H, self.attn_cores)
-        self.tiles = _ceil(D, P)
+        self.rounds = ceil_div(H, self.attn_cores)
+        self.tiles = ceil_div(D, P)
         self.width = self.tiles * P
         self.job = JobCoreParams(
-            rows=hw.rows, cols=hw.cols, pops=tuple(cfg.lif[p] for p in PROJECTIONS), w_bits=cfg.w_bits,
-            b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits, w_depth=4 * self.tiles * D,
-            b_depth=4 * self.tiles, t=T, n=N, sels=4, event_driven=hw.event_driven,
+            CoreParams(rows=hw.rows, cols=hw.cols, d_in=D, pops=tuple(cfg.lif[p] for p in PROJECTIONS),
+                       w_bits=cfg.w_bits, b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits,
+                       w_depth=4 * self.tiles * D, b_depth=4 * self.tiles, event_driven=hw.event_driven),
+            t=T, n=N, sels=4,
             stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),))
         self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
                                     write_ports=1, host_read=True)
@@ -110,7 +111,6 @@ class MhaPlan:
     def stage_work(self, spikes, tensors) -> dict:
         """Operations per stage for one input (golden model): synaptic adds of the projections,
         ANDs of Q K^T, adds of A V (A's entries where V spikes)."""
-        from ..sim.layers import mha_intermediates
         cfg = self.cfg
         s = np.asarray(spikes, dtype=np.int64)
         mid = mha_intermediates(cfg, s, *(tensors[k] for k in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")))
@@ -127,6 +127,11 @@ class MhaPlan:
             "attention_cycles": self.rounds * T * N,
         }
 
+    def sops(self, spikes, tensors) -> int:
+        """Operations of every stage: the projections' synaptic adds, the ANDs of Q K^T, the adds of A V."""
+        w = self.stage_work(spikes, tensors)
+        return int(w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"])
+
     def ideal_cycles(self, spikes=None, tensors=None) -> float:
         """Operations of every stage / (cores * rows * cols); without an input, dense rows."""
         cfg = self.cfg
@@ -135,8 +140,7 @@ class MhaPlan:
             rows = cfg.t * cfg.n
             ops = 4 * rows * cfg.d * cfg.d + cfg.heads * cfg.t * cfg.n * cfg.n * cfg.head_dim * 2
         else:
-            w = self.stage_work(spikes, tensors)
-            ops = w["qkv_adds"] + w["qk_ands"] + w["av_adds"] + w["o_adds"]
+            ops = self.sops(spikes, tensors)
         return ops / pes
 
 
@@ -231,20 +235,11 @@ class Collector(wiring.Component):
         p, cfg = self.plan, self.plan.cfg
         T, N, C, tiles = cfg.t, cfg.n, p.cores, p.tiles
         srcs = [getattr(self, f"results_{c}") for c in range(C)]
-        prio = Signal(range(max(2, C)))
-        grant = Signal(range(max(2, C)))
-        any_valid = Signal()
-        for off in reversed(range(C)):
-            for c in range(C):
-                with m.If(((prio + off) % C == c) if C > 1 else 1):
-                    with m.If(srcs[c].valid):
-                        m.d.comb += [grant.eq(c), any_valid.eq(1)]
+        grant, any_valid = round_robin(m, [s.valid for s in srcs])
         res = Signal(p.job.result_layout)
         for c in range(C):
             with m.If(any_valid & (grant == c)):
                 m.d.comb += [srcs[c].ready.eq(1), res.eq(srcs[c].payload)]
-        with m.If(any_valid):
-            m.d.sync += prio.eq(Mux(grant == C - 1, 0, grant + 1))
         row = res.n * T + res.t
         tile_en = Const(1, tiles) << res.tile
         kv_en = Const(1, N * tiles) << (res.n * tiles + res.tile)

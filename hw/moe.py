@@ -29,8 +29,11 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import ConfigError, LayerConfig, signed_bits
+from ..config import ConfigError, LayerConfig, signed_bits
+from ..sim.layers import router_scores, top_k_mask
+from ..sim.lif import lif_population
 from .control import RunControl, control_members
+from .core import CoreParams
 from .dispatch import Dispatcher
 from .glb import GLB, GlbParams
 from .graph import Design
@@ -38,12 +41,9 @@ from .jobcore import JobCore, JobCoreParams, JobStage
 from .merge import Merge, SpikeGenerator
 from .pack import pack_bits, pack_lanes, unpack_bits
 from .router import Router, RouterParams
+from .shapes import ceil_div
 
 __all__ = ["MoePlan", "moe_design"]
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class MoePlan:
@@ -57,10 +57,10 @@ class MoePlan:
         E, D, Dh, T, N = cfg.experts, cfg.d, cfg.dh, cfg.t, cfg.n
         P = self.lanes = hw.lanes
         self.cores = min(hw.cores, E * hw.glb_share)
-        self.groups = min(_ceil(self.cores, hw.glb_share), E)
+        self.groups = min(ceil_div(self.cores, hw.glb_share), E)
         self.core_groups = tuple(min(c // hw.glb_share, self.groups - 1) for c in range(self.cores))
-        self.slots = _ceil(E, self.groups)                    # experts per group (max)
-        self.tiles_h, self.tiles_out = _ceil(Dh, P), _ceil(D, P)
+        self.slots = ceil_div(E, self.groups)                    # experts per group (max)
+        self.tiles_h, self.tiles_out = ceil_div(Dh, P), ceil_div(D, P)
         self.w2_base = self.slots * self.tiles_h * D
         self.b2_base = self.slots * self.tiles_h
         w_depth = self.w2_base + self.slots * self.tiles_out * Dh
@@ -72,9 +72,10 @@ class MoePlan:
         self.m_bits = signed_bits(k * (Dh * w_lo + b_lo), k * (Dh * w_hi + b_hi))
         self.score_bits = signed_bits(T * D * w_lo, T * D * w_hi)
         self.job = JobCoreParams(
-            rows=hw.rows, cols=hw.cols, pops=(cfg.lif["hidden"],), w_bits=cfg.w_bits, b_bits=cfg.b_bits,
-            acc_bits=acc_bits, v_bits=cfg.v_bits, w_depth=w_depth, b_depth=b_depth, t=T, n=N,
-            sels=self.slots, event_driven=hw.event_driven,
+            CoreParams(rows=hw.rows, cols=hw.cols, d_in=max(D, Dh), pops=(cfg.lif["hidden"],), w_bits=cfg.w_bits,
+                       b_bits=cfg.b_bits, acc_bits=acc_bits, v_bits=cfg.v_bits, w_depth=w_depth, b_depth=b_depth,
+                       event_driven=hw.event_driven),
+            t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)))
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
@@ -139,8 +140,6 @@ class MoePlan:
 
     def work(self, spikes, tensors) -> dict:
         """The routed work of one input (from the golden model): synaptic adds per expert."""
-        from ..sim.layers import router_scores, top_k_mask
-        from ..sim.lif import lif_population
         cfg = self.cfg
         s = np.asarray(spikes, dtype=np.int64)
         mask = top_k_mask(router_scores(s, tensors["wr"]), cfg.top_k)          # (N, E)
@@ -160,6 +159,10 @@ class MoePlan:
         return {"mask": mask, "adds": adds, "core_cycles": events,
                 "router_adds": int(pop_in.sum()) * cfg.experts}
 
+    def sops(self, spikes, tensors) -> int:
+        """Synaptic adds of the routed work (both expert layers of every routed token)."""
+        return int(self.work(spikes, tensors)["adds"].sum())
+
     def ideal_cycles(self, spikes=None, tensors=None) -> float:
         """Synaptic adds of the routed work / (cores * rows * cols). Without an input: every
         routed row dense."""
@@ -167,7 +170,7 @@ class MoePlan:
         if spikes is None:
             adds = cfg.n * cfg.top_k * cfg.t * (cfg.d * cfg.dh + cfg.dh * cfg.d)
         else:
-            adds = int(self.work(spikes, tensors)["adds"].sum())
+            adds = self.sops(spikes, tensors)
         return adds / (self.cores * self.lanes)
 
 

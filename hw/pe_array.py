@@ -11,7 +11,7 @@ from amaranth import Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen.config import LifConfig
+from ..config import LifConfig
 from .pe import LifPE, pe_op_layout
 
 __all__ = ["PEArray"]

@@ -23,16 +23,13 @@ from amaranth.lib.wiring import In, Out
 
 from .event import EventEncoder
 from .glb import addr_width
+from .shapes import index_range
 
 __all__ = ["RouterParams", "Router", "route_layout"]
 
 
-def _range(n: int):
-    return range(max(2, n))
-
-
 def route_layout(n: int, experts: int) -> data.StructLayout:
-    return data.StructLayout({"n": _range(n), "mask": experts})
+    return data.StructLayout({"n": index_range(n), "mask": experts})
 
 
 @dataclass(frozen=True)
@@ -79,16 +76,16 @@ class Router(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, T, E = self.p, self.p.t, self.p.experts
-        meta_layout = data.StructLayout({"n": _range(p.n), "t_first": 1, "t_last": 1})
+        meta_layout = data.StructLayout({"n": index_range(p.n), "t_first": 1, "t_last": 1})
         row_layout = data.StructLayout({"spikes": p.d, "meta": meta_layout})
 
         # --- fetch rows n*T + t into a small queue ---
         qdepth = 4
         m.submodules.queue = queue = fifo.SyncFIFO(width=row_layout.size, depth=qdepth)
         fetching = Signal()
-        row = Signal(_range(p.t * p.n))
-        n = Signal(_range(p.n))
-        t = Signal(_range(T))
+        row = Signal(index_range(p.t * p.n))
+        n = Signal(index_range(p.n))
+        t = Signal(index_range(T))
         inflight = Signal()
         issue = Signal()
         meta = Signal(meta_layout)
@@ -124,13 +121,13 @@ class Router(wiring.Component):
         m.d.comb += [self.wr_rd.addr.eq(ev.j), self.wr_rd.en.eq(1)]
 
         # --- stage P: accumulate the scores ---
-        op = Signal(data.StructLayout({"valid": 1, "add": 1, "clear": 1, "finish": 1, "n": _range(p.n)}))
+        op = Signal(data.StructLayout({"valid": 1, "add": 1, "clear": 1, "finish": 1, "n": index_range(p.n)}))
         m.d.sync += [op.valid.eq(enc.events.valid), op.add.eq(ev.add), op.clear.eq(ev.first & ev.meta.t_first),
                      op.finish.eq(ev.last & ev.meta.t_last), op.n.eq(ev.meta.n)]
         w = data.View(data.ArrayLayout(signed(p.w_bits), E), self.wr_rd.data)
         scores = Signal(data.ArrayLayout(signed(p.score_bits), E))
         fin_valid = Signal()
-        fin_n = Signal(_range(p.n))
+        fin_n = Signal(index_range(p.n))
         with m.If(op.valid):
             for e in range(E):
                 m.d.sync += scores[e].eq(Mux(op.clear, 0, scores[e]) + Mux(op.add, w[e], 0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gen.config import LayerConfig
+from ..config import LayerConfig
 from .lif import lif_population
 
 __all__ = ["synaptic", "linear_layer", "router_scores", "top_k_mask", "moe_layer",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gen.config import LifConfig
+from ..config import LifConfig
 
 __all__ = ["saturate", "leak", "lif_step", "lif_population"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gen.config import ConfigError, LayerConfig
+from ..config import ConfigError, LayerConfig
 
 __all__ = ["tensor_shapes", "check_tensors", "check_spikes", "random_case"]
 

@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, with_timeout
 
-from spikestack.gen.config import parse_config
+from spikestack.config import parse_config
 from spikestack.hw.layers import design_for
 from spikestack.tb.util import start_clock_and_reset, uint
 
@@ -68,7 +68,7 @@ async def run_layer(dut):
         wall = time.perf_counter() - t0
         await FallingEdge(clk)
         cycles = uint(dut.cycles)
-        for name in getattr(plan, "counters", []):
+        for name in plan.counters:
             results[f"c{c}_counter_{name}"] = np.int64(uint(getattr(dut, name)))
         words = await _read(dut, clk, plan.readout, plan.readout_depth())
         results[f"c{c}_spikes"] = plan.decode(words)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..gen.config import LayerConfig, dump_config
+from ..config import LayerConfig, dump_config
+from ..gen.generate import generate_verilog
 
 __all__ = ["SIMULATORS", "Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
 
@@ -156,7 +157,6 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
     """Build (or reuse) the simulation model of a configuration's top on ``simulator``
     (``"verilator"`` or ``"icarus"``); ``trace``: with VCD tracing (Verilator ``--trace``; the
     simulation writes ``dump.vcd`` when run with ``waves=True``)."""
-    from ..gen.generate import generate_verilog
     _check_simulator(simulator)
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from spikestack.flows.harden import modules
-from spikestack.gen.config import LifConfig
+from spikestack.flows.formats.verilog import modules
+from spikestack.config import LifConfig
 from spikestack.gen.generate import block_verilog, generate_verilog
 from spikestack.gen.tiers import check_box_equivalence, tier_sources
 
@@ -60,12 +60,12 @@ def test_boxed_top_is_formally_the_design(kind):
 
 
 def test_unknown_blocks_are_refused(tmp_path, root):
-    from spikestack.flows.blockmacros import _check
+    from spikestack.flows.blockmacros import check_blocks
     with pytest.raises(ValueError, match="no block or group named nope"):
-        _check(SMALL["moe"], ["expert_core", "nope"])
+        check_blocks(SMALL["moe"], ["expert_core", "nope"])
     with pytest.raises(ValueError, match="both named"):
-        _check(SMALL["moe"], ["expert_core", "expert_core_0"])
+        check_blocks(SMALL["moe"], ["expert_core", "expert_core_0"])
     out = tmp_path / "ppa"
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "ppa", str(root / "configs" / "moe_ppa_small.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "ppa", str(root / "configs" / "moe_ppa_small.toml"),
                         "-o", str(out), "--blocks", "expert_core,attention_core"], capture_output=True, text=True)
     assert r.returncode == 2 and "attention_core" in r.stderr and not out.exists()

@@ -3,7 +3,7 @@ bit compared with the golden models over random inputs (cycle-by-cycle bench, tb
 import numpy as np
 import pytest
 
-from spikestack.gen.config import LifConfig
+from spikestack.config import LifConfig
 from spikestack.hw.event import EventEncoder
 from spikestack.hw.pe import LifPE, pe_op_layout
 from spikestack.hw.pe_array import PEArray

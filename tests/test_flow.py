@@ -4,9 +4,10 @@ import re
 
 import pytest
 
-from spikestack.flows.builtin import FlowError, ensure_tools, run_flow
+from spikestack.flows.builtin import run_flow
+from spikestack.flows.platform import FlowError, ensure_tools
 from spikestack.flows.ppa import ppa_for_config
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig
+from spikestack.config import HwConfig, LayerConfig, LifConfig
 
 TINY = LayerConfig(kind="linear", t=1, n=2, d=3, d_out=2, lif={"out": LifConfig(8, 1, "hard", "out")},
                    hw=HwConfig(rows=1, cols=2, cores=1))
@@ -62,7 +63,7 @@ def test_ppa_2d_and_pseudo_3d(tiny_ppa):
 def test_bonds_are_area_pins_at_one_location_on_both_tiers(tiny_ppa):
     """Every bond bit is one metal6 pin, at the same point of both tiers' dies, inside the die,
     on its own bond site; the tiers were routed to them (the pin's net has a route)."""
-    from spikestack.flows.bondpins import _die, port_terminals
+    from spikestack.flows.formats.def_ import die_um, port_terminals
     tmp_path, res = tiny_ppa
     bp = res["3d"]["bond_pins"]
     fmap = json.loads((tmp_path / "f2f_map.json").read_text())
@@ -74,7 +75,7 @@ def test_bonds_are_area_pins_at_one_location_on_both_tiers(tiny_ppa):
             r"^- (\S+) \+ NET \S+ \+ DIRECTION \w+\s+\+ LAYER metal6 \([^)]*\) \([^)]*\)\s+\+ PLACED \( (-?\d+) (-?\d+) \)",
             d, re.M))
         assert 0 < len(got) <= fmap["bond_count"]          # a bond bit unused on a tier has no pin there
-        x0, y0, x1, y1 = _die(d)
+        x0, y0, x1, y1 = die_um(d)
         assert all(x0 * 100 < x < x1 * 100 and y0 * 100 < y < y1 * 100 for x, y in got.values())
         routed = re.search(r"^NETS.*?^END NETS", d, re.S | re.M).group(0)
         for name in got:

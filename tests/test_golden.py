@@ -3,7 +3,7 @@ import numpy as np
 
 from hypothesis import given, settings, strategies as st
 
-from spikestack.gen.config import LayerConfig, LifConfig
+from spikestack.config import LayerConfig, LifConfig
 from spikestack.sim.layers import mha_layer, moe_layer, router_scores, top_k_mask
 from spikestack.sim.lif import lif_population, lif_step
 from spikestack.sim.tensors import random_case

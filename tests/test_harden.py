@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from spikestack.flows import harden as H
-from spikestack.flows.builtin import LIBERTY, FlowError, ensure_tools
-from spikestack.gen.config import LifConfig, load_config
+from spikestack.flows.formats import lef as LEF, liberty as LIB, verilog as V
+from spikestack.flows.platform import OSU018, FlowError, ensure_tools
+from spikestack.config import LifConfig, load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.layers import design_for
 
@@ -32,10 +33,10 @@ def test_classes_ignore_local_names_but_not_behaviour():
     # ports after the parent's bits they carry, which differ from one PE to the next)
     d = a.replace("module a", "module d").replace("(x, y)", "(x, z)").replace("y", "z")
     e = a.replace("module a", "module e").replace("(x, y)", "(y, x)")        # the ports swapped
-    cls = H.block_classes(a + b + c + d + e)
+    cls = V.block_classes(a + b + c + d + e)
     assert cls["a"] == cls["b"] == cls["d"]
     assert len({cls["a"], cls["c"], cls["e"]}) == 3
-    assert H.repeated_blocks(a + b + c + d + e) == [["a", "b", "d"]]
+    assert V.repeated_blocks(a + b + c + d + e) == [["a", "b", "d"]]
 
 
 def test_classes_match_instances_by_port_position():
@@ -46,40 +47,40 @@ def test_classes_match_instances_by_port_position():
     p1 = "module m1(a, b, y);\n  input a; input b; output y;\n  k1 u (.p10(b), .p9(a), .q(y));\nendmodule\n"
     p2 = "module m2(a, b, y);\n  input a; input b; output y;\n  k2 u (.p1(a), .p2(b), .q(y));\nendmodule\n"
     v = k1 + k2 + p1 + p2
-    cls = H.block_classes(v)
+    cls = V.block_classes(v)
     assert cls["k1"] == cls["k2"] and cls["m1"] == cls["m2"]
-    swapped = H.replace_with_macro(v, ["k1", "k2"], "kk", H.blackbox("kk", H.modules(v)["k1"].text))
+    swapped = V.replace_with_macro(v, ["k1", "k2"], "kk", V.blackbox("kk", V.modules(v)["k1"].text))
     assert re.search(r"kk u \(\.p10\s*\(b\), \.p9\s*\(a\), \.q\s*\(y\)\)", swapped)
     assert re.search(r"kk u \(\.p9\s*\(a\), \.p10\s*\(b\), \.q\s*\(y\)\)", swapped)
     assert "module k1" not in swapped and "module k2" not in swapped
 
 
 def test_repeated_blocks_of_a_generated_moe(small_verilog):
-    groups = {tuple(g) for g in H.repeated_blocks(small_verilog)}
+    groups = {tuple(g) for g in V.repeated_blocks(small_verilog)}
     pes = tuple(f"spikestack_moe.expert_core_{c}.core.pe_array.pe_0_{i}" for c in (0, 1) for i in (0, 1))
     assert pes in groups
     assert ("spikestack_moe.expert_core_0", "spikestack_moe.expert_core_1") in groups
-    outer = H.repeated_blocks(small_verilog, outermost=True)
+    outer = V.repeated_blocks(small_verilog, outermost=True)
     assert ["spikestack_moe.expert_core_0", "spikestack_moe.expert_core_1"] in outer
     assert not any(g[0].startswith("spikestack_moe.expert_core_0.") for g in outer)   # nested: inside the cores
     # the description's group names the same modules, proven one class
-    groups = H.design_block_classes(design_for(load_config(SMALL)), "spikestack_moe", small_verilog)
+    groups = V.design_block_classes(design_for(load_config(SMALL)), "spikestack_moe", small_verilog)
     assert groups == {"expert_core": ["spikestack_moe.expert_core_0", "spikestack_moe.expert_core_1"]}
 
 
 def test_a_changed_instance_splits_its_class_and_its_parents(small_verilog):
-    mods = H.modules(small_verilog)
+    mods = V.modules(small_verilog)
     odd = "spikestack_moe.expert_core_1.core.pe_array.pe_0_1"
     text = mods[odd].text
     changed = re.sub(r"(\d+)'h([0-9a-f]+)", lambda m: f"{m.group(1)}'h{int(m.group(2), 16) ^ 1:x}", text, count=1)
     assert changed != text
     v = small_verilog.replace(text, changed)
-    cls = H.block_classes(v)
+    cls = V.block_classes(v)
     assert cls[odd] != cls["spikestack_moe.expert_core_0.core.pe_array.pe_0_1"]
     assert cls["spikestack_moe.expert_core_0.core.pe_array.pe_0_0"] == cls["spikestack_moe.expert_core_1.core.pe_array.pe_0_0"]
     assert cls["spikestack_moe.expert_core_0"] != cls["spikestack_moe.expert_core_1"]
     with pytest.raises(ValueError, match="expert_core_1 differs"):
-        H.design_block_classes(design_for(load_config(SMALL)), "spikestack_moe", v)
+        V.design_block_classes(design_for(load_config(SMALL)), "spikestack_moe", v)
 
 
 def _yosys(cwd: Path, script: str) -> subprocess.CompletedProcess:
@@ -88,19 +89,19 @@ def _yosys(cwd: Path, script: str) -> subprocess.CompletedProcess:
 
 
 def test_replace_with_macro_keeps_the_design_linkable(small_verilog, tmp_path):
-    pes = next(g for g in H.repeated_blocks(small_verilog) if g[0] == PE_MOD)
-    bb = H.blackbox("lif_pe", H.modules(small_verilog)[PE_MOD].text)
-    out = H.replace_with_macro(small_verilog, pes, "lif_pe", bb)
-    mods = H.modules(out)
+    pes = next(g for g in V.repeated_blocks(small_verilog) if g[0] == PE_MOD)
+    bb = V.blackbox("lif_pe", V.modules(small_verilog)[PE_MOD].text)
+    out = V.replace_with_macro(small_verilog, pes, "lif_pe", bb)
+    mods = V.modules(out)
     assert not any(".pe_0_" in m for m in mods)                 # PEs and their neurons are gone
-    assert mods["lif_pe"].ports == H.modules(small_verilog)[PE_MOD].ports
+    assert mods["lif_pe"].ports == V.modules(small_verilog)[PE_MOD].ports
     assert len(re.findall(r"^\s*lif_pe\s+pe_\d+_\d+\s*\(", out, re.M)) == len(pes)
     (tmp_path / "swapped.v").write_text(out)
     r = _yosys(tmp_path, "read_verilog swapped.v; hierarchy -check -top spikestack_moe; flatten; "
                          "select -assert-count 4 t:lif_pe")
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-500:]
     with pytest.raises(ValueError, match="not one class"):
-        H.replace_with_macro(small_verilog, [PE_MOD, "spikestack_moe.merge"], "x", bb)
+        V.replace_with_macro(small_verilog, [PE_MOD, "spikestack_moe.merge"], "x", bb)
 
 
 # --------------------------------------------------------------------------- hardening a LIF PE
@@ -123,17 +124,17 @@ def pe_macro(small_verilog, tmp_path_factory):
 def test_lef_abstract_matches_the_routed_block(pe_macro):
     ab = pe_macro
     lef = ab.lef.read_text()
-    bits = [b for b, _ in H._port_bits(ab.verilog.read_text(), ab.name)]
+    bits = [b for b, _ in V.port_bits(ab.verilog.read_text(), ab.name)]
     pins = re.findall(r"^\s*PIN (\S+)", lef, re.M)
     assert sorted(p for p in pins if p not in ("vdd", "gnd")) == sorted(bits)     # one PIN per port bit
     assert len(bits) == len(set(bits)) > 10
     size = re.search(r"SIZE (\S+) BY (\S+) ;", lef)
-    halo = H.HALO_UM                                                    # free margin around the routed die
+    halo = LEF.HALO_UM                                                    # free margin around the routed die
     assert float(size.group(1)) == pytest.approx(ab.flow["die_w_um"] + 2 * halo, abs=0.05)
     assert float(size.group(2)) == pytest.approx(ab.flow["die_h_um"] + 2 * halo, abs=0.05)
     assert "CLASS BLOCK" in lef
     w, h = ab.width_um, ab.height_um
-    layers = H._layer_info()
+    layers = LEF.layer_info()
     for name, p in ab.pins.items():
         x0, y0, x1, y1 = p["rect"]
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, name
@@ -152,14 +153,14 @@ def test_lef_abstract_matches_the_routed_block(pe_macro):
     # every routed point of the block is under the OBS or is a port's stub; a wire on metal5 is not
     def_text = (ab.lef.parent / "flow" / "work" / f"{ab.name}.def").read_text()
     core = ab.timing["core_um"]
-    assert H.uncovered_routing(def_text, core, ab.timing["obs_layers"]) == []
+    assert LEF.uncovered_routing(def_text, core, ab.timing["obs_layers"]) == []
     units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
     x0, y0 = (float(v) for v in re.search(r"DIEAREA \( (\S+) (\S+) \)", def_text).groups())
     mid = (x0 + (core[0] + core[2]) / 2 * units, y0 + (core[1] + core[3]) / 2 * units)
     doctored = re.sub(r"^NETS (\d+) ;", lambda m: f"NETS {int(m.group(1)) + 1} ;\n- stray\n"
                       f"+ ROUTED metal5 ( {mid[0]:.0f} {mid[1]:.0f} ) ( {mid[0] + 500:.0f} * ) ;", def_text,
                       count=1, flags=re.M)
-    assert [b[:2] for b in H.uncovered_routing(doctored, core, ab.timing["obs_layers"])] == [("stray", "metal5")] * 2
+    assert [b[:2] for b in LEF.uncovered_routing(doctored, core, ab.timing["obs_layers"])] == [("stray", "metal5")] * 2
 
 
 PARENT = """module parent(clk, rst, a_in, y);
@@ -173,7 +174,7 @@ endmodule
 def _parent(ab) -> str:
     """Two macros in a chain: u0's widest output bus drives u1's widest input bus (one bit through
     an inverter); every other input of both from ``a_in``; u1's bus out to ``y``."""
-    bits = H._port_bits(ab.verilog.read_text(), ab.name)
+    bits = V.port_bits(ab.verilog.read_text(), ab.name)
     buses: dict[str, list[str]] = {}
     for b, d in bits:
         buses.setdefault((d, b.split("[")[0]), []).append(b)
@@ -216,13 +217,13 @@ def test_liberty_model_times_a_parent_with_two_macros(pe_macro, tmp_path):
     for o, arcs in tm["outputs_ns"].items():
         d = arcs["CLK"][0.0]["delay"]
         assert 0 < d <= crit + 1e-6, o                             # clk -> out within the critical path
-        assert arcs["CLK"][H.LOAD_STEP_PF]["delay"] >= d            # a load slows the output down
+        assert arcs["CLK"][LIB.LOAD_STEP_PF]["delay"] >= d            # a load slows the output down
     assert tm["input_cap_pf"]["clk"] > 0
     assert all(tm["input_cap_pf"][p] > 0 for p in tm["setup_ns"])          # an input that is timed drives pins
 
     verilog, bus_in, bus_out = _parent(ab)
     (tmp_path / "parent.v").write_text(verilog)
-    out = _sta(tmp_path, f"""read_liberty {LIBERTY}
+    out = _sta(tmp_path, f"""read_liberty {OSU018.liberty}
 read_liberty {ab.lib}
 read_verilog parent.v
 link_design parent
@@ -255,7 +256,7 @@ def test_abstract_json_and_blackbox(pe_macro):
     ab = pe_macro
     js = (ab.lef.parent / "abstract.json").read_text()
     assert '"name": "lif_pe"' in js
-    bb = H.modules(ab.verilog.read_text())
+    bb = V.modules(ab.verilog.read_text())
     assert list(bb) == ["lif_pe"] and "clk" in bb["lif_pe"].ports
 
 
@@ -313,7 +314,7 @@ def test_combinational_arcs_chain_through_two_macros(tmp_path):
   mixed u1 (.clk(clk), .rst(rst), .a(y0), .b(b), .d(q0), .y(y), .q(q));
 endmodule
 """)
-    out = _sta(tmp_path, f"""read_liberty {LIBERTY}
+    out = _sta(tmp_path, f"""read_liberty {OSU018.liberty}
 read_liberty {ab.lib}
 read_verilog parent.v
 link_design parent
@@ -330,7 +331,7 @@ report_checks -from [get_pins u0/clk] -to [get_pins {{u1/d[0]}}] -digits 4
     assert arrival == pytest.approx(2 * comb["a[0]->y[0]"]["max"], rel=0.2)   # two arcs (plus u1's load)
     assert "library setup time" in second and "u0/q[0] (mixed)" in second
     # the min-delay model: hold paths use the shortest arcs
-    out = _sta(tmp_path, f"""read_liberty {LIBERTY}
+    out = _sta(tmp_path, f"""read_liberty {OSU018.liberty}
 read_liberty -max {ab.lib}
 read_liberty -min {ab.lib_min}
 read_verilog parent.v

@@ -21,8 +21,8 @@ from amaranth.back import verilog
 from amaranth.lib import data, fifo
 
 import old_lanes
-from spikestack.flows.harden import block_classes
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig
+from spikestack.flows.formats.verilog import block_classes
+from spikestack.config import HwConfig, LayerConfig, LifConfig
 from spikestack.gen.generate import generate_verilog
 from spikestack.gen.tiers import _yosys
 from spikestack.hw import merge

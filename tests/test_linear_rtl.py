@@ -7,7 +7,7 @@ reset modes, leak on and off, membrane saturation and the dense (non event-drive
 import numpy as np
 import pytest
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, load_config
+from spikestack.config import HwConfig, LayerConfig, LifConfig, load_config
 from spikestack.hw.linear import LinearPlan
 from spikestack.sim.layers import linear_layer
 from spikestack.sim.tensors import random_case

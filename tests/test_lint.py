@@ -1,12 +1,12 @@
 """Generated Verilog is Verilator -Wall clean except for the waivers listed (and justified) in
-gen/lint.vlt, and every waiver is needed."""
+tb/lint.vlt, and every waiver is needed."""
 import re
 
 import pytest
 
-from spikestack.gen.config import load_config
+from spikestack.config import load_config
 from spikestack.gen.generate import write_design
-from spikestack.gen.lint import WAIVERS, lint
+from spikestack.tb.lint import WAIVERS, lint
 
 SMALL = {"linear": ("linear_default", dict(n=3, t=2, d=9, d_out=7)), "moe": ("moe_ppa_small", {}),
          "mha": ("mha_ppa_small", {})}

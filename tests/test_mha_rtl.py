@@ -7,11 +7,13 @@ attn_shift 0..3, every LIF option, membrane saturation, dense and sparse spikes,
 import numpy as np
 import pytest
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, load_config
+from spikestack.config import HwConfig, LayerConfig, LifConfig
 from spikestack.hw.mha import MhaPlan
 from spikestack.sim.layers import mha_intermediates, run_golden
 from spikestack.sim.tensors import random_case
 from spikestack.tb.harness import build, compare, simulate
+
+from layer_checks import default_within_ideal, same_bits_other_cycles
 
 POPS = ("q", "k", "v", "attn", "o")
 
@@ -72,19 +74,10 @@ def test_mha_bit_exact(name):
 
 def test_hw_settings_same_bits():
     a, b = CONFIGS["layer_b_hw1"], CONFIGS["layer_b_hw2_dense"]
-    runs = cases(a, 11)[:3]
-    ra, rb = simulate(build(a), runs), simulate(build(b), runs)
-    for (ga, ca), (gb, cb) in zip(ra, rb):
-        assert np.array_equal(ga, gb)
-        assert ca != cb
+    same_bits_other_cycles(a, b, cases(a, 11)[:3])
 
 
 @pytest.mark.slow
 def test_default_mha_within_ideal(root):
     """The default configuration: bit-exact and within 2x of the ideal cycles."""
-    cfg = load_config(root / "configs" / "mha_default.toml")
-    plan = MhaPlan(cfg)
-    runs = [random_case(cfg, seed=0, rate=0.2), random_case(cfg, seed=1, rate=0.2)]
-    for (s, w), (got, cycles) in zip(runs, simulate(build(cfg), runs)):
-        assert compare(run_golden(cfg, s, w), got) is None
-        assert cycles <= 2 * plan.ideal_cycles(s, w), (cycles, plan.ideal_cycles(s, w))
+    default_within_ideal(root / "configs" / "mha_default.toml", 2)

@@ -8,11 +8,13 @@ option, membrane saturation, and two different ``[hw]`` settings for the same la
 import numpy as np
 import pytest
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, load_config
+from spikestack.config import HwConfig, LayerConfig, LifConfig
 from spikestack.hw.moe import MoePlan
 from spikestack.sim.layers import router_scores, run_golden, top_k_mask
 from spikestack.sim.tensors import random_case
 from spikestack.tb.harness import build, compare, simulate
+
+from layer_checks import default_within_ideal, same_bits_other_cycles
 
 
 def moe(t, n, d, dh, experts, k, hw, hidden=(24, 3, "hard"), out=(24, 3, "hard"), v_bits=16, w_bits=8, b_bits=16):
@@ -83,19 +85,10 @@ def test_moe_bit_exact(name):
 def test_hw_settings_same_bits():
     """Two [hw] settings of the same layer give the same bits (and different cycles)."""
     a, b = CONFIGS["layer_a_hw1"], CONFIGS["layer_a_hw2_dense"]
-    runs = constructed(a, 5)[:3]
-    ra, rb = simulate(build(a), runs), simulate(build(b), runs)
-    for (ga, ca), (gb, cb) in zip(ra, rb):
-        assert np.array_equal(ga, gb)
-        assert ca != cb
+    same_bits_other_cycles(a, b, constructed(a, 5)[:3])
 
 
 @pytest.mark.slow
 def test_default_moe_within_ideal(root):
     """The default configuration: bit-exact and within 1.5x of the ideal cycles."""
-    cfg = load_config(root / "configs" / "moe_default.toml")
-    plan = MoePlan(cfg)
-    runs = [random_case(cfg, seed=0, rate=0.2), random_case(cfg, seed=1, rate=0.2)]
-    for (s, w), (got, cycles) in zip(runs, simulate(build(cfg), runs)):
-        assert compare(run_golden(cfg, s, w), got) is None
-        assert cycles <= 1.5 * plan.ideal_cycles(s, w), (cycles, plan.ideal_cycles(s, w))
+    default_within_ideal(root / "configs" / "moe_default.toml", 1.5)

@@ -13,7 +13,7 @@ from spikestack.flows import fakeram as fr
 from spikestack.flows.orfs import PLATFORMS, glb_plan, nickname, orfs_designs, synth_check, write_orfs
 from spikestack.flows.orfs_facts import (FAKERAMS, PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, Fakeram,
                                          fakerams)
-from spikestack.gen.config import ConfigError, load_config
+from spikestack.config import ConfigError, load_config
 from spikestack.hw.glb import GlbParams, SramShape
 
 AREA = {"spikestack_moe": 2.0e5, "tier_top": 1.2e5, "tier_bottom": 0.8e5}   # osu018 µm², skips the census
@@ -221,7 +221,7 @@ def test_synthesis_leaves_no_memory_above_the_limit(written):
 
 def _cli(root, tmp_path, *extra):
     out = tmp_path / "o"
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "orfs", str(root / "configs" / "moe_default.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "orfs", str(root / "configs" / "moe_default.toml"),
                         "-o", str(out), *extra], capture_output=True, text=True)
     return r, out
 

@@ -23,7 +23,7 @@ from test_mha_rtl import cases as mha_cases
 from test_moe_rtl import CONFIGS as MOE
 from test_moe_rtl import constructed as moe_cases
 
-from spikestack.gen.config import dump_config
+from spikestack.config import dump_config
 from spikestack.gen.emit import RESET_CYCLES, convert
 from spikestack.gen.generate import generate_verilog
 from spikestack.sim.layers import run_golden
@@ -87,7 +87,7 @@ def test_without_reset_random_state_shows():
 
 
 _FROM_COPY = ("import sys, spikestack; assert spikestack.__file__.startswith(sys.argv[1]), spikestack.__file__; "
-              "from spikestack.gen.cli import main; sys.exit(main(sys.argv[2:]))")
+              "from spikestack.cli import main; sys.exit(main(sys.argv[2:]))")
 
 
 def _copy_package(root, dest):
@@ -117,7 +117,7 @@ def test_same_bytes_from_two_checkouts_and_no_warnings(tmp_path, root):
 
 def test_src_attributes_on_request_are_relative(root):
     from spikestack.hw.pe import LifPE
-    from spikestack.gen.config import LifConfig
+    from spikestack.config import LifConfig
     pe = LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=4, b_bits=6, acc_bits=8, v_bits=8)
     text = convert(pe, "pe", src=True)
     paths = [p for attr in re.findall(r'\(\* src = "([^"]*)" \*\)', text) for p in attr.split("|")]
@@ -137,7 +137,7 @@ def test_cli_runs_the_rtl_on_icarus(tmp_path, root):
     np.savez(tmp_path / "s.npz", spikes=s)
     outs = {}
     for sim in ("icarus", "verilator"):
-        r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "run", str(tmp_path / "c.toml"),
+        r = subprocess.run([sys.executable, "-m", "spikestack.cli", "run", str(tmp_path / "c.toml"),
                             "--weights", str(tmp_path / "w.npz"), "--spikes", str(tmp_path / "s.npz"),
                             "--out", str(tmp_path / f"{sim}.npz"), "--backend", "rtl", "--simulator", sim],
                            capture_output=True, text=True)
@@ -155,7 +155,7 @@ def test_cli_refuses_a_bad_simulator(tmp_path, root, args, word):
     s, w = random_case(cfg, seed=3)
     np.savez(tmp_path / "w.npz", **w)
     np.savez(tmp_path / "s.npz", spikes=s)
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "run", str(tmp_path / "c.toml"),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "run", str(tmp_path / "c.toml"),
                         "--weights", str(tmp_path / "w.npz"), "--spikes", str(tmp_path / "s.npz"),
                         "--out", str(tmp_path / "o.npz"), *args], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith(f"spikestack: error: {word}:")

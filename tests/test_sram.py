@@ -13,10 +13,11 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikestack.flows.builtin import LIBERTY, run_flow
-from spikestack.flows.sram import (MODEL, STDCELL_LEF, behavioural_verilog, lef_text, liberty_text, macro_view,
+from spikestack.flows.builtin import run_flow
+from spikestack.flows.platform import OSU018
+from spikestack.flows.sram import (MODEL, behavioural_verilog, lef_text, liberty_text, macro_view,
                                    shapes_in, with_models)
-from spikestack.gen.config import load_config
+from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.glb import GLB, GlbParams, SramShape
 from spikestack.hw.merge import Merge
@@ -70,7 +71,7 @@ def _rects(block):
 def test_lef_pins_on_the_edges_and_tracks(shape):
     v = macro_view(shape)
     text = lef_text(v)
-    std = STDCELL_LEF.read_text()
+    std = OSU018.stdcell_lef.read_text()
     w, h = map(float, re.search(r"SIZE ([\d.]+) BY ([\d.]+) ;", text).groups())
     assert (w, h) == (v.width_um, v.height_um) and "CLASS BLOCK ;" in text and text.count("\nMACRO ") == 1
     pitch = {l: float(p) for l, p in re.findall(r"LAYER (metal\d)\s+TYPE\s+ROUTING ;.*?PITCH\s+([\d.]+)", std, re.S)}
@@ -108,7 +109,7 @@ def test_liberty_read_and_timed_by_opensta(tmp_path):
     (tmp_path / "top.v").write_text(f"module top({ports});\n{decl}\n  {s.name} u0 ({conns});\nendmodule\n")
     libs = "".join(f"read_liberty {x.name}.lib\n" for x in SHAPES[:3])
     (tmp_path / "t.tcl").write_text(
-        f"read_liberty {LIBERTY}\n{libs}read_verilog top.v\nlink_design top\n"
+        f"read_liberty {OSU018.liberty}\n{libs}read_verilog top.v\nlink_design top\n"
         "create_clock -name clk -period 10 [get_ports clk]\n"
         "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]\n"
         "set_output_delay 0 -clock clk [all_outputs]\nset_load 0.05 [all_outputs]\n"
@@ -345,7 +346,7 @@ def test_block_macros_sit_on_the_tracks_and_no_fill_cell_lies_on_them():
     """A hardened block's pins lie on its own routing tracks: in the parent its origin moves
     onto the parent's tracks (metal2 X, metal1 Y), never by a pitch or more; the fill cells qflow
     lays across every row are dropped where they lie on a macro or away from the cells."""
-    from spikestack.flows.macro_place import drop_fill_over_macros, snap_to_tracks
+    from spikestack.flows.formats.def_ import drop_fill_over_macros, snap_to_tracks
     d = ("TRACKS Y -500 DO 100 STEP 100 LAYER metal1 ;\nTRACKS X -360.0 DO 100 STEP 80 LAYER metal2 ;\n"
          "COMPONENTS 6 ;\n- m_1 blk + PLACED ( 1050 1030 ) N ;\n- s_1 sram + PLACED ( 1050 1030 ) N ;\n"
          "- INVX1_1 INVX1 + PLACED ( 5000 50 ) N ;\n- FILL_1 FILL + PLACED ( 1200 1050 ) N ;\n"
@@ -363,7 +364,6 @@ def test_large_macro_parents_order_macros_by_their_nets_and_spread_the_core(tmp_
     they share with the standard cells, each with the macro it alone talks to right after it
     (a PE and its FIFO slice); nets on three or more macros (clock, broadcast) pair nothing.
     Its core is padded with fill cells by qflow's decongest to SPREAD_DENSITY."""
-    from spikestack.flows.builtin import TECH_DIR
     from spikestack.flows.macro_place import SPREAD_DENSITY, order_macros, place_macros, spread
 
     def macro(name, nets):
@@ -378,7 +378,7 @@ def test_large_macro_parents_order_macros_by_their_nets_and_spread_the_core(tmp_
     assert order == ["s_0", "pe_0", "s_1", "pe_1"]
     placed = place_macros(order_macros(macros, std), [(0, 0, 4000, 10000)], ordered=True)
     assert [m["name"] for m in sorted(placed, key=lambda m: m["lly"])] == order      # one column, bottom up
-    if not (TECH_DIR / "osu018_stdcells.lef").exists() or not shutil.which("tclsh"):
+    if not OSU018.stdcell_lef.exists() or not shutil.which("tclsh"):
         pytest.skip("qflow-tech-osu018 / tclsh not installed (make pd-tools)")
     cel = "".join(f"cell {i} INVX1_{i}\nleft -80 right 80 bottom -500 top 500\n"
                   f"pin name A signal n{i} layer 1 -40 0\npin name Y signal n{i + 1} layer 1 40 0\n" for i in range(40))

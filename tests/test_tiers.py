@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikestack.gen.config import HwConfig, LayerConfig, LifConfig, dump_config, load_config
-from spikestack.gen.tiers import PARTITIONS, TIERS, assignment_for, check_equivalence, write_tiers
+from spikestack.config import HwConfig, LayerConfig, LifConfig, dump_config, load_config
+from spikestack.gen.partition import PARTITIONS, TIERS, assignment_for
+from spikestack.gen.tiers import check_equivalence, write_tiers
 from spikestack.hw.graph import TierError
 from spikestack.hw.layers import design_for
 from spikestack.sim.layers import run_golden
@@ -161,7 +162,7 @@ def _gen(tmp_path, *args):
     cfg = tmp_path / "c.toml"
     cfg.write_text(dump_config(SMALL["moe"]))
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "spikestack.gen.cli", "gen", str(cfg), "-o", str(out),
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "gen", str(cfg), "-o", str(out),
                         "--tiers", "2", "--no-report", *args], capture_output=True, text=True)
     return r, out
 

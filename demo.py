@@ -12,9 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sim.layers import run_golden
-from ..sim.tensors import random_case
 from .config import ConfigError, dump_config, load_config
+from .gen.generate import write_design
+from .hw.layers import design_for
+from .sim.layers import run_golden
+from .sim.tensors import random_case
+from .tb.harness import build, compare, simulate_full
 
 __all__ = ["demo", "CONFIG_DIR", "default_config"]
 
@@ -30,8 +33,6 @@ def _step(msg: str):
 
 
 def demo(out_dir: Path, kinds=("linear", "moe", "mha")) -> int:
-    from ..tb.harness import build, compare, simulate_full
-    from .generate import write_design
     out_dir = Path(out_dir)
     rows = []
     for kind in kinds:
@@ -74,7 +75,6 @@ def demo(out_dir: Path, kinds=("linear", "moe", "mha")) -> int:
 
 
 def b_plan(cfg):
-    from ..hw.layers import design_for
     return design_for(cfg).plan
 
 

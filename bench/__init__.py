@@ -13,28 +13,35 @@ import re
 import time
 from pathlib import Path
 
-
+from ..config import HwConfig, LayerConfig, LifConfig
+from ..flows.formats.markdown import markdown_table
+from ..hw.linear import LinearPlan
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case
-from .config import HwConfig, LayerConfig, LifConfig
+from ..tb.harness import build, compare, simulate_full
 
-__all__ = ["bench", "bench_linear", "SECTIONS", "markdown_table", "update_sections"]
+__all__ = ["bench", "bench_linear", "SECTIONS", "markdown_table", "simulate_checked", "update_sections"]
 
 SECTIONS = {
-    "linear": "spikestack.gen.bench:bench_linear",
-    "moe": "spikestack.gen.bench_moe:run",
-    "mha": "spikestack.gen.bench_mha:run",
-    "flow": "spikestack.gen.bench_flow:run",
-    "census": "spikestack.gen.bench_census:run",
+    "linear": "spikestack.bench:bench_linear",
+    "moe": "spikestack.bench.moe:run",
+    "mha": "spikestack.bench.mha:run",
+    "flow": "spikestack.bench.flow:run",
+    "census": "spikestack.bench.census:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only)
 ON_REQUEST = {"flow", "census"}
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
-    return "\n".join(out)
+def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:
+    """:func:`~spikestack.tb.harness.simulate_full` of ``cases`` on the configuration's RTL, every
+    output checked bit-exact against the golden model (``AssertionError`` naming the first mismatch)."""
+    out = simulate_full(build(cfg), cases)
+    for (s, w), r in zip(cases, out):
+        err = compare(run_golden(cfg, s, w), r["spikes"])
+        if err:
+            raise AssertionError(f"{cfg.kind} bench: RTL differs from the golden model: {err}")
+    return out
 
 
 def _linear(t, n, d, d_out, rows, cols, dense=False) -> LayerConfig:
@@ -44,8 +51,6 @@ def _linear(t, n, d, d_out, rows, cols, dense=False) -> LayerConfig:
 
 def bench_linear(out_dir: Path) -> str:
     """Cycles of the spiking linear layer against T*N*Din*Dout/(rows*cols), and Verilator speed."""
-    from ..hw.linear import LinearPlan
-    from ..tb.harness import build, compare, simulate_full
     sizes = [
         (4, 16, 64, 64, 8, 8), (4, 16, 64, 128, 8, 8), (4, 16, 128, 64, 8, 8),
         (4, 16, 64, 64, 4, 4), (3, 7, 37, 29, 8, 8),

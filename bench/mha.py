@@ -9,23 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..demo import default_config
+from ..hw.mha import MhaPlan
 from ..sim.tensors import random_case
-from .bench import markdown_table
-from .bench_moe import _runs
-from .demo import default_config
+from . import markdown_table, simulate_checked
 
 __all__ = ["run"]
 
 
 def run(out_dir: Path) -> str:
-    from ..hw.mha import MhaPlan
     cfg = default_config("mha")
     plan = MhaPlan(cfg)
     pes = plan.cores * plan.lanes
     dense_cfg = cfg.replace(hw=cfg.hw.__class__(**{**cfg.hw.__dict__, "event_driven": False}))
     parts = []
     case = random_case(cfg, seed=0, rate=0.2)
-    r, = _runs(cfg, [case])
+    r, = simulate_checked(cfg, [case])
     w = plan.stage_work(*case)
     qkv, attn = r["counters"]["cycles_qkv"], r["counters"]["cycles_attn"]
     o = r["cycles"] - qkv - attn
@@ -47,7 +46,7 @@ def run(out_dir: Path) -> str:
     rates = (0.05, 0.1, 0.2, 0.35, 0.5)
     cases = [random_case(cfg, seed=4, rate=x) for x in rates]
     rows = []
-    for x, c, re_, rde in zip(rates, cases, _runs(cfg, cases), _runs(dense_cfg, cases)):
+    for x, c, re_, rde in zip(rates, cases, simulate_checked(cfg, cases), simulate_checked(dense_cfg, cases)):
         idl = plan.ideal_cycles(*c)
         rows.append([x, re_["cycles"], re_["counters"]["cycles_qkv"], re_["counters"]["cycles_attn"],
                      f"{idl:.0f}", f"{re_['cycles'] / idl:.2f}", rde["cycles"], f"{rde['cycles'] / re_['cycles']:.2f}x"])

@@ -18,16 +18,32 @@ and nothing is written: outputs go to a temporary name and are renamed when comp
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import shutil
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .bench import bench
 from .config import ConfigError, LayerConfig, load_config
+from .demo import demo
+from .flows.blockmacros import check_blocks
+from .flows.census import as_json, census, census_md
+from .flows.harden import GRAINS
+from .flows.orfs import write_orfs
+from .flows.platform import FlowError, ensure_tools
+from .flows.ppa import Bond, PpaOptions, ppa_for_config
+from .gen.atomic import write_atomic
+from .gen.generate import generate_verilog, write_design
+from .gen.partition import assignment_for, parse_assignments
+from .gen.tiers import write_tiers
+from .hw.graph import TierError
+from .hw.layers import design_for
+from .sim.layers import run_golden
+from .sim.tensors import check_spikes, check_tensors
+from .tb.harness import SIMULATORS, build, simulate
 
 __all__ = ["main"]
 
@@ -46,23 +62,8 @@ def _load_npz(path: str, what: str) -> dict:
         raise ConfigError(f"{what}: cannot read {path} as .npz ({e})") from None
 
 
-def _write_atomic(path: Path, write):
-    """Write through a temporary file in the same directory, renamed when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_inputs(config: str, weights: str, spikes: str):
     """Config, validated spikes and tensors (raises ConfigError naming the field)."""
-    from ..sim.tensors import check_spikes, check_tensors
     cfg = load_config(config)
     w = _load_npz(weights, "weights")
     s = _load_npz(spikes, "spikes")
@@ -74,23 +75,19 @@ def load_inputs(config: str, weights: str, spikes: str):
 def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = "verilator") -> dict:
     """Output spikes (and cycles for rtl, on ``simulator``) of one layer run."""
     if backend == "golden":
-        from ..sim.layers import run_golden
         return {"spikes": run_golden(cfg, spikes, tensors)}
-    from ..tb.harness import build, simulate
     b = build(cfg, simulator=simulator)
     (out, cycles), = simulate(b, [(spikes, tensors)])
     return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
 
 
 def cmd_run(args) -> int:
-    from ..tb.harness import SIMULATORS
     if args.simulator is not None and args.simulator not in SIMULATORS:
         raise CliError(f"simulator: unknown {args.simulator!r}; choose one of {', '.join(SIMULATORS)}")
     if args.simulator is not None and args.backend != "rtl":
         raise CliError("simulator: only with --backend rtl (the golden backend simulates no Verilog)")
     cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
     if args.backend == "rtl":
-        from ..hw.layers import design_for
         design_for(cfg)          # refuses a kind without hardware before anything runs
         if args.simulator == "icarus" and not shutil.which("iverilog"):
             raise CliError("simulator: icarus needs iverilog (Debian package 'iverilog'; `make pd-tools` installs it)")
@@ -98,7 +95,7 @@ def cmd_run(args) -> int:
     def save(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **result)
-    _write_atomic(Path(args.out), save)
+    write_atomic(Path(args.out), save)
     msg = f"wrote {args.out}: spikes {result['spikes'].shape}"
     if "cycles" in result:
         msg += f", {int(result['cycles'])} cycles"
@@ -107,12 +104,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_gen(args) -> int:
-    from .generate import write_design
     cfg = load_config(args.config)
     if args.tiers not in (1, 2):
         raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
     if args.tiers == 2:
-        from .tiers import parse_assignments, write_tiers
         files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
                             report=not args.no_report, src=args.src_attrs)
     elif args.assign or args.partition != "memory-on-logic":
@@ -127,8 +122,6 @@ def cmd_gen(args) -> int:
 def _ppa_checked(args):
     """The configuration and block list of a PPA run, every option checked (``CliError`` naming
     the option) before any tool runs."""
-    from .tiers import assignment_for
-    from ..hw.layers import design_for
     cfg = load_config(args.config)
     if args.clock_ns <= 0:
         raise CliError(f"clock-ns: must be > 0, got {args.clock_ns}")
@@ -140,14 +133,12 @@ def _ppa_checked(args):
     if not 0 <= getattr(args, "rate", 0.2) <= 1:
         raise CliError(f"rate: must be in [0, 1], got {args.rate}")
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
-    from ..flows.harden import GRAINS
     if getattr(args, "harden", None) and args.harden not in GRAINS:
         raise CliError(f"harden: unknown grain {args.harden!r}; choose one of {', '.join(sorted(GRAINS))}")
     blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
     if blocks:
-        from ..flows.blockmacros import _check
         try:
-            _check(cfg, blocks)
+            check_blocks(cfg, blocks)
         except ValueError as e:
             raise CliError(str(e)) from None
     if getattr(args, "jobs", 2) < 1:
@@ -155,21 +146,20 @@ def _ppa_checked(args):
     return cfg, blocks
 
 
+def ppa_options(args, blocks: list[str]) -> PpaOptions:
+    """The :class:`~spikestack.flows.ppa.PpaOptions` of the ``ppa`` (and ``demo --ppa``) options."""
+    return PpaOptions(partition=args.partition, clock_ns=args.clock_ns, three_d=not args.two_d_only,
+                      bond=Bond(r_ohm=args.bond_r, c_ff=args.bond_c, pitch_um=args.bond_pitch),
+                      seed=args.seed, rate=args.rate, reuse=args.reuse, sram_macros=args.sram_macros,
+                      harden=args.harden, common_footprint=args.common_footprint, bond_pins=not args.no_bond_pins,
+                      blocks=tuple(blocks) or None, jobs=args.jobs)
+
+
 def cmd_ppa(args) -> int:
-    from ..flows.builtin import FlowError, ensure_tools
-    from ..flows.ppa import ppa_for_config
     cfg, blocks = _ppa_checked(args)
     try:
         ensure_tools()
-        res = ppa_for_config(cfg, Path(args.o), args.partition, args.clock_ns, three_d=not args.two_d_only,
-                             bond={"r_ohm": getattr(args, "bond_r", 3.0), "c_ff": getattr(args, "bond_c", 0.6),
-                                   "pitch_um": getattr(args, "bond_pitch", 1.0)},
-                             seed=getattr(args, "seed", 0), rate=getattr(args, "rate", 0.2),
-                             reuse=getattr(args, "reuse", False), sram_macros=getattr(args, "sram_macros", False),
-                             harden=getattr(args, "harden", None),
-                             common_footprint=getattr(args, "common_footprint", False),
-                             bond_pins=not getattr(args, "no_bond_pins", False), blocks=blocks or None,
-                             jobs=getattr(args, "jobs", 2))
+        ppa_for_config(cfg, Path(args.o), ppa_options(args, blocks))
     except FlowError as e:
         raise CliError(f"ppa: {e}") from None
     print((Path(args.o) / "ppa.md").read_text())
@@ -178,10 +168,6 @@ def cmd_ppa(args) -> int:
 
 
 def cmd_census(args) -> int:
-    import json
-    from ..flows.builtin import FlowError
-    from ..flows.census import as_json, census, census_md
-    from .generate import generate_verilog
     cfg = load_config(args.config)
     if args.jobs < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
@@ -194,15 +180,14 @@ def cmd_census(args) -> int:
     print(md)
     if args.o:
         out = Path(args.o)
-        _write_atomic(out / "census.md", lambda tmp: Path(tmp).write_text(md + "\n"))
-        _write_atomic(out / "census.json", lambda tmp: Path(tmp).write_text(json.dumps(
+        write_atomic(out / "census.md", lambda tmp: Path(tmp).write_text(md + "\n"))
+        write_atomic(out / "census.json", lambda tmp: Path(tmp).write_text(json.dumps(
             {"config": args.config, "sram_macros": args.sram_macros, "blocks": as_json(blocks)}, indent=1)))
         print(f"wrote {out / 'census.md'} and {out / 'census.json'}")
     return 0
 
 
 def cmd_orfs(args) -> int:
-    from ..flows.orfs import write_orfs
     if args.tiers not in (1, 2):
         raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
     if args.tiers == 1 and (args.footprint_um is not None or args.bond_pitch_um is not None):
@@ -216,7 +201,6 @@ def cmd_orfs(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import demo
     ns = argparse.Namespace(**vars(args))
     ns.config, ns.o = args.ppa, str(Path(args.out) / "ppa")
     if args.ppa:
@@ -228,23 +212,24 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench
     return bench(Path(args.out), Path(args.table) if args.table else None, getattr(args, "only", None))
 
 
 def _ppa_options(pp: argparse.ArgumentParser):
     """The options of the PPA flow, shared by ``ppa`` and ``demo``."""
-    pp.add_argument("--partition", default="memory-on-logic")
-    pp.add_argument("--clock-ns", type=float, default=10.0)
+    d, b = PpaOptions(), Bond()
+    pp.add_argument("--partition", default=d.partition)
+    pp.add_argument("--clock-ns", type=float, default=d.clock_ns)
     pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
-    pp.add_argument("--bond-r", type=float, default=3.0, metavar="OHM", help="F2F bond resistance (default 3.0)")
-    pp.add_argument("--bond-c", type=float, default=0.6, metavar="FF", help="F2F bond capacitance (default 0.6)")
-    pp.add_argument("--bond-pitch", type=float, default=1.0, metavar="UM",
-                    help="F2F bond pitch (default 1.0; the bond grid is at least the metal6 pitch)")
+    pp.add_argument("--bond-r", type=float, default=b.r_ohm, metavar="OHM",
+                    help=f"F2F bond resistance (default {b.r_ohm})")
+    pp.add_argument("--bond-c", type=float, default=b.c_ff, metavar="FF", help=f"F2F bond capacitance (default {b.c_ff})")
+    pp.add_argument("--bond-pitch", type=float, default=b.pitch_um, metavar="UM",
+                    help=f"F2F bond pitch (default {b.pitch_um}; the bond grid is at least the metal6 pitch)")
     pp.add_argument("--no-bond-pins", action="store_true",
                     help="leave the tiers' bond ports without location (no area pins, no re-route)")
-    pp.add_argument("--seed", type=int, default=0, help="workload seed for the simulated activity (default 0)")
-    pp.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
+    pp.add_argument("--seed", type=int, default=d.seed, help=f"workload seed for the simulated activity (default {d.seed})")
+    pp.add_argument("--rate", type=float, default=d.rate, help=f"workload input spike rate (default {d.rate})")
     pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
     pp.add_argument("--sram-macros", action="store_true",
                     help="GLBs as SRAM macros (LEF/liberty of flows/sram.py) instead of flip-flops")
@@ -255,7 +240,7 @@ def _ppa_options(pp: argparse.ArgumentParser):
                     help="hierarchical flow, upper level: these design blocks or groups (expert_core, merge, "
                          "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
                          "macros in the 2D top and the tiers")
-    pp.add_argument("--jobs", type=int, default=2, help="flows run at once (default 2)")
+    pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
 
@@ -325,7 +310,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..hw.graph import TierError
     try:
         return args.fn(args)
     except (ConfigError, CliError, TierError) as e:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .report import PAPER_RATIOS
+
 __all__ = ["ratio_plot", "METRICS"]
 
 METRICS = [("footprint", "footprint"), ("fmax", "fmax"), ("memory_latency", "memory-access\nlatency"),
@@ -15,7 +17,6 @@ def ratio_plot(ratios: dict, path: Path, paper: dict | None = None, title: str =
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from .ppa import PAPER_RATIOS
     paper = PAPER_RATIOS if paper is None else paper
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=120)
     xs = range(len(METRICS))

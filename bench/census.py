@@ -11,7 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from .config import load_config
+from ..config import load_config
+from ..flows.census import as_json, census, census_md
+from ..gen.generate import generate_verilog
 
 __all__ = ["run", "CONFIGS"]
 
@@ -20,8 +22,6 @@ CONFIGS = ("moe_default", "mha_default")
 
 
 def run(out_dir: Path, configs=CONFIGS) -> str:
-    from ..flows.census import as_json, census, census_md
-    from .generate import generate_verilog
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts, record = [], {}

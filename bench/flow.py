@@ -15,8 +15,9 @@ import json
 import time
 from pathlib import Path
 
-from .bench import markdown_table
-from .config import load_config
+from ..config import load_config
+from ..flows.ppa import PpaOptions, ppa_for_config
+from . import markdown_table
 
 __all__ = ["run", "EXPERTS", "FLAT_MAX_EXPERTS"]
 
@@ -36,7 +37,6 @@ def _steps(rep: dict) -> str:
 
 
 def run(out_dir: Path, experts=EXPERTS, flat_max: int = FLAT_MAX_EXPERTS) -> str:
-    from ..flows.ppa import ppa_for_config
     out_dir = Path(out_dir) / "flow"
     rows, raw = [], {}
     for e in experts:
@@ -45,8 +45,9 @@ def run(out_dir: Path, experts=EXPERTS, flat_max: int = FLAT_MAX_EXPERTS) -> str
                 continue
             cfg = config_for(e)
             t0 = time.time()
-            res = ppa_for_config(cfg, out_dir / f"moe_e{e}_{mode}", sram_macros=True,
-                                 harden="pe" if mode == "hier" else None, log=lambda *_: None)
+            res = ppa_for_config(cfg, out_dir / f"moe_e{e}_{mode}",
+                                 PpaOptions(sram_macros=True, harden="pe" if mode == "hier" else None),
+                                 log=lambda *_: None)
             wall = time.time() - t0
             reps = {"2d": res["2d"], **res["3d"]["tiers"]}
             h = res.get("hierarchy", {})

@@ -11,22 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sim.layers import run_golden
+from ..demo import default_config
+from ..hw.moe import MoePlan
 from ..sim.tensors import random_case
-from .bench import markdown_table
-from .demo import default_config
+from . import markdown_table, simulate_checked
 
 __all__ = ["run"]
-
-
-def _runs(cfg, cases):
-    from ..tb.harness import build, compare, simulate_full
-    out = simulate_full(build(cfg), cases)
-    for (s, w), r in zip(cases, out):
-        err = compare(run_golden(cfg, s, w), r["spikes"])
-        if err:
-            raise AssertionError(f"MoE bench: RTL differs from the golden model: {err}")
-    return out
 
 
 def _skewed(cfg, seed: int, skew: int):
@@ -39,7 +29,6 @@ def _skewed(cfg, seed: int, skew: int):
 
 
 def run(out_dir: Path) -> str:
-    from ..hw.moe import MoePlan
     cfg = default_config("moe")
     plan = MoePlan(cfg)
     dense_cfg = cfg.replace(hw=cfg.hw.__class__(**{**cfg.hw.__dict__, "event_driven": False}))
@@ -47,8 +36,8 @@ def run(out_dir: Path) -> str:
 
     # 1. default configuration: cycles vs ideal, event-driven vs dense, per-core utilisation
     case = random_case(cfg, seed=0, rate=0.2)
-    r, = _runs(cfg, [case])
-    rd, = _runs(dense_cfg, [case])
+    r, = simulate_checked(cfg, [case])
+    rd, = simulate_checked(dense_cfg, [case])
     work = plan.work(*case)
     ideal = plan.ideal_cycles(*case)
     parts.append("Default configuration (SPEC.md: T=4, N=16, D=64, Dh=128, E=4, top-2; 4 cores of 8x8 PEs, "
@@ -76,7 +65,7 @@ def run(out_dir: Path) -> str:
         c = cfg.replace(experts=E)
         p = MoePlan(c)
         cs = [random_case(c, seed=s, rate=0.2) for s in range(2)]
-        rs = _runs(c, cs)
+        rs = simulate_checked(c, cs)
         cyc = np.mean([x["cycles"] for x in rs])
         idl = np.mean([p.ideal_cycles(*x) for x in cs])
         rows.append([E, cfg.top_k, p.cores, p.groups, p.slots, f"{cyc:.0f}", f"{idl:.0f}", f"{cyc / idl:.2f}"])
@@ -87,7 +76,7 @@ def run(out_dir: Path) -> str:
     # 3. routing skew (router weights biased towards expert 0)
     rows = []
     cases = [_skewed(cfg, 3, s) for s in (0, 8, 16, 32, 64)]
-    for (s, w), res, sk in zip(cases, _runs(cfg, cases), (0, 8, 16, 32, 64)):
+    for (s, w), res, sk in zip(cases, simulate_checked(cfg, cases), (0, 8, 16, 32, 64)):
         wk = plan.work(s, w)
         share = wk["mask"].sum(axis=0)
         idl = plan.ideal_cycles(s, w)
@@ -99,7 +88,7 @@ def run(out_dir: Path) -> str:
     rows = []
     rates = (0.05, 0.1, 0.2, 0.35, 0.5)
     cases = [random_case(cfg, seed=4, rate=x) for x in rates]
-    for x, (s, w), re_, rde in zip(rates, cases, _runs(cfg, cases), _runs(dense_cfg, cases)):
+    for x, (s, w), re_, rde in zip(rates, cases, simulate_checked(cfg, cases), simulate_checked(dense_cfg, cases)):
         idl = plan.ideal_cycles(s, w)
         rows.append([x, re_["cycles"], f"{idl:.0f}", f"{re_['cycles'] / idl:.2f}", rde["cycles"],
                      f"{rde['cycles'] / re_['cycles']:.2f}x"])

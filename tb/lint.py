@@ -5,6 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from .harness import verilator_path
 __all__ = ["WAIVERS", "lint"]
 
 WAIVERS = Path(__file__).with_name("lint.vlt")
@@ -12,7 +13,6 @@ WAIVERS = Path(__file__).with_name("lint.vlt")
 
 def lint(verilog: Path, top: str, waivers: Path = WAIVERS) -> list[str]:
     """Warnings left after the waivers (an empty list is clean)."""
-    from ..tb.harness import verilator_path
     exe = verilator_path()
     r = subprocess.run([exe, "--lint-only", "-Wall", "--top-module", top, str(waivers), str(verilog)],
                        capture_output=True, text=True)

@@ -1,0 +1,121 @@
+"""Whole-design analyses of the routed designs (OpenSTA on the 2D netlist and on the stitched 3D
+netlist, :mod:`spikestack.flows.sta3d`) and the energy of the workload."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...hw.layers import design_for
+from ..activity import flops_of, register_activity
+from ..formats.verilog import cells_of
+from ..sta3d import (analyse, block_prefixes, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
+                     select_instances, sram_instances, stitch_netlist)
+
+__all__ = ["energy", "analyse_2d", "analyse_3d", "block_cells", "pe_box_cells", "macro_libs"]
+
+
+def energy(power_w: dict, cycles: int, sops: int, clock_ns: float, fmax_mhz: float | None) -> dict:
+    """Energy of one workload run at fmax: dynamic energy per cycle from the power at the STA clock
+    (``(internal + switching) x clock_ns``: it does not depend on the clock), leakage over the
+    run's time at fmax. pJ per synaptic operation and TSOPS/W (= 1 / (pJ/SOP))."""
+    if not power_w or not fmax_mhz or not sops:
+        return {}
+    period_ns = 1e3 / fmax_mhz
+    dyn_pj = (power_w["internal"] + power_w["switching"]) * clock_ns * 1e3      # W x ns = nJ -> pJ
+    leak_pj = power_w["leakage"] * period_ns * 1e3
+    e_pj = cycles * (dyn_pj + leak_pj)
+    return {"cycles": cycles, "sops": sops, "period_ns": period_ns, "energy_pj": e_pj,
+            "energy_per_cycle_pj": dyn_pj + leak_pj, "pj_per_sop": e_pj / sops, "tsops_per_w": sops / e_pj,
+            "latency_us": cycles * period_ns * 1e-3, "gsops": sops / (cycles * period_ns),
+            "power_at_fmax_w": (dyn_pj + leak_pj) / period_ns * 1e-3}
+
+
+def block_roles(cfg):
+    d = design_for(cfg)
+    mem, pe = block_prefixes(d)
+    return mem, pe, [b for b in d.blocks if b not in mem and b not in pe]
+
+
+def block_cells(reps: dict, names: list[str]) -> set[str]:
+    """The hardened-block macro cells the flows ``names`` placed (kind ``block``)."""
+    return {c for n in names for c, v in reps[n].get("macro_views", {}).items() if v.get("kind") == "block"}
+
+
+def _block_instances(netlist: str, cells: set[str], prefix: str = "") -> list[str]:
+    """Instances of hardened blocks: synthesis names them after their cell, not their block, so
+    they are found by cell. Every grain hardened is inside the PE cores (logic blocks)."""
+    return [prefix + i for i, c in cells_of(netlist).items() if c in cells]
+
+
+def pe_box_cells(cfg, cells: dict[str, str]) -> set[str]:
+    """The cells of the hardened design blocks (``blocks=``) that are PE cores (role ``logic``),
+    named by block or by group: their instances end the memory-access path."""
+    blocks = design_for(cfg).blocks.values()
+    return {c for name, c in cells.items() if any(b.role == "logic" and name in (b.name, b.group) for b in blocks)}
+
+
+def macro_libs(reps: dict, names: list[str]) -> list[str]:
+    """The liberty files of the SRAM macros the flows ``names`` implemented (none without macros)."""
+    return sorted({v["liberty"] for n in names for v in reps[n].get("macro_views", {}).values()})
+
+
+def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, log=print,
+               libs: list[str] = (), blocks: set[str] = frozenset()) -> dict:
+    """Whole-design analysis of the routed 2D design (``out_dir/2d``)."""
+    mem, pe, others = block_roles(cfg)
+    work = Path(out_dir) / "2d" / "work"
+    net = (work / "sta_net.v").read_text()
+    storage = select_instances(net, mem) + sram_instances(net)
+    pes = select_instances(net, pe) + _block_instances(net, blocks)
+    rd = glb_read_registers(net, storage, pes, others)
+    regs = register_activity(flops_of(net), act["toggles"]) if act else None
+    log(f"[ppa] 2d: whole-design STA ({len(storage)} GLB storage + {len(rd)} read-port registers -> "
+        f"{len(pes)} PE registers; {len(regs or {})} registers with measured activity) ...")
+    res = analyse(Path(out_dir) / "2d" / "analysis", top, {f"{top}.v": net}, (work / "loads.tcl").read_text(),
+                  clock_ns, storage + rd, pes, activity=act, reg_activity=regs, libs=libs)
+    res["selection"] = {"memory_blocks": mem, "pe_blocks": pe, "glb_storage": len(storage),
+                        "glb_read_registers": len(rd), "pe_registers": len(pes),
+                        "registers_with_activity": len(regs or {}), "flops": len(flops_of(net))}
+    _start_kind(res, storage, rd)
+    return res
+
+
+def _start_kind(res: dict, storage: list[str], rd: list[str]):
+    m = res.get("memory_access", {})
+    if m.get("found"):
+        sp = m["startpoint"]
+        m["start_kind"] = "GLB storage" if sp in storage else "GLB read-port register" if sp in rd else "other"
+
+
+def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond: dict, act: dict | None,
+               log=print, libs: list[str] = (), blocks: set[str] = frozenset()) -> dict:
+    """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``)."""
+    mem, pe, others = block_roles(cfg)
+    tiers = ("tier_top", "tier_bottom")
+    nets = {t: (Path(out_dir) / t / "work" / "sta_net.v").read_text() for t in tiers}
+    rcs = {t: (Path(out_dir) / t / "work" / f"{t}.rc").read_text() for t in tiers}
+    top3d = f"{name}_3d"
+    verilog, info = stitch_netlist(nets, top3d, [b["name"] for b in fmap["bonds"]])
+    loads, bond_bits = loads_3d_tcl(rcs, info, bond["c_ff"] * 1e-3)
+    cells = {f"{t}/{i}": c for t in tiers for i, c in cells_of(nets[t]).items()}
+    rc = bond_rc_delays(bond_bits, cells, bond["r_ohm"])
+    storage = [x for t in tiers for x in select_instances(nets[t], mem, f"{t}/") + sram_instances(nets[t], f"{t}/")]
+    pes = [x for t in tiers for x in select_instances(nets[t], pe, f"{t}/") + _block_instances(nets[t], blocks, f"{t}/")]
+    rd = glb_read_registers(flat_view(nets), storage, pes, others)
+    flops = {t: flops_of(nets[t]) for t in tiers}
+    regs = None
+    if act:
+        regs = register_activity({f"{t}/{i}": f"{t}.{q}" for t in tiers for i, q in flops[t].items()}, act["toggles"])
+    log(f"[ppa] 3d: stitched STA of both tiers ({len(bond_bits)} bond nets; {len(storage)} GLB storage + "
+        f"{len(rd)} read-port registers -> {len(pes)} PE registers) ...")
+    tier_regs = {t: ([f"{t}/{i}" for i in flops[t]],) * 2 for t in tiers}
+    res = analyse(Path(out_dir) / "3d", top3d, {"tier_top.v": nets["tier_top"], "tier_bottom.v": nets["tier_bottom"],
+                                                f"{top3d}.v": verilog}, loads, clock_ns, storage + rd, pes,
+                  tier_regs=tier_regs, activity=act, reg_activity=regs, libs=libs)
+    res["bond_rc"] = rc
+    res["bond_nets"] = len(bond_bits)
+    res["selection"] = {"memory_blocks": mem, "pe_blocks": pe, "glb_storage": len(storage),
+                        "glb_read_registers": len(rd), "pe_registers": len(pes),
+                        "registers_with_activity": len(regs or {}), "flops": sum(len(f) for f in flops.values())}
+    res["netlist"] = str(Path(out_dir) / "3d" / f"{top3d}.v")
+    _start_kind(res, storage, rd)
+    return res

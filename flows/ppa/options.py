@@ -1,0 +1,83 @@
+"""The options of a PPA run and the flow jobs it runs: one record each instead of long argument
+lists and tuples (as ORFS keeps one ``config.mk`` per design run)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..bondpins import Bond
+
+__all__ = ["PpaOptions", "FlowJob"]
+
+
+@dataclass(frozen=True)
+class PpaOptions:
+    """Everything :func:`~spikestack.flows.ppa.ppa_for_config` can be asked for.
+
+    Attributes
+    ----------
+    partition: the tier split (:mod:`spikestack.gen.partition`).
+    clock_ns: the STA clock period.
+    activity: the global switching activity of each flow's own power report.
+    three_d: also the two tiers (else 2D only).
+    bond: the F2F bond (a :class:`Bond`; a dict of some of its fields is completed from the defaults).
+    sim_activity: measure the activity on a Verilator run of the workload (``seed``, ``rate``) for
+        the whole-design power and energy.
+    reuse: keep finished flow runs of the same Verilog in the output directory.
+    plot: write ``ppa_ratios.png``.
+    sram_macros: the GLBs are SRAM macros (:mod:`spikestack.flows.sram`) in the 2D top and the tiers.
+    harden: hierarchical flow: the repeated blocks of this grain (``pe``, ``expert_core``, ...) are
+        hardened once and the 2D top and the tiers are assembled from their macros.
+    common_footprint: the tier with the smaller die is placed and routed again, spread to the
+        larger tier's die, so both tiers occupy one 3D footprint.
+    bond_pins: the F2F bonds become area pins of both tiers, which are routed again to them.
+    blocks: design blocks or groups (``expert_core``, ``merge``, ...) hardened alone, each from its
+        own inner ``harden`` macros, and instantiated as macros in the 2D top and both tiers.
+    jobs: flows (and hardened blocks) run at once.
+    """
+    partition: str = "memory-on-logic"
+    clock_ns: float = 10.0
+    activity: float = 0.1
+    three_d: bool = True
+    bond: Bond = field(default_factory=Bond)
+    sim_activity: bool = True
+    seed: int = 0
+    rate: float = 0.2
+    reuse: bool = False
+    plot: bool = True
+    sram_macros: bool = False
+    harden: str | None = None
+    common_footprint: bool = False
+    bond_pins: bool = True
+    blocks: tuple[str, ...] | None = None
+    jobs: int = 2
+
+    def __post_init__(self):
+        if isinstance(self.bond, dict):
+            object.__setattr__(self, "bond", Bond(**self.bond))
+        if self.blocks is not None:
+            object.__setattr__(self, "blocks", tuple(self.blocks) or None)
+
+    def replace(self, **changes) -> "PpaOptions":
+        """A copy with ``changes`` (``TypeError`` naming an unknown option)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class FlowJob:
+    """One run of the built-in flow: the 2D top or one tier.
+
+    Attributes
+    ----------
+    name: ``"2d"``, ``"tier_top"`` or ``"tier_bottom"`` (also its directory).
+    text, top: the Verilog and its top module.
+    port_loads_pf: lumped loads on output ports (a tier's bonds), pF.
+    input_delays_ns: arrival times of input ports (a tier's bonds), ns.
+    blocks: the hardened blocks (abstracts) the text instantiates.
+    """
+    name: str
+    text: str
+    top: str
+    port_loads_pf: dict[str, float] | None = None
+    input_delays_ns: dict[str, float] | None = None
+    blocks: list | None = None
