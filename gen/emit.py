@@ -35,6 +35,12 @@ reset state (the resets are synchronous and act on one edge; the benches hold it
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
+_AUTOIDX = 10**9
+"""Yosys numbers the names it makes (``$procmux$<n>``) from one counter for the whole design, and
+writes a module's wires in name order. Starting the counter at 10^9 gives every such number ten
+digits, so name order is creation order and two instances of one block (a PE of an array) come
+out as the same text up to their names: block classes (:mod:`spikestack.flows.harden`) rely on it."""
+
 
 def _roots() -> list[tuple[str, str]]:
     import amaranth
@@ -69,7 +75,7 @@ def convert(component, name: str, *, src: bool = False, ports=None) -> str:
         "delete t:$meminit_v2",             # memories have no initial contents (init=[] in hw/)
         "memory_collect",
         "attrmap -remove init",             # registers have no initial value: rst sets them
-        "write_verilog -norename",
+        "write_verilog",
     ])
-    out = find_yosys(lambda ver: ver >= (0, 40)).run(["-q", "-"], script, ignore_warnings=True)
+    out = find_yosys(lambda ver: ver >= (0, 40)).run(["-q", "--autoidx", str(_AUTOIDX), "-"], script, ignore_warnings=True)
     return relative_src(out) if src else out
