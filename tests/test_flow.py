@@ -203,6 +203,7 @@ def test_sram_macros_are_glb_storage():
     assert select_instances(net, ["activation_glb"]) == []
 
 
+@pytest.mark.slow
 def test_hierarchical_ppa_assembles_from_hardened_pes(tiny_ppa, tmp_path):
     """``harden="pe"``: the PE is hardened once (LEF + liberty), the 2D top and the logic tier are
     placed and routed with its macros, and the whole-design STA times paths into them."""

@@ -69,8 +69,13 @@ def test_default_stitched_bit_exact(root, kind, partition):
         assert compare(run_golden(cfg, s, w), o) is None
 
 
-@pytest.mark.parametrize("partition", PARTITIONS)
-@pytest.mark.parametrize("kind", ["moe", "mha"])
+# each kind and each partition once in the default suite, the other two pairs in the slow one
+FORMAL = [("moe", "memory-on-logic"), ("mha", "logic-on-logic"),
+          pytest.param("moe", "logic-on-logic", marks=pytest.mark.slow),
+          pytest.param("mha", "memory-on-logic", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("kind,partition", FORMAL)
 def test_formal_equivalence(kind, partition):
     """Yosys equiv_make/equiv_simple/equiv_induct: the stitched 3D top equals the 2D top in every
     signal and every cycle; a mutant 3D top (one threshold changed) is caught."""
@@ -105,12 +110,13 @@ def _ports(verilog_text: str) -> dict[str, tuple[str, int]]:
     return out
 
 
+@pytest.mark.parametrize("size", ["ppa_small", pytest.param("default", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("partition", PARTITIONS)
 @pytest.mark.parametrize("kind", ["moe", "mha"])
-def test_f2f_map_matches_tier_ports(tmp_path, root, kind, partition):
+def test_f2f_map_matches_tier_ports(tmp_path, root, kind, partition, size):
     """Every bond is a port on both tiers with the same width and opposite directions; nothing else
     crosses: a tier's other ports are exactly its share of the top's ports."""
-    cfg = load_config(root / "configs" / f"{kind}_default.toml")
+    cfg = load_config(root / "configs" / f"{kind}_{size}.toml")
     write_tiers(cfg, tmp_path, partition, report=False, log=lambda *_: None)
     fmap = json.loads((tmp_path / "f2f_map.json").read_text())
     ports = {t: _ports((tmp_path / f"{t}.v").read_text()) for t in TIERS}
