@@ -21,7 +21,7 @@ from .tb.harness import build, compare, simulate_full
 
 __all__ = ["demo", "CONFIG_DIR", "default_config"]
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 def default_config(kind: str):

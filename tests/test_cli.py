@@ -143,3 +143,9 @@ def test_demo_refuses_a_bad_ppa_option_before_it_starts(tmp_path, root, opt, wor
     r = spikestack("demo", "--out", out, "--ppa", root / "configs" / "moe_ppa_small.toml", *opt)
     assert r.returncode == 2 and r.stderr.startswith(f"spikestack: error: {word}"), r.stderr
     assert not out.exists()
+
+
+def test_demo_finds_the_default_configurations():
+    """make run's demo reads configs/*_default.toml beside the package's modules."""
+    from spikestack.demo import CONFIG_DIR
+    assert {f"{k}_default.toml" for k in ("linear", "moe", "mha")} <= {p.name for p in CONFIG_DIR.iterdir()}
