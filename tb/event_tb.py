@@ -1,5 +1,8 @@
 """cocotb bench of the event encoder: offers rows with valid/ready (with random idle gaps) and
-records every event emitted as ``j,add,first,last,tag`` (the tag is the row's index)."""
+records every event emitted as ``j,add,first,last,tag`` (the tag is the row's index).
+
+The job holds the rows, the cycle budget and the two ports' payload fields
+(:func:`spikestack.tb.streams.layout_fields`): the payloads are packed and unpacked through them."""
 from __future__ import annotations
 
 import os
@@ -9,32 +12,30 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from spikestack.tb.util import start_clock_and_reset, uint
-
+from spikestack.tb.streams import StreamSink, StreamSource
+from spikestack.tb.util import start_clock_and_reset
 
 
 @cocotb.test()
 async def run_events(dut):
     job = np.load(os.environ["SPIKESTACK_JOB"], allow_pickle=False)
     rows = [int(x) for x in job["rows"]]
-    d_in = int(job["d_in"])
-    jbits = max(1, (max(2, d_in) - 1).bit_length())
+    source = StreamSource(dut, "rows", str(job["rows_fields"]))
+    sink = StreamSink(dut, "events", str(job["events_fields"]))
     rnd = random.Random(7)
-    dut.rows__valid.value = 0
     await start_clock_and_reset(dut)
     events, k = [], 0
     for _ in range(int(job["n_cycles"]) * 3):
         offer = k < len(rows) and rnd.random() < 0.8
-        dut.rows__valid.value = int(offer)
-        dut.rows__payload.value = (rows[k] | (k << d_in)) if offer else 0
+        if offer:
+            source.offer({"spikes": rows[k], "meta.tag": k})
+        else:
+            source.idle()
         await Timer(1, "ns")                      # let the combinational outputs settle
-        if uint(dut.events__valid):
-            p = uint(dut.events__payload)
-            j = p & ((1 << jbits) - 1)
-            add, first, last = ((p >> (jbits + i)) & 1 for i in range(3))
-            tag = p >> (jbits + 3)
-            events.append(f"{j},{add},{first},{last},{tag}")
-        if offer and uint(dut.rows__ready):
+        if sink.fired():
+            e = sink.payload()
+            events.append(",".join(str(e[f]) for f in ("j", "add", "first", "last", "meta.tag")))
+        if offer and source.taken():
             k += 1
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)

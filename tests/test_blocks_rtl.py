@@ -10,6 +10,7 @@ from spikestack.hw.pe_array import PEArray
 from spikestack.sim.events import row_events
 from spikestack.sim.lif import lif_step
 from spikestack.tb.harness import build_component, run_bench
+from spikestack.tb.streams import layout_fields
 
 POPS = (LifConfig(40, 2, "hard", "a"), LifConfig(25, 0, "soft", "b"), LifConfig(90, 4, "soft", "c"))
 
@@ -106,7 +107,9 @@ def test_event_encoder_matches_model(d_in, event_driven):
     # the bench offers row k (valid, tag = k) every cycle until accepted (ready), with random gaps
     n_cycles = sum(len(row_events(r, event_driven)) + 2 for r in rows) + 10
     job_rows = np.array([str(int("".join(map(str, r[::-1])), 2)) for r in rows])
-    job = {"rows": job_rows, "n_cycles": np.int64(n_cycles), "d_in": np.int64(d_in)}
+    job = {"rows": job_rows, "n_cycles": np.int64(n_cycles),
+           "rows_fields": np.array(layout_fields(enc.row_layout)),
+           "events_fields": np.array(layout_fields(enc.event_layout))}
     res = run_bench(build_component(enc, "event_encoder"), "spikestack.tb.event_tb", job)
     got = [tuple(int(x) for x in e.split(",")) for e in res["events"]]
     want = [(j, a, f, l, k) for k, r in enumerate(rows) for (j, a, f, l) in row_events(r, event_driven)]
