@@ -16,7 +16,7 @@ selected by ``head`` (so all cores are the same module).
 """
 from __future__ import annotations
 
-from amaranth import Array, Const, Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +24,22 @@ from ..config import ConfigError, LayerConfig
 from ..sim.ssa import lfsr_seeds, thresholds
 from .attention import AttentionCore, attention_in_signature, attention_out_signature
 
-__all__ = ["SsaAttentionCore", "attention_core", "head_bits"]
+__all__ = ["SsaAttentionCore", "attention_core", "head_bits", "const_table"]
+
+
+def const_table(index, values, width: int):
+    """``values[index]`` as a tree of 2:1 multiplexers over the index bits (entries past the end
+    repeat the last value): plain ``?:`` in the Verilog, no case statement, no ``x`` default."""
+    values = [int(v) for v in values]
+    values += [values[-1]] * ((1 << len(index)) - len(values))
+
+    def tree(bit: int, lo: int, n: int):
+        if n == 1:
+            return Const(values[lo], width)
+        half = n // 2
+        return Mux(index[bit], tree(bit - 1, lo + half, half), tree(bit - 1, lo, half))
+
+    return tree(len(index) - 1, 0, 1 << len(index))
 
 
 def head_bits(cfg: LayerConfig) -> int:
@@ -49,11 +64,7 @@ class SsaAttentionCore(wiring.Component):
         w, mask, inp = self.att.lfsr_bits, self.att.mask, self.inp
         state = Signal(w, name=f"{name}_state")
         seed = Signal(w, name=f"{name}_seed")
-        if len(seeds) == 1:
-            m.d.comb += seed.eq(int(seeds[0]))
-        else:
-            table = Array(Const(int(s), w) for s in seeds)
-            m.d.comb += seed.eq(table[inp.head])
+        m.d.comb += seed.eq(int(seeds[0]) if len(seeds) == 1 else const_table(inp.head, seeds, w))
         step = Signal(w, name=f"{name}_step")
         m.d.comb += step.eq((state >> 1) ^ (Const(mask, w) & state[0].replicate(w)))
         cur = Signal(w, name=f"{name}_cur")
@@ -67,7 +78,7 @@ class SsaAttentionCore(wiring.Component):
         """``r < table[count]``: the Bernoulli comparison against a constant threshold table."""
         w = len(r) + 1
         thr = Signal(w, name=f"{name}_thr")
-        m.d.comb += thr.eq(Array(Const(int(x), w) for x in table)[count])
+        m.d.comb += thr.eq(const_table(count, table, w))
         spike = Signal(name=f"{name}_spike")
         m.d.comb += spike.eq(r < thr)
         return spike
