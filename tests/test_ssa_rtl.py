@@ -7,7 +7,7 @@ all-one inputs. Both modes: two of the layers are also the deterministic ones of
 ``test_mha_rtl.py`` (same build, shared through the cache), and the SSA top keeps their schedule
 (same projection and attention cycles). ``spikestack run --backend rtl`` on the held-out
 ``configs/mha_ssa_small.toml``; Icarus and a random register state after the reset; Verilator
-lint; the stitched two-tier top in SSA mode (slow: one more build).
+lint; the stitched two-tier top in SSA mode and its formal equivalence with the 2D top (slow).
 """
 import shutil
 import subprocess
@@ -19,6 +19,7 @@ import pytest
 from spikestack.config import AttentionConfig, HwConfig, LayerConfig, LifConfig, load_config
 from spikestack.gen.emit import RESET_CYCLES
 from spikestack.gen.generate import generate_verilog, write_design
+from spikestack.gen.tiers import check_equivalence
 from spikestack.sim.layers import mha_intermediates, run_golden
 from spikestack.sim.tensors import random_case
 from spikestack.tb.harness import build, compare, simulate, simulate_full
@@ -151,3 +152,14 @@ def test_ssa_lint_clean(tmp_path, root):
     cfg = load_config(root / "configs" / "mha_ssa_small.toml")
     v = [f for f in write_design(cfg, tmp_path) if f.suffix == ".v"][0]
     assert lint(v, v.stem) == []
+
+
+@pytest.mark.slow
+def test_ssa_formal_two_tiers():
+    """Yosys proof that the stitched two-tier SSA top equals the 2D top in every signal and cycle
+    (cores on both tiers), and that a 3D top with another LFSR seed is caught."""
+    cfg = mha(1, 2, 4, 2, HwConfig(rows=1, cols=2, cores=2), att=ssa(3, seed=9))
+    res = check_equivalence(cfg, "logic-on-logic")
+    assert res["equivalent"] and res["unproven"] == 0, res["log"]
+    mutant = check_equivalence(cfg, "logic-on-logic", gate_cfg=cfg.replace(attention=ssa(3, seed=10)))
+    assert not mutant["equivalent"] and mutant["unproven"] > 0
