@@ -301,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/bench")
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
     b.add_argument("--only", action="append", metavar="SECTION",
-                   help="run only this section (linear, moe, mha, flow, census); flow (PPA flow run time) and census "
-                        "(cells per block) run only when asked")
+                   help="run only this section (linear, moe, mha, flow, census, ssa); flow (PPA flow run time), census "
+                        "(cells per block) and ssa (SSA vs deterministic attention) run only when asked")
     b.set_defaults(fn=cmd_bench)
     return p
 

@@ -17,6 +17,7 @@ from pathlib import Path
 __all__ = [
     "ConfigError", "LifConfig", "HwConfig", "LayerConfig", "load_config", "parse_config",
     "signed_bits", "LIF_POPULATIONS", "dump_config",
+    "AttentionConfig", "ATTENTION_MODES", "LFSR_TAPS", "lfsr_mask", "lfsr_period",
 ]
 
 
@@ -103,6 +104,115 @@ class HwConfig:
         return self.rows * self.cols
 
 
+
+# ---- [attention]: the attention-core mode (issue 23: Xpikeformer's stochastic spiking attention) ----
+# Kept in one block; LayerConfig holds an ``attention`` field and calls ``AttentionConfig.check_layer``.
+
+ATTENTION_MODES = ("deterministic", "ssa")
+
+#: Maximal-length LFSR polynomials x^w + ... + 1 by width, as tap positions (Xilinx XAPP052's
+#: table); the LFSRs are Galois, shifting right, XOR mask = sum(1 << (tap - 1)).
+LFSR_TAPS = {
+    3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4), 9: (9, 5), 10: (10, 7),
+    11: (11, 9), 12: (12, 6, 4, 1), 13: (13, 4, 3, 1), 14: (14, 5, 3, 1), 15: (15, 14), 16: (16, 15, 13, 4),
+}
+
+
+def lfsr_mask(taps) -> int:
+    """Galois XOR mask of a polynomial given as tap positions (``(8, 6, 5, 4)`` -> ``0xB8``)."""
+    return sum(1 << (t - 1) for t in taps)
+
+
+def lfsr_period(bits: int, taps) -> int:
+    """Period of the Galois LFSR from state 1 (``2**bits - 1`` when the polynomial is maximal)."""
+    mask, s, n = lfsr_mask(taps), 1, 0
+    while True:
+        s = (s >> 1) ^ (mask if s & 1 else 0)
+        n += 1
+        if s == 1 or n > (1 << bits):
+            return n
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """The attention core: ``deterministic`` (AND + popcount, ``>> attn_shift``, LIF_attn; the
+    default) or ``ssa`` (Xpikeformer's stochastic spiking attention: Bernoulli spikes from
+    counters compared with LFSR numbers; README "Stochastic spiking attention").
+
+    lfsr_bits  width w of every LFSR (3..16); the random numbers are 1 .. 2**w - 1
+    taps       the feedback polynomial as tap positions, must be maximal-length (default: LFSR_TAPS[w])
+    seed       base seed (0 .. 2**32 - 1); each LFSR's own nonzero seed is derived from it, per
+               head, bank and lane (``spikestack.sim.ssa.lfsr_seeds``), so a run is reproducible
+    """
+    mode: str = "deterministic"
+    lfsr_bits: int = 8
+    taps: tuple = ()
+    seed: int = 1
+
+    def __post_init__(self):
+        if self.mode not in ATTENTION_MODES:
+            raise ConfigError(f"attention.mode: must be one of {', '.join(ATTENTION_MODES)}, got {self.mode!r}")
+        _int("attention.lfsr_bits", self.lfsr_bits, lo=3, hi=16)
+        _int("attention.seed", self.seed, lo=0, hi=(1 << 32) - 1)
+        taps = self.taps if self.taps not in ((), []) else LFSR_TAPS[self.lfsr_bits]
+        if not isinstance(taps, (list, tuple)) or not taps:
+            raise ConfigError(f"attention.taps: expected a list of tap positions, got {taps!r}")
+        for t in taps:
+            _int("attention.taps", t, lo=1, hi=self.lfsr_bits)
+        taps = tuple(sorted(set(taps), reverse=True))
+        if len(taps) != len(self.taps if self.taps not in ((), []) else taps):
+            raise ConfigError(f"attention.taps: repeated tap in {list(self.taps)}")
+        if taps[0] != self.lfsr_bits:
+            raise ConfigError(f"attention.taps: must include {self.lfsr_bits} (= lfsr_bits, the x^w term), "
+                              f"got {list(taps)}")
+        period = lfsr_period(self.lfsr_bits, taps)
+        if period != (1 << self.lfsr_bits) - 1:
+            raise ConfigError(f"attention.taps: {list(taps)} is not a maximal-length polynomial for "
+                              f"lfsr_bits={self.lfsr_bits} (period {period}, need {(1 << self.lfsr_bits) - 1})")
+        object.__setattr__(self, "taps", taps)
+
+    @property
+    def mask(self) -> int:
+        return lfsr_mask(self.taps)
+
+    def check_layer(self, kind: str, head_dim: int, n: int):
+        """Checks that need the layer: SSA is an MHA mode; 2**w levels must resolve the counts."""
+        if self.mode == "deterministic":
+            return
+        if kind != "mha":
+            raise ConfigError(f"attention.mode: {self.mode!r} needs kind 'mha', got {kind!r}")
+        need = max(head_dim, n)
+        if (1 << self.lfsr_bits) <= need:
+            raise ConfigError(f"attention.lfsr_bits: 2**{self.lfsr_bits} random levels cannot resolve counts up to "
+                              f"{need} (head width d/heads={head_dim}, tokens n={n}); need lfsr_bits >= "
+                              f"{need.bit_length()}")
+
+
+_ATTENTION_KEYS = {f.name for f in dataclasses.fields(AttentionConfig)}
+
+
+def _parse_attention(table) -> AttentionConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("attention: expected a table [attention]")
+    for key in table:
+        if key not in _ATTENTION_KEYS:
+            raise ConfigError(f"attention.{key}: unknown key (expected {', '.join(sorted(_ATTENTION_KEYS))})")
+    table = dict(table)
+    if "taps" in table:
+        if not isinstance(table["taps"], list):
+            raise ConfigError(f"attention.taps: expected a list of tap positions, got {table['taps']!r}")
+        table["taps"] = tuple(table["taps"])
+    return AttentionConfig(**table)
+
+
+def _dump_attention(att: AttentionConfig) -> list[str]:
+    if att == AttentionConfig():
+        return []
+    return ["\n[attention]", f'mode = "{att.mode}"', f"lfsr_bits = {att.lfsr_bits}",
+            f"taps = {list(att.taps)}", f"seed = {att.seed}"]
+
+# ---- end of [attention] ----
+
 @dataclass(frozen=True)
 class LayerConfig:
     """A whole layer: kind, sizes, widths, LIF populations and hardware parameters (SPEC.md)."""
@@ -121,6 +231,7 @@ class LayerConfig:
     v_bits: int = 16
     lif: dict = field(default_factory=dict)
     hw: HwConfig = field(default_factory=HwConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
 
     def __post_init__(self):
         if self.kind not in LIF_POPULATIONS:
@@ -152,6 +263,9 @@ class LayerConfig:
             if name not in need:
                 raise ConfigError(f"lif.{name}: not a population of kind {self.kind!r} "
                                   f"(expected {', '.join(need)})")
+        if not isinstance(self.attention, AttentionConfig):
+            raise ConfigError("attention: expected a table [attention]")
+        self.attention.check_layer(self.kind, self.d // self.heads if self.kind == "mha" else 0, self.n)
 
     # -- derived sizes -------------------------------------------------------------------------
     @property
@@ -214,7 +328,8 @@ def parse_config(data: dict) -> LayerConfig:
     for key in hw_table:
         if key not in _HW_KEYS:
             raise ConfigError(f"hw.{key}: unknown key")
-    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), **data)
+    attention = _parse_attention(data.pop("attention", {}))
+    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), attention=attention, **data)
 
 
 def load_config(path: str | Path) -> LayerConfig:
@@ -237,6 +352,7 @@ def dump_config(cfg: LayerConfig) -> str:
     d = dataclasses.asdict(cfg)
     lif = d.pop("lif")
     hw = d.pop("hw")
+    d.pop("attention")
     for k, v in d.items():
         if k in ("d_out",) and cfg.kind != "linear":
             continue
@@ -251,4 +367,5 @@ def dump_config(cfg: LayerConfig) -> str:
     lines.append("\n[hw]")
     for k, v in hw.items():
         lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+    lines += _dump_attention(cfg.attention)
     return "\n".join(lines) + "\n"

@@ -27,8 +27,13 @@ from .shapes import ceil_div
 __all__ = ["AttentionCore", "AttentionDispatcher", "attention_in_signature", "attention_out_signature"]
 
 
-def attention_in_signature(n: int, d: int) -> wiring.Signature:
-    return wiring.Signature({"valid": Out(1), "v_zero": Out(1), "q": Out(d), "k": Out(n * d), "v": Out(n * d)})
+def attention_in_signature(n: int, d: int, head_bits: int = 0) -> wiring.Signature:
+    """``head_bits > 0``: the SSA core's input (:mod:`.ssa`), with ``first`` (first row of a head's
+    pass: the LFSRs load their seeds) and ``head`` (which head's seeds)."""
+    members = {"valid": Out(1), "v_zero": Out(1), "q": Out(d), "k": Out(n * d), "v": Out(n * d)}
+    if head_bits:
+        members.update({"first": Out(1), "head": Out(head_bits)})
+    return wiring.Signature(members)
 
 
 def attention_out_signature(d: int) -> wiring.Signature:
@@ -80,10 +85,12 @@ class AttentionDispatcher(wiring.Component):
 
     Attributes: ``start`` In(1), ``done`` Out(1) (pulse), ``q_rd``, ``k_rd``, ``v_rd`` (read
     ports), ``attn_wr`` (write port, granularity d), ``core_in_<c>`` / ``core_out_<c>``.
+    ``head_bits > 0`` (SSA mode): the cores' inputs also carry ``first`` and ``head``.
     """
 
     def __init__(self, *, t: int, n: int, heads: int, d: int, cores: int, row_width: int,
-                 q_addr_bits: int, kv_addr_bits: int, attn_addr_bits: int):
+                 q_addr_bits: int, kv_addr_bits: int, attn_addr_bits: int, head_bits: int = 0):
+        self.head_bits = head_bits
         self.t, self.n, self.heads, self.d, self.cores, self.row_width = t, n, heads, d, cores, row_width
         self.rounds = ceil_div(heads, cores)
         members = {
@@ -94,7 +101,7 @@ class AttentionDispatcher(wiring.Component):
             "attn_wr": In(memory.WritePort.Signature(addr_width=attn_addr_bits, shape=heads * d, granularity=d)),
         }
         for c in range(cores):
-            members[f"core_in_{c}"] = Out(attention_in_signature(n, d))
+            members[f"core_in_{c}"] = Out(attention_in_signature(n, d, head_bits))
             members[f"core_out_{c}"] = In(attention_out_signature(d))
         super().__init__(members)
 
@@ -127,14 +134,21 @@ class AttentionDispatcher(wiring.Component):
         s_row = Signal.like(self.attn_wr.addr)
         m.d.sync += [s_valid.eq(running), s_zero.eq(t == 0), s_last.eq(running & last), s_rnd.eq(rnd),
                      s_row.eq(n * T + t)]
+        if self.head_bits:
+            s_first = Signal()
+            m.d.sync += s_first.eq((n == 0) & (t == 0))
         for c in range(C):
             port = getattr(self, f"core_in_{c}")
             m.d.comb += [port.valid.eq(s_valid), port.v_zero.eq(s_zero)]
+            if self.head_bits:
+                m.d.comb += port.first.eq(s_first)
             for r in range(R):
                 h = r * C + c
                 if h >= self.heads:
                     continue
                 with m.If(s_rnd == r):
+                    if self.head_bits:
+                        m.d.comb += port.head.eq(h)
                     m.d.comb += [
                         port.q.eq(self.q_rd.data[h * d:(h + 1) * d]),
                         port.k.eq(Cat(*(self.k_rd.data[mm * W + h * d:mm * W + (h + 1) * d] for mm in range(N)))),

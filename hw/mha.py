@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import ConfigError, LayerConfig
 from ..sim.layers import mha_intermediates
 from .arbiter import round_robin
-from .attention import AttentionCore, AttentionDispatcher
+from .attention import AttentionDispatcher
 from .control import RunControl, control_members
 from .core import CoreParams
 from .glb import GLB, GlbParams
@@ -37,6 +37,7 @@ from .graph import Design
 from .jobcore import JobCore, JobCoreParams, JobStage
 from .pack import pack_bits, pack_lanes, unpack_bits
 from .shapes import ceil_div
+from .ssa import attention_core, head_bits
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
 
@@ -320,12 +321,10 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.add(f"proj_core_{c}", lambda: JobCore(plan.job), role="logic", group="proj_core")
     d.add("attention_dispatcher", lambda: AttentionDispatcher(
         t=cfg.t, n=cfg.n, heads=cfg.heads, d=cfg.head_dim, cores=plan.attn_cores, row_width=plan.width,
-        q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width),
-        role="control")
+        q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width,
+        head_bits=head_bits(cfg)), role="control")
     for c in range(plan.attn_cores):
-        d.add(f"attention_core_{c}", lambda: AttentionCore(
-            n=cfg.n, d=cfg.head_dim, shift=cfg.attn_shift, pop=cfg.lif["attn"], v_bits=cfg.v_bits),
-            role="logic", group="attention_core")
+        d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
     d.wire("sequencer.qkv_start", "dispatcher.start_qkv")
     d.wire("sequencer.o_start", "dispatcher.start_o")
     d.wire("sequencer.collect_clear", "collector.clear")

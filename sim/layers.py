@@ -11,6 +11,7 @@ import numpy as np
 
 from ..config import LayerConfig
 from .lif import lif_population
+from .ssa import ssa_attention
 
 __all__ = ["synaptic", "linear_layer", "router_scores", "top_k_mask", "moe_layer",
            "moe_expert_currents", "mha_layer", "mha_intermediates", "run_golden"]
@@ -64,6 +65,8 @@ def mha_intermediates(cfg: LayerConfig, spikes, wq, wk, wv, wo, bq, bk, bv, bo) 
     q = lif_population(synaptic(spikes, wq, bq), cfg.lif["q"], cfg.v_bits)
     k = lif_population(synaptic(spikes, wk, bk), cfg.lif["k"], cfg.v_bits)
     v = lif_population(synaptic(spikes, wv, bv), cfg.lif["v"], cfg.v_bits)
+    if cfg.attention.mode == "ssa":          # Xpikeformer's stochastic spiking attention (sim/ssa.py)
+        return {"q": q, "k": k, "v": v, **ssa_attention(cfg, q, k, v)}
     qh, kh, vh = (x.astype(np.int64).reshape(T, N, H, dh) for x in (q, k, v))
     a = np.einsum("tnhd,tmhd->thnm", qh, kh)                                      # (T,H,N,N) counts
     o = np.einsum("thnm,tmhd->tnhd", a, vh)                                       # (T,N,H,d)

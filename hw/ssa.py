@@ -1,0 +1,117 @@
+"""The stochastic spiking attention (SSA) core: ``[attention] mode = "ssa"`` (Xpikeformer).
+
+:class:`SsaAttentionCore` is the drop-in for :class:`~.attention.AttentionCore` in SSA mode: one
+head, one query row per cycle, the same ports plus ``first`` / ``head`` from the dispatcher, the
+same 2-cycle latency. Its computation is :mod:`spikestack.sim.ssa`'s::
+
+    stage 1: c[m] = popcount(q & k_m)   -> S[m] = r_a[m] < thr_d[c[m]]        (registered: N bits)
+    stage 2: o[i] = popcount(S & v[.,i]) -> spike[i] = r_o[i] < thr_N[o[i]]   (registered: d bits)
+
+AND gates, counters (adder trees of single bits), constant tables (``thr``: a small function of
+the count, no multiplier) and comparators; no membrane, no LIF, no shift. The N score LFSRs and
+d output LFSRs are Galois LFSRs of ``lfsr_bits``: on a valid row each loads
+``first ? seed[head] : step(state)`` — the score bank uses that value in the same cycle, the
+output bank one cycle later (stage 2) from its register. The seeds of every head are constants
+selected by ``head`` (so all cores are the same module).
+"""
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ConfigError, LayerConfig
+from ..sim.ssa import lfsr_seeds, thresholds
+from .attention import AttentionCore, attention_in_signature, attention_out_signature
+
+__all__ = ["SsaAttentionCore", "attention_core", "head_bits", "const_table"]
+
+
+def const_table(index, values, width: int):
+    """``values[index]`` as a tree of 2:1 multiplexers over the index bits (entries past the end
+    repeat the last value): plain ``?:`` in the Verilog, no case statement, no ``x`` default."""
+    values = [int(v) for v in values]
+    values += [values[-1]] * ((1 << len(index)) - len(values))
+
+    def tree(bit: int, lo: int, n: int):
+        if n == 1:
+            return Const(values[lo], width)
+        half = n // 2
+        return Mux(index[bit], tree(bit - 1, lo + half, half), tree(bit - 1, lo, half))
+
+    return tree(len(index) - 1, 0, 1 << len(index))
+
+
+def head_bits(cfg: LayerConfig) -> int:
+    """Width of the dispatcher's ``head`` output in SSA mode, 0 in deterministic mode."""
+    return max(1, (cfg.heads - 1).bit_length()) if cfg.attention.mode == "ssa" else 0
+
+
+class SsaAttentionCore(wiring.Component):
+    """One head per pass, one query row per cycle (module docstring). Parameters: ``n`` tokens,
+    ``d`` head width, ``heads`` (seed tables), ``att`` the :class:`~spikestack.config.AttentionConfig`."""
+
+    def __init__(self, *, n: int, d: int, heads: int, att):
+        if att.mode != "ssa":
+            raise ConfigError(f"attention.mode: SsaAttentionCore needs 'ssa', got {att.mode!r}")
+        self.n, self.d, self.heads, self.att = n, d, heads, att
+        self.head_bits = max(1, (heads - 1).bit_length())
+        super().__init__({"inp": In(attention_in_signature(n, d, self.head_bits)),
+                          "out": Out(attention_out_signature(d))})
+
+    def _lfsr(self, m: Module, name: str, seeds) -> tuple[Signal, Signal]:
+        """One LFSR: ``(cur, state)``; ``cur`` is this row's number, ``state`` holds it afterwards."""
+        w, mask, inp = self.att.lfsr_bits, self.att.mask, self.inp
+        state = Signal(w, name=f"{name}_state")
+        seed = Signal(w, name=f"{name}_seed")
+        m.d.comb += seed.eq(int(seeds[0]) if len(seeds) == 1 else const_table(inp.head, seeds, w))
+        step = Signal(w, name=f"{name}_step")
+        m.d.comb += step.eq((state >> 1) ^ (Const(mask, w) & state[0].replicate(w)))
+        cur = Signal(w, name=f"{name}_cur")
+        m.d.comb += cur.eq(Mux(inp.first, seed, step))
+        with m.If(inp.valid):
+            m.d.sync += state.eq(cur)
+        return cur, state
+
+    @staticmethod
+    def _below(m: Module, name: str, r: Signal, count, table) -> Signal:
+        """``r < table[count]``: the Bernoulli comparison against a constant threshold table."""
+        w = len(r) + 1
+        thr = Signal(w, name=f"{name}_thr")
+        m.d.comb += thr.eq(const_table(count, table, w))
+        spike = Signal(name=f"{name}_spike")
+        m.d.comb += spike.eq(r < thr)
+        return spike
+
+    def elaborate(self, platform):
+        m = Module()
+        N, d, inp, w = self.n, self.d, self.inp, self.att.lfsr_bits
+        seeds_a, seeds_o = lfsr_seeds(self.att, self.heads, N, d)
+        thr_d, thr_n = thresholds(w, d), thresholds(w, N)
+        # stage 1: score spikes S[m] = Bernoulli(popcount(q & k_m) / d)
+        scores = Signal(N)
+        s1_valid = Signal()
+        s1_v = Signal(N * d)
+        for mm in range(N):
+            both = inp.q & inp.k[mm * d:(mm + 1) * d]
+            count = Signal(range(d + 1), name=f"c_{mm}")
+            m.d.comb += count.eq(sum((both[i] for i in range(d)), 0))
+            r, _ = self._lfsr(m, f"ra_{mm}", seeds_a[:, mm])
+            m.d.sync += scores[mm].eq(self._below(m, f"s_{mm}", r, count, thr_d))
+        m.d.sync += [s1_valid.eq(inp.valid), s1_v.eq(inp.v)]
+        # stage 2: output spikes = Bernoulli(popcount(S & v[., i]) / N)
+        spikes = Signal(d)
+        for i in range(d):
+            count = Signal(range(N + 1), name=f"o_{i}")
+            m.d.comb += count.eq(sum((scores[mm] & s1_v[mm * d + i] for mm in range(N)), 0))
+            _, r = self._lfsr(m, f"ro_{i}", seeds_o[:, i])
+            m.d.comb += spikes[i].eq(self._below(m, f"out_{i}", r, count, thr_n))
+        m.d.sync += [self.out.valid.eq(s1_valid), self.out.spikes.eq(spikes)]
+        return m
+
+
+def attention_core(cfg: LayerConfig) -> wiring.Component:
+    """The attention core of the configuration's mode (``[attention] mode``)."""
+    if cfg.attention.mode == "ssa":
+        return SsaAttentionCore(n=cfg.n, d=cfg.head_dim, heads=cfg.heads, att=cfg.attention)
+    return AttentionCore(n=cfg.n, d=cfg.head_dim, shift=cfg.attn_shift, pop=cfg.lif["attn"], v_bits=cfg.v_bits)
