@@ -48,6 +48,7 @@ class CoreParams:
     b_depth: int
     tag_bits: int = 1
     event_driven: bool = True
+    hold: bool = False      # a ``hold_last`` input (the JobCore's result drain, issue 21)
 
     def __post_init__(self):
         for name in ("rows", "cols", "d_in", "w_depth", "b_depth", "tag_bits"):
@@ -95,22 +96,30 @@ class SpikingCore(wiring.Component):
     b_rd : In(ReadPort.Signature)   the bias buffer's read port, lanes*b_bits wide
     out : Out(flow of CoreParams.out_layout)   spikes / currents of all lanes and the row's tag
     busy : Out(1)                   a row is in flight (for utilisation counters)
+
+    With ``CoreParams.hold``: ``hold_last`` In(1) — while high, the encoder emits no event with
+    ``last`` (it waits; the PEs' ``current`` registers keep the last row's sums for a drain), and
+    ``last_op`` Out(1) — an op with ``last`` is in the PEs this cycle (its currents are on ``out``
+    the next cycle), ``last_tag`` Out(tag_bits) — that op's row tag.
     """
 
     def __init__(self, p: CoreParams):
         self.p = p
-        super().__init__({
+        members = {
             "rows": In(stream.Signature(p.row_layout)),
             "w_rd": In(p.w_port),
             "b_rd": In(p.b_port),
             "out": Out(flow_signature(p.out_layout)),
             "busy": Out(1),
-        })
+        }
+        if p.hold:
+            members.update({"hold_last": In(1), "last_op": Out(1), "last_tag": Out(p.tag_bits)})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         p = self.p
-        m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven)
+        m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven, stallable=p.hold)
         m.submodules.pe_array = arr = PEArray(
             p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits)
         m.d.comb += [
@@ -133,6 +142,9 @@ class SpikingCore(wiring.Component):
             tag_p.eq(ev.meta.tag),
         ]
         m.d.comb += [arr.op.eq(op), arr.weights.eq(self.w_rd.data), arr.biases.eq(self.b_rd.data)]
+        if p.hold:
+            m.d.comb += [enc.stall.eq(self.hold_last & ev.last), self.last_op.eq(op.valid & op.last),
+                         self.last_tag.eq(tag_p)]
         # stage O: registered PE outputs
         tag_o = Signal(p.tag_bits)
         with m.If(op.valid & op.last):

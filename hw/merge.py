@@ -74,7 +74,12 @@ class MergeLane(wiring.Component):
 
 
 class Merge(wiring.Component):
-    """Parameters: ``t, n, tiles, lanes, cores, m_bits, expected``, ``result_layout``.
+    """Parameters: ``t, n, tiles, lanes, cores, m_bits, expected``, ``result_layout``, ``groups``.
+
+    With ``groups`` G > 1 a result carries ``lanes`` currents of lane group ``group`` of its tile
+    (the cores drain an output row G words at a time): the buffer has G rows of ``lanes`` per
+    (n, t, tile), row ``((n*T + t)*tiles + tile)*G + group``, each with its seen flag; ``expected``
+    counts words.
 
     Attributes: ``start`` In(1), ``results_<c>`` In(stream) per core, ``complete`` Out(1),
     ``acc_r`` Out(ReadPort) — the merge buffer's read port for the spike generator.
@@ -86,11 +91,12 @@ class Merge(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
-                 result_layout: data.StructLayout):
+                 result_layout: data.StructLayout, groups: int = 1):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
+        self.groups = groups
         self.i_bits = result_layout.members["currents"].elem_shape.width
-        self.depth = t * n * tiles
+        self.depth = t * n * tiles * groups
         self.addr_bits = addr_width(self.depth)
         members = {"start": In(1), "complete": Out(1),
                    "acc_r": Out(memory.ReadPort.Signature(addr_width=self.addr_bits, shape=lanes * m_bits))}
@@ -103,7 +109,7 @@ class Merge(wiring.Component):
         P, C = self.lanes, self.cores
         srcs = [getattr(self, f"results_{c}") for c in range(C)]
         grant, any_valid = round_robin(m, [s.valid for s in srcs])
-        row = ("n", "t", "tile")                # the granted result's row; each lane selects its current
+        row = ("n", "t", "tile") + (("group",) if self.groups > 1 else ())   # the granted result's row
         res = Signal(data.StructLayout({k: self.result_layout.members[k] for k in row}))
         for c in range(C):
             with m.If(any_valid & (grant == c)):
@@ -115,7 +121,11 @@ class Merge(wiring.Component):
         wp, rp, hp = buf.wr0, buf.rd0, buf.rd1
         m.d.comb += [hp.addr.eq(self.acc_r.addr), hp.en.eq(self.acc_r.en), self.acc_r.data.eq(hp.data)]
         addr = Signal(self.addr_bits)
-        m.d.comb += [addr.eq((res.n * self.t + res.t) * self.tiles + res.tile), rp.addr.eq(addr), rp.en.eq(1)]
+        if self.groups > 1:
+            m.d.comb += addr.eq(((res.n * self.t + res.t) * self.tiles + res.tile) * self.groups + res.group)
+        else:
+            m.d.comb += addr.eq((res.n * self.t + res.t) * self.tiles + res.tile)
+        m.d.comb += [rp.addr.eq(addr), rp.en.eq(1)]
         seen = Signal(self.depth)
         s_valid = Signal()
         s_addr = Signal(self.addr_bits)
@@ -181,55 +191,76 @@ class SpikeGenerator(wiring.Component):
     Attributes: ``start`` In(1), ``done`` Out(1), ``acc_rd`` In(ReadPort), ``out_wr`` In(WritePort).
     Latency: ``done`` 2 cycles after the last row is read; one row per cycle.
 
+    With ``groups`` G > 1 (the merge buffer of a :class:`Merge` with G lane groups) it walks
+    (n, tile, group, t), ``lanes`` neurons at a time, and writes lane group ``tile*G + group`` of
+    ``out_wr`` (``tiles*G*lanes`` bits in groups of ``lanes``).
+
     Its own logic is the walk and the write-back; each lane's neuron and membrane is ``lif_<l>``,
     one :class:`LifLane` per lane (one class).
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, m_bits: int, v_bits: int, pop,
-                 out_addr_bits: int):
+                 out_addr_bits: int, groups: int = 1):
         self.t, self.n, self.tiles, self.lanes = t, n, tiles, lanes
         self.m_bits, self.v_bits, self.pop = m_bits, v_bits, pop
-        depth = t * n * tiles
+        self.groups = groups
+        depth = t * n * tiles * groups
         super().__init__({
             "start": In(1), "done": Out(1),
             "acc_rd": In(memory.ReadPort.Signature(addr_width=addr_width(depth),
                                                    shape=lanes * m_bits)),
-            "out_wr": In(memory.WritePort.Signature(addr_width=out_addr_bits, shape=tiles * lanes,
+            "out_wr": In(memory.WritePort.Signature(addr_width=out_addr_bits, shape=tiles * groups * lanes,
                                                     granularity=lanes)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        T, P, tiles = self.t, self.lanes, self.tiles
+        T, P, tiles, G = self.t, self.lanes, self.tiles, self.groups
         running = Signal()
         n = Signal(index_range(self.n))
         tile = Signal(index_range(tiles))
         t = Signal(index_range(T))
         last = Signal()
-        m.d.comb += [self.acc_rd.addr.eq((n * T + t) * tiles + tile), self.acc_rd.en.eq(1),
-                     last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
+        if G > 1:
+            group = Signal(index_range(G))
+            m.d.comb += [self.acc_rd.addr.eq(((n * T + t) * tiles + tile) * G + group),
+                         last.eq((n == self.n - 1) & (tile == tiles - 1) & (group == G - 1) & (t == T - 1))]
+        else:
+            m.d.comb += [self.acc_rd.addr.eq((n * T + t) * tiles + tile),
+                         last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
+        m.d.comb += self.acc_rd.en.eq(1)
         with m.If(self.start):
             m.d.sync += [running.eq(1), n.eq(0), tile.eq(0), t.eq(0)]
+            if G > 1:
+                m.d.sync += group.eq(0)
         with m.Elif(running):
             m.d.sync += t.eq(t + 1)
             with m.If(t == T - 1):
-                m.d.sync += [t.eq(0), tile.eq(tile + 1)]
-                with m.If(tile == tiles - 1):
-                    m.d.sync += [tile.eq(0), n.eq(n + 1)]
+                m.d.sync += t.eq(0)
+                if G > 1:
+                    m.d.sync += group.eq(group + 1)
+                    with m.If(group == G - 1):
+                        m.d.sync += [group.eq(0), tile.eq(tile + 1)]
+                        with m.If(tile == tiles - 1):
+                            m.d.sync += [tile.eq(0), n.eq(n + 1)]
+                else:
+                    m.d.sync += tile.eq(tile + 1)
+                    with m.If(tile == tiles - 1):
+                        m.d.sync += [tile.eq(0), n.eq(n + 1)]
             with m.If(last):
                 m.d.sync += running.eq(0)
         # stage 2: buffer data arrives; LIF on every lane
         s_valid, s_last, s_zero = Signal(), Signal(), Signal()
         s_row = Signal(self.out_wr.addr.shape())
-        s_tile = Signal(index_range(tiles))
+        s_tile = Signal(index_range(tiles * G))       # the lane group written
         m.d.sync += [s_valid.eq(running), s_last.eq(running & last), s_zero.eq(t == 0),
-                     s_row.eq(n * T + t), s_tile.eq(tile)]
+                     s_row.eq(n * T + t), s_tile.eq(tile * G + group if G > 1 else tile)]
         cur = data.View(data.ArrayLayout(signed(self.m_bits), P), self.acc_rd.data)
         spikes = Signal(P)
         for l in range(P):
             m.submodules[f"lif_{l}"] = lane = LifLane(self.pop, self.v_bits, self.m_bits)
             m.d.comb += [lane.en.eq(s_valid), lane.zero.eq(s_zero), lane.i.eq(cur[l]), spikes[l].eq(lane.spike)]
-        m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * tiles))),
-                     self.out_wr.en.eq(s_valid.replicate(tiles) & (Const(1, tiles) << s_tile))]
+        m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * (tiles * G)))),
+                     self.out_wr.en.eq(s_valid.replicate(tiles * G) & (Const(1, tiles * G) << s_tile))]
         m.d.sync += self.done.eq(s_last)
         return m

@@ -13,14 +13,19 @@ Blocks (memory/control tier roles in brackets):
   ``e % groups`` at slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
   ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise.
 * ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
-  hidden buffer) then its output integration ``H @ W2 + b2`` (currents).
-* ``merge`` [control] sums the routed experts' currents per (token, t) in the merge buffer.
-* ``spike_generator`` [control] the output LIF population, writing back to ``activation_glb``.
+  hidden buffer) then its output integration ``H @ W2 + b2`` (currents), drained from the PEs
+  ``R = hw.drain_lanes`` lanes a cycle (G = P / R words per output row, overlapped with the next
+  row's integration).
+* ``merge`` [control] sums the routed experts' currents per (token, t, lane group) in the merge
+  buffer, R lanes a word.
+* ``spike_generator`` [control] the output LIF population, R lanes a cycle, writing back to
+  ``activation_glb`` (written in lane groups of R).
 * ``sequencer`` [control] start/done handshake and the phase order (route+experts, then fire).
 
 Cycles: the router runs ahead of the cores (a token's route is ready after its T rows' events);
 the cores' work is ``sum over jobs of (sum over rows of max(1, popcount))``, shared by the cores
-of each group; the output LIF adds ``N*T*tiles_out`` cycles at the end.
+of each group; a row with fewer than G + 1 events waits for the drain of the row before; the
+output LIF adds ``N*T*tiles_out*G`` cycles at the end.
 """
 from __future__ import annotations
 
@@ -56,6 +61,7 @@ class MoePlan:
         self.cfg = cfg
         E, D, Dh, T, N = cfg.experts, cfg.d, cfg.dh, cfg.t, cfg.n
         P = self.lanes = hw.lanes
+        self.drain_lanes, self.drain_groups = hw.drain_lanes, hw.drain_groups     # R, G = P / R
         self.cores = min(hw.cores, E * hw.glb_share)
         self.groups = min(ceil_div(self.cores, hw.glb_share), E)
         self.core_groups = tuple(min(c // hw.glb_share, self.groups - 1) for c in range(self.cores))
@@ -77,10 +83,11 @@ class MoePlan:
                        event_driven=hw.event_driven),
             t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
-                    JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)))
+                    JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)),
+            drain_lanes=self.drain_lanes)
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
-        self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=P, read_ports=2,
+        self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=self.drain_lanes, read_ports=2,
                                     write_ports=1, host_read=True)
         self.router_w = GlbParams(depth=D, width=E * cfg.w_bits)
         self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
@@ -136,7 +143,8 @@ class MoePlan:
         cfg = self.cfg
         jobs = cfg.n * cfg.top_k
         per_job = cfg.t * (self.tiles_h * cfg.d + self.tiles_out * cfg.dh) + 16
-        return cfg.t * cfg.n * cfg.d + jobs * per_job + cfg.t * cfg.n * self.tiles_out + 256
+        return (cfg.t * cfg.n * cfg.d + jobs * (per_job + cfg.t * self.tiles_out * self.drain_groups)
+                + cfg.t * cfg.n * self.tiles_out * self.drain_groups + 256)
 
     def work(self, spikes, tensors) -> dict:
         """The routed work of one input (from the golden model): synaptic adds per expert."""
@@ -212,12 +220,13 @@ def moe_design(cfg: LayerConfig) -> Design:
         d.add(f"bias_glb_{g}", lambda g=g: GLB(plan.biases[g]), role="memory")
     for c in range(plan.cores):
         d.add(f"expert_core_{c}", lambda: JobCore(plan.job), role="logic", group="expert_core")
-    d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.lanes, cores=plan.cores,
-                                 m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out,
-                                 result_layout=plan.job.result_layout), role="control")
+    G = plan.drain_groups
+    d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, cores=plan.cores,
+                                 m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out * G,
+                                 result_layout=plan.job.result_layout, groups=G), role="control")
     d.add("spike_generator", lambda: SpikeGenerator(
-        t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
-        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width), role="control")
+        t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
+        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G), role="control")
     d.wire("sequencer.router_start", "router.start")
     d.wire("sequencer.merge_start", "merge.start")
     d.wire("merge.complete", "sequencer.merge_complete")
