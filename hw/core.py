@@ -49,6 +49,7 @@ class CoreParams:
     tag_bits: int = 1
     event_driven: bool = True
     hold: bool = False      # a ``hold_last`` input (the JobCore's result drain, issue 21)
+    bias_lanes: int = 0     # >0: biases held in the PEs, loaded this many lanes a cycle (issue 21)
 
     def __post_init__(self):
         for name in ("rows", "cols", "d_in", "w_depth", "b_depth", "tag_bits"):
@@ -82,8 +83,14 @@ class CoreParams:
         return memory.ReadPort.Signature(addr_width=addr_width(self.w_depth), shape=self.lanes * self.w_bits)
 
     @property
+    def bias_groups(self) -> int:
+        """Bias words per output tile: ``lanes / bias_lanes`` (1 without bias registers)."""
+        return self.lanes // self.bias_lanes if self.bias_lanes else 1
+
+    @property
     def b_port(self) -> memory.ReadPort.Signature:
-        return memory.ReadPort.Signature(addr_width=addr_width(self.b_depth), shape=self.lanes * self.b_bits)
+        return memory.ReadPort.Signature(addr_width=addr_width(self.b_depth * self.bias_groups),
+                                         shape=(self.bias_lanes or self.lanes) * self.b_bits)
 
 
 class SpikingCore(wiring.Component):
@@ -101,6 +108,11 @@ class SpikingCore(wiring.Component):
     ``last`` (it waits; the PEs' ``current`` registers keep the last row's sums for a drain), and
     ``last_op`` Out(1) — an op with ``last`` is in the PEs this cycle (its currents are on ``out``
     the next cycle), ``last_tag`` Out(tag_bits) — that op's row tag.
+
+    With ``CoreParams.bias_lanes`` R: the PEs hold their biases (the rows' ``b_addr`` is unused);
+    ``b_rd`` is R lanes wide (word ``tile_row * P/R + group``), and a cycle with ``bias_load`` reads
+    word ``bias_addr`` into lane group ``bias_group`` of the PEs (written at the end of the next
+    cycle: a row accepted then or later sees it).
     """
 
     def __init__(self, p: CoreParams):
@@ -114,6 +126,9 @@ class SpikingCore(wiring.Component):
         }
         if p.hold:
             members.update({"hold_last": In(1), "last_op": Out(1), "last_tag": Out(p.tag_bits)})
+        if p.bias_lanes:
+            members.update({"bias_load": In(1), "bias_addr": In(p.b_port.members["addr"].shape),
+                            "bias_group": In(range(max(2, p.bias_groups)))})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -121,7 +136,10 @@ class SpikingCore(wiring.Component):
         p = self.p
         m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven, stallable=p.hold)
         m.submodules.pe_array = arr = PEArray(
-            p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits)
+            p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits,
+            bias_lanes=p.bias_lanes)
+        if p.bias_lanes:
+            m.d.sync += [arr.bias_we.eq(self.bias_load), arr.bias_group.eq(self.bias_group)]
         m.d.comb += [
             enc.rows.valid.eq(self.rows.valid),
             enc.rows.payload.eq(self.rows.payload),
@@ -129,10 +147,11 @@ class SpikingCore(wiring.Component):
         ]
         ev = enc.events.payload
         # stage E: address the buffers with the event
-        m.d.comb += [
-            self.w_rd.addr.eq(ev.meta.w_base + ev.j), self.w_rd.en.eq(1),
-            self.b_rd.addr.eq(ev.meta.b_addr), self.b_rd.en.eq(1),
-        ]
+        m.d.comb += [self.w_rd.addr.eq(ev.meta.w_base + ev.j), self.w_rd.en.eq(1)]
+        if p.bias_lanes:
+            m.d.comb += [self.b_rd.addr.eq(self.bias_addr), self.b_rd.en.eq(1)]
+        else:
+            m.d.comb += [self.b_rd.addr.eq(ev.meta.b_addr), self.b_rd.en.eq(1)]
         # stage P: the op meets the buffer data in the PEs
         op = Signal(pe_op_layout(len(p.pops)))
         tag_p = Signal(p.tag_bits)

@@ -60,6 +60,7 @@ class JobCoreParams:
     stages: tuple[JobStage, ...]
     out_depth: int = 2
     drain_lanes: int = 0    # >0, currents only: drained this many lanes a cycle (no result FIFO)
+    bias_lanes: int = 0     # >0: biases loaded into the PEs once per output tile, this many lanes a cycle
 
     def __post_init__(self):
         if len(self.stages) not in (1, 2):
@@ -71,8 +72,10 @@ class JobCoreParams:
             raise ValueError(f"core.d_in: {self.core.d_in}, but the widest stage takes {din}")
         if self.drain_lanes and self.lanes % self.drain_lanes:
             raise ValueError(f"drain_lanes: {self.drain_lanes} does not divide the {self.lanes} lanes")
+        if self.bias_lanes and self.lanes % self.bias_lanes:
+            raise ValueError(f"bias_lanes: {self.bias_lanes} does not divide the {self.lanes} lanes")
         object.__setattr__(self, "core", dataclasses.replace(self.core, tag_bits=self.tag_layout.size,
-                                                             hold=self.drains))
+                                                             hold=self.drains, bias_lanes=self.bias_lanes))
 
     @property
     def drains(self) -> bool:
@@ -158,9 +161,28 @@ class JobCore(wiring.Component):
         assert tag_bits + p.lanes * p.acc_bits == p.result_layout.size
         return LaneFIFO((tag_bits,) + (p.acc_bits,) * p.lanes, p.out_depth)
 
+    def _bias_loader(self, m, core, active, tile_done, tile_row):
+        """Biases once per output tile: while the next row's tile has no biases in the PEs
+        (``_bias_ok`` low), read its ``P / bias_lanes`` words one a cycle (word ``tile_row*G + g``)
+        into the PEs' bias registers; rows of the tile are issued from the cycle after the last
+        read. The loads overlap the integration of the row before (its first op, the only one
+        that reads the bias, is in the PEs the cycle after it is accepted)."""
+        G = self.p.core.bias_groups
+        group = Signal(index_range(G))
+        load = Signal()
+        m.d.comb += [load.eq(active & ~self._bias_ok), core.bias_load.eq(load), core.bias_group.eq(group),
+                     core.bias_addr.eq(tile_row * G + group)]
+        with m.If(load):
+            m.d.sync += group.eq(group + 1)
+            with m.If(group == G - 1):
+                m.d.sync += [group.eq(0), self._bias_ok.eq(1)]
+        with m.If(tile_done):
+            m.d.sync += self._bias_ok.eq(0)
+
     def elaborate(self, platform):
         m = Module()
         p, P, T = self.p, self.p.lanes, self.p.t
+        self._bias_ok = Signal() if p.bias_lanes else Const(1)
         cp = p.core
         two = len(p.stages) == 2
         m.submodules.core = core = SpikingCore(cp)
@@ -205,7 +227,7 @@ class JobCore(wiring.Component):
         tag = Signal(p.tag_layout)
         stage_rows = [s.tiles * T for s in p.stages]
         m.d.comb += [
-            core.rows.valid.eq(active & ~wait_barrier & credit),
+            core.rows.valid.eq(active & ~wait_barrier & credit & self._bias_ok),
             tag.stage.eq(stage), tag.tile.eq(tile), tag.t.eq(t), tag.n.eq(job.n), tag.sel.eq(job.sel),
             meta.tag.eq(tag), meta.v_zero.eq(t == 0), meta.sel.eq(job.pop),
         ]
@@ -222,6 +244,8 @@ class JobCore(wiring.Component):
                     m.d.comb += row.spikes.eq(hid_r.data[:s.din])
         accept_row = core.rows.valid & core.rows.ready
         last_t = t == T - 1
+        if p.bias_lanes:
+            self._bias_loader(m, core, active, accept_row & last_t, meta.b_addr)
         m.d.comb += self.job.ready.eq(~active)
         with m.If(self.job.valid & self.job.ready):
             m.d.sync += [job.eq(self.job.payload), active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]

@@ -11,7 +11,8 @@ Blocks (memory/control tier roles in brackets):
 * ``weight_glb_<g>`` / ``bias_glb_<g>`` [memory] the expert-weight GLB of group g (the paper's
   GLB A / GLB B), shared by ``hw.glb_share`` cores (one read port each). Expert e lives in group
   ``e % groups`` at slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
-  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise.
+  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise, one tile's P biases in G words of
+  R lanes (loaded into the PEs once per output tile).
 * ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
   hidden buffer) then its output integration ``H @ W2 + b2`` (currents), drained from the PEs
   ``R = hw.drain_lanes`` lanes a cycle (G = P / R words per output row, overlapped with the next
@@ -84,7 +85,7 @@ class MoePlan:
             t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)),
-            drain_lanes=self.drain_lanes)
+            drain_lanes=self.drain_lanes, bias_lanes=self.drain_lanes)
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
         self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=self.drain_lanes, read_ports=2,
@@ -92,7 +93,8 @@ class MoePlan:
         self.router_w = GlbParams(depth=D, width=E * cfg.w_bits)
         self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
                         for g in range(self.groups)]
-        self.biases = [GlbParams(depth=b_depth, width=P * cfg.b_bits, read_ports=len(self.members_of[g]))
+        self.biases = [GlbParams(depth=b_depth * self.drain_groups, width=self.drain_lanes * cfg.b_bits,
+                                 read_ports=len(self.members_of[g]))
                        for g in range(self.groups)]
         self.router = RouterParams(t=T, n=N, d=D, experts=E, top_k=k, w_bits=cfg.w_bits,
                                    score_bits=self.score_bits, act_addr_bits=self.activation.addr_width,
@@ -110,7 +112,7 @@ class MoePlan:
         }
         for g in range(self.groups):
             w = np.zeros((self.weights[g].depth, P), dtype=np.int64)
-            b = np.zeros((self.biases[g].depth, P), dtype=np.int64)
+            b = np.zeros((self.biases[g].depth // self.drain_groups, P), dtype=np.int64)
             for e in range(g, E, self.groups):
                 s = e // self.groups
                 w1 = np.zeros((D, th * P), dtype=np.int64)
@@ -127,7 +129,7 @@ class MoePlan:
                 b2[:D] = tensors["b2"][e]
                 b[self.b2_base + s * to:self.b2_base + (s + 1) * to] = b2.reshape(to, P)
             img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits)
-            img[f"bias_glb_{g}_host_w"] = pack_lanes(b, cfg.b_bits)
+            img[f"bias_glb_{g}_host_w"] = pack_lanes(b.reshape(-1, self.drain_lanes), cfg.b_bits)
         return img
 
     def readout_depth(self) -> int:
@@ -143,6 +145,7 @@ class MoePlan:
         cfg = self.cfg
         jobs = cfg.n * cfg.top_k
         per_job = cfg.t * (self.tiles_h * cfg.d + self.tiles_out * cfg.dh) + 16
+        per_job += (self.tiles_h + self.tiles_out) * self.drain_groups          # bias loads, one word a cycle
         return (cfg.t * cfg.n * cfg.d + jobs * (per_job + cfg.t * self.tiles_out * self.drain_groups)
                 + cfg.t * cfg.n * self.tiles_out * self.drain_groups + 256)
 
