@@ -91,10 +91,10 @@ class Merge(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
-                 result_layout: data.StructLayout, groups: int = 1):
+                 result_layout: data.StructLayout, groups: int = 1, per_token: int = 0):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
-        self.groups = groups
+        self.groups, self.per_token = groups, per_token
         self.i_bits = result_layout.members["currents"].elem_shape.width
         self.depth = t * n * tiles * groups
         self.addr_bits = addr_width(self.depth)
@@ -102,6 +102,8 @@ class Merge(wiring.Component):
                    "acc_r": Out(memory.ReadPort.Signature(addr_width=self.addr_bits, shape=lanes * m_bits))}
         for c in range(cores):
             members[f"results_{c}"] = In(stream.Signature(result_layout))
+        if per_token:
+            members["tokens_done"] = Out(n)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -156,7 +158,23 @@ class Merge(wiring.Component):
         with m.Elif(s_valid):
             m.d.sync += count.eq(count + 1)
         m.d.comb += self.complete.eq(s_valid & (count == self.expected - 1))
+        if self.per_token:
+            self._token_counts(m, s_valid, res.n)
         return m
+
+    def _token_counts(self, m, s_valid, res_n):
+        """``tokens_done[n]``: all ``per_token`` words of token n are in the buffer (set the cycle
+        after its last word is written, so a read issued then sees it; cleared by ``start``)."""
+        s_n = Signal.like(res_n)
+        m.d.sync += s_n.eq(res_n)
+        for i in range(self.n):
+            cnt = Signal(range(self.per_token + 1), name=f"token_{i}_words")
+            with m.If(self.start):
+                m.d.sync += [cnt.eq(0), self.tokens_done[i].eq(0)]
+            with m.Elif(s_valid & (s_n == i)):
+                m.d.sync += cnt.eq(cnt + 1)
+                with m.If(cnt == self.per_token - 1):
+                    m.d.sync += self.tokens_done[i].eq(1)
 
 
 class LifLane(wiring.Component):
@@ -200,12 +218,13 @@ class SpikeGenerator(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, m_bits: int, v_bits: int, pop,
-                 out_addr_bits: int, groups: int = 1):
+                 out_addr_bits: int, groups: int = 1, gated: bool = False):
         self.t, self.n, self.tiles, self.lanes = t, n, tiles, lanes
         self.m_bits, self.v_bits, self.pop = m_bits, v_bits, pop
-        self.groups = groups
+        self.groups, self.gated = groups, gated
         depth = t * n * tiles * groups
-        super().__init__({
+        members = {} if not gated else {"tokens_ready": In(n)}
+        super().__init__(members | {
             "start": In(1), "done": Out(1),
             "acc_rd": In(memory.ReadPort.Signature(addr_width=addr_width(depth),
                                                    shape=lanes * m_bits)),
@@ -229,11 +248,16 @@ class SpikeGenerator(wiring.Component):
             m.d.comb += [self.acc_rd.addr.eq((n * T + t) * tiles + tile),
                          last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
         m.d.comb += self.acc_rd.en.eq(1)
+        step = running
+        if self.gated:          # a token starts once all its words are merged
+            first = (tile == 0) & (t == 0) & ((group == 0) if G > 1 else 1)
+            step = Signal()
+            m.d.comb += step.eq(running & (~first | self.tokens_ready.bit_select(n, 1)))
         with m.If(self.start):
             m.d.sync += [running.eq(1), n.eq(0), tile.eq(0), t.eq(0)]
             if G > 1:
                 m.d.sync += group.eq(0)
-        with m.Elif(running):
+        with m.Elif(step):
             m.d.sync += t.eq(t + 1)
             with m.If(t == T - 1):
                 m.d.sync += t.eq(0)
@@ -253,7 +277,7 @@ class SpikeGenerator(wiring.Component):
         s_valid, s_last, s_zero = Signal(), Signal(), Signal()
         s_row = Signal(self.out_wr.addr.shape())
         s_tile = Signal(index_range(tiles * G))       # the lane group written
-        m.d.sync += [s_valid.eq(running), s_last.eq(running & last), s_zero.eq(t == 0),
+        m.d.sync += [s_valid.eq(step), s_last.eq(step & last), s_zero.eq(t == 0),
                      s_row.eq(n * T + t), s_tile.eq(tile * G + group if G > 1 else tile)]
         cur = data.View(data.ArrayLayout(signed(self.m_bits), P), self.acc_rd.data)
         spikes = Signal(P)

@@ -26,7 +26,8 @@ Blocks (memory/control tier roles in brackets):
 Cycles: the router runs ahead of the cores (a token's route is ready after its T rows' events);
 the cores' work is ``sum over jobs of (sum over rows of max(1, popcount))``, shared by the cores
 of each group; a row with fewer than G + 1 events waits for the drain of the row before; the
-output LIF adds ``N*T*tiles_out*G`` cycles at the end.
+output LIF runs each token as soon as the merge has all its words (``N*T*tiles_out*G`` cycles,
+overlapped with the experts but for the last token's).
 """
 from __future__ import annotations
 
@@ -186,13 +187,13 @@ class MoePlan:
 
 
 class MoeSequencer(wiring.Component):
-    """Start/done handshake and phase order: start -> router + merge clear; merge complete ->
-    spike generator; spike generator done -> done."""
+    """Start/done handshake and phase order: start -> router + merge clear + spike generator (which
+    fires each token once the merge has all its words); spike generator done -> done."""
 
     def __init__(self):
         super().__init__({
             **control_members(),
-            "router_start": Out(1), "merge_start": Out(1), "merge_complete": In(1),
+            "router_start": Out(1), "merge_start": Out(1),
             "fire_start": Out(1), "fire_done": In(1),
         })
 
@@ -200,7 +201,7 @@ class MoeSequencer(wiring.Component):
         m = Module()
         ctl = RunControl(m, self)
         m.d.comb += [self.router_start.eq(ctl.go), self.merge_start.eq(ctl.go),
-                     self.fire_start.eq(self.busy & self.merge_complete), ctl.finish.eq(self.fire_done)]
+                     self.fire_start.eq(ctl.go), ctl.finish.eq(self.fire_done)]
         return m
 
 
@@ -226,13 +227,14 @@ def moe_design(cfg: LayerConfig) -> Design:
     G = plan.drain_groups
     d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, cores=plan.cores,
                                  m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out * G,
-                                 result_layout=plan.job.result_layout, groups=G), role="control")
+                                 result_layout=plan.job.result_layout, groups=G,
+                                 per_token=cfg.top_k * cfg.t * plan.tiles_out * G), role="control")
     d.add("spike_generator", lambda: SpikeGenerator(
         t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
-        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G), role="control")
+        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G, gated=True), role="control")
     d.wire("sequencer.router_start", "router.start")
     d.wire("sequencer.merge_start", "merge.start")
-    d.wire("merge.complete", "sequencer.merge_complete")
+    d.wire("merge.tokens_done", "spike_generator.tokens_ready")
     d.wire("sequencer.fire_start", "spike_generator.start")
     d.wire("spike_generator.done", "sequencer.fire_done")
     d.wire("router.act_rd", "activation_glb.rd0")
