@@ -91,7 +91,7 @@ class HwConfig:
     glb_share: int = 2
     event_driven: bool = True
     # --- result drain (issue 21): see result_lanes below; kept as one block for easy merging ---
-    result_lanes: int = 16
+    result_lanes: int = 8
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
