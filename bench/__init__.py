@@ -28,9 +28,10 @@ SECTIONS = {
     "mha": "spikestack.bench.mha:run",
     "flow": "spikestack.bench.flow:run",
     "census": "spikestack.bench.census:run",
+    "defaults": "spikestack.bench.defaults:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only)
-ON_REQUEST = {"flow", "census"}
+ON_REQUEST = {"flow", "census", "defaults"}       # defaults: the first rows of moe and mha alone
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:
