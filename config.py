@@ -100,7 +100,7 @@ class HwConfig:
         _int("hw.glb_share", self.glb_share, lo=1, hi=64)
         if not isinstance(self.event_driven, bool):
             raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
-        _int("hw.result_lanes", self.result_lanes, lo=1, hi=64 * 64)
+        _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
 
     @property
     def lanes(self) -> int:
