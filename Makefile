@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa ppa pd-tools clean
+.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-census: setup pd-tools
 # stochastic spiking attention against the deterministic attention core (issue 23)
 bench-ssa: setup pd-tools
 	nice $(VPY) -m spikestack.cli bench --only ssa --out out/bench --table BENCHMARKS.md
+
+# the default MoE and MHA alone: cycles against the ideal (two Verilator builds, a few minutes)
+bench-defaults: setup
+	$(VPY) -m spikestack.cli bench --only defaults --out out/bench --table BENCHMARKS.md
 
 # PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations: GLBs as
 # flip-flops, flat; and GLBs as SRAM macros, PEs hardened once (hierarchical), both tiers in one footprint;

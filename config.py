@@ -84,12 +84,15 @@ class HwConfig:
     cores          physical expert / attention cores (experts or heads are time-multiplexed on them)
     glb_share      expert cores sharing one expert-weight GLB (the paper's pairs: 2)
     event_driven   skip zero spikes: integration costs one cycle per spike, not per input
+    result_lanes   output currents drained from a core per cycle (see :attr:`drain_lanes`)
     """
     rows: int = 8
     cols: int = 8
     cores: int = 4
     glb_share: int = 2
     event_driven: bool = True
+    # --- result drain (issue 21): see result_lanes below; kept as one block for easy merging ---
+    result_lanes: int = 8
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -98,10 +101,25 @@ class HwConfig:
         _int("hw.glb_share", self.glb_share, lo=1, hi=64)
         if not isinstance(self.event_driven, bool):
             raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
+        _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
 
     @property
     def lanes(self) -> int:
         return self.rows * self.cols
+
+    # --- result drain (issue 21) ----------------------------------------------------------------
+    #: result_lanes   currents leaving a core per cycle (the MoE expert cores drain their output
+    #:                currents this many lanes a cycle into the merge and the spike generator)
+    @property
+    def drain_lanes(self) -> int:
+        """Lanes per drained result word: the largest divisor of ``rows * cols`` not above
+        ``result_lanes`` (so every output tile is a whole number of words)."""
+        return max(r for r in range(1, min(self.result_lanes, self.lanes) + 1) if self.lanes % r == 0)
+
+    @property
+    def drain_groups(self) -> int:
+        """Drained words per output tile: ``rows * cols / drain_lanes``."""
+        return self.lanes // self.drain_lanes
 
 
 

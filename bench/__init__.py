@@ -29,9 +29,11 @@ SECTIONS = {
     "flow": "spikestack.bench.flow:run",
     "census": "spikestack.bench.census:run",
     "ssa": "spikestack.bench.ssa:run",
+    "defaults": "spikestack.bench.defaults:run",
 }
-# need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only)
-ON_REQUEST = {"flow", "census", "ssa"}   # ssa: `make bench-ssa` (Verilator builds, synthesis, two flows)
+# need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only);
+# ssa: `make bench-ssa` (Verilator builds, synthesis, two flows); defaults: the first rows of moe and mha alone
+ON_REQUEST = {"flow", "census", "ssa", "defaults"}
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:

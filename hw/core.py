@@ -48,6 +48,8 @@ class CoreParams:
     b_depth: int
     tag_bits: int = 1
     event_driven: bool = True
+    hold: bool = False      # a ``hold_last`` input (the JobCore's result drain, issue 21)
+    bias_lanes: int = 0     # >0: biases held in the PEs, loaded this many lanes a cycle (issue 21)
 
     def __post_init__(self):
         for name in ("rows", "cols", "d_in", "w_depth", "b_depth", "tag_bits"):
@@ -81,8 +83,14 @@ class CoreParams:
         return memory.ReadPort.Signature(addr_width=addr_width(self.w_depth), shape=self.lanes * self.w_bits)
 
     @property
+    def bias_groups(self) -> int:
+        """Bias words per output tile: ``lanes / bias_lanes`` (1 without bias registers)."""
+        return self.lanes // self.bias_lanes if self.bias_lanes else 1
+
+    @property
     def b_port(self) -> memory.ReadPort.Signature:
-        return memory.ReadPort.Signature(addr_width=addr_width(self.b_depth), shape=self.lanes * self.b_bits)
+        return memory.ReadPort.Signature(addr_width=addr_width(self.b_depth * self.bias_groups),
+                                         shape=(self.bias_lanes or self.lanes) * self.b_bits)
 
 
 class SpikingCore(wiring.Component):
@@ -95,24 +103,43 @@ class SpikingCore(wiring.Component):
     b_rd : In(ReadPort.Signature)   the bias buffer's read port, lanes*b_bits wide
     out : Out(flow of CoreParams.out_layout)   spikes / currents of all lanes and the row's tag
     busy : Out(1)                   a row is in flight (for utilisation counters)
+
+    With ``CoreParams.hold``: ``hold_last`` In(1) — while high, the encoder emits no event with
+    ``last`` (it waits; the PEs' ``current`` registers keep the last row's sums for a drain), and
+    ``last_op`` Out(1) — an op with ``last`` is in the PEs this cycle (its currents are on ``out``
+    the next cycle), ``last_tag`` Out(tag_bits) — that op's row tag.
+
+    With ``CoreParams.bias_lanes`` R: the PEs hold their biases (the rows' ``b_addr`` is unused);
+    ``b_rd`` is R lanes wide (word ``tile_row * P/R + group``), and a cycle with ``bias_load`` reads
+    word ``bias_addr`` into lane group ``bias_group`` of the PEs (written at the end of the next
+    cycle: a row accepted then or later sees it).
     """
 
     def __init__(self, p: CoreParams):
         self.p = p
-        super().__init__({
+        members = {
             "rows": In(stream.Signature(p.row_layout)),
             "w_rd": In(p.w_port),
             "b_rd": In(p.b_port),
             "out": Out(flow_signature(p.out_layout)),
             "busy": Out(1),
-        })
+        }
+        if p.hold:
+            members.update({"hold_last": In(1), "last_op": Out(1), "last_tag": Out(p.tag_bits)})
+        if p.bias_lanes:
+            members.update({"bias_load": In(1), "bias_addr": In(p.b_port.members["addr"].shape),
+                            "bias_group": In(range(max(2, p.bias_groups)))})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         p = self.p
-        m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven)
+        m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven, stallable=p.hold)
         m.submodules.pe_array = arr = PEArray(
-            p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits)
+            p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits,
+            bias_lanes=p.bias_lanes)
+        if p.bias_lanes:
+            m.d.sync += [arr.bias_we.eq(self.bias_load), arr.bias_group.eq(self.bias_group)]
         m.d.comb += [
             enc.rows.valid.eq(self.rows.valid),
             enc.rows.payload.eq(self.rows.payload),
@@ -120,10 +147,11 @@ class SpikingCore(wiring.Component):
         ]
         ev = enc.events.payload
         # stage E: address the buffers with the event
-        m.d.comb += [
-            self.w_rd.addr.eq(ev.meta.w_base + ev.j), self.w_rd.en.eq(1),
-            self.b_rd.addr.eq(ev.meta.b_addr), self.b_rd.en.eq(1),
-        ]
+        m.d.comb += [self.w_rd.addr.eq(ev.meta.w_base + ev.j), self.w_rd.en.eq(1)]
+        if p.bias_lanes:
+            m.d.comb += [self.b_rd.addr.eq(self.bias_addr), self.b_rd.en.eq(1)]
+        else:
+            m.d.comb += [self.b_rd.addr.eq(ev.meta.b_addr), self.b_rd.en.eq(1)]
         # stage P: the op meets the buffer data in the PEs
         op = Signal(pe_op_layout(len(p.pops)))
         tag_p = Signal(p.tag_bits)
@@ -133,6 +161,9 @@ class SpikingCore(wiring.Component):
             tag_p.eq(ev.meta.tag),
         ]
         m.d.comb += [arr.op.eq(op), arr.weights.eq(self.w_rd.data), arr.biases.eq(self.b_rd.data)]
+        if p.hold:
+            m.d.comb += [enc.stall.eq(self.hold_last & ev.last), self.last_op.eq(op.valid & op.last),
+                         self.last_tag.eq(tag_p)]
         # stage O: registered PE outputs
         tag_o = Signal(p.tag_bits)
         with m.If(op.valid & op.last):

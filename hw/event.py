@@ -43,17 +43,25 @@ class EventEncoder(wiring.Component):
 
     Attributes: ``rows`` In(stream {spikes: d_in, meta}), ``events`` Out(flow {j, add, first, last, meta}).
     Throughput: max(1, popcount(row)) cycles per row event-driven, ``d_in`` dense.
+
+    With ``stallable=True`` there is one more input, ``stall`` In(1): in a cycle with ``stall`` no
+    event is emitted and no row accepted (the encoder keeps its state); it may depend
+    combinationally on ``events.payload``, which does not depend on it.
     """
 
-    def __init__(self, d_in: int, meta, event_driven: bool = True):
+    def __init__(self, d_in: int, meta, event_driven: bool = True, stallable: bool = False):
         self.d_in, self.meta_layout, self.event_driven = d_in, meta, event_driven
+        self.stallable = stallable
         self.row_layout = data.StructLayout({"spikes": d_in, "meta": meta})
         self.event_layout = data.StructLayout({
             "j": range(max(2, d_in)), "add": 1, "first": 1, "last": 1, "meta": meta})
-        super().__init__({
+        members = {
             "rows": In(stream.Signature(self.row_layout)),
             "events": Out(flow_signature(self.event_layout)),
-        })
+        }
+        if stallable:
+            members["stall"] = In(1)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -64,13 +72,14 @@ class EventEncoder(wiring.Component):
         cur_mask = Signal(D)
         cur_meta = Signal(self.meta_layout)
         row = self.rows.payload
+        ready = (~busy & ~self.stall) if self.stallable else ~busy
         m.d.comb += [
-            self.rows.ready.eq(~busy),
+            self.rows.ready.eq(ready),
             cur_mask.eq(Mux(busy, mask, row.spikes)),
             cur_meta.eq(Mux(busy, meta.as_value(), row.meta.as_value())),
         ]
         ev = self.events.payload
-        valid = busy | self.rows.valid
+        valid = ((busy | self.rows.valid) & ~self.stall) if self.stallable else (busy | self.rows.valid)
         m.d.comb += [self.events.valid.eq(valid), ev.first.eq(~busy), ev.meta.eq(cur_meta)]
         if self.event_driven:
             rest = Signal(D)

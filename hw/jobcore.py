@@ -59,6 +59,8 @@ class JobCoreParams:
     sels: int
     stages: tuple[JobStage, ...]
     out_depth: int = 2
+    drain_lanes: int = 0    # >0, currents only: drained this many lanes a cycle (no result FIFO)
+    bias_lanes: int = 0     # >0: biases loaded into the PEs once per output tile, this many lanes a cycle
 
     def __post_init__(self):
         if len(self.stages) not in (1, 2):
@@ -68,7 +70,22 @@ class JobCoreParams:
         din = max(s.din for s in self.stages)
         if self.core.d_in != din:
             raise ValueError(f"core.d_in: {self.core.d_in}, but the widest stage takes {din}")
-        object.__setattr__(self, "core", dataclasses.replace(self.core, tag_bits=self.tag_layout.size))
+        if self.drain_lanes and self.lanes % self.drain_lanes:
+            raise ValueError(f"drain_lanes: {self.drain_lanes} does not divide the {self.lanes} lanes")
+        if self.bias_lanes and self.lanes % self.bias_lanes:
+            raise ValueError(f"bias_lanes: {self.bias_lanes} does not divide the {self.lanes} lanes")
+        object.__setattr__(self, "core", dataclasses.replace(self.core, tag_bits=self.tag_layout.size,
+                                                             hold=self.drains, bias_lanes=self.bias_lanes))
+
+    @property
+    def drains(self) -> bool:
+        """Results are currents drained ``drain_lanes`` a cycle from the PEs' current registers."""
+        return bool(self.drain_lanes) and not self.stages[-1].fire
+
+    @property
+    def groups(self) -> int:
+        """Result words per output row: ``lanes / drain_lanes`` when draining, else 1."""
+        return self.lanes // self.drain_lanes if self.drains else 1
 
     @property
     def lanes(self) -> int:
@@ -99,6 +116,10 @@ class JobCoreParams:
                   "sel": index_range(self.sels)}
         if self.stages[-1].fire:
             fields["spikes"] = self.lanes
+        elif self.drains:
+            if self.groups > 1:
+                fields["group"] = index_range(self.groups)
+            fields["currents"] = data.ArrayLayout(signed(self.acc_bits), self.drain_lanes)
         else:
             fields["currents"] = data.ArrayLayout(signed(self.acc_bits), self.lanes)
         return data.StructLayout(fields)
@@ -140,9 +161,28 @@ class JobCore(wiring.Component):
         assert tag_bits + p.lanes * p.acc_bits == p.result_layout.size
         return LaneFIFO((tag_bits,) + (p.acc_bits,) * p.lanes, p.out_depth)
 
+    def _bias_loader(self, m, core, active, tile_done, tile_row):
+        """Biases once per output tile: while the next row's tile has no biases in the PEs
+        (``_bias_ok`` low), read its ``P / bias_lanes`` words one a cycle (word ``tile_row*G + g``)
+        into the PEs' bias registers; rows of the tile are issued from the cycle after the last
+        read. The loads overlap the integration of the row before (its first op, the only one
+        that reads the bias, is in the PEs the cycle after it is accepted)."""
+        G = self.p.core.bias_groups
+        group = Signal(index_range(G))
+        load = Signal()
+        m.d.comb += [load.eq(active & ~self._bias_ok), core.bias_load.eq(load), core.bias_group.eq(group),
+                     core.bias_addr.eq(tile_row * G + group)]
+        with m.If(load):
+            m.d.sync += group.eq(group + 1)
+            with m.If(group == G - 1):
+                m.d.sync += [group.eq(0), self._bias_ok.eq(1)]
+        with m.If(tile_done):
+            m.d.sync += self._bias_ok.eq(0)
+
     def elaborate(self, platform):
         m = Module()
         p, P, T = self.p, self.p.lanes, self.p.t
+        self._bias_ok = Signal() if p.bias_lanes else Const(1)
         cp = p.core
         two = len(p.stages) == 2
         m.submodules.core = core = SpikingCore(cp)
@@ -170,13 +210,16 @@ class JobCore(wiring.Component):
             hid_r = hid.read_port(domain="comb")
             m.d.comb += hid_r.addr.eq(t)
 
-        # --- result FIFO and credits ---
-        m.submodules.out_fifo = out_fifo = self._result_fifo()
-        inflight = Signal(range(p.out_depth + 2))
+        # --- result FIFO and credits (a drain needs neither: it holds the PEs' next last op) ---
         final_stage = Signal()
         m.d.comb += final_stage.eq(stage == (len(p.stages) - 1))
         credit = Signal()
-        m.d.comb += credit.eq(~final_stage | (out_fifo.level + inflight < p.out_depth))
+        if p.drains:
+            m.d.comb += credit.eq(1)
+        else:
+            m.submodules.out_fifo = out_fifo = self._result_fifo()
+            inflight = Signal(range(p.out_depth + 2))
+            m.d.comb += credit.eq(~final_stage | (out_fifo.level + inflight < p.out_depth))
 
         # --- row issue ---
         row = core.rows.payload
@@ -184,7 +227,7 @@ class JobCore(wiring.Component):
         tag = Signal(p.tag_layout)
         stage_rows = [s.tiles * T for s in p.stages]
         m.d.comb += [
-            core.rows.valid.eq(active & ~wait_barrier & credit),
+            core.rows.valid.eq(active & ~wait_barrier & credit & self._bias_ok),
             tag.stage.eq(stage), tag.tile.eq(tile), tag.t.eq(t), tag.n.eq(job.n), tag.sel.eq(job.sel),
             meta.tag.eq(tag), meta.v_zero.eq(t == 0), meta.sel.eq(job.pop),
         ]
@@ -201,6 +244,8 @@ class JobCore(wiring.Component):
                     m.d.comb += row.spikes.eq(hid_r.data[:s.din])
         accept_row = core.rows.valid & core.rows.ready
         last_t = t == T - 1
+        if p.bias_lanes:
+            self._bias_loader(m, core, active, accept_row & last_t, meta.b_addr)
         m.d.comb += self.job.ready.eq(~active)
         with m.If(self.job.valid & self.job.ready):
             m.d.sync += [job.eq(self.job.payload), active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
@@ -232,6 +277,9 @@ class JobCore(wiring.Component):
             final_result = core.out.valid & (otag.stage == 1)
         else:
             final_result = core.out.valid
+        if p.drains:
+            self._drain(m, core, final_result, otag)
+            return m
         res = Signal(p.result_layout)
         m.d.comb += [res.n.eq(otag.n), res.t.eq(otag.t), res.tile.eq(otag.tile), res.sel.eq(otag.sel)]
         if p.stages[-1].fire:
@@ -246,3 +294,33 @@ class JobCore(wiring.Component):
             out_fifo.r_en.eq(self.results.ready),
         ]
         return m
+
+    def _drain(self, m, core, final_result, otag):
+        """Results leave ``drain_lanes`` currents a cycle, straight from the PEs' ``current``
+        registers: a final row's currents are on ``core.out`` in cycle O, words ``group`` 0..G-1
+        go out from cycle O+1 on (one per accepted cycle). Until the last word goes, the core
+        holds any row's last op (it would overwrite ``current``): an op with ``last`` may enter
+        the PEs only once no final row is in the PEs (P), on ``out`` (O), or undrained, but for
+        its last word leaving this cycle."""
+        p, G, R = self.p, self.p.groups, self.p.drain_lanes
+        busy = Signal()
+        group = Signal(index_range(G))
+        keep = Signal(data.StructLayout({k: p.result_layout.members[k] for k in ("n", "t", "tile", "sel")}))
+        words = core.out.payload.currents.as_value()
+        res = self.results.payload
+        take = self.results.valid & self.results.ready
+        last_word = group == G - 1
+        m.d.comb += [self.results.valid.eq(busy), res.n.eq(keep.n), res.t.eq(keep.t), res.tile.eq(keep.tile),
+                     res.sel.eq(keep.sel), res.currents.eq(words.word_select(group, R * p.acc_bits))]
+        if G > 1:
+            m.d.comb += res.group.eq(group)
+        with m.If(take):
+            m.d.sync += group.eq(group + 1)
+            with m.If(last_word):
+                m.d.sync += [busy.eq(0), group.eq(0)]
+        with m.If(final_result):
+            m.d.sync += [busy.eq(1), group.eq(0), keep.n.eq(otag.n), keep.t.eq(otag.t), keep.tile.eq(otag.tile),
+                         keep.sel.eq(otag.sel)]
+        ptag = data.View(p.tag_layout, core.last_tag)
+        in_pes = core.last_op & (ptag.stage == len(p.stages) - 1)
+        m.d.comb += core.hold_last.eq(in_pes | final_result | (busy & ~(last_word & self.results.ready)))

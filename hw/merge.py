@@ -74,7 +74,12 @@ class MergeLane(wiring.Component):
 
 
 class Merge(wiring.Component):
-    """Parameters: ``t, n, tiles, lanes, cores, m_bits, expected``, ``result_layout``.
+    """Parameters: ``t, n, tiles, lanes, cores, m_bits, expected``, ``result_layout``, ``groups``.
+
+    With ``groups`` G > 1 a result carries ``lanes`` currents of lane group ``group`` of its tile
+    (the cores drain an output row G words at a time): the buffer has G rows of ``lanes`` per
+    (n, t, tile), row ``((n*T + t)*tiles + tile)*G + group``, each with its seen flag; ``expected``
+    counts words.
 
     Attributes: ``start`` In(1), ``results_<c>`` In(stream) per core, ``complete`` Out(1),
     ``acc_r`` Out(ReadPort) — the merge buffer's read port for the spike generator.
@@ -86,16 +91,19 @@ class Merge(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
-                 result_layout: data.StructLayout):
+                 result_layout: data.StructLayout, groups: int = 1, per_token: int = 0):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
+        self.groups, self.per_token = groups, per_token
         self.i_bits = result_layout.members["currents"].elem_shape.width
-        self.depth = t * n * tiles
+        self.depth = t * n * tiles * groups
         self.addr_bits = addr_width(self.depth)
         members = {"start": In(1), "complete": Out(1),
                    "acc_r": Out(memory.ReadPort.Signature(addr_width=self.addr_bits, shape=lanes * m_bits))}
         for c in range(cores):
             members[f"results_{c}"] = In(stream.Signature(result_layout))
+        if per_token:
+            members["tokens_done"] = Out(n)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -103,7 +111,7 @@ class Merge(wiring.Component):
         P, C = self.lanes, self.cores
         srcs = [getattr(self, f"results_{c}") for c in range(C)]
         grant, any_valid = round_robin(m, [s.valid for s in srcs])
-        row = ("n", "t", "tile")                # the granted result's row; each lane selects its current
+        row = ("n", "t", "tile") + (("group",) if self.groups > 1 else ())   # the granted result's row
         res = Signal(data.StructLayout({k: self.result_layout.members[k] for k in row}))
         for c in range(C):
             with m.If(any_valid & (grant == c)):
@@ -115,7 +123,11 @@ class Merge(wiring.Component):
         wp, rp, hp = buf.wr0, buf.rd0, buf.rd1
         m.d.comb += [hp.addr.eq(self.acc_r.addr), hp.en.eq(self.acc_r.en), self.acc_r.data.eq(hp.data)]
         addr = Signal(self.addr_bits)
-        m.d.comb += [addr.eq((res.n * self.t + res.t) * self.tiles + res.tile), rp.addr.eq(addr), rp.en.eq(1)]
+        if self.groups > 1:
+            m.d.comb += addr.eq(((res.n * self.t + res.t) * self.tiles + res.tile) * self.groups + res.group)
+        else:
+            m.d.comb += addr.eq((res.n * self.t + res.t) * self.tiles + res.tile)
+        m.d.comb += [rp.addr.eq(addr), rp.en.eq(1)]
         seen = Signal(self.depth)
         s_valid = Signal()
         s_addr = Signal(self.addr_bits)
@@ -146,7 +158,23 @@ class Merge(wiring.Component):
         with m.Elif(s_valid):
             m.d.sync += count.eq(count + 1)
         m.d.comb += self.complete.eq(s_valid & (count == self.expected - 1))
+        if self.per_token:
+            self._token_counts(m, s_valid, res.n)
         return m
+
+    def _token_counts(self, m, s_valid, res_n):
+        """``tokens_done[n]``: all ``per_token`` words of token n are in the buffer (set the cycle
+        after its last word is written, so a read issued then sees it; cleared by ``start``)."""
+        s_n = Signal.like(res_n)
+        m.d.sync += s_n.eq(res_n)
+        for i in range(self.n):
+            cnt = Signal(range(self.per_token + 1), name=f"token_{i}_words")
+            with m.If(self.start):
+                m.d.sync += [cnt.eq(0), self.tokens_done[i].eq(0)]
+            with m.Elif(s_valid & (s_n == i)):
+                m.d.sync += cnt.eq(cnt + 1)
+                with m.If(cnt == self.per_token - 1):
+                    m.d.sync += self.tokens_done[i].eq(1)
 
 
 class LifLane(wiring.Component):
@@ -181,55 +209,82 @@ class SpikeGenerator(wiring.Component):
     Attributes: ``start`` In(1), ``done`` Out(1), ``acc_rd`` In(ReadPort), ``out_wr`` In(WritePort).
     Latency: ``done`` 2 cycles after the last row is read; one row per cycle.
 
+    With ``groups`` G > 1 (the merge buffer of a :class:`Merge` with G lane groups) it walks
+    (n, tile, group, t), ``lanes`` neurons at a time, and writes lane group ``tile*G + group`` of
+    ``out_wr`` (``tiles*G*lanes`` bits in groups of ``lanes``).
+
     Its own logic is the walk and the write-back; each lane's neuron and membrane is ``lif_<l>``,
     one :class:`LifLane` per lane (one class).
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, m_bits: int, v_bits: int, pop,
-                 out_addr_bits: int):
+                 out_addr_bits: int, groups: int = 1, gated: bool = False):
         self.t, self.n, self.tiles, self.lanes = t, n, tiles, lanes
         self.m_bits, self.v_bits, self.pop = m_bits, v_bits, pop
-        depth = t * n * tiles
-        super().__init__({
+        self.groups, self.gated = groups, gated
+        depth = t * n * tiles * groups
+        members = {} if not gated else {"tokens_ready": In(n)}
+        super().__init__(members | {
             "start": In(1), "done": Out(1),
             "acc_rd": In(memory.ReadPort.Signature(addr_width=addr_width(depth),
                                                    shape=lanes * m_bits)),
-            "out_wr": In(memory.WritePort.Signature(addr_width=out_addr_bits, shape=tiles * lanes,
+            "out_wr": In(memory.WritePort.Signature(addr_width=out_addr_bits, shape=tiles * groups * lanes,
                                                     granularity=lanes)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        T, P, tiles = self.t, self.lanes, self.tiles
+        T, P, tiles, G = self.t, self.lanes, self.tiles, self.groups
         running = Signal()
         n = Signal(index_range(self.n))
         tile = Signal(index_range(tiles))
         t = Signal(index_range(T))
         last = Signal()
-        m.d.comb += [self.acc_rd.addr.eq((n * T + t) * tiles + tile), self.acc_rd.en.eq(1),
-                     last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
+        if G > 1:
+            group = Signal(index_range(G))
+            m.d.comb += [self.acc_rd.addr.eq(((n * T + t) * tiles + tile) * G + group),
+                         last.eq((n == self.n - 1) & (tile == tiles - 1) & (group == G - 1) & (t == T - 1))]
+        else:
+            m.d.comb += [self.acc_rd.addr.eq((n * T + t) * tiles + tile),
+                         last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
+        m.d.comb += self.acc_rd.en.eq(1)
+        step = running
+        if self.gated:          # a token starts once all its words are merged
+            first = (tile == 0) & (t == 0) & ((group == 0) if G > 1 else 1)
+            step = Signal()
+            m.d.comb += step.eq(running & (~first | self.tokens_ready.bit_select(n, 1)))
         with m.If(self.start):
             m.d.sync += [running.eq(1), n.eq(0), tile.eq(0), t.eq(0)]
-        with m.Elif(running):
+            if G > 1:
+                m.d.sync += group.eq(0)
+        with m.Elif(step):
             m.d.sync += t.eq(t + 1)
             with m.If(t == T - 1):
-                m.d.sync += [t.eq(0), tile.eq(tile + 1)]
-                with m.If(tile == tiles - 1):
-                    m.d.sync += [tile.eq(0), n.eq(n + 1)]
+                m.d.sync += t.eq(0)
+                if G > 1:
+                    m.d.sync += group.eq(group + 1)
+                    with m.If(group == G - 1):
+                        m.d.sync += [group.eq(0), tile.eq(tile + 1)]
+                        with m.If(tile == tiles - 1):
+                            m.d.sync += [tile.eq(0), n.eq(n + 1)]
+                else:
+                    m.d.sync += tile.eq(tile + 1)
+                    with m.If(tile == tiles - 1):
+                        m.d.sync += [tile.eq(0), n.eq(n + 1)]
             with m.If(last):
                 m.d.sync += running.eq(0)
         # stage 2: buffer data arrives; LIF on every lane
         s_valid, s_last, s_zero = Signal(), Signal(), Signal()
         s_row = Signal(self.out_wr.addr.shape())
-        s_tile = Signal(index_range(tiles))
-        m.d.sync += [s_valid.eq(running), s_last.eq(running & last), s_zero.eq(t == 0),
-                     s_row.eq(n * T + t), s_tile.eq(tile)]
+        s_tile = Signal(index_range(tiles * G))       # the lane group written
+        m.d.sync += [s_valid.eq(step), s_last.eq(step & last), s_zero.eq(t == 0),
+                     s_row.eq(n * T + t), s_tile.eq(tile * G + group if G > 1 else tile)]
         cur = data.View(data.ArrayLayout(signed(self.m_bits), P), self.acc_rd.data)
         spikes = Signal(P)
         for l in range(P):
             m.submodules[f"lif_{l}"] = lane = LifLane(self.pop, self.v_bits, self.m_bits)
             m.d.comb += [lane.en.eq(s_valid), lane.zero.eq(s_zero), lane.i.eq(cur[l]), spikes[l].eq(lane.spike)]
-        m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * tiles))),
-                     self.out_wr.en.eq(s_valid.replicate(tiles) & (Const(1, tiles) << s_tile))]
+        m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * (tiles * G)))),
+                     self.out_wr.en.eq(s_valid.replicate(tiles * G) & (Const(1, tiles * G) << s_tile))]
         m.d.sync += self.done.eq(s_last)
         return m

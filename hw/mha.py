@@ -65,11 +65,14 @@ class MhaPlan:
                        w_bits=cfg.w_bits, b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits,
                        w_depth=4 * self.tiles * D, b_depth=4 * self.tiles, event_driven=hw.event_driven),
             t=T, n=N, sels=4,
-            stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),))
+            stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),),
+            bias_lanes=hw.drain_lanes)
+        self.bias_lanes = hw.drain_lanes        # biases loaded into the PEs once per tile, R lanes a word
         self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
                                     write_ports=1, host_read=True)
         self.weights = GlbParams(depth=4 * self.tiles * D, width=P * cfg.w_bits, read_ports=self.cores)
-        self.biases = GlbParams(depth=4 * self.tiles, width=P * cfg.b_bits, read_ports=self.cores)
+        self.biases = GlbParams(depth=4 * self.tiles * (P // self.bias_lanes), width=self.bias_lanes * cfg.b_bits,
+                                read_ports=self.cores)
         # buffers the host never loads: no host write port (no tied-off SRAM pins)
         self.q = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1, write_ports=1,
                            host_write=False)
@@ -93,7 +96,7 @@ class MhaPlan:
         return {
             "activation_glb_host_w": pack_bits(spikes.transpose(1, 0, 2).reshape(-1, D)),
             "weight_glb_host_w": pack_lanes(w, cfg.w_bits),
-            "bias_glb_host_w": pack_lanes(b, cfg.b_bits),
+            "bias_glb_host_w": pack_lanes(b.reshape(-1, self.bias_lanes), cfg.b_bits),
         }
 
     def readout_depth(self) -> int:
@@ -107,7 +110,8 @@ class MhaPlan:
     def dense_cycles(self) -> int:
         cfg = self.cfg
         rows = cfg.t * cfg.n
-        return 4 * rows * cfg.d * self.tiles + self.rounds * rows + 4 * cfg.n * (cfg.t + 2) + 256
+        loads = 4 * cfg.n * self.tiles * (self.lanes // self.bias_lanes)     # bias words, one a cycle per tile
+        return 4 * rows * cfg.d * self.tiles + self.rounds * rows + 4 * cfg.n * (cfg.t + 2) + loads + 256
 
     def stage_work(self, spikes, tensors) -> dict:
         """Operations per stage for one input (golden model): synaptic adds of the projections,

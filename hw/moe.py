@@ -11,16 +11,23 @@ Blocks (memory/control tier roles in brackets):
 * ``weight_glb_<g>`` / ``bias_glb_<g>`` [memory] the expert-weight GLB of group g (the paper's
   GLB A / GLB B), shared by ``hw.glb_share`` cores (one read port each). Expert e lives in group
   ``e % groups`` at slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
-  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise.
+  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise, one tile's P biases in G words of
+  R lanes (loaded into the PEs once per output tile).
 * ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
-  hidden buffer) then its output integration ``H @ W2 + b2`` (currents).
-* ``merge`` [control] sums the routed experts' currents per (token, t) in the merge buffer.
-* ``spike_generator`` [control] the output LIF population, writing back to ``activation_glb``.
+  hidden buffer) then its output integration ``H @ W2 + b2`` (currents), drained from the PEs
+  ``R = hw.drain_lanes`` lanes a cycle (G = P / R words per output row, overlapped with the next
+  row's integration).
+* ``merge`` [control] sums the routed experts' currents per (token, t, lane group) in the merge
+  buffer, R lanes a word.
+* ``spike_generator`` [control] the output LIF population, R lanes a cycle, writing back to
+  ``activation_glb`` (written in lane groups of R).
 * ``sequencer`` [control] start/done handshake and the phase order (route+experts, then fire).
 
 Cycles: the router runs ahead of the cores (a token's route is ready after its T rows' events);
 the cores' work is ``sum over jobs of (sum over rows of max(1, popcount))``, shared by the cores
-of each group; the output LIF adds ``N*T*tiles_out`` cycles at the end.
+of each group; a row with fewer than G + 1 events waits for the drain of the row before; the
+output LIF runs each token as soon as the merge has all its words (``N*T*tiles_out*G`` cycles,
+overlapped with the experts but for the last token's).
 """
 from __future__ import annotations
 
@@ -56,6 +63,7 @@ class MoePlan:
         self.cfg = cfg
         E, D, Dh, T, N = cfg.experts, cfg.d, cfg.dh, cfg.t, cfg.n
         P = self.lanes = hw.lanes
+        self.drain_lanes, self.drain_groups = hw.drain_lanes, hw.drain_groups     # R, G = P / R
         self.cores = min(hw.cores, E * hw.glb_share)
         self.groups = min(ceil_div(self.cores, hw.glb_share), E)
         self.core_groups = tuple(min(c // hw.glb_share, self.groups - 1) for c in range(self.cores))
@@ -77,15 +85,17 @@ class MoePlan:
                        event_driven=hw.event_driven),
             t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
-                    JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)))
+                    JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)),
+            drain_lanes=self.drain_lanes, bias_lanes=self.drain_lanes)
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
-        self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=P, read_ports=2,
+        self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=self.drain_lanes, read_ports=2,
                                     write_ports=1, host_read=True)
         self.router_w = GlbParams(depth=D, width=E * cfg.w_bits)
         self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
                         for g in range(self.groups)]
-        self.biases = [GlbParams(depth=b_depth, width=P * cfg.b_bits, read_ports=len(self.members_of[g]))
+        self.biases = [GlbParams(depth=b_depth * self.drain_groups, width=self.drain_lanes * cfg.b_bits,
+                                 read_ports=len(self.members_of[g]))
                        for g in range(self.groups)]
         self.router = RouterParams(t=T, n=N, d=D, experts=E, top_k=k, w_bits=cfg.w_bits,
                                    score_bits=self.score_bits, act_addr_bits=self.activation.addr_width,
@@ -103,7 +113,7 @@ class MoePlan:
         }
         for g in range(self.groups):
             w = np.zeros((self.weights[g].depth, P), dtype=np.int64)
-            b = np.zeros((self.biases[g].depth, P), dtype=np.int64)
+            b = np.zeros((self.biases[g].depth // self.drain_groups, P), dtype=np.int64)
             for e in range(g, E, self.groups):
                 s = e // self.groups
                 w1 = np.zeros((D, th * P), dtype=np.int64)
@@ -120,7 +130,7 @@ class MoePlan:
                 b2[:D] = tensors["b2"][e]
                 b[self.b2_base + s * to:self.b2_base + (s + 1) * to] = b2.reshape(to, P)
             img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits)
-            img[f"bias_glb_{g}_host_w"] = pack_lanes(b, cfg.b_bits)
+            img[f"bias_glb_{g}_host_w"] = pack_lanes(b.reshape(-1, self.drain_lanes), cfg.b_bits)
         return img
 
     def readout_depth(self) -> int:
@@ -136,7 +146,9 @@ class MoePlan:
         cfg = self.cfg
         jobs = cfg.n * cfg.top_k
         per_job = cfg.t * (self.tiles_h * cfg.d + self.tiles_out * cfg.dh) + 16
-        return cfg.t * cfg.n * cfg.d + jobs * per_job + cfg.t * cfg.n * self.tiles_out + 256
+        per_job += (self.tiles_h + self.tiles_out) * self.drain_groups          # bias loads, one word a cycle
+        return (cfg.t * cfg.n * cfg.d + jobs * (per_job + cfg.t * self.tiles_out * self.drain_groups)
+                + cfg.t * cfg.n * self.tiles_out * self.drain_groups + 256)
 
     def work(self, spikes, tensors) -> dict:
         """The routed work of one input (from the golden model): synaptic adds per expert."""
@@ -175,13 +187,13 @@ class MoePlan:
 
 
 class MoeSequencer(wiring.Component):
-    """Start/done handshake and phase order: start -> router + merge clear; merge complete ->
-    spike generator; spike generator done -> done."""
+    """Start/done handshake and phase order: start -> router + merge clear + spike generator (which
+    fires each token once the merge has all its words); spike generator done -> done."""
 
     def __init__(self):
         super().__init__({
             **control_members(),
-            "router_start": Out(1), "merge_start": Out(1), "merge_complete": In(1),
+            "router_start": Out(1), "merge_start": Out(1),
             "fire_start": Out(1), "fire_done": In(1),
         })
 
@@ -189,7 +201,7 @@ class MoeSequencer(wiring.Component):
         m = Module()
         ctl = RunControl(m, self)
         m.d.comb += [self.router_start.eq(ctl.go), self.merge_start.eq(ctl.go),
-                     self.fire_start.eq(self.busy & self.merge_complete), ctl.finish.eq(self.fire_done)]
+                     self.fire_start.eq(ctl.go), ctl.finish.eq(self.fire_done)]
         return m
 
 
@@ -212,15 +224,17 @@ def moe_design(cfg: LayerConfig) -> Design:
         d.add(f"bias_glb_{g}", lambda g=g: GLB(plan.biases[g]), role="memory")
     for c in range(plan.cores):
         d.add(f"expert_core_{c}", lambda: JobCore(plan.job), role="logic", group="expert_core")
-    d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.lanes, cores=plan.cores,
-                                 m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out,
-                                 result_layout=plan.job.result_layout), role="control")
+    G = plan.drain_groups
+    d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, cores=plan.cores,
+                                 m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out * G,
+                                 result_layout=plan.job.result_layout, groups=G,
+                                 per_token=cfg.top_k * cfg.t * plan.tiles_out * G), role="control")
     d.add("spike_generator", lambda: SpikeGenerator(
-        t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
-        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width), role="control")
+        t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
+        pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G, gated=True), role="control")
     d.wire("sequencer.router_start", "router.start")
     d.wire("sequencer.merge_start", "merge.start")
-    d.wire("merge.complete", "sequencer.merge_complete")
+    d.wire("merge.tokens_done", "spike_generator.tokens_ready")
     d.wire("sequencer.fire_start", "spike_generator.start")
     d.wire("spike_generator.done", "sequencer.fire_done")
     d.wire("router.act_rd", "activation_glb.rd0")

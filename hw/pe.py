@@ -11,6 +11,10 @@ where the spike is 1 — there is no multiplier. One operation per cycle (``op``
 
 Latency: ``spike`` and ``current`` are registered, valid the cycle after an op with ``last``.
 A step with no input spike is one op with ``first``, ``last`` and not ``add`` (the bias only).
+
+With ``bias_reg=True`` the PE keeps its bias in a register, loaded from ``bias`` in a cycle with
+``bias_we`` (its new value is used from the next cycle on), so a bias enters once per output tile
+instead of with every row.
 """
 from __future__ import annotations
 
@@ -50,16 +54,21 @@ class LifPE(wiring.Component):
     spike : Out(1), current : Out(signed(acc_bits))  — registered, valid after an op with last.
     """
 
-    def __init__(self, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int, acc_bits: int, v_bits: int):
+    def __init__(self, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int, acc_bits: int, v_bits: int,
+                 bias_reg: bool = False):
         self.pops = tuple(pops)
         self.w_bits, self.b_bits, self.acc_bits, self.v_bits = w_bits, b_bits, acc_bits, v_bits
-        super().__init__({
+        self.bias_reg = bias_reg
+        members = {
             "op": In(pe_op_layout(len(self.pops))),
             "w": In(signed(w_bits)),
             "bias": In(signed(b_bits)),
             "spike": Out(1),
             "current": Out(signed(acc_bits)),
-        })
+        }
+        if bias_reg:
+            members["bias_we"] = In(1)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -67,7 +76,12 @@ class LifPE(wiring.Component):
         acc = Signal(signed(self.acc_bits))
         v = Signal(signed(self.v_bits))
         i_next = Signal(signed(self.acc_bits))
-        m.d.comb += i_next.eq(Mux(op.first, self.bias, acc) + Mux(op.add, self.w, 0))
+        bias = self.bias
+        if self.bias_reg:
+            bias = Signal(signed(self.b_bits))
+            with m.If(self.bias_we):
+                m.d.sync += bias.eq(self.bias)
+        m.d.comb += i_next.eq(Mux(op.first, bias, acc) + Mux(op.add, self.w, 0))
         m.submodules.neuron = neuron = LifNeuron(self.pops, self.v_bits, self.acc_bits)
         m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(op.v_zero), neuron.i.eq(i_next), neuron.sel.eq(op.sel)]
         with m.If(op.valid):

@@ -4,10 +4,14 @@ Lane ``l = r * cols + c`` is PE (r, c). All PEs receive the same ``op`` each cyc
 address is broadcast), each with its own weight and bias lane, so one input spike costs one
 cycle for all ``rows * cols`` output neurons. Latency: outputs registered, ``out_valid`` one
 cycle after an op with ``last``.
+
+With ``bias_lanes`` R > 0 the PEs keep their biases in registers (``LifPE(bias_reg=True)``),
+loaded through a narrow port: ``biases`` is R lanes, and in a cycle with ``bias_we`` lane
+``l`` of ``bias_group`` g (PE lane ``g*R + l``) takes ``biases[l]``; P / R cycles load a tile.
 """
 from __future__ import annotations
 
-from amaranth import Module, signed
+from amaranth import Const, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,32 +35,46 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int,
-                 acc_bits: int, v_bits: int):
+                 acc_bits: int, v_bits: int, bias_lanes: int = 0):
         if rows < 1 or cols < 1:
             raise ValueError(f"rows, cols: must be >= 1, got {rows}x{cols}")
         self.rows, self.cols, self.pops = rows, cols, tuple(pops)
         self.lanes = rows * cols
         self.widths = dict(w_bits=w_bits, b_bits=b_bits, acc_bits=acc_bits, v_bits=v_bits)
         P = self.lanes
-        super().__init__({
+        if bias_lanes and P % bias_lanes:
+            raise ValueError(f"bias_lanes: {bias_lanes} does not divide the {P} lanes")
+        self.bias_lanes = bias_lanes
+        members = {
             "op": In(pe_op_layout(len(self.pops))),
             "weights": In(data.ArrayLayout(signed(w_bits), P)),
-            "biases": In(data.ArrayLayout(signed(b_bits), P)),
+            "biases": In(data.ArrayLayout(signed(b_bits), bias_lanes or P)),
             "spikes": Out(P),
             "currents": Out(data.ArrayLayout(signed(acc_bits), P)),
             "out_valid": Out(1),
-        })
+        }
+        if bias_lanes:
+            members.update({"bias_we": In(1), "bias_group": In(range(max(2, P // bias_lanes)))})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
+        R = self.bias_lanes
+        if R:
+            load = Signal(self.lanes // R)          # one write enable per lane group
+            m.d.comb += load.eq(self.bias_we.replicate(len(load)) & (Const(1, len(load)) << self.bias_group))
         for r in range(self.rows):
             for c in range(self.cols):
                 lane = r * self.cols + c
-                pe = LifPE(self.pops, **self.widths)
+                pe = LifPE(self.pops, **self.widths, bias_reg=bool(R))
                 m.submodules[f"pe_{r}_{c}"] = pe
                 m.d.comb += [
-                    pe.op.eq(self.op), pe.w.eq(self.weights[lane]), pe.bias.eq(self.biases[lane]),
+                    pe.op.eq(self.op), pe.w.eq(self.weights[lane]),
                     self.spikes[lane].eq(pe.spike), self.currents[lane].eq(pe.current),
                 ]
+                if R:
+                    m.d.comb += [pe.bias.eq(self.biases[lane % R]), pe.bias_we.eq(load[lane // R])]
+                else:
+                    m.d.comb += pe.bias.eq(self.biases[lane])
         m.d.sync += self.out_valid.eq(self.op.valid & self.op.last)
         return m

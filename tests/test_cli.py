@@ -95,6 +95,7 @@ BAD = {
     "malformed_toml": (MOE_TEXT + "\n[[[oops\n", None, None, "TOML"),
     "unknown_key": (MOE_TEXT.replace("experts = 4", "experts = 4\nexpertz = 4"), None, None, "expertz"),
     "missing_lif_table": (MOE_TEXT.split("[lif.out]")[0] + "[hw]\nrows = 8\n", None, None, "lif.out"),
+    "result_lanes_zero": (MOE_TEXT.split("[hw]")[0] + "[hw]\nresult_lanes = 0\n", None, None, "hw.result_lanes"),
 }
 
 

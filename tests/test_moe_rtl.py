@@ -8,7 +8,7 @@ option, membrane saturation, and two different ``[hw]`` settings for the same la
 import numpy as np
 import pytest
 
-from spikestack.config import HwConfig, LayerConfig, LifConfig
+from spikestack.config import ConfigError, HwConfig, LayerConfig, LifConfig
 from spikestack.hw.moe import MoePlan
 from spikestack.sim.layers import router_scores, run_golden, top_k_mask
 from spikestack.sim.tensors import random_case
@@ -34,6 +34,13 @@ CONFIGS = {
     "layer_a_hw2_dense": moe(**LAYER_A, hw=HwConfig(rows=3, cols=5, cores=5, glb_share=1, event_driven=False)),
     "e4_wide_out_tiles": moe(2, 4, 11, 6, 4, 2, HwConfig(rows=2, cols=2, cores=4, glb_share=2),
                              hidden=(16, 3, "hard"), out=(10, 3, "soft")),
+    # result drain and bias loads of result_lanes (issue 21): one lane a cycle over an odd array
+    # (15 words a row), 2 of 6 (3 words) with output tiles, 5 -> 4 of 12 lanes dense
+    "drain_r1_odd": moe(2, 5, 7, 11, 3, 2, HwConfig(rows=3, cols=5, cores=2, glb_share=2, result_lanes=1)),
+    "drain_r2_tiles": moe(3, 4, 13, 7, 4, 2, HwConfig(rows=2, cols=3, cores=3, glb_share=2, result_lanes=2),
+                          hidden=(12, 1, "soft"), out=(9, 0, "hard")),
+    "drain_r4_dense": moe(2, 3, 9, 14, 3, 3, HwConfig(rows=3, cols=4, cores=2, glb_share=1, result_lanes=5,
+                                                      event_driven=False)),
 }
 
 
@@ -80,6 +87,26 @@ def test_moe_bit_exact(name):
     assert skew_mask[:, cfg.experts - 1].all()
     outs = [r[0] for r in results]
     assert any(o.any() for o in outs) and not all(o.all() for o in outs)
+
+
+def test_result_lanes():
+    """result_lanes: the largest divisor of rows*cols not above it; the drain and bias words it
+    makes (groups per tile), the narrow bias GLB and result word, and a refused 0."""
+    hw = HwConfig(rows=3, cols=5, result_lanes=4)
+    assert (hw.drain_lanes, hw.drain_groups) == (3, 5)
+    assert (HwConfig(rows=8, cols=8).drain_lanes, HwConfig(rows=1, cols=3, result_lanes=64).drain_lanes) == (8, 3)
+    with pytest.raises(ConfigError, match="hw.result_lanes"):
+        HwConfig(result_lanes=0)
+    plan = MoePlan(CONFIGS["drain_r2_tiles"])
+    assert plan.biases[0].width == 2 * 16 and plan.job.result_layout["currents"].shape.length == 2
+    assert plan.job.groups == 3 and plan.job.core.bias_groups == 3
+
+
+def test_result_lanes_same_bits():
+    """The same layer drained 1 and 5 lanes a cycle: the same bits, other cycles."""
+    a = CONFIGS["drain_r1_odd"]
+    b = a.replace(hw=HwConfig(rows=3, cols=5, cores=2, glb_share=2, result_lanes=5))
+    same_bits_other_cycles(a, b, constructed(a, 11)[:3])
 
 
 def test_hw_settings_same_bits():
