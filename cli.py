@@ -1,7 +1,7 @@
 """The ``spikestack`` command line.
 
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
-                   [--simulator verilator|icarus]
+                   [--simulator verilator|icarus] [--precision full|draft]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]] [--src-attrs]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench import bench
-from .config import ConfigError, LayerConfig, load_config
+from .config import ConfigError, LayerConfig, load_config, run_precision
 from .demo import demo
 from .flows.blockmacros import check_blocks
 from .flows.census import as_json, census, census_md
@@ -72,12 +72,14 @@ def load_inputs(config: str, weights: str, spikes: str):
     return cfg, check_spikes(cfg, s["spikes"]), check_tensors(cfg, w)
 
 
-def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = "verilator") -> dict:
-    """Output spikes (and cycles for rtl, on ``simulator``) of one layer run."""
+def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = "verilator",
+              precision: str | None = None) -> dict:
+    """Output spikes (and cycles for rtl, on ``simulator``) of one layer run; ``precision``:
+    ``full`` or ``draft`` (a MoE with ``[elastic]``; default the configuration's)."""
     if backend == "golden":
-        return {"spikes": run_golden(cfg, spikes, tensors)}
+        return {"spikes": run_golden(cfg, spikes, tensors, precision)}
     b = build(cfg, simulator=simulator)
-    (out, cycles), = simulate(b, [(spikes, tensors)])
+    (out, cycles), = simulate(b, [(spikes, tensors)], precisions=[precision] if cfg.elastic is not None else None)
     return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
 
 
@@ -87,11 +89,12 @@ def cmd_run(args) -> int:
     if args.simulator is not None and args.backend != "rtl":
         raise CliError("simulator: only with --backend rtl (the golden backend simulates no Verilog)")
     cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
+    run_precision(cfg, args.precision)       # refuses draft without [elastic] before anything runs
     if args.backend == "rtl":
         design_for(cfg)          # refuses a kind without hardware before anything runs
         if args.simulator == "icarus" and not shutil.which("iverilog"):
             raise CliError("simulator: icarus needs iverilog (Debian package 'iverilog'; `make pd-tools` installs it)")
-    result = run_layer(cfg, spikes, tensors, args.backend, args.simulator or "verilator")
+    result = run_layer(cfg, spikes, tensors, args.backend, args.simulator or "verilator", args.precision)
     def save(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **result)
@@ -256,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
     r.add_argument("--simulator", default=None, metavar="verilator|icarus",
                    help="simulator of the rtl backend: verilator (default) or icarus (iverilog -g2012, 4-state)")
+    r.add_argument("--precision", default=None, metavar="full|draft",
+                   help="MoE with an [elastic] table: full precision or the draft (top k_draft experts, top "
+                        "draft_slices weight slices); default: elastic.precision")
     r.set_defaults(fn=cmd_run)
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
     g.add_argument("config")
@@ -301,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/bench")
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
     b.add_argument("--only", action="append", metavar="SECTION",
-                   help="run only this section (linear, moe, mha, flow, census); flow (PPA flow run time) and census "
+                   help="run only this section (linear, moe, mha, elastic, flow, census); flow (PPA flow run time) and census "
                         "(cells per block) run only when asked")
     b.set_defaults(fn=cmd_bench)
     return p

@@ -16,7 +16,8 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError", "LifConfig", "HwConfig", "LayerConfig", "load_config", "parse_config",
-    "signed_bits", "LIF_POPULATIONS", "dump_config",
+    "signed_bits", "LIF_POPULATIONS", "dump_config", "ElasticConfig", "PRECISIONS", "ROUNDINGS",
+    "parse_elastic", "check_elastic", "run_precision",
 ]
 
 
@@ -83,12 +84,15 @@ class HwConfig:
     cores          physical expert / attention cores (experts or heads are time-multiplexed on them)
     glb_share      expert cores sharing one expert-weight GLB (the paper's pairs: 2)
     event_driven   skip zero spikes: integration costs one cycle per spike, not per input
+    weight_slices  (MoE) each expert weight stored as this many bit slices, one GLB bank each
+                   (1 = one word per weight); see :class:`ElasticConfig`
     """
     rows: int = 8
     cols: int = 8
     cores: int = 4
     glb_share: int = 2
     event_driven: bool = True
+    weight_slices: int = 1
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -97,6 +101,7 @@ class HwConfig:
         _int("hw.glb_share", self.glb_share, lo=1, hi=64)
         if not isinstance(self.event_driven, bool):
             raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
+        _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
 
     @property
     def lanes(self) -> int:
@@ -121,6 +126,7 @@ class LayerConfig:
     v_bits: int = 16
     lif: dict = field(default_factory=dict)
     hw: HwConfig = field(default_factory=HwConfig)
+    elastic: "ElasticConfig | None" = None    # moe only: the draft mode (issue 24)
 
     def __post_init__(self):
         if self.kind not in LIF_POPULATIONS:
@@ -152,6 +158,7 @@ class LayerConfig:
             if name not in need:
                 raise ConfigError(f"lif.{name}: not a population of kind {self.kind!r} "
                                   f"(expected {', '.join(need)})")
+        check_elastic(self)
 
     # -- derived sizes -------------------------------------------------------------------------
     @property
@@ -214,7 +221,7 @@ def parse_config(data: dict) -> LayerConfig:
     for key in hw_table:
         if key not in _HW_KEYS:
             raise ConfigError(f"hw.{key}: unknown key")
-    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), **data)
+    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), elastic=parse_elastic(data.pop("elastic", None)), **data)
 
 
 def load_config(path: str | Path) -> LayerConfig:
@@ -237,6 +244,9 @@ def dump_config(cfg: LayerConfig) -> str:
     d = dataclasses.asdict(cfg)
     lif = d.pop("lif")
     hw = d.pop("hw")
+    elastic = d.pop("elastic")
+    if hw["weight_slices"] == 1:
+        del hw["weight_slices"]           # the default: the text of every earlier configuration
     for k, v in d.items():
         if k in ("d_out",) and cfg.kind != "linear":
             continue
@@ -251,4 +261,81 @@ def dump_config(cfg: LayerConfig) -> str:
     lines.append("\n[hw]")
     for k, v in hw.items():
         lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+    if elastic is not None:
+        lines.append("\n[elastic]")
+        lines += [f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in elastic.items()]
     return "\n".join(lines) + "\n"
+
+
+# --- elastic experts (issue 24, after ELMoE-3D): bit-sliced expert weights and the draft mode ---------
+
+PRECISIONS = ("full", "draft")
+ROUNDINGS = ("truncate", "midpoint")
+
+
+@dataclass(frozen=True)
+class ElasticConfig:
+    """The draft mode of a MoE layer (``[elastic]`` table; the hardware then has a ``draft`` input).
+
+    k_draft        experts per token in a draft run (1..top_k): the expert axis
+    draft_slices   top (most significant) weight slices a draft run reads (1..hw.weight_slices): the bit axis
+    rounding       the value of the bits a draft run does not read: ``truncate`` (zeros: the kept
+                   slices' floor) or ``midpoint`` (1 then zeros: the middle of the dropped interval)
+    precision      the mode of a run when none is asked for (``full`` or ``draft``)
+    """
+    k_draft: int = 1
+    draft_slices: int = 1
+    rounding: str = "truncate"
+    precision: str = "full"
+
+    def __post_init__(self):
+        _int("elastic.k_draft", self.k_draft, lo=1)
+        _int("elastic.draft_slices", self.draft_slices, lo=1)
+        if self.rounding not in ROUNDINGS:
+            raise ConfigError(f"elastic.rounding: must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"elastic.precision: must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+def parse_elastic(table) -> ElasticConfig | None:
+    """The ``[elastic]`` table (``None``: absent)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("elastic: expected a table [elastic]")
+    keys = {f.name for f in dataclasses.fields(ElasticConfig)}
+    for key in table:
+        if key not in keys:
+            raise ConfigError(f"elastic.{key}: unknown key")
+    return ElasticConfig(**table)
+
+
+def check_elastic(cfg: LayerConfig) -> None:
+    """The bit slices and the draft mode against the rest of the layer (every field named)."""
+    S = cfg.hw.weight_slices
+    if S > 1 and cfg.kind != "moe":
+        raise ConfigError(f"hw.weight_slices: bit-sliced weights are for kind 'moe' only, got {cfg.kind!r}")
+    if cfg.w_bits % S:
+        raise ConfigError(f"hw.weight_slices: {S} does not divide w_bits={cfg.w_bits}")
+    e = cfg.elastic
+    if e is None:
+        return
+    if not isinstance(e, ElasticConfig):
+        raise ConfigError(f"elastic: expected an ElasticConfig, got {e!r}")
+    if cfg.kind != "moe":
+        raise ConfigError(f"elastic: the draft mode is for kind 'moe' only, got {cfg.kind!r}")
+    if e.k_draft > cfg.top_k:
+        raise ConfigError(f"elastic.k_draft: {e.k_draft} > top_k={cfg.top_k}")
+    if e.draft_slices > S:
+        raise ConfigError(f"elastic.draft_slices: {e.draft_slices} > hw.weight_slices={S}")
+
+
+def run_precision(cfg: LayerConfig, precision: str | None = None) -> str:
+    """The mode of one run: ``precision`` if given, else the configuration's; ``draft`` needs ``[elastic]``."""
+    if precision is None:
+        return cfg.elastic.precision if cfg.elastic is not None else "full"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "draft" and cfg.elastic is None:
+        raise ConfigError(f"precision: draft needs an [elastic] table (kind {cfg.kind!r} has none)")
+    return precision

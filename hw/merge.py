@@ -86,9 +86,10 @@ class Merge(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
-                 result_layout: data.StructLayout):
+                 result_layout: data.StructLayout, expected_draft: int | None = None):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
+        self.expected_draft = expected_draft        # a draft run's results (issue 24): adds ``draft`` In(1)
         self.i_bits = result_layout.members["currents"].elem_shape.width
         self.depth = t * n * tiles
         self.addr_bits = addr_width(self.depth)
@@ -96,6 +97,8 @@ class Merge(wiring.Component):
                    "acc_r": Out(memory.ReadPort.Signature(addr_width=self.addr_bits, shape=lanes * m_bits))}
         for c in range(cores):
             members[f"results_{c}"] = In(stream.Signature(result_layout))
+        if expected_draft is not None:
+            members["draft"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -145,7 +148,8 @@ class Merge(wiring.Component):
             m.d.sync += count.eq(0)
         with m.Elif(s_valid):
             m.d.sync += count.eq(count + 1)
-        m.d.comb += self.complete.eq(s_valid & (count == self.expected - 1))
+        expected = self.expected if self.expected_draft is None else Mux(self.draft, self.expected_draft, self.expected)
+        m.d.comb += self.complete.eq(s_valid & (count == expected - 1))
         return m
 
 
