@@ -214,3 +214,22 @@ def test_elastic_3d_stitched_bit_exact():
     """The stitched two-tier top (memory-on-logic: the slice banks on the memory tier, each its
     own bonds) in both modes."""
     check_rtl("s2_top2_k1_trunc", RTL["s2_top2_k1_trunc"], "3d:memory-on-logic")
+
+
+def test_cli_precision_draft_golden(tmp_path):
+    """`spikestack run --precision draft|full` on a configuration with [elastic] (golden backend)."""
+    cfg = elastic(GOLDEN_CFG, 4, k_draft=1, draft_slices=1, rounding="midpoint")
+    (tmp_path / "c.toml").write_text(dump_config(cfg))
+    s, w = random_case(cfg, seed=4, rate=0.4)
+    np.savez(tmp_path / "w.npz", **w)
+    np.savez(tmp_path / "s.npz", spikes=s)
+    got = {}
+    for mode in ("draft", "full"):
+        out = tmp_path / f"{mode}.npz"
+        r = subprocess.run([sys.executable, "-m", "spikestack.cli", "run", str(tmp_path / "c.toml"), "--weights",
+                            str(tmp_path / "w.npz"), "--spikes", str(tmp_path / "s.npz"), "--out", str(out),
+                            "--precision", mode], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got[mode] = np.load(out)["spikes"]
+        assert np.array_equal(got[mode], run_golden(cfg, s, w, mode))
+    assert not np.array_equal(got["draft"], got["full"])
