@@ -152,12 +152,12 @@ RTL = {
     "s3_top3_k2_mid": elastic(moe(3, 5, 6, 7, 5, 3, HwConfig(rows=1, cols=4, cores=3, glb_share=1),
                                   hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
                               3, k_draft=2, draft_slices=2, rounding="midpoint"),
+}
+RTL_SLOW = {
     # expert axis only (one slice), default mode draft
     "s1_top2_k1": elastic(moe(2, 4, 11, 6, 4, 2, HwConfig(rows=2, cols=2, cores=4, glb_share=2),
                               hidden=(16, 3, "hard"), out=(10, 3, "soft")), 1, k_draft=1, draft_slices=1,
                           precision="draft"),
-}
-RTL_SLOW = {
     # four 2-bit slices, one kept, k_draft = top_k (bit axis only), dense schedule
     "s4_top2_k2_mid_dense": elastic(moe(3, 6, 9, 13, 5, 2, HwConfig(rows=3, cols=5, cores=5, glb_share=1,
                                                                         event_driven=False),
@@ -233,3 +233,25 @@ def test_cli_precision_draft_golden(tmp_path):
         got[mode] = np.load(out)["spikes"]
         assert np.array_equal(got[mode], run_golden(cfg, s, w, mode))
     assert not np.array_equal(got["draft"], got["full"])
+
+
+def test_tier_split_gives_each_slice_its_bonds():
+    """memory-on-logic: every bank on the memory tier, every slice join with its core on the logic
+    tier, so each slice has its own bonds (the same count per slice); logic-on-logic: joins and
+    banks follow their cores."""
+    from spikestack.gen.partition import assignment_for
+    from spikestack.gen.tiers import f2f_map, tier_sources
+    cfg = elastic(moe(2, 3, 5, 4, 4, 2, HwConfig(rows=1, cols=2, cores=4, glb_share=2)), 2, k_draft=1)
+    d = design_for(cfg)
+    mol = assignment_for(d, "memory-on-logic")
+    assert all(mol[f"weight_glb_{g}_s{i}"] == "tier_top" for g in range(2) for i in range(2))
+    assert all(mol[f"weight_slices_{c}"] == mol[f"expert_core_{c}"] == "tier_bottom" for c in range(4))
+    fmap = f2f_map(tier_sources(cfg, "memory-on-logic", tiers_only=True))
+    P, b, ports = 2, 4, 2       # lanes, bits per slice, read ports per bank
+    addr = d.plan.weights[0].addr_width
+    assert fmap["weight_slice_bonds"] == {"s0": 2 * ports * (P * b + addr + 1), "s1": 2 * ports * (P * b + addr + 1)}
+    lol = assignment_for(d, "logic-on-logic")
+    for c in range(4):
+        assert lol[f"weight_slices_{c}"] == lol[f"expert_core_{c}"]
+    for g, cores in enumerate(((0, 1), (2, 3))):
+        assert lol[f"weight_glb_{g}_s0"] == lol[f"weight_glb_{g}_s1"] == lol[f"expert_core_{cores[0]}"]
