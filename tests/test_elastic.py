@@ -255,3 +255,16 @@ def test_tier_split_gives_each_slice_its_bonds():
         assert lol[f"weight_slices_{c}"] == lol[f"expert_core_{c}"]
     for g, cores in enumerate(((0, 1), (2, 3))):
         assert lol[f"weight_glb_{g}_s0"] == lol[f"weight_glb_{g}_s1"] == lol[f"expert_core_{cores[0]}"]
+
+
+@pytest.mark.slow
+def test_elastic_icarus_same_bits_and_cycles():
+    """Icarus Verilog (-g2012, 4-state): both modes bit-exact, with Verilator's cycles."""
+    cfg = RTL["s2_top2_k1_trunc"]
+    runs = [(c, m) for c in constructed(cfg, 3)[:3] for m in ("draft", "full")]
+    cases, modes = [c for c, _ in runs], [m for _, m in runs]
+    ica = simulate_full(build(cfg, simulator="icarus"), cases, precisions=modes)
+    ver = simulate_full(build(cfg), cases, precisions=modes)
+    for ((s, w), m), a, v in zip(runs, ica, ver):
+        assert compare(run_golden(cfg, s, w, m), a["spikes"]) is None
+        assert a["cycles"] == v["cycles"]
