@@ -134,9 +134,10 @@ def run(out_dir: Path) -> str:
     parts.append(markdown_table(["draft", "k_draft", "slices read", "spike agreement with full", "output spikes",
                                  "synaptic ops", "weight-GLB bits read", "bits / full", "cycles",
                                  "cycles / full"], rows))
+    (Path(out_dir) / "elastic_grid.md").write_text("\n".join(parts) + "\n")
 
     plain = load_config(Path(__file__).resolve().parents[1] / "configs" / "moe_ppa_small.toml")
-    small = plain.replace(hw=HwConfig(**{**small.hw.__dict__, "weight_slices": 2}),
+    small = plain.replace(hw=HwConfig(**{**plain.hw.__dict__, "weight_slices": 2}),
                           elastic=ElasticConfig(k_draft=1, draft_slices=1))
     sb = slice_bonds(small)
     base = f2f_map(tier_sources(plain))
