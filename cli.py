@@ -146,6 +146,7 @@ def _ppa_checked(args):
             raise CliError(str(e)) from None
     if getattr(args, "jobs", 2) < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
+    run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
     return cfg, blocks
 
 
@@ -155,7 +156,7 @@ def ppa_options(args, blocks: list[str]) -> PpaOptions:
                       bond=Bond(r_ohm=args.bond_r, c_ff=args.bond_c, pitch_um=args.bond_pitch),
                       seed=args.seed, rate=args.rate, reuse=args.reuse, sram_macros=args.sram_macros,
                       harden=args.harden, common_footprint=args.common_footprint, bond_pins=not args.no_bond_pins,
-                      blocks=tuple(blocks) or None, jobs=args.jobs)
+                      blocks=tuple(blocks) or None, jobs=args.jobs, precision=getattr(args, "precision", None))
 
 
 def cmd_ppa(args) -> int:
@@ -244,6 +245,8 @@ def _ppa_options(pp: argparse.ArgumentParser):
                          "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
                          "macros in the 2D top and the tiers")
     pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
+    pp.add_argument("--precision", default=None, metavar="full|draft",
+                    help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
 
