@@ -131,6 +131,15 @@ def test_cli_precision_refused_before_writing(tmp_path):
     assert not out.exists()
 
 
+def test_cli_ppa_precision_refused_before_writing(tmp_path, root):
+    """`spikestack ppa --precision draft` without [elastic]: status 2, the field named, nothing written."""
+    out = tmp_path / "ppa"
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "ppa", str(root / "configs" / "moe_ppa_small.toml"),
+                        "-o", str(out), "--precision", "draft"], capture_output=True, text=True)
+    assert r.returncode == 2 and "precision: draft needs an [elastic] table" in r.stderr, r.stderr
+    assert not out.exists()
+
+
 def test_unsliced_design_unchanged():
     """weight_slices = 1 without [elastic]: no slice join, no draft port, one weight GLB per group
     (the Verilog of every earlier configuration; its bytes are compared in the report's check)."""
