@@ -6,7 +6,7 @@
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
-                   [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint]
+                   [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint] [--precision full|draft]
     spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
