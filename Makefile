@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults ppa pd-tools clean
+.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: setup
 # Run time of the PPA flow per step, flat and hierarchical, for 2, 4 and 8 experts (about an hour).
 bench-flow: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only flow --out out/bench --table BENCHMARKS.md
+
+# Elastic experts (issue 24): the (k_draft, slices read) grid and the slice bonds' toggles (part of
+# `make bench`; alone: about 7 minutes with the Verilator builds cached, 20-25 without, on a busy 2-core machine).
+bench-elastic: setup
+	$(VPY) -m spikestack.cli bench --only elastic --out out/bench --table BENCHMARKS.md
 
 # Cells of every distinct block of the default MoE and MHA (synthesis only, a few minutes).
 bench-census: setup pd-tools

@@ -1,12 +1,12 @@
 """The ``spikestack`` command line.
 
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
-                   [--simulator verilator|icarus]
+                   [--simulator verilator|icarus] [--precision full|draft]
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]] [--src-attrs]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
-                   [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint]
+                   [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint] [--precision full|draft]
     spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench import bench
-from .config import ConfigError, LayerConfig, load_config
+from .config import ConfigError, LayerConfig, load_config, run_precision
 from .demo import demo
 from .flows.blockmacros import check_blocks
 from .flows.census import as_json, census, census_md
@@ -72,12 +72,14 @@ def load_inputs(config: str, weights: str, spikes: str):
     return cfg, check_spikes(cfg, s["spikes"]), check_tensors(cfg, w)
 
 
-def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = "verilator") -> dict:
-    """Output spikes (and cycles for rtl, on ``simulator``) of one layer run."""
+def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = "verilator",
+              precision: str | None = None) -> dict:
+    """Output spikes (and cycles for rtl, on ``simulator``) of one layer run; ``precision``:
+    ``full`` or ``draft`` (a MoE with ``[elastic]``; default the configuration's)."""
     if backend == "golden":
-        return {"spikes": run_golden(cfg, spikes, tensors)}
+        return {"spikes": run_golden(cfg, spikes, tensors, precision)}
     b = build(cfg, simulator=simulator)
-    (out, cycles), = simulate(b, [(spikes, tensors)])
+    (out, cycles), = simulate(b, [(spikes, tensors)], precisions=[precision] if cfg.elastic is not None else None)
     return {"spikes": out.astype(np.uint8), "cycles": np.int64(cycles)}
 
 
@@ -87,11 +89,12 @@ def cmd_run(args) -> int:
     if args.simulator is not None and args.backend != "rtl":
         raise CliError("simulator: only with --backend rtl (the golden backend simulates no Verilog)")
     cfg, spikes, tensors = load_inputs(args.config, args.weights, args.spikes)
+    run_precision(cfg, args.precision)       # refuses draft without [elastic] before anything runs
     if args.backend == "rtl":
         design_for(cfg)          # refuses a kind without hardware before anything runs
         if args.simulator == "icarus" and not shutil.which("iverilog"):
             raise CliError("simulator: icarus needs iverilog (Debian package 'iverilog'; `make pd-tools` installs it)")
-    result = run_layer(cfg, spikes, tensors, args.backend, args.simulator or "verilator")
+    result = run_layer(cfg, spikes, tensors, args.backend, args.simulator or "verilator", args.precision)
     def save(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **result)
@@ -143,6 +146,7 @@ def _ppa_checked(args):
             raise CliError(str(e)) from None
     if getattr(args, "jobs", 2) < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
+    run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
     return cfg, blocks
 
 
@@ -152,7 +156,7 @@ def ppa_options(args, blocks: list[str]) -> PpaOptions:
                       bond=Bond(r_ohm=args.bond_r, c_ff=args.bond_c, pitch_um=args.bond_pitch),
                       seed=args.seed, rate=args.rate, reuse=args.reuse, sram_macros=args.sram_macros,
                       harden=args.harden, common_footprint=args.common_footprint, bond_pins=not args.no_bond_pins,
-                      blocks=tuple(blocks) or None, jobs=args.jobs)
+                      blocks=tuple(blocks) or None, jobs=args.jobs, precision=getattr(args, "precision", None))
 
 
 def cmd_ppa(args) -> int:
@@ -241,6 +245,8 @@ def _ppa_options(pp: argparse.ArgumentParser):
                          "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
                          "macros in the 2D top and the tiers")
     pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
+    pp.add_argument("--precision", default=None, metavar="full|draft",
+                    help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
 
@@ -256,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
     r.add_argument("--simulator", default=None, metavar="verilator|icarus",
                    help="simulator of the rtl backend: verilator (default) or icarus (iverilog -g2012, 4-state)")
+    r.add_argument("--precision", default=None, metavar="full|draft",
+                   help="MoE with an [elastic] table: full precision or the draft (top k_draft experts, top "
+                        "draft_slices weight slices); default: elastic.precision")
     r.set_defaults(fn=cmd_run)
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
     g.add_argument("config")
@@ -301,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/bench")
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
     b.add_argument("--only", action="append", metavar="SECTION",
-                   help="run only this section (linear, moe, mha, flow, census, ssa); flow (PPA flow run time), census "
-                        "(cells per block) and ssa (SSA vs deterministic attention) run only when asked")
+                   help="run only this section (linear, moe, mha, elastic, flow, census, ssa, defaults); flow "
+                        "(PPA flow run time), census (cells per block), ssa (SSA vs deterministic attention) and "
+                        "defaults (the default MoE and MHA alone) run only when asked")
     b.set_defaults(fn=cmd_bench)
     return p
 

@@ -18,6 +18,8 @@ __all__ = [
     "ConfigError", "LifConfig", "HwConfig", "LayerConfig", "load_config", "parse_config",
     "signed_bits", "LIF_POPULATIONS", "dump_config",
     "AttentionConfig", "ATTENTION_MODES", "LFSR_TAPS", "lfsr_mask", "lfsr_period",
+    "signed_bits", "LIF_POPULATIONS", "dump_config", "ElasticConfig", "PRECISIONS", "ROUNDINGS",
+    "parse_elastic", "check_elastic", "run_precision",
 ]
 
 
@@ -85,6 +87,8 @@ class HwConfig:
     glb_share      expert cores sharing one expert-weight GLB (the paper's pairs: 2)
     event_driven   skip zero spikes: integration costs one cycle per spike, not per input
     result_lanes   output currents drained from a core per cycle (see :attr:`drain_lanes`)
+    weight_slices  (MoE) each expert weight stored as this many bit slices, one GLB bank each
+                   (1 = one word per weight); see :class:`ElasticConfig`
     """
     rows: int = 8
     cols: int = 8
@@ -93,6 +97,7 @@ class HwConfig:
     event_driven: bool = True
     # --- result drain (issue 21): see result_lanes below; kept as one block for easy merging ---
     result_lanes: int = 8
+    weight_slices: int = 1
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -102,6 +107,7 @@ class HwConfig:
         if not isinstance(self.event_driven, bool):
             raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
         _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
+        _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
 
     @property
     def lanes(self) -> int:
@@ -250,6 +256,7 @@ class LayerConfig:
     lif: dict = field(default_factory=dict)
     hw: HwConfig = field(default_factory=HwConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    elastic: "ElasticConfig | None" = None    # moe only: the draft mode (issue 24)
 
     def __post_init__(self):
         if self.kind not in LIF_POPULATIONS:
@@ -284,6 +291,7 @@ class LayerConfig:
         if not isinstance(self.attention, AttentionConfig):
             raise ConfigError("attention: expected a table [attention]")
         self.attention.check_layer(self.kind, self.d // self.heads if self.kind == "mha" else 0, self.n)
+        check_elastic(self)
 
     # -- derived sizes -------------------------------------------------------------------------
     @property
@@ -347,7 +355,8 @@ def parse_config(data: dict) -> LayerConfig:
         if key not in _HW_KEYS:
             raise ConfigError(f"hw.{key}: unknown key")
     attention = _parse_attention(data.pop("attention", {}))
-    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), attention=attention, **data)
+    elastic = parse_elastic(data.pop("elastic", None))
+    return LayerConfig(lif=lifs, hw=HwConfig(**hw_table), attention=attention, elastic=elastic, **data)
 
 
 def load_config(path: str | Path) -> LayerConfig:
@@ -371,6 +380,9 @@ def dump_config(cfg: LayerConfig) -> str:
     lif = d.pop("lif")
     hw = d.pop("hw")
     d.pop("attention")
+    elastic = d.pop("elastic")
+    if hw["weight_slices"] == 1:
+        del hw["weight_slices"]           # the default: the text of every earlier configuration
     for k, v in d.items():
         if k in ("d_out",) and cfg.kind != "linear":
             continue
@@ -386,4 +398,81 @@ def dump_config(cfg: LayerConfig) -> str:
     for k, v in hw.items():
         lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
     lines += _dump_attention(cfg.attention)
+    if elastic is not None:
+        lines.append("\n[elastic]")
+        lines += [f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in elastic.items()]
     return "\n".join(lines) + "\n"
+
+
+# --- elastic experts (issue 24, after ELMoE-3D): bit-sliced expert weights and the draft mode ---------
+
+PRECISIONS = ("full", "draft")
+ROUNDINGS = ("truncate", "midpoint")
+
+
+@dataclass(frozen=True)
+class ElasticConfig:
+    """The draft mode of a MoE layer (``[elastic]`` table; the hardware then has a ``draft`` input).
+
+    k_draft        experts per token in a draft run (1..top_k): the expert axis
+    draft_slices   top (most significant) weight slices a draft run reads (1..hw.weight_slices): the bit axis
+    rounding       the value of the bits a draft run does not read: ``truncate`` (zeros: the kept
+                   slices' floor) or ``midpoint`` (1 then zeros: the middle of the dropped interval)
+    precision      the mode of a run when none is asked for (``full`` or ``draft``)
+    """
+    k_draft: int = 1
+    draft_slices: int = 1
+    rounding: str = "truncate"
+    precision: str = "full"
+
+    def __post_init__(self):
+        _int("elastic.k_draft", self.k_draft, lo=1)
+        _int("elastic.draft_slices", self.draft_slices, lo=1)
+        if self.rounding not in ROUNDINGS:
+            raise ConfigError(f"elastic.rounding: must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"elastic.precision: must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+def parse_elastic(table) -> ElasticConfig | None:
+    """The ``[elastic]`` table (``None``: absent)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("elastic: expected a table [elastic]")
+    keys = {f.name for f in dataclasses.fields(ElasticConfig)}
+    for key in table:
+        if key not in keys:
+            raise ConfigError(f"elastic.{key}: unknown key")
+    return ElasticConfig(**table)
+
+
+def check_elastic(cfg: LayerConfig) -> None:
+    """The bit slices and the draft mode against the rest of the layer (every field named)."""
+    S = cfg.hw.weight_slices
+    if S > 1 and cfg.kind != "moe":
+        raise ConfigError(f"hw.weight_slices: bit-sliced weights are for kind 'moe' only, got {cfg.kind!r}")
+    if cfg.w_bits % S:
+        raise ConfigError(f"hw.weight_slices: {S} does not divide w_bits={cfg.w_bits}")
+    e = cfg.elastic
+    if e is None:
+        return
+    if not isinstance(e, ElasticConfig):
+        raise ConfigError(f"elastic: expected an ElasticConfig, got {e!r}")
+    if cfg.kind != "moe":
+        raise ConfigError(f"elastic: the draft mode is for kind 'moe' only, got {cfg.kind!r}")
+    if e.k_draft > cfg.top_k:
+        raise ConfigError(f"elastic.k_draft: {e.k_draft} > top_k={cfg.top_k}")
+    if e.draft_slices > S:
+        raise ConfigError(f"elastic.draft_slices: {e.draft_slices} > hw.weight_slices={S}")
+
+
+def run_precision(cfg: LayerConfig, precision: str | None = None) -> str:
+    """The mode of one run: ``precision`` if given, else the configuration's; ``draft`` needs ``[elastic]``."""
+    if precision is None:
+        return cfg.elastic.precision if cfg.elastic is not None else "full"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "draft" and cfg.elastic is None:
+        raise ConfigError(f"precision: draft needs an [elastic] table (kind {cfg.kind!r} has none)")
+    return precision

@@ -26,6 +26,7 @@ SECTIONS = {
     "linear": "spikestack.bench:bench_linear",
     "moe": "spikestack.bench.moe:run",
     "mha": "spikestack.bench.mha:run",
+    "elastic": "spikestack.bench.elastic:run",
     "flow": "spikestack.bench.flow:run",
     "census": "spikestack.bench.census:run",
     "ssa": "spikestack.bench.ssa:run",

@@ -165,18 +165,20 @@ def synaptic_ops(cfg, spikes, tensors) -> int:
 
 
 def simulate_activity(cfg, variant: str = "2d", seed: int = 0, rate: float = 0.2, workdir: Path | None = None,
-                      log=print) -> dict:
+                      log=print, precision: str | None = None) -> dict:
     """Run one seeded workload on the traced Verilator build of ``variant`` (``"2d"`` or
     ``"3d:<partition>"``) and measure its activity. Returns ``{"variant", "seed", "rate", "cycles",
     "sim_cycles_window", "mean_toggle_rate", "bits", "toggles": {name: rate}, "sops", "vcd"}``
     (``toggles``: per bit, toggles per cycle in the compute window; ``mean_toggle_rate``: their mean
-    over the signals inside the blocks, ``bits`` of them)."""
+    over the signals inside the blocks, ``bits`` of them). ``precision``: ``full`` or ``draft`` for a
+    MoE with ``[elastic]`` (default: the configuration's)."""
     import tempfile
     spikes, tensors = random_case(cfg, seed=seed, rate=rate)
     log(f"[activity] {variant}: Verilator build with VCD tracing, workload seed {seed}, rate {rate} ...")
     b = build(cfg, variant, trace=True)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="spikestack_act_")).resolve()
-    r, = simulate_full(b, [(spikes, tensors)], workdir=workdir, waves=True)
+    r, = simulate_full(b, [(spikes, tensors)], workdir=workdir, waves=True,
+                       precisions=[precision] if getattr(cfg, "elastic", None) is not None else None)
     vcd = parse_vcd(workdir / "dump.vcd")
     cycles = vcd["cycles"]
     clk = {k for k in vcd["bits"] if k.split(".")[-1] == "clk"}

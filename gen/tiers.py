@@ -71,7 +71,7 @@ def f2f_map(src: dict) -> dict:
     """The machine-readable bond map: every bond with direction, width, source and sinks."""
     bl: list[Bond] = src["bonds"]
     up = sum(b.width for b in bl if b.from_tier == "tier_bottom")
-    return {
+    out = {
         "top": f"{src['name']}_3d", "partition": src["partition"],
         "tiers": {t: sorted(b for b, x in src["assignment"].items() if x == t) for t in TIERS},
         "bond_count": sum(b.width for b in bl), "bond_signals": len(bl),
@@ -81,6 +81,22 @@ def f2f_map(src: dict) -> dict:
                    "sinks": list(b.sinks), "sink_blocks": sorted({s.split(".")[0] for s in b.sinks})}
                   for b in bl],
     }
+    per_slice = _slice_bonds(bl)
+    if per_slice:
+        out["weight_slice_bonds"] = per_slice
+    return out
+
+
+def _slice_bonds(bl: list[Bond]) -> dict[str, int]:
+    """Bit-sliced expert weights (``[hw] weight_slices > 1``): the bonds of each slice's banks
+    (``weight_glb_<g>_s<i>``: address, enable and read data of every read port), by slice."""
+    per: dict[str, int] = {}
+    for b in bl:
+        for blk in {b.source.split(".")[0]} | {x.split(".")[0] for x in b.sinks}:
+            m = re.fullmatch(r"weight_glb_\d+_(s\d+)", blk)
+            if m:
+                per[m.group(1)] = per.get(m.group(1), 0) + b.width
+    return dict(sorted(per.items(), key=lambda kv: int(kv[0][1:])))
 
 
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
@@ -172,6 +188,9 @@ def report_markdown(fmap: dict, rep: dict) -> str:
     lines = [f"# Two-tier split of {fmap['top']} ({fmap['partition']})", "",
              f"F2F bonds: {fmap['bond_count']} ({fmap['bond_signals']} signals; "
              f"{fmap['bonds_top_to_bottom']} top->bottom, {fmap['bonds_bottom_to_top']} bottom->top)", "",
+             *([f"Bonds of each weight slice's banks: " + ", ".join(f"{k} {v}" for k, v in
+                                                                    fmap["weight_slice_bonds"].items()), ""]
+               if "weight_slice_bonds" in fmap else []),
              "| tier | blocks | cells | flip-flops | cell area (µm²) | max bond pitch (µm) |", "|---|---|---|---|---|---|"]
     for tier in TIERS:
         st = rep.get("tiers", {}).get(tier, {})

@@ -91,10 +91,12 @@ class Merge(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
-                 result_layout: data.StructLayout, groups: int = 1, per_token: int = 0):
+                 result_layout: data.StructLayout, groups: int = 1, per_token: int = 0,
+                 expected_draft: int | None = None):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
         self.groups, self.per_token = groups, per_token
+        self.expected_draft = expected_draft        # a draft run's results (issue 24): adds ``draft`` In(1)
         self.i_bits = result_layout.members["currents"].elem_shape.width
         self.depth = t * n * tiles * groups
         self.addr_bits = addr_width(self.depth)
@@ -104,6 +106,8 @@ class Merge(wiring.Component):
             members[f"results_{c}"] = In(stream.Signature(result_layout))
         if per_token:
             members["tokens_done"] = Out(n)
+        if expected_draft is not None:
+            members["draft"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -157,7 +161,8 @@ class Merge(wiring.Component):
             m.d.sync += count.eq(0)
         with m.Elif(s_valid):
             m.d.sync += count.eq(count + 1)
-        m.d.comb += self.complete.eq(s_valid & (count == self.expected - 1))
+        expected = self.expected if self.expected_draft is None else Mux(self.draft, self.expected_draft, self.expected)
+        m.d.comb += self.complete.eq(s_valid & (count == expected - 1))
         if self.per_token:
             self._token_counts(m, s_valid, res.n)
         return m
@@ -165,6 +170,9 @@ class Merge(wiring.Component):
     def _token_counts(self, m, s_valid, res_n):
         """``tokens_done[n]``: all ``per_token`` words of token n are in the buffer (set the cycle
         after its last word is written, so a read issued then sees it; cleared by ``start``)."""
+        per_token = self.per_token
+        if self.expected_draft is not None:         # a draft run routes k_draft of top_k experts a token
+            per_token = Mux(self.draft, self.per_token * self.expected_draft // self.expected, self.per_token)
         s_n = Signal.like(res_n)
         m.d.sync += s_n.eq(res_n)
         for i in range(self.n):
@@ -173,7 +181,7 @@ class Merge(wiring.Component):
                 m.d.sync += [cnt.eq(0), self.tokens_done[i].eq(0)]
             with m.Elif(s_valid & (s_n == i)):
                 m.d.sync += cnt.eq(cnt + 1)
-                with m.If(cnt == self.per_token - 1):
+                with m.If(cnt == per_token - 1):
                     m.d.sync += self.tokens_done[i].eq(1)
 
 

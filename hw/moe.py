@@ -36,7 +36,8 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import ConfigError, LayerConfig, signed_bits
+from ..config import ConfigError, LayerConfig, run_precision, signed_bits
+from ..sim.elastic import run_tensors, weight_slices
 from ..sim.layers import router_scores, top_k_mask
 from ..sim.lif import lif_population
 from .control import RunControl, control_members
@@ -49,6 +50,7 @@ from .merge import Merge, SpikeGenerator
 from .pack import pack_bits, pack_lanes, unpack_bits
 from .router import Router, RouterParams
 from .shapes import ceil_div
+from .slices import DraftMode, WeightSlices
 
 __all__ = ["MoePlan", "moe_design"]
 
@@ -94,13 +96,19 @@ class MoePlan:
         self.router_w = GlbParams(depth=D, width=E * cfg.w_bits)
         self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
                         for g in range(self.groups)]
+        # bit-sliced weights and the draft mode (issue 24): S banks per group, slice 0 the top bits
+        self.slices, self.elastic = hw.weight_slices, cfg.elastic
+        self.weight_banks = [[GlbParams(depth=w_depth, width=P * cfg.w_bits // self.slices,
+                                        read_ports=len(self.members_of[g])) for _ in range(self.slices)]
+                             for g in range(self.groups)] if self.slices > 1 else []
         self.biases = [GlbParams(depth=b_depth * self.drain_groups, width=self.drain_lanes * cfg.b_bits,
                                  read_ports=len(self.members_of[g]))
                        for g in range(self.groups)]
         self.router = RouterParams(t=T, n=N, d=D, experts=E, top_k=k, w_bits=cfg.w_bits,
                                    score_bits=self.score_bits, act_addr_bits=self.activation.addr_width,
                                    act_width=self.activation.width,
-                                   event_driven=hw.event_driven)
+                                   event_driven=hw.event_driven,
+                                   k_draft=cfg.elastic.k_draft if cfg.elastic else 0)
 
     # -- host side ---------------------------------------------------------------------------
     def images(self, spikes: np.ndarray, tensors: dict) -> dict[str, list[int]]:
@@ -129,7 +137,11 @@ class MoePlan:
                 b2 = np.zeros(to * P, dtype=np.int64)
                 b2[:D] = tensors["b2"][e]
                 b[self.b2_base + s * to:self.b2_base + (s + 1) * to] = b2.reshape(to, P)
-            img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits)
+            if self.slices > 1:
+                for i, sl in enumerate(weight_slices(w, cfg.w_bits, self.slices)):
+                    img[f"weight_glb_{g}_s{i}_host_w"] = pack_lanes(sl, cfg.w_bits // self.slices)
+            else:
+                img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits)
             img[f"bias_glb_{g}_host_w"] = pack_lanes(b.reshape(-1, self.drain_lanes), cfg.b_bits)
         return img
 
@@ -150,11 +162,25 @@ class MoePlan:
         return (cfg.t * cfg.n * cfg.d + jobs * (per_job + cfg.t * self.tiles_out * self.drain_groups)
                 + cfg.t * cfg.n * self.tiles_out * self.drain_groups + 256)
 
-    def work(self, spikes, tensors) -> dict:
-        """The routed work of one input (from the golden model): synaptic adds per expert."""
+    def run_inputs(self, precision: str | None = None) -> dict[str, int]:
+        """Top inputs a run holds from before start to done: ``draft`` (with ``[elastic]``)."""
+        mode = run_precision(self.cfg, precision)
+        return {"draft": int(mode == "draft")} if self.elastic is not None else {}
+
+    def weight_bits_per_read(self, precision: str | None = None) -> int:
+        """Weight-GLB bits one core read returns in a run: P * w_bits, or the draft's slices."""
+        cfg, used = self.cfg, self.slices
+        if run_precision(cfg, precision) == "draft":
+            used = self.elastic.draft_slices
+        return self.lanes * cfg.w_bits // self.slices * used
+
+    def work(self, spikes, tensors, precision: str | None = None) -> dict:
+        """The routed work of one input (from the golden model): synaptic adds per expert;
+        ``precision``: of a run with ``[elastic]`` (its k and weights)."""
         cfg = self.cfg
+        k, tensors = run_tensors(cfg, tensors, precision)
         s = np.asarray(spikes, dtype=np.int64)
-        mask = top_k_mask(router_scores(s, tensors["wr"]), cfg.top_k)          # (N, E)
+        mask = top_k_mask(router_scores(s, tensors["wr"]), k)                  # (N, E)
         pop_in = s.sum(axis=2)                                                  # (T, N)
         adds = np.zeros(cfg.experts, dtype=np.int64)
         events = np.zeros(cfg.experts, dtype=np.int64)                          # core cycles, P lanes each
@@ -219,8 +245,13 @@ def moe_design(cfg: LayerConfig) -> Design:
         t=cfg.t, n=cfg.n, d=cfg.d, experts=cfg.experts, core_groups=plan.core_groups, groups=plan.groups,
         job_layout=plan.job.job_layout, act_addr_bits=plan.activation.addr_width,
         act_width=plan.activation.width), role="control")
+    S = plan.slices
     for g in range(plan.groups):
-        d.add(f"weight_glb_{g}", lambda g=g: GLB(plan.weights[g]), role="memory")
+        if S > 1:
+            for i in range(S):
+                d.add(f"weight_glb_{g}_s{i}", lambda g=g, i=i: GLB(plan.weight_banks[g][i]), role="memory")
+        else:
+            d.add(f"weight_glb_{g}", lambda g=g: GLB(plan.weights[g]), role="memory")
         d.add(f"bias_glb_{g}", lambda g=g: GLB(plan.biases[g]), role="memory")
     for c in range(plan.cores):
         d.add(f"expert_core_{c}", lambda: JobCore(plan.job), role="logic", group="expert_core")
@@ -228,7 +259,9 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, cores=plan.cores,
                                  m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out * G,
                                  result_layout=plan.job.result_layout, groups=G,
-                                 per_token=cfg.top_k * cfg.t * plan.tiles_out * G), role="control")
+                                 per_token=cfg.top_k * cfg.t * plan.tiles_out * G,
+                                 expected_draft=(cfg.n * cfg.elastic.k_draft * cfg.t * plan.tiles_out * G
+                                                 if cfg.elastic else None)), role="control")
     d.add("spike_generator", lambda: SpikeGenerator(
         t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
         pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G, gated=True), role="control")
@@ -241,9 +274,14 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.wire("router.wr_rd", "router_weights.rd0")
     d.wire("router.routes", "dispatcher.routes")
     d.wire("dispatcher.act_rd", "activation_glb.rd1")
+    _elastic_blocks(d, plan)
     for g, members in enumerate(plan.members_of):
         for i, c in enumerate(members):
-            d.wire(f"expert_core_{c}.w_rd", f"weight_glb_{g}.rd{i}")
+            if S > 1:
+                for s in range(S):
+                    d.wire(f"weight_slices_{c}.s{s}", f"weight_glb_{g}_s{s}.rd{i}")
+            else:
+                d.wire(f"expert_core_{c}.w_rd", f"weight_glb_{g}.rd{i}")
             d.wire(f"expert_core_{c}.b_rd", f"bias_glb_{g}.rd{i}")
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"expert_core_{c}.job")
@@ -254,9 +292,35 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.wire("spike_generator.out_wr", "activation_glb.wr0")
     for port in ("start", "busy", "done", "cycles"):
         d.export(port, f"sequencer.{port}")
-    for name in ["activation_glb", "router_weights"] + [f"{k}_glb_{g}" for g in range(plan.groups)
-                                                         for k in ("weight", "bias")]:
+    banks = [f"_s{i}" for i in range(S)] if S > 1 else [""]
+    for name in ["activation_glb", "router_weights"] + [x for g in range(plan.groups)
+                                                         for x in [f"weight_glb_{g}{b}" for b in banks] + [f"bias_glb_{g}"]]:
         d.export(f"{name}_host_w", f"{name}.host_w")
     d.export("activation_glb_host_r", "activation_glb.host_r")
     d.plan = plan
     return d
+
+
+def _elastic_blocks(d: Design, plan: MoePlan):
+    """Issue 24: the slice join beside each core (``weight_slices > 1``) and the draft mode
+    (``[elastic]``): ``draft`` input, latched at start, to the router (top-k_draft), the merge (its
+    count of results) and the slice joins (banks not read)."""
+    cfg, S, e = plan.cfg, plan.slices, plan.elastic
+    dropped = e is not None and S > 1 and e.draft_slices < S
+    if S > 1:
+        for c in range(plan.cores):
+            d.add(f"weight_slices_{c}", lambda: WeightSlices(
+                lanes=plan.lanes, w_bits=cfg.w_bits, slices=S, addr_bits=plan.weights[0].addr_width,
+                draft_slices=e.draft_slices if e else None, rounding=e.rounding if e else "truncate"),
+                role="logic", group="weight_slices")
+            d.wire(f"expert_core_{c}.w_rd", f"weight_slices_{c}.w_rd")
+    if e is None:
+        return
+    d.add("draft_mode", DraftMode, role="control")
+    d.export("draft", "draft_mode.draft")
+    d.wire("sequencer.router_start", "draft_mode.go")
+    d.wire("draft_mode.mode", "router.draft")
+    d.wire("draft_mode.mode", "merge.draft")
+    if dropped:
+        for c in range(plan.cores):
+            d.wire("draft_mode.mode", f"weight_slices_{c}.draft")

@@ -45,10 +45,13 @@ class RouterParams:
     act_width: int
     event_driven: bool = True
     depth: int = 4
+    k_draft: int = 0        # > 0: a ``draft`` input selects top-k_draft instead of top-k (issue 24)
 
     def __post_init__(self):
         if not 1 <= self.top_k <= self.experts:
             raise ValueError("top_k: must be in 1..experts")
+        if not 0 <= self.k_draft <= self.top_k:
+            raise ValueError("k_draft: must be in 0..top_k")
 
     @property
     def w_port(self):
@@ -62,16 +65,19 @@ class RouterParams:
 
 class Router(wiring.Component):
     """See the module docstring. Attributes: ``start`` In(1), ``act_rd``, ``wr_rd`` (read ports),
-    ``routes`` Out(stream of route_layout)."""
+    ``routes`` Out(stream of route_layout); with ``k_draft``, ``draft`` In(1) (top-k_draft while high)."""
 
     def __init__(self, p: RouterParams):
         self.p = p
-        super().__init__({
+        members = {
             "start": In(1),
             "act_rd": In(p.act_port),
             "wr_rd": In(p.w_port),
             "routes": Out(stream.Signature(route_layout(p.n, p.experts))),
-        })
+        }
+        if p.k_draft:
+            members["draft"] = In(1)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -139,7 +145,8 @@ class Router(wiring.Component):
             beats = [(scores[o] > scores[e]) | ((scores[o] == scores[e]) if o < e else 0)
                      for o in range(E) if o != e]
             count = sum(beats) if beats else 0
-            m.d.comb += mask[e].eq(count < p.top_k)
+            k = Mux(self.draft, p.k_draft, p.top_k) if p.k_draft else p.top_k
+            m.d.comb += mask[e].eq(count < k)
         m.d.comb += [rfifo.w_en.eq(fin_valid), rfifo.w_data.eq(Cat(fin_n, mask))]
         m.d.sync += tokens_inflight.eq(tokens_inflight + token_in - fin_valid)
         m.d.comb += [self.routes.valid.eq(rfifo.r_rdy), self.routes.payload.eq(rfifo.r_data),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import LayerConfig
+from .elastic import run_tensors
 from .lif import lif_population
 from .ssa import ssa_attention
 
@@ -50,9 +51,10 @@ def moe_expert_currents(cfg: LayerConfig, spikes, w1, b1, w2, b2) -> np.ndarray:
             + b2.astype(np.int64)[:, None, None, :])
 
 
-def moe_layer(cfg: LayerConfig, spikes, wr, w1, b1, w2, b2) -> np.ndarray:
-    """Router scores -> top-k -> experts -> merge (exact sum of the routed currents) -> LIF_out."""
-    mask = top_k_mask(router_scores(spikes, wr), cfg.top_k)                      # (N, E)
+def moe_layer(cfg: LayerConfig, spikes, wr, w1, b1, w2, b2, k: int | None = None) -> np.ndarray:
+    """Router scores -> top-k -> experts -> merge (exact sum of the routed currents) -> LIF_out.
+    ``k``: experts per token (default ``cfg.top_k``; a draft run's ``k_draft``)."""
+    mask = top_k_mask(router_scores(spikes, wr), cfg.top_k if k is None else k)  # (N, E)
     currents = moe_expert_currents(cfg, spikes, w1, b1, w2, b2)                   # (E, T, N, D)
     merged = np.einsum("etnd,ne->tnd", currents, mask.astype(np.int64))
     return lif_population(merged, cfg.lif["out"], cfg.v_bits)
@@ -81,12 +83,16 @@ def mha_layer(cfg: LayerConfig, spikes, wq, wk, wv, wo, bq, bk, bv, bo) -> np.nd
     return lif_population(synaptic(s_attn, wo, bo), cfg.lif["o"], cfg.v_bits)
 
 
-def run_golden(cfg: LayerConfig, spikes: np.ndarray, tensors: dict) -> np.ndarray:
-    """Dispatch on ``cfg.kind`` with the tensors of SPEC.md by name."""
+def run_golden(cfg: LayerConfig, spikes: np.ndarray, tensors: dict, precision: str | None = None) -> np.ndarray:
+    """Dispatch on ``cfg.kind`` with the tensors of SPEC.md by name; ``precision`` (MoE with an
+    ``[elastic]`` table): ``full`` or ``draft`` (:mod:`.elastic`), default the configuration's."""
+    if precision is not None and cfg.kind != "moe":
+        run_tensors(cfg, tensors, precision)            # refuses draft without [elastic]
     if cfg.kind == "linear":
         return linear_layer(cfg, spikes, tensors["w"], tensors["b"])
     if cfg.kind == "moe":
-        return moe_layer(cfg, spikes, *(tensors[k] for k in ("wr", "w1", "b1", "w2", "b2")))
+        k, tensors = run_tensors(cfg, tensors, precision)
+        return moe_layer(cfg, spikes, *(tensors[x] for x in ("wr", "w1", "b1", "w2", "b2")), k=k)
     if cfg.kind == "mha":
         return mha_layer(cfg, spikes, *(tensors[k] for k in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")))
     raise ValueError(cfg.kind)

@@ -49,6 +49,10 @@ async def run_layer(dut):
     plan = design_for(cfg).plan
     clk = dut.clk
     dut.start.value = 0
+    run_inputs = getattr(plan, "run_inputs", None)          # a MoE with [elastic]: the draft input
+    precisions = [str(x) for x in job["precisions"]] if "precisions" in job.files else None
+    for port, value in (run_inputs() if run_inputs else {}).items():
+        getattr(dut, port).value = value
     for name in dir(dut):
         if name.endswith("__en") and "_host_" in name:   # writes off, reads enabled
             getattr(dut, name).value = int("_host_r" in name)
@@ -60,6 +64,8 @@ async def run_layer(dut):
         tensors = {k.split("_", 1)[1]: job[k] for k in job.files if k.startswith(f"c{c}_") and k != f"c{c}_spikes"}
         for port, words in plan.images(spikes, tensors).items():
             await _write(dut, clk, port, words)
+        for port, value in (run_inputs(precisions[c] if precisions else None) if run_inputs else {}).items():
+            getattr(dut, port).value = value
         dut.start.value = 1
         await RisingEdge(clk)
         dut.start.value = 0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import LayerConfig, dump_config
+from ..config import LayerConfig, dump_config, run_precision
 from ..gen.generate import generate_verilog
 
 __all__ = ["SIMULATORS", "Build", "build", "build_component", "run_bench", "simulate", "simulate_full", "compare", "cache_root", "verilator_path"]
@@ -215,15 +215,21 @@ def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | Non
 
 
 def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None,
-                  waves: bool = False, reset_cycles: int = 3, random_init: int | None = None) -> list[dict]:
+                  waves: bool = False, reset_cycles: int = 3, random_init: int | None = None,
+                  precisions: list[str | None] | None = None) -> list[dict]:
     """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s", "counters"}`` (wall
     time from start to done, i.e. the simulator's speed without the host loading; ``counters``:
     the hardware counters the plan lists, e.g. busy cycles per core and per phase).
     ``reset_cycles``: rising edges with ``rst`` high before anything else happens;
     ``random_init`` (Verilator): every register and memory bit starts at a random value drawn from
-    this seed (a positive int) instead of zero."""
+    this seed (a positive int) instead of zero. ``precisions``: per case ``full`` or ``draft``
+    (a MoE with ``[elastic]``; ``None``: the configuration's)."""
     job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases)),
            "reset_cycles": np.int64(reset_cycles)}
+    if precisions is not None:
+        if len(precisions) != len(cases):
+            raise ValueError(f"precisions: {len(precisions)} for {len(cases)} cases")
+        job["precisions"] = np.array([run_precision(b.cfg, p) for p in precisions])
     for i, (spikes, tensors) in enumerate(cases):
         job[f"c{i}_spikes"] = np.asarray(spikes, dtype=np.uint8)
         for k, v in tensors.items():

@@ -34,6 +34,8 @@ class PpaOptions:
     blocks: design blocks or groups (``expert_core``, ``merge``, ...) hardened alone, each from its
         own inner ``harden`` macros, and instantiated as macros in the 2D top and both tiers.
     jobs: flows (and hardened blocks) run at once.
+    precision: the workload's mode for a MoE with ``[elastic]`` (``full`` or ``draft``; None: the
+        configuration's), for the simulated activity.
     """
     partition: str = "memory-on-logic"
     clock_ns: float = 10.0
@@ -51,6 +53,7 @@ class PpaOptions:
     bond_pins: bool = True
     blocks: tuple[str, ...] | None = None
     jobs: int = 2
+    precision: str | None = None
 
     def __post_init__(self):
         if isinstance(self.bond, dict):

@@ -96,7 +96,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     acts = {}
     if o.sim_activity:
         for key, variant in [("2d", "2d")] + ([("3d", f"3d:{partition}")] if three_d else []):
-            acts[key] = simulate_activity(cfg, variant, seed=seed, rate=rate, workdir=out_dir / "sim" / key, log=log)
+            acts[key] = simulate_activity(cfg, variant, seed=seed, rate=rate, workdir=out_dir / "sim" / key, log=log,
+                                          precision=o.precision)
         result["workload"] = {
             "seed": seed, "rate": rate, "sops": acts["2d"]["sops"], "cycles": acts["2d"]["cycles"],
             "activity": {k: {x: a[x] for x in ("variant", "cycles", "sim_cycles_window", "mean_toggle_rate", "bits",
