@@ -34,6 +34,8 @@ class PpaOptions:
     blocks: design blocks or groups (``expert_core``, ``merge``, ...) hardened alone, each from its
         own inner ``harden`` macros, and instantiated as macros in the 2D top and both tiers.
     jobs: flows (and hardened blocks) run at once.
+    method: ``independent`` (each tier alone, bonds as area pins afterwards) or ``coplaced`` (also
+        the Macro-3D co-placed flow of :mod:`spikestack.flows.coplace.run`, reported beside it).
     """
     partition: str = "memory-on-logic"
     clock_ns: float = 10.0
@@ -51,10 +53,16 @@ class PpaOptions:
     bond_pins: bool = True
     blocks: tuple[str, ...] | None = None
     jobs: int = 2
+    method: str = "independent"
 
     def __post_init__(self):
         if isinstance(self.bond, dict):
             object.__setattr__(self, "bond", Bond(**self.bond))
+        if self.method not in ("independent", "coplaced"):
+            raise ValueError(f"method: {self.method!r} is not one of independent, coplaced")
+        if self.method == "coplaced" and (self.partition != "memory-on-logic" or self.harden or self.blocks):
+            raise ValueError("method: coplaced is implemented for the flat memory-on-logic split only "
+                             "(no --harden / --blocks)")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(self.blocks) or None)
 
