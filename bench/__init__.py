@@ -28,9 +28,10 @@ SECTIONS = {
     "mha": "spikestack.bench.mha:run",
     "flow": "spikestack.bench.flow:run",
     "census": "spikestack.bench.census:run",
+    "ppa3d": "spikestack.bench.ppa3d:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only)
-ON_REQUEST = {"flow", "census"}
+ON_REQUEST = {"flow", "census", "ppa3d"}
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:

@@ -117,3 +117,55 @@ def test_split_rc_puts_a_bond_net_on_its_driving_tier():
     from spikestack.flows.formats.rc import rc_entries
     assert [(n, d, c) for n, d, c, _ in rc_entries(out["tier_top"])] == [("b0", "U1/Y", 0.02), ("n", "U2/Y", 0.01),
                                                                         ("clk", "PIN/clk", 0.0)]
+
+
+def test_split_def_gives_each_tier_its_cells_and_layers():
+    from spikestack.flows.coplace.merge import split_def
+    routed = ("UNITS DISTANCE MICRONS 100 ;\nCOMPONENTS 2 ;\n- T_U1 INVX1_T + PLACED ( 0 0 ) N ;\n"
+              "- B_U1 INVX1 + PLACED ( 0 0 ) N ;\nEND COMPONENTS\nNETS 2 ;\n- b0\n  ( T_U1 Y ) ( B_U1 A )\n"
+              f"+ ROUTED metal1 ( 0 0 ) ( 100 * ) M2_M1\n  NEW metal6 ( 1000 2000 ) ( * 2500 ) {BOND_VIA}\n"
+              "  NEW metal6b ( 1000 2500 ) ( 1600 * )\n  NEW metal1b ( 5 5 ) ( 9 * )\n;\n"
+              "- B_n1\n  ( B_U1 Y ) ( B_U1 A )\n+ ROUTED metal1 ( 0 0 ) ( 300 * )\n;\nEND NETS\n")
+    top, bot = split_def(routed, "tier_top"), split_def(routed, "tier_bottom")
+    assert "COMPONENTS 1 ;\n- U1 INVX1 + PLACED" in top and "COMPONENTS 1 ;\n- U1 INVX1 + PLACED" in bot
+    assert "NETS 1 ;" in top and "NETS 2 ;" in bot
+    assert "+ ROUTED metal6 ( 1000 2500 ) ( 1600 * )" in top and "NEW metal1 ( 5 5 )" in top and "metal1b" not in top
+    assert "+ ROUTED metal1 ( 0 0 ) ( 100 * ) M2_M1" in bot and f"NEW metal6 ( 1000 2000 ) ( * 2500 ) {BOND_VIA}" in bot
+    assert "metal6b" not in bot and "- n1" in bot
+
+
+@pytest.fixture(scope="module")
+def coplaced_tiny(tmp_path_factory):
+    """One PPA run of the tiny linear layer with SRAM GLBs, both 3D methods."""
+    from test_flow import TINY
+    from spikestack.flows.ppa import ppa_for_config
+    out = tmp_path_factory.mktemp("coplaced")
+    return out, ppa_for_config(TINY, out, sram_macros=True, method="coplaced", log=lambda *_: None)
+
+
+@pytest.mark.slow
+def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says(coplaced_tiny):
+    """0 failed routes; no two bonds closer than the bond pitch; every F2F-map net with cells on both
+    tiers crosses the bond layer, and no other net does (chip inputs used on both tiers enter on the
+    logic tier and cross too); the per-tier DEFs hold each tier's cells."""
+    from spikestack.flows.formats.def_ import components
+    out, res = coplaced_tiny
+    co = res["coplaced"]
+    assert co["failed_routes"] == 0
+    b = co["bonds"]
+    assert b["bonds"] >= b["nets_crossing"] > 0
+    assert b["missing_crossing"] == [] and b["unexpected_crossing"] == [] and b["tier_nets_spanning_both"] == []
+    fmap = json.loads((out / "f2f_map.json").read_text())
+    assert b["bond_nets"] + b["one_tier_bond_bits"] == fmap["bond_count"]
+    locs = [(x, y) for _, x, y in json.loads((out / "coplaced" / "bonds.json").read_text())]
+    pitch = res["3d"]["bond"]["pitch_um"]
+    assert len(locs) == b["bonds"] and min_distance(locs, pitch) >= pitch
+    for t in ("tier_top", "tier_bottom"):
+        split = (out / "coplaced" / t / "work" / f"{t}_split.def").read_text()
+        placed = components((out / t / "work" / f"{t}_unroute.def").read_text())
+        assert {c for c, *_ in components(split).values()} <= {c for c, *_ in placed.values()}
+        assert abs(len(components(split)) - sum(1 for c, *_ in placed.values() if not c.startswith("FILL"))) == 0 \
+            or t == "tier_bottom"                     # the logic tier was placed again (its own fill cells)
+    m = res["methods"]
+    assert m["coplaced"]["ratios"]["wirelength_um"] > 0 and m["independent"]["ratios"]["wirelength_um"] > 0
+    assert "Two 3D methods against the same 2D" in (out / "ppa.md").read_text()

@@ -162,37 +162,62 @@ def read_routes(routed_def: str) -> dict[str, dict]:
 
 
 def split_def(routed_def: str, tier: str) -> str:
-    """One tier's share of the routed combined DEF: its components (own cell names, prefix
-    dropped), and of every net the route segments on its layers (mirrored layers renamed back);
-    a bond via is kept as a via to the bond layer on both tiers' shares."""
+    """One tier's share of the routed combined DEF: its components (own names and cells), of every
+    net its terminals and the route segments on its layers (mirrored layers named back), its chip
+    pins; the logic tier keeps the power nets. A bond via stays on the segment it ends."""
     p = PREFIX[tier]
-    other = [q for q in PREFIX.values() if q != p]
+    out, sec, net = [], None, None
 
-    def comp(m):
-        inst, cell = m.group(1), m.group(2)
-        if any(inst.startswith(q) for q in other):
-            return ""
-        return f"- {inst[len(p):]} {cell[:-len(TOP_SUFFIX)] if cell.endswith(TOP_SUFFIX) else cell}"
-    text = re.sub(r"^-\s+(\S+)\s+(\S+)(?=\s+\+\s+PLACED)", comp, routed_def, flags=re.M)
-    text = re.sub(r"^\s+\+\s+PLACED.*;\s*$\n?", lambda m: m.group(0), text, flags=re.M)
+    def own(inst):
+        return inst.startswith(p)
 
-    def keep(seg_text: str) -> bool:
-        lay = seg_text.split()[1]
-        return tier_of_layer(lay) in (tier, "bond")
-
-    def net(m):
-        body = m.group(2)
-        segs = re.split(r"(?=\b(?:ROUTED|NEW)\s)", body)
-        head, rest = segs[0], [s for s in segs[1:] if keep(s)]
-        if rest:
-            rest[0] = re.sub(r"^NEW", "ROUTED", rest[0])
-        head = re.sub(r"\(\s*(\S+)\s+(\S+)\s*\)",
-                      lambda t: "" if any(t.group(1).startswith(q) for q in other) else
-                      f"( {t.group(1)[len(p):] if t.group(1).startswith(p) else t.group(1)} {t.group(2)} )", head)
-        body = head + "".join(rest)
-        if tier == "tier_top":
-            body = re.sub(r"\b(metal\d)b\b", r"\1", body)
-        return f"- {m.group(1)}{body};"
-    text = re.sub(r"^-\s+(\S+)(.*?);\s*$", lambda m: net(m) if "ROUTED" in m.group(2) or "(" in m.group(2) else m.group(0),
-                  text, flags=re.S | re.M)
-    return text.replace(BOND_LAYER, BOND_LAYER)
+    def flush(block):
+        terms = [t for t in block["terms"] if t[0] == "PIN" or own(t[0])]
+        routes = [r for r in block["routes"] if tier_of_layer(r.split()[1 if r.startswith("NEW") else 2]) in (tier, "bond")]
+        if not terms:
+            return []
+        if routes:
+            routes[0] = "+ ROUTED " + routes[0].split(None, 1 if routes[0].startswith("NEW") else 2)[-1]
+        body = [f"- {block['name'][len(p):] if own(block['name']) else block['name']}",
+                "  " + " ".join(f"( {i[len(p):] if own(i) else i} {q} )" for i, q in terms)]
+        return body + ["  " + (r if i == 0 else "NEW " + r.split(None, 1)[1]) for i, r in enumerate(routes)] + [";"]
+    for line in routed_def.splitlines():
+        w = line.split()
+        if w[:1] in (["COMPONENTS"], ["NETS"], ["PINS"], ["SPECIALNETS"], ["VIAS"]):
+            sec = w[0]
+            out.append(line)
+            continue
+        if w[:1] == ["END"] and len(w) > 1 and w[1] == sec:
+            if net:
+                out += flush(net)
+                net = None
+            sec = None
+            out.append(line)
+            continue
+        if sec == "COMPONENTS" and w[:1] == ["-"]:
+            if own(w[1]):
+                cell = w[2][:-len(TOP_SUFFIX)] if w[2].endswith(TOP_SUFFIX) else w[2]
+                out.append(line.replace(f"- {w[1]} {w[2]}", f"- {w[1][len(p):]} {cell}", 1))
+        elif sec == "NETS":
+            if w[:1] == ["-"]:
+                if net:
+                    out += flush(net)
+                net = {"name": w[1], "terms": [], "routes": []}
+            elif net is not None and w[:1] in (["+"], ["NEW"]) and ("ROUTED" in w[:2] or w[0] == "NEW"):
+                net["routes"].append(line.strip())
+            elif net is not None:
+                net["terms"] += _TERM.findall(line)
+        elif sec in ("SPECIALNETS", "VIAS") and tier != "tier_bottom":
+            continue
+        else:
+            out.append(line)
+    text = "\n".join(out) + "\n"
+    for name in ("COMPONENTS", "NETS"):
+        m = re.search(rf"^{name}\s+\d+\s*;(.*?)^END {name}", text, re.S | re.M)
+        if m:
+            n = len(re.findall(r"^\s*-\s", m.group(1), re.M))
+            text = text[:m.start()] + f"{name} {n} ;" + text[m.start(1):]
+    if tier == "tier_top":
+        text = re.sub(r"\b(metal\d)b\b", r"\1", text)
+        text = re.sub(r"\b(via\d?)b\b", r"\1", text)
+    return text

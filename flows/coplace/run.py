@@ -149,12 +149,17 @@ def bond_metrics(routes: dict, info: dict, pins: dict, pitch_um: float) -> dict:
             if c:
                 bx = [(x / u, y / u) for x, y in routes[n]["bonds"]]
                 dist[t].append(min(abs(c[0] - x) + abs(c[1] - y) for x, y in bx))
-    expected = {n for n, k in kinds.items() if k in ("bond", "shared_input")}
+    # a net must cross when it has terminals on both tiers (a bond bit used on one tier only does not)
+    both = {n for n, terms in info["terms"].items()
+            if all(any(i.startswith(PREFIX[t]) for i, _ in terms) for t in TIERS)}
+    expected = {n for n in both if kinds.get(n) in ("bond", "shared_input")}
     return {"bonds": len(bonds), "nets_crossing": len(crossing),
             "bond_nets": sum(1 for n in crossing if kinds.get(n) == "bond"),
             "shared_input_nets": sum(1 for n in crossing if kinds.get(n) == "shared_input"),
             "expected_crossing": len(expected), "missing_crossing": sorted(expected - crossing)[:20],
             "unexpected_crossing": sorted(crossing - expected)[:20],
+            "tier_nets_spanning_both": sorted(both - expected)[:20],
+            "one_tier_bond_bits": sum(1 for n, k in kinds.items() if k == "bond" and n not in both),
             "min_bond_distance_um": None if least == math.inf else round(least, 3),
             "mean_pin_to_bond_um": {t: round(sum(v) / len(v), 1) if v else None for t, v in dist.items()},
             "locations_um": [[n, round(x, 2), round(y, 2)] for n, (x, y) in bonds]}
