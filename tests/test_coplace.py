@@ -76,12 +76,14 @@ def _def(die, comps, nets, pins=""):
 
 
 def test_combined_def_joins_bonds_and_keeps_tier_nets_apart():
+    """A bond is one net across the tiers, with or without a pin on either tier (the logic tier
+    placed with attractors has none: its net is named after the port)."""
     pin = "- clk + NET clk\n  + LAYER metal2 ( -15 -15 ) ( 15 15 )\n  + PLACED ( 100 0 ) N ;\n"
     top = _def(2000, [("U1", "INVX1", 100, 100), ("FILL_1", "FILL", 0, 0)],
                {"b0": [("PIN", "b0"), ("U1", "Y")], "n1": [("U1", "A"), ("U1", "Y")], "clk": [("PIN", "clk"), ("U1", "A")]},
                pin)
     bot = _def(4000, [("U1", "INVX1", 300, 300), ("U2", "INVX1", 500, 300)],
-               {"b0": [("PIN", "b0"), ("U1", "A")], "n1": [("U1", "Y"), ("U2", "A")], "clk": [("PIN", "clk"), ("U2", "A")]},
+               {"b0": [("U1", "A")], "n1": [("U1", "Y"), ("U2", "A")], "clk": [("PIN", "clk"), ("U2", "A")]},
                pin)
     text, info = combined_def({"tier_top": top, "tier_bottom": bot}, {"b0"}, "t3d")
     assert info["kinds"] == {"b0": "bond", "T_n1": "tier_top", "clk": "shared_input", "B_n1": "tier_bottom"}
@@ -169,3 +171,12 @@ def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says
     m = res["methods"]
     assert m["coplaced"]["ratios"]["wirelength_um"] > 0 and m["independent"]["ratios"]["wirelength_um"] > 0
     assert "Two 3D methods against the same 2D" in (out / "ppa.md").read_text()
+
+
+def test_memory_tier_goes_over_the_logic_tier_inside_one_footprint():
+    from spikestack.flows.coplace.merge import top_offset
+    top, bot = (0.0, 0.0, 400.0, 300.0), (0.0, 0.0, 100.0, 100.0)
+    assert top_offset(top, bot) == (-152.0, -96.0)                     # centres (8 um grid)
+    assert top_offset(top, bot, (380.0, 20.0)) == (-296.0, 0.0)        # target over the centre, clamped        # target over the centre, clamped
+    sx, sy = top_offset(top, bot, (380.0, 20.0))
+    assert top[0] + sx <= bot[0] and top[2] + sx >= bot[2] and top[1] + sy <= bot[1] and top[3] + sy >= bot[3]

@@ -18,7 +18,7 @@ import re
 from ..formats.def_ import components, def_units_die
 from .stack import BOND_LAYER, BOND_VIA, TOP_SUFFIX, tier_of_layer
 
-__all__ = ["PREFIX", "def_nets", "def_pins_raw", "combined_def", "read_routes", "split_def", "ALIGN_UM"]
+__all__ = ["PREFIX", "top_offset", "def_nets", "def_pins_raw", "combined_def", "read_routes", "split_def", "ALIGN_UM"]
 
 PREFIX = {"tier_bottom": "B_", "tier_top": "T_"}
 ALIGN_UM = 8.0          # a multiple of every osu018 track pitch (1, 0.8, 1.6 um): tracks stay aligned
@@ -58,7 +58,26 @@ def _shift_pin(block: str, dx: int, dy: int, mirror: bool) -> str:
     return block
 
 
-def combined_def(defs: dict[str, str], bond_bits: set[str], name: str, top_cells_mirrored: bool = True) -> tuple[str, dict]:
+def top_offset(top_die_um, bottom_die_um, target_um=None) -> tuple[float, float]:
+    """Where the memory tier goes over the logic tier (µm, added to its coordinates): ``target_um``
+    (a point of the memory tier: its bond pins' centroid) over the logic tier's centre, but with
+    the logic die kept inside the memory die where it fits (so the footprint stays the larger die);
+    without a target, centres aligned. Rounded to ``ALIGN_UM``."""
+    a0, b0, a1, b1 = top_die_um
+    c0, d0, c1, d1 = bottom_die_um
+    tx, ty = target_um or ((a0 + a1) / 2, (b0 + b1) / 2)
+    out = []
+    for lo_t, hi_t, lo_b, hi_b, t in ((a0, a1, c0, c1, tx), (b0, b1, d0, d1, ty)):
+        s = round(((lo_b + hi_b) / 2 - t) / ALIGN_UM) * ALIGN_UM
+        lo, hi = math.ceil((hi_b - hi_t) / ALIGN_UM) * ALIGN_UM, math.floor((lo_b - lo_t) / ALIGN_UM) * ALIGN_UM
+        if lo <= hi:                                       # keep [lo_b, hi_b] inside [lo_t + s, hi_t + s]
+            s = min(max(s, lo), hi)
+        out.append(float(s))
+    return out[0], out[1]
+
+
+def combined_def(defs: dict[str, str], bond_bits: set[str], name: str, top_shift_um=None,
+                 top_cells_mirrored: bool = True) -> tuple[str, dict]:
     """One DEF of both placed tiers (``defs``: tier -> placed DEF text) over the combined stack;
     ``bond_bits``: the F2F map's bond port bits. Returns ``(def text, info)``; ``info``: the die
     (DEF units), each tier's offset, each combined net's tier(s) and kind (``tier``, ``bond``,
@@ -68,7 +87,10 @@ def combined_def(defs: dict[str, str], bond_bits: set[str], name: str, top_cells
     cx = {t: ((d[0] + d[2]) / 2, (d[1] + d[3]) / 2) for t, d in dies.items()}
     grid = ALIGN_UM * u
     off = {"tier_bottom": (0, 0)}
-    off["tier_top"] = tuple(int(round((cx["tier_bottom"][i] - cx["tier_top"][i]) / grid) * grid) for i in (0, 1))
+    if top_shift_um is None:
+        off["tier_top"] = tuple(int(round((cx["tier_bottom"][i] - cx["tier_top"][i]) / grid) * grid) for i in (0, 1))
+    else:
+        off["tier_top"] = tuple(int(round(v * u)) for v in top_shift_um)
     boxes = [(d[0] + off[t][0], d[1] + off[t][1], d[2] + off[t][0], d[3] + off[t][1]) for t, d in dies.items()]
     die = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
     comps, nets, pins = [], {}, {}
@@ -86,6 +108,8 @@ def combined_def(defs: dict[str, str], bond_bits: set[str], name: str, top_cells
             if net in ("vdd", "gnd"):
                 continue
             port = next((q for i, q in terms if i == "PIN"), None)
+            if port is None and net in bond_bits:
+                port = net              # a bond port placed without a pin (attractor placement): net = port
             cells = [(p + i, q) for i, q in terms if i != "PIN"]
             if port is not None and port in bond_bits:
                 key, kind = port, "bond"

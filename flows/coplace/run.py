@@ -40,16 +40,16 @@ import time
 from pathlib import Path
 
 from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
-from ..formats.def_ import components, def_units_die, power_shapes
+from ..formats.def_ import components, def_units_die, die_um, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
 from ..platform import OSU018, ensure_tools
 from .attract import row_positions, write_attract
 from .extract import calibration, rc_text
-from .merge import ALIGN_UM, PREFIX, combined_def, def_nets, read_routes, split_def
+from .merge import PREFIX, combined_def, def_nets, read_routes, split_def, top_offset
 from .stack import BOND_LAYER, TOP_SUFFIX, combined_lef, tier_of_layer
 
-__all__ = ["coplaced_memory_on_logic", "pin_points", "bond_metrics", "min_distance", "split_rc", "attract_points"]
+__all__ = ["coplaced_memory_on_logic", "bond_pin_centroid", "pin_points", "bond_metrics", "min_distance", "split_rc", "attract_points"]
 
 TIERS = ("tier_top", "tier_bottom")
 
@@ -76,17 +76,19 @@ def _centroid(pts):
     return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else None
 
 
+def bond_pin_centroid(top_def: str, geo: dict, bond_bits: set[str]) -> tuple[float, float] | None:
+    """The centroid (µm) of the memory tier's pins on bond nets."""
+    pts = pin_points(top_def, geo)
+    return _centroid([pts.get((i, q)) for terms in def_nets(top_def).values()
+                      if any(i == "PIN" and q in bond_bits for i, q in terms) for i, q in terms if i != "PIN"])
+
+
 def attract_points(top_def: str, bottom_def: str, bottom_pl1: str, bottom_pl2: str, geo: dict,
-                   bond_bits: set[str]) -> dict[str, tuple[int, int]]:
-    """Each bond's memory-tier pin centroid, moved into the logic tier's frame (centres aligned as
-    :func:`combined_def` aligns them) and into graywolf's (``.pl1`` vs the placed DEF), as
-    (row, x from the row's left end)."""
-    ut, (a0, b0, a1, b1) = def_units_die(top_def)
-    ub, (c0, d0, c1, d1) = def_units_die(bottom_def)
-    g = ALIGN_UM
-    sx = round(((c0 + c1) / 2 / ub - (a0 + a1) / 2 / ut) / g) * g
-    sy = round(((d0 + d1) / 2 / ub - (b0 + b1) / 2 / ut) / g) * g
-    pts = pin_points(top_def, geo, shift=(sx, sy))
+                   bond_bits: set[str], shift: tuple[float, float]) -> dict[str, tuple[int, int]]:
+    """Each bond's memory-tier pin centroid, moved into the logic tier's frame by ``shift`` (µm,
+    :func:`~spikestack.flows.coplace.merge.top_offset`) and into graywolf's (``.pl1`` vs the placed
+    DEF), as (row, x from the row's left end)."""
+    pts = pin_points(top_def, geo, shift=shift)
     # graywolf -> DEF is a translation (place2def moves the cells by the track offset)
     comps = components(bottom_def)
     tx = ty = None
@@ -217,11 +219,13 @@ def _top_power_obstructions(top_def: str, shift: tuple[int, int]) -> list[str]:
     return out
 
 
-def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, log=print) -> dict:
+def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, log=print,
+                             keep_placement: bool = False) -> dict:
     """The co-placed 3D implementation (module docstring) in ``out_dir/coplaced``, from the
     independent flow's runs in ``out_dir/tier_top`` / ``out_dir/tier_bottom``; writes each tier's
     ``work/sta_net.v`` and ``work/<tier>.rc`` there for :func:`~spikestack.flows.ppa.analyse_3d`
-    and returns the method's numbers (``coplaced.json``)."""
+    and returns the method's numbers (``coplaced.json``). ``keep_placement``: a logic-tier placement of
+    the same Verilog already in ``out_dir/coplaced`` is kept (``reuse``)."""
     t0 = time.time()
     out_dir = Path(out_dir).resolve()
     co = out_dir / "coplaced"
@@ -232,16 +236,20 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     geo = lef_geometry([std] + [p.read_text() for p in macro_lefs])
     top_def = (ind["tier_top"] / "tier_top_unroute.def").read_text()
     # 2. the logic tier placed again, the memory tier's bond pins as attractors
-    points = attract_points(top_def, (ind["tier_bottom"] / "tier_bottom_unroute.def").read_text(),
-                            (ind["tier_bottom"] / "tier_bottom.pl1").read_text(),
-                            (ind["tier_bottom"] / "tier_bottom.pl2").read_text(), geo, bits)
+    ind_bottom = (ind["tier_bottom"] / "tier_bottom_unroute.def").read_text()
+    shift = top_offset(die_um(top_def), die_um(ind_bottom), bond_pin_centroid(top_def, geo, bits))
+    points = attract_points(top_def, ind_bottom, (ind["tier_bottom"] / "tier_bottom.pl1").read_text(),
+                            (ind["tier_bottom"] / "tier_bottom.pl2").read_text(), geo, bits, shift)
     run = FlowRun(bottom_job.text, "tier_bottom", co / "tier_bottom", ensure_tools(), log)
-    set_up(run, bottom_job.blocks, None)
-    steps = qflow_steps(run)
-    qflow_step(run, 1, *steps[0])
-    write_attract(run.work / "tier_bottom.attract", points)
-    log(f"[ppa] coplaced: placing tier_bottom with {len(points)} memory-tier bond pins as attractors ...")
-    qflow_step(run, 2, *steps[1])
+    src = run.work / "source" / "tier_bottom.v"
+    if not (keep_placement and (run.work / "tier_bottom.def").exists() and src.exists()
+            and src.read_text() == bottom_job.text):
+        set_up(run, bottom_job.blocks, None)
+        steps = qflow_steps(run)
+        qflow_step(run, 1, *steps[0])
+        write_attract(run.work / "tier_bottom.attract", points)
+        log(f"[ppa] coplaced: placing tier_bottom with {len(points)} memory-tier bond pins as attractors ...")
+        qflow_step(run, 2, *steps[1])
     place_s = time.time() - t0
     bottom_def = (run.work / "tier_bottom.def").read_text()
     (run.work / "tier_bottom_unroute.def").write_text(bottom_def)
@@ -250,7 +258,8 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     top_cells = {c for c, *_ in components(top_def).values() if not c.startswith("FILL")}
     lef = combined_lef(std, [p.read_text() for p in macro_lefs], top_cells, bond["pitch_um"], bond["r_ohm"])
     name = fmap["top"]
-    def_text, info = combined_def(defs, bits, name)
+    def_text, info = combined_def(defs, bits, name, top_offset(die_um(top_def), die_um(bottom_def),
+                                                               bond_pin_centroid(top_def, geo, bits)))
     obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
     routed, route_s = _route(co, name, lef, def_text, obst, log)
     log_text = (co / "route" / "route.log").read_text()

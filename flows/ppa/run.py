@@ -89,7 +89,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     co = None
     if three_d and o.method == "coplaced":
         log("[ppa] coplaced 3D (Macro-3D memory-on-logic): logic tier placed under the memory pins, one routing ...")
-        co = coplaced_memory_on_logic(out_dir, fmap, next(j for j in jobs if j.name == "tier_bottom"), bond, log)
+        co = coplaced_memory_on_logic(out_dir, fmap, next(j for j in jobs if j.name == "tier_bottom"), bond, log,
+                                      keep_placement=o.reuse)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:
