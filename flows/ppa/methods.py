@@ -75,7 +75,10 @@ def methods_md(res: dict) -> list[str]:
     for label, k, fmt, s in rows:
         lines.append(f"| {label} | {_f(b.get(k), fmt, s)} | {_f(i.get(k), fmt, s)} | {_f(ri.get(k))} | "
                      f"{_f(c.get(k), fmt, s)} | {_f(rc.get(k))} |")
-    lines += [f"| F2F bonds | - | {i.get('bonds', '-')} | - | {c.get('bonds', '-')} | - |",
+    cells3 = sum(t["cells"] for t in res["3d"]["tiers"].values())
+    lines += [f"| standard cells (both tiers synthesised apart) | {res['2d']['cells']} | {cells3} | "
+              f"{_f(cells3 / res['2d']['cells'])} | {cells3} | {_f(cells3 / res['2d']['cells'])} |",
+              f"| F2F bonds | - | {i.get('bonds', '-')} | - | {c.get('bonds', '-')} | - |",
               f"| mean pin-to-bond distance (µm) | - | {_f(i.get('mean_pin_to_bond_um'), '.1f')} | - | "
               f"{_f(c.get('mean_pin_to_bond_um'), '.1f')} | - |",
               f"| failed routes | {res['2d'].get('failed_routes')} | {i.get('failed_routes', '-')} | - | "
