@@ -63,8 +63,8 @@ def test_attractor_replaces_the_bond_pad_and_is_taken_out_again():
 
 
 def test_attractor_rows():
-    pl2 = "1 0 0 1000 1000 0 0\n2 0 1000 1000 2000 0 0\n"
-    assert row_positions(pl2, {"p": (300, 1600), "q": (5000, -50)}) == {"p": (2, 300), "q": (1, 1000)}
+    pl2 = "1 0 0 1000 1000 0 0\n2 0 1000 1100 2000 0 0\n"
+    assert row_positions(pl2, {"p": (300, 1600), "q": (5000, -50)}) == {"p": (2, 300), "q": (1, 970)}
 
 
 def _def(die, comps, nets, pins=""):

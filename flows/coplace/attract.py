@@ -22,6 +22,7 @@ __all__ = ["ATTRACT_PREFIX", "write_attract", "add_attractors", "strip_attractor
 
 ATTRACT_PREFIX = "ss3d_attract_"
 _HALF_H = 500              # half the row height, centimicrons
+ROW_MARGIN = 0.97          # attractors stay within this share of the shortest row
 
 
 def write_attract(path: Path, points: dict[str, tuple[int, int]]) -> None:
@@ -30,7 +31,8 @@ def write_attract(path: Path, points: dict[str, tuple[int, int]]) -> None:
 
 
 def row_positions(pl2_text: str, points: dict[str, tuple[float, float]]) -> dict[str, tuple[int, int]]:
-    """Points (graywolf units) -> (row, x from the row's left end): the nearest row, x clamped into it."""
+    """Points (graywolf units) -> (row, x from the row's left end): the nearest row, x clamped into
+    ``ROW_MARGIN`` of the shortest row."""
     rows = []
     for line in pl2_text.splitlines():
         w = line.split()
@@ -38,10 +40,13 @@ def row_positions(pl2_text: str, points: dict[str, tuple[float, float]]) -> dict
             rows.append((int(w[0]), int(w[1]), int(w[2]), int(w[3]), int(w[4])))
     if not rows:
         raise ValueError("no rows in the .pl2 file")
+    # graywolf's rows (blocks) are as long as the shortest placed row, less a margin: a fixed cell
+    # past a block's end is a fatal input error ("outside the length of its block")
+    usable = int(ROW_MARGIN * min(r[3] - r[1] for r in rows))
     out = {}
     for p, (x, y) in points.items():
         r = min(rows, key=lambda r: abs((r[2] + r[4]) / 2 - y))
-        out[p] = (r[0], int(min(max(x - r[1], 0), r[3] - r[1])))
+        out[p] = (r[0], int(min(max(x - r[1], 0), usable)))
     return out
 
 
