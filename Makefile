@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic ppa pd-tools clean
+.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: setup
 	$(VPY) -m spikestack.cli bench --out out/bench --table BENCHMARKS.md
 
 # Run time of the PPA flow per step, flat and hierarchical, for 2, 4 and 8 experts (about an hour).
+# The two pseudo-3D methods (independent tiers vs co-placed Macro-3D) against one 2D, reduced MoE
+# (SPIKESTACK_PPA3D=moe_ppa_small,mha_ppa_small for more configurations).
+bench-ppa3d: setup pd-tools
+	$(VPY) -m spikestack.cli bench --only ppa3d --out out/bench --table BENCHMARKS.md
+
 bench-flow: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only flow --out out/bench --table BENCHMARKS.md
 

@@ -147,6 +147,10 @@ def _ppa_checked(args):
     if getattr(args, "jobs", 2) < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
     run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
+    if getattr(args, "method", "independent") == "coplaced" and (
+            args.partition != "memory-on-logic" or getattr(args, "harden", None) or blocks or args.two_d_only):
+        raise CliError("method: coplaced is implemented for the flat memory-on-logic split only "
+                       "(no --partition logic-on-logic, --harden, --blocks or --2d-only)")
     return cfg, blocks
 
 
@@ -156,7 +160,8 @@ def ppa_options(args, blocks: list[str]) -> PpaOptions:
                       bond=Bond(r_ohm=args.bond_r, c_ff=args.bond_c, pitch_um=args.bond_pitch),
                       seed=args.seed, rate=args.rate, reuse=args.reuse, sram_macros=args.sram_macros,
                       harden=args.harden, common_footprint=args.common_footprint, bond_pins=not args.no_bond_pins,
-                      blocks=tuple(blocks) or None, jobs=args.jobs, precision=getattr(args, "precision", None))
+                      blocks=tuple(blocks) or None, jobs=args.jobs, precision=getattr(args, "precision", None),
+                      method=getattr(args, "method", "independent"))
 
 
 def cmd_ppa(args) -> int:
@@ -247,6 +252,10 @@ def _ppa_options(pp: argparse.ArgumentParser):
     pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
     pp.add_argument("--precision", default=None, metavar="full|draft",
                     help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")
+    pp.add_argument("--method", choices=("independent", "coplaced"), default=d.method,
+                    help="3D method: independent (each tier alone, bonds as area pins afterwards; default) or "
+                         "coplaced (also Macro-3D memory-on-logic: the logic tier placed under the memory pins, one "
+                         "routing over a combined 12-layer stack; both reported side by side)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
 

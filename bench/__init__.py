@@ -31,10 +31,12 @@ SECTIONS = {
     "census": "spikestack.bench.census:run",
     "ssa": "spikestack.bench.ssa:run",
     "defaults": "spikestack.bench.defaults:run",
+    "ppa3d": "spikestack.bench.ppa3d:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only);
-# ssa: `make bench-ssa` (Verilator builds, synthesis, two flows); defaults: the first rows of moe and mha alone
-ON_REQUEST = {"flow", "census", "ssa", "defaults"}
+# ssa: `make bench-ssa` (Verilator builds, synthesis, two flows); defaults: the first rows of moe and mha alone;
+# ppa3d: `make bench-ppa3d` (both 3D methods through place-and-route)
+ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d"}
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:

@@ -50,6 +50,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .coplace import attract
 from .platform import OSU018
 
 GAP = 1000          # 10 µm in graywolf units (centimicrons)
@@ -401,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     graywolf, args = argv[0], argv[1:]
     root = args[-1]
     cel, par = Path(f"{root}.cel"), Path(f"{root}.par")
+    attracted = attract.apply(root)          # the other tier's pins as fixed attractors (coplaced 3D)
     text = cel.read_text() if cel.exists() else ""
     large = is_large(text)
     if large and par.exists():
@@ -409,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if large and has_macros:
         spread(root)
         text = cel.read_text()
-    if not has_macros and not large:
+    if not has_macros and not large and not attracted:
         os.execv(graywolf, [graywolf, *args])
     std, macros = split_cel(text)
     if has_macros:
@@ -422,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     if large:
         pin.write_text(write_pin_file(std, pl1.read_text()))
         print(f"macro_place: {pin} written from {cel} and {pl1} (graywolf ran without its global router)")
+    if attracted:
+        attract.restore(root)
+        print(f"macro_place: {attracted['attractors']} attractor cells (the other tier's pins) placed with the "
+              f"cells and taken out again")
     if not has_macros:
         return 0
     rows = _rows(pl2.read_text())

@@ -36,6 +36,8 @@ class PpaOptions:
     jobs: flows (and hardened blocks) run at once.
     precision: the workload's mode for a MoE with ``[elastic]`` (``full`` or ``draft``; None: the
         configuration's), for the simulated activity.
+    method: ``independent`` (each tier alone, bonds as area pins afterwards) or ``coplaced`` (also
+        the Macro-3D co-placed flow of :mod:`spikestack.flows.coplace.run`, reported beside it).
     """
     partition: str = "memory-on-logic"
     clock_ns: float = 10.0
@@ -54,10 +56,16 @@ class PpaOptions:
     blocks: tuple[str, ...] | None = None
     jobs: int = 2
     precision: str | None = None
+    method: str = "independent"
 
     def __post_init__(self):
         if isinstance(self.bond, dict):
             object.__setattr__(self, "bond", Bond(**self.bond))
+        if self.method not in ("independent", "coplaced"):
+            raise ValueError(f"method: {self.method!r} is not one of independent, coplaced")
+        if self.method == "coplaced" and (self.partition != "memory-on-logic" or self.harden or self.blocks):
+            raise ValueError("method: coplaced is implemented for the flat memory-on-logic split only "
+                             "(no --harden / --blocks)")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(self.blocks) or None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..builtin import markdown
+from .methods import methods_md
 
 __all__ = ["PAPER_RANGES", "PAPER_RATIOS", "ratio", "report_md"]
 
@@ -149,6 +150,7 @@ def report_md(res: dict) -> str:
               f"{_pct(r['power_flow_global_activity'])} | - |",
               f"| fmax, tier by tier (MHz) | {res['2d']['fmax_mhz']:.1f} | {d3['fmax_tier_by_tier_mhz']:.1f} | "
               f"{_f(ratio(d3['fmax_tier_by_tier_mhz'], res['2d']['fmax_mhz']))} | - | - |", ""]
+    lines += methods_md(res)
     if res.get("plot"):
         lines += [f"![3D / 2D ratios]({Path(res['plot']).name})", ""]
     wp = w3.get("worst_path", {})

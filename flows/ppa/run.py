@@ -12,8 +12,10 @@ from ...gen.tiers import f2f_map, tier_sources
 from ..activity import simulate_activity
 from ..blockmacros import harden_blocks
 from ..harden import harden_for
+from ..coplace.run import coplaced_memory_on_logic
 from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells
 from .options import FlowJob, PpaOptions
+from .methods import method_numbers
 from .plot import ratio_plot
 from .report import PAPER_RANGES, ratio, report_md
 from .steps import area_bond_pins, flow_or_reuse, harden_tier, spread_to_common_footprint
@@ -84,6 +86,11 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
             if three_d and o.common_footprint else None)
     pins = (area_bond_pins(reps, jobs, out_dir, fmap, bond["pitch_um"], clock_ns, activity, log)
             if three_d and o.bond_pins else None)
+    co = None
+    if three_d and o.method == "coplaced":
+        log("[ppa] coplaced 3D (Macro-3D memory-on-logic): logic tier placed under the memory pins, one routing ...")
+        co = coplaced_memory_on_logic(out_dir, fmap, next(j for j in jobs if j.name == "tier_bottom"), bond, log,
+                                      keep_placement=o.reuse)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:
@@ -110,9 +117,14 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
                                  macro_libs(reps, ["tier_top", "tier_bottom"]),
                                  (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes)
+        if co:
+            whole["3d_coplaced"] = analyse_3d(cfg, out_dir / "coplaced", src["name"], fmap, clock_ns, bond,
+                                              acts.get("3d"), log, macro_libs(reps, ["tier_top", "tier_bottom"]),
+                                              (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes)
     for k, a in whole.items():
-        if k in acts and a.get("power_w"):
-            a["energy"] = energy(a["power_w"], acts[k]["cycles"], acts[k]["sops"], clock_ns, a.get("fmax_mhz"))
+        a_key = "3d" if k == "3d_coplaced" else k
+        if a_key in acts and a.get("power_w"):
+            a["energy"] = energy(a["power_w"], acts[a_key]["cycles"], acts[a_key]["sops"], clock_ns, a.get("fmax_mhz"))
     result["whole_design"] = whole
     w2 = whole["2d"]
     if three_d:
@@ -154,6 +166,9 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
                                               (w2.get("power_registers_w") or {}).get("total")),
         }
         result["paper_ranges"] = PAPER_RANGES
+        if co:
+            result["coplaced"] = co
+        result["methods"] = method_numbers(result)
     (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")
     if o.plot and three_d:
         result["plot"] = str(ratio_plot(result["ratios_3d_over_2d"], out_dir / "ppa_ratios.png",

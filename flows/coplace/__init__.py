@@ -1,0 +1,1 @@
+"""Co-placed pseudo-3D (see :mod:`spikestack.flows.coplace.run`)."""

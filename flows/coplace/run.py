@@ -1,0 +1,310 @@
+"""Co-placed pseudo-3D of a memory-on-logic split, after Macro-3D (Bamberg et al., DATE 2020).
+
+Macro-3D implements a memory-on-logic face-to-face stack with a 2D tool by (1) one footprint for
+both dies, (2) the memory die's macros placed over the logic die, where they take none of its
+rows, (3) a combined technology — the logic die's metals, the F2F bond layer, the memory die's
+metals mirrored above — so (4) the logic cells are placed seeing the memory pins where they are in
+3D and (5) one routing run over the combined stack connects both dies, the bonds being where
+routes cross the bond layer; (6) the result is split into the two dies. Here:
+
+1. **memory tier** (``tier_top``: the SRAM macros, and the control blocks the partition puts there —
+   router, dispatcher, merge, spike generators, which Macro-3D would have on the logic die): its
+   placement from the independent flow, unchanged (macros beside its own cell rows, graywolf for
+   its cells); the two tiers share one footprint, their centres aligned
+   (:func:`~spikestack.flows.coplace.merge.combined_def`);
+2. **logic tier** (``tier_bottom``) synthesised and placed again by graywolf with every bond's
+   memory-tier pins as a fixed zero-width attractor cell at their centroid
+   (:mod:`spikestack.flows.coplace.attract`): the logic cells are pulled under the memory pins
+   they talk to;
+3. the combined LEF (:mod:`spikestack.flows.coplace.stack`: ``metal1-6``, ``f2f``, ``metal6b-1b``,
+   12 layers) and one DEF of both tiers; **one qrouter run**; bonds counted from the routed
+   ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
+4. timing and power: qrouter's RC trees of the combined routing (each net's wire C on both tiers
+   and through the bond) split back into each tier's ``.rc`` (a bond net's whole wire C on its
+   driving tier) and the stitched-netlist analysis of :mod:`spikestack.flows.sta3d` — the same
+   OpenSTA analysis as the independent method, with these parasitics (lumped C, not a SPEF).
+
+Differences from Macro-3D, stated: the memory tier keeps its logic blocks and its own placement
+(only the logic tier is placed in 3D view: one pass, not alternated as in Pin-3D); no timing-driven
+placement or post-route optimisation (graywolf/qrouter have none); the top die is not mirrored in
+x (its placement is taken as seen from above); its power stripes are obstructions, not nets.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
+from ..formats.def_ import components, def_units_die, die_um, power_shapes
+from ..formats.lef import lef_geometry
+from ..formats.rc import rc_entries
+from ..platform import OSU018, ensure_tools
+from .attract import row_positions, write_attract
+from .extract import calibration, rc_text
+from .merge import PREFIX, combined_def, def_nets, read_routes, split_def, top_offset
+from .stack import BOND_LAYER, TOP_SUFFIX, combined_lef, tier_of_layer
+
+__all__ = ["coplaced_memory_on_logic", "bond_pin_centroid", "pin_points", "bond_metrics", "min_distance", "split_rc", "attract_points"]
+
+TIERS = ("tier_top", "tier_bottom")
+
+
+def pin_points(def_text: str, geo: dict, prefix: str = "", shift: tuple[float, float] = (0.0, 0.0)) -> dict:
+    """``(instance, pin) -> (x, y)`` µm for every component pin of a DEF (macro pins at their LEF
+    place, standard cells at their centre); instances named with ``prefix``, moved by ``shift``."""
+    out = {}
+    for inst, (cell, x, y, orient) in components(def_text).items():
+        g = geo.get(cell[:-len(TOP_SUFFIX)] if cell.endswith(TOP_SUFFIX) else cell)
+        if g is None:
+            continue
+        w, h = g["size"]
+        for pin, (px, py) in g["pins"].items():
+            if g["class"] != "CORE" and orient == "N":
+                out[(prefix + inst, pin)] = (x + px + shift[0], y + py + shift[1])
+            else:
+                out[(prefix + inst, pin)] = (x + w / 2 + shift[0], y + h / 2 + shift[1])
+    return out
+
+
+def _centroid(pts):
+    pts = [p for p in pts if p is not None]
+    return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else None
+
+
+def bond_pin_centroid(top_def: str, geo: dict, bond_bits: set[str]) -> tuple[float, float] | None:
+    """The centroid (µm) of the memory tier's pins on bond nets."""
+    pts = pin_points(top_def, geo)
+    return _centroid([pts.get((i, q)) for terms in def_nets(top_def).values()
+                      if any(i == "PIN" and q in bond_bits for i, q in terms) for i, q in terms if i != "PIN"])
+
+
+def attract_points(top_def: str, bottom_def: str, bottom_pl1: str, bottom_pl2: str, geo: dict,
+                   bond_bits: set[str], shift: tuple[float, float]) -> dict[str, tuple[int, int]]:
+    """Each bond's memory-tier pin centroid, moved into the logic tier's frame by ``shift`` (µm,
+    :func:`~spikestack.flows.coplace.merge.top_offset`) and into graywolf's (``.pl1`` vs the placed
+    DEF), as (row, x from the row's left end)."""
+    pts = pin_points(top_def, geo, shift=shift)
+    # graywolf -> DEF is a translation (place2def moves the cells by the track offset)
+    comps = components(bottom_def)
+    tx = ty = None
+    for line in bottom_pl1.splitlines():
+        w = line.split()
+        if len(w) >= 5 and w[0] in comps:
+            tx, ty = comps[w[0]][1] * 100 - int(w[1]), comps[w[0]][2] * 100 - int(w[2])
+            break
+    if tx is None:
+        raise ValueError("attract: no cell of the .pl1 in the placed DEF")
+    want = {}
+    for net, terms in def_nets(top_def).items():
+        port = next((q for i, q in terms if i == "PIN"), None)
+        if port is None or port not in bond_bits:
+            continue
+        c = _centroid([pts.get((i, q)) for i, q in terms if i != "PIN"])
+        if c:
+            want[port] = (c[0] * 100 - tx, c[1] * 100 - ty)
+    return row_positions(bottom_pl2, want)
+
+
+def _bond_bits(fmap: dict) -> set[str]:
+    out = set()
+    for b in fmap["bonds"]:
+        w = b["width"]
+        out |= {b["name"]} if w == 1 else {f"{b['name']}[{i}]" for i in range(w)}
+    return out
+
+
+def min_distance(points: list[tuple[float, float]], cell_um: float) -> float:
+    """The least distance between two of ``points`` (inf for fewer than two), by a grid of ``cell_um``."""
+    grid: dict[tuple[int, int], list[int]] = {}
+    for k, (x, y) in enumerate(points):
+        grid.setdefault((int(x // cell_um), int(y // cell_um)), []).append(k)
+    least = math.inf
+    for k, (x, y) in enumerate(points):
+        i, j = int(x // cell_um), int(y // cell_um)
+        for a in (-1, 0, 1):
+            for b in (-1, 0, 1):
+                for l in grid.get((i + a, j + b), ()):
+                    if l > k:
+                        least = min(least, math.hypot(x - points[l][0], y - points[l][1]))
+    return least
+
+
+def bond_metrics(routes: dict, info: dict, pins: dict, pitch_um: float) -> dict:
+    """Bonds from the routed DEF: count, nets that cross, the least distance between two bonds,
+    the mean Manhattan distance from each tier's pin centroid of a bond net to its nearest bond."""
+    u = info["units"]
+    bonds = [(n, (x / u, y / u)) for n, r in routes.items() for x, y in r["bonds"]]
+    crossing = {n for n, _ in bonds}
+    kinds = info["kinds"]
+    least = min_distance([p for _, p in bonds], pitch_um)
+    dist = {t: [] for t in TIERS}
+    for n in crossing:
+        if kinds.get(n) != "bond":
+            continue
+        for t in TIERS:
+            c = _centroid([pins.get((i, q)) for i, q in info["terms"][n] if i.startswith(PREFIX[t])])
+            if c:
+                bx = [(x / u, y / u) for x, y in routes[n]["bonds"]]
+                dist[t].append(min(abs(c[0] - x) + abs(c[1] - y) for x, y in bx))
+    # a net must cross when it has terminals on both tiers (a bond bit used on one tier only does not)
+    both = {n for n, terms in info["terms"].items()
+            if all(any(i.startswith(PREFIX[t]) for i, _ in terms) for t in TIERS)}
+    expected = {n for n in both if kinds.get(n) in ("bond", "shared_input")}
+    return {"bonds": len(bonds), "nets_crossing": len(crossing),
+            "bond_nets": sum(1 for n in crossing if kinds.get(n) == "bond"),
+            "shared_input_nets": sum(1 for n in crossing if kinds.get(n) == "shared_input"),
+            "expected_crossing": len(expected), "missing_crossing": sorted(expected - crossing)[:20],
+            "unexpected_crossing": sorted(crossing - expected)[:20],
+            "tier_nets_spanning_both": sorted(both - expected)[:20],
+            "one_tier_bond_bits": sum(1 for n, k in kinds.items() if k == "bond" and n not in both),
+            "min_bond_distance_um": None if least == math.inf else round(least, 3),
+            "mean_pin_to_bond_um": {t: round(sum(v) / len(v), 1) if v else None for t, v in dist.items()},
+            "locations_um": [[n, round(x, 2), round(y, 2)] for n, (x, y) in bonds]}
+
+
+def split_rc(rc_text: str, info: dict) -> dict[str, str]:
+    """qrouter's combined RC trees as each tier's ``.rc`` (prefixes dropped): a tier net as it is;
+    a bond net or a shared input with its whole wire C on its driving tier (the pin's tier for an
+    input) and an entry of C 0 with the sinks on the other (``PIN/<port>`` as driver)."""
+    out = {t: [] for t in TIERS}
+    def tier(name):
+        return next((t for t in TIERS if name.startswith(PREFIX[t])), None)
+    def strip(name):
+        t = tier(name)
+        return name[len(PREFIX[t]):] if t else name
+    for net, drv, c, sinks in rc_entries(rc_text):
+        kind = info["kinds"].get(net)
+        by = {t: [strip(s) for s in sinks if tier(s) == t] for t in TIERS}
+        if kind in TIERS:
+            out[kind].append(f"{net[len(PREFIX[kind]):] if net.startswith(PREFIX[kind]) else net} 1 {strip(drv)} "
+                             f"( 0 {c:.6g} {', '.join(by[kind])} )")
+            continue
+        home = tier(drv) or "tier_bottom"
+        for t in TIERS:
+            d = strip(drv) if t == home else f"PIN/{net}"
+            out[t].append(f"{net} 1 {d} ( 0 {c if t == home else 0:.6g} {', '.join(by[t])} )")
+    return {t: "\n".join(v) + "\n" for t, v in out.items()}
+
+
+def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log) -> tuple[str, float]:
+    rdir = co / "route"
+    rdir.mkdir(parents=True, exist_ok=True)
+    (rdir / "combined.lef").write_text(lef)
+    (rdir / f"{name}.def").write_text(def_text)
+    cfg = ["verbose 1", "read_lef combined.lef", "catch {layers 12}", "via stack 1", "vdd vdd", "gnd gnd",
+           *obstructions, f"read_def {name}.def", f"qrouter::standard_route {name}_route.def false",
+           "quit"]
+    (rdir / f"{name}.cfg").write_text("\n".join(cfg) + "\n")
+    t0 = time.time()
+    with open(rdir / "route.log", "w") as f:
+        subprocess.run(["qrouter", "-nog", "-s", f"{name}.cfg"], cwd=rdir, stdout=f, stderr=subprocess.STDOUT)
+    secs = time.time() - t0
+    log(f"[ppa] coplaced: one qrouter run over the 12-layer stack: {secs:.0f} s")
+    routed = rdir / f"{name}_route.def"
+    return (routed.read_text() if routed.exists() else ""), secs
+
+
+def _top_power_obstructions(top_def: str, shift: tuple[int, int]) -> list[str]:
+    u = def_units_die(top_def)[0]
+    out = []
+    for rects in power_shapes(top_def, 1).values():
+        for lay, r in rects:
+            x0, y0, x1, y1 = ((r[0] + shift[0]) / u, (r[1] + shift[1]) / u, (r[2] + shift[0]) / u, (r[3] + shift[1]) / u)
+            out.append(f"obstruction {x0:.2f} {y0:.2f} {x1:.2f} {y1:.2f} {lay}b")
+    return out
+
+
+def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, log=print,
+                             keep_placement: bool = False) -> dict:
+    """The co-placed 3D implementation (module docstring) in ``out_dir/coplaced``, from the
+    independent flow's runs in ``out_dir/tier_top`` / ``out_dir/tier_bottom``; writes each tier's
+    ``work/sta_net.v`` and ``work/<tier>.rc`` there for :func:`~spikestack.flows.ppa.analyse_3d`
+    and returns the method's numbers (``coplaced.json``). ``keep_placement``: a logic-tier placement of
+    the same Verilog already in ``out_dir/coplaced`` is kept (``reuse``)."""
+    t0 = time.time()
+    out_dir = Path(out_dir).resolve()
+    co = out_dir / "coplaced"
+    ind = {t: out_dir / t / "work" for t in TIERS}
+    bits = _bond_bits(fmap)
+    macro_lefs = sorted({p for t in TIERS for p in (ind[t] / "source" / "macros").glob("*/*.lef")})
+    std = OSU018.stdcell_lef.read_text()
+    geo = lef_geometry([std] + [p.read_text() for p in macro_lefs])
+    top_def = (ind["tier_top"] / "tier_top_unroute.def").read_text()
+    # 2. the logic tier placed again, the memory tier's bond pins as attractors
+    ind_bottom = (ind["tier_bottom"] / "tier_bottom_unroute.def").read_text()
+    shift = top_offset(die_um(top_def), die_um(ind_bottom), bond_pin_centroid(top_def, geo, bits))
+    points = attract_points(top_def, ind_bottom, (ind["tier_bottom"] / "tier_bottom.pl1").read_text(),
+                            (ind["tier_bottom"] / "tier_bottom.pl2").read_text(), geo, bits, shift)
+    run = FlowRun(bottom_job.text, "tier_bottom", co / "tier_bottom", ensure_tools(), log)
+    src = run.work / "source" / "tier_bottom.v"
+    if not (keep_placement and (run.work / "tier_bottom.def").exists() and src.exists()
+            and src.read_text() == bottom_job.text):
+        set_up(run, bottom_job.blocks, None)
+        steps = qflow_steps(run)
+        qflow_step(run, 1, *steps[0])
+        write_attract(run.work / "tier_bottom.attract", points)
+        log(f"[ppa] coplaced: placing tier_bottom with {len(points)} memory-tier bond pins as attractors ...")
+        qflow_step(run, 2, *steps[1])
+    place_s = time.time() - t0
+    bottom_def = (run.work / "tier_bottom.def").read_text()
+    (run.work / "tier_bottom_unroute.def").write_text(bottom_def)
+    defs = {"tier_top": top_def, "tier_bottom": bottom_def}
+    # 3. the combined stack, one DEF, one routing
+    top_cells = {c for c, *_ in components(top_def).values() if not c.startswith("FILL")}
+    lef = combined_lef(std, [p.read_text() for p in macro_lefs], top_cells, bond["pitch_um"], bond["r_ohm"])
+    name = fmap["top"]
+    def_text, info = combined_def(defs, bits, name, top_offset(die_um(top_def), die_um(bottom_def),
+                                                               bond_pin_centroid(top_def, geo, bits)))
+    obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
+    routed, route_s = _route(co, name, lef, def_text, obst, log)
+    log_text = (co / "route" / "route.log").read_text()
+    m = re.search(r"Final: (?:Failed net routes: )?(\d+)|Final: No failed routes", log_text)
+    failed = (int(m.group(1)) if m and m.group(1) else 0) if m else None
+    routes = read_routes(routed)
+    u = info["units"]
+    wl = {t: 0.0 for t in (*TIERS, "bond")}
+    for r in routes.values():
+        for lay, length in r["length"].items():
+            wl[tier_of_layer(lay)] += length / u
+    pins = {}
+    for t in TIERS:
+        pins.update(pin_points(defs[t], geo, PREFIX[t], tuple(v / u for v in info["offsets"][t])))
+    bonds = bond_metrics(routes, info, pins, bond["pitch_um"])
+    # 4. per-tier DEFs, netlists and RC trees for the stitched analysis
+    # parasitics from the routed geometry (qrouter finds no driver on the mirrored cells' nets),
+    # scaled to qrouter's own extraction as measured on the independently routed logic tier
+    cal = calibration((ind["tier_bottom"] / "tier_bottom.def").read_text(), std, (ind["tier_bottom"] / "tier_bottom.rc").read_text())
+    scale = 1.0 / cal["ratio"] if cal["ratio"] else 1.0
+    comps = {i: c for i, (c, *_) in components(routed).items()} if routed else {}
+    rc = rc_text(routed, lef, comps, scale) if routed else ""
+    tier_rc = split_rc(rc, info)
+    for t in TIERS:
+        w = co / t / "work"
+        w.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ind[t] / "sta_net.v", w / "sta_net.v")
+        (w / f"{t}.rc").write_text(tier_rc[t])
+        if routed:
+            (w / f"{t}_split.def").write_text(split_def(routed, t))
+    x0, y0, x1, y1 = info["die"]
+    res = {"method": "coplaced (Macro-3D memory-on-logic: one footprint, the memory tier's macros over the logic "
+                     "tier, the logic tier placed with the memory pins as attractors, one qrouter run over a "
+                     "12-layer combined stack, bonds where routes cross the f2f layer)",
+           "footprint_um2": (x1 - x0) * (y1 - y0) / u / u, "die_um": [x0 / u, y0 / u, x1 / u, y1 / u],
+           "offsets_um": {t: [v / u for v in o] for t, o in info["offsets"].items()},
+           "attractors": len(points), "failed_routes": failed,
+           "wirelength_um": wl["tier_top"] + wl["tier_bottom"], "wirelength_tier_um": wl,
+           "nets": len(info["kinds"]), "rc_nets": sum(1 for _ in rc_entries(rc)),
+           "extraction": {"method": "routed segments x LEF layer C, scaled to qrouter's .rc", "scale": round(scale, 4),
+                          "calibration": cal},
+           "bonds": {k: v for k, v in bonds.items() if k != "locations_um"},
+           "seconds": {"placement": round(place_s, 1), "routing": round(route_s, 1),
+                       "total": round(time.time() - t0, 1)}}
+    (co / "coplaced.json").write_text(json.dumps(res, indent=1) + "\n")
+    (co / "bonds.json").write_text(json.dumps(bonds["locations_um"]) + "\n")
+    (co / "net_kinds.json").write_text(json.dumps(info["kinds"]) + "\n")
+    return res

@@ -1,0 +1,182 @@
+"""Co-placed pseudo-3D (flows/coplace): the combined stack, the attractors, the routed bonds.
+
+Fast tests on the pieces; the end-to-end run (one qrouter run over both tiers) is `slow`."""
+import json
+import math
+
+import pytest
+
+from spikestack.flows.coplace.attract import ATTRACT_PREFIX, add_attractors, row_positions, strip_attractors
+from spikestack.flows.coplace.merge import combined_def, read_routes
+from spikestack.flows.coplace.run import min_distance, split_rc
+from spikestack.flows.coplace.stack import BOND_LAYER, BOND_VIA, combined_lef, mirror_macro, routing_layers
+from spikestack.flows.platform import OSU018
+
+
+def test_combined_stack_is_twelve_layers_with_the_bond_cut_between_the_tops():
+    std = OSU018.stdcell_lef.read_text()
+    lef = combined_lef(std, [], {"NAND2X1"}, 1.0, 3.0)
+    layers = routing_layers(lef)
+    assert layers == [f"metal{i}" for i in range(1, 7)] + [f"metal{i}b" for i in range(6, 0, -1)]
+    # the bond cut sits between metal6 and metal6b, with the bond's R and a spacing from its pitch
+    i6, ib, i6b = lef.index("LAYER metal6\n"), lef.index(f"LAYER {BOND_LAYER}\n"), lef.index("LAYER metal6b\n")
+    assert i6 < ib < i6b and "RESISTANCE 3 ;" in lef[ib:i6b]
+    assert f"VIA {BOND_VIA} DEFAULT" in lef
+    top = lef[lef.index("MACRO NAND2X1_T"):]
+    top = top[:top.index("END NAND2X1_T")]
+    assert "LAYER metal1b ;" in top and "LAYER metal1 ;" not in top
+    assert "MACRO NAND2X1\n" in lef                       # the logic tier's own cell stays
+    with pytest.raises(ValueError, match="top-tier cells"):
+        combined_lef(std, [], {"NO_SUCH_CELL"}, 1.0, 3.0)
+
+
+def test_mirrored_macro_keeps_its_geometry():
+    m = "MACRO X\n  SIZE 1 BY 2 ;\n  PIN A\n    PORT\n      LAYER metal2 ;\n        RECT 0 0 1 1 ;\n    END\n  END A\nEND X\n"
+    t = mirror_macro(m)
+    assert t.startswith("MACRO X_T") and t.rstrip().endswith("END X_T") and "LAYER metal2b ;" in t
+    assert "RECT 0 0 1 1" in t and "SIZE 1 BY 2" in t
+
+
+CEL = """cell 0 A_1
+left -40 right 40 bottom -500 top 500
+pin name Y signal n1 layer 1 0 0
+cell 1 B_1
+left -40 right 40 bottom -500 top 500
+pin name A signal bond0 layer 1 0 0
+pad 1 name twpin_bond0
+corners 4 -40 -50 -40 50 40 50 40 -50
+pin name bond0 signal bond0 layer 1 0 0
+
+pad 2 name twpin_clk
+corners 4 -40 -50 -40 50 40 50 40 -50
+pin name clk signal clk layer 1 0 0
+"""
+
+
+def test_attractor_replaces_the_bond_pad_and_is_taken_out_again():
+    new, n = add_attractors(CEL, {"bond0": (3, 1200)})
+    assert n == 1
+    assert "twpin_bond0" not in new and "pad 1 name twpin_clk" in new        # pads renumbered
+    assert f"cell 2 {ATTRACT_PREFIX}1\ninitially fixed 1200 from left of block 3\nleft 0 right 0" in new
+    assert "pin name A signal bond0 layer 1 0 0" in new
+    assert strip_attractors(f"{ATTRACT_PREFIX}1 0 0 0 0 0 3\nA_1 1 2 3 4 0 1\n") == "A_1 1 2 3 4 0 1\n"
+
+
+def test_attractor_rows():
+    pl2 = "1 0 0 1000 1000 0 0\n2 0 1000 1100 2000 0 0\n"
+    assert row_positions(pl2, {"p": (300, 1600), "q": (5000, -50)}) == {"p": (2, 300), "q": (1, 970)}
+
+
+def _def(die, comps, nets, pins=""):
+    c = "\n".join(f"- {i} {cell} + PLACED ( {x} {y} ) N ;" for i, cell, x, y in comps)
+    n = "\n".join(f"- {k}\n  " + " ".join(f"( {a} {b} )" for a, b in t) + "\n;" for k, t in nets.items())
+    return (f"VERSION 5.6 ;\nBUSBITCHARS \"[]\" ;\nDESIGN t ;\nUNITS DISTANCE MICRONS 100 ;\n"
+            f"DIEAREA ( 0 0 ) ( {die} {die} ) ;\nTRACKS Y 50 DO 10 STEP 100 LAYER metal1 ;\n"
+            f"COMPONENTS {len(comps)} ;\n{c}\nEND COMPONENTS\nPINS 1 ;\n{pins}END PINS\nNETS {len(nets)} ;\n{n}\nEND NETS\n")
+
+
+def test_combined_def_joins_bonds_and_keeps_tier_nets_apart():
+    """A bond is one net across the tiers, with or without a pin on either tier (the logic tier
+    placed with attractors has none: its net is named after the port)."""
+    pin = "- clk + NET clk\n  + LAYER metal2 ( -15 -15 ) ( 15 15 )\n  + PLACED ( 100 0 ) N ;\n"
+    top = _def(2000, [("U1", "INVX1", 100, 100), ("FILL_1", "FILL", 0, 0)],
+               {"b0": [("PIN", "b0"), ("U1", "Y")], "n1": [("U1", "A"), ("U1", "Y")], "clk": [("PIN", "clk"), ("U1", "A")]},
+               pin)
+    bot = _def(4000, [("U1", "INVX1", 300, 300), ("U2", "INVX1", 500, 300)],
+               {"b0": [("U1", "A")], "n1": [("U1", "Y"), ("U2", "A")], "clk": [("PIN", "clk"), ("U2", "A")]},
+               pin)
+    text, info = combined_def({"tier_top": top, "tier_bottom": bot}, {"b0"}, "t3d")
+    assert info["kinds"] == {"b0": "bond", "T_n1": "tier_top", "clk": "shared_input", "B_n1": "tier_bottom"}
+    assert info["terms"]["b0"] == [("T_U1", "Y"), ("B_U1", "A")]            # no pin: the router picks the bond
+    assert ("PIN", "clk") in info["terms"]["clk"] and "- T_U1 INVX1_T" in text and "FILL" not in text
+    assert info["offsets"]["tier_top"] == (800, 800)          # centres aligned on the 8 um grid
+    assert "TRACKS Y 50 DO 40 STEP 100 LAYER metal1b ;" in text
+
+
+def test_bonds_read_from_the_routed_def():
+    routed = ("UNITS DISTANCE MICRONS 100 ;\nNETS 2 ;\n- b0\n  ( T_U1 Y ) ( B_U1 A )\n"
+              f"+ ROUTED metal6 ( 1000 2000 ) ( * 2500 ) {BOND_VIA}\n  NEW metal6b ( 1000 2500 ) ( 1600 * )\n;\n"
+              "- B_n1\n  ( B_U1 Y ) ( B_U2 A )\n+ ROUTED metal1 ( 0 0 ) ( 300 * ) M2_M1\n;\nEND NETS\n")
+    r = read_routes(routed)
+    assert r["b0"]["bonds"] == [(1000.0, 2500.0)] and r["B_n1"]["bonds"] == []
+    assert r["b0"]["length"] == {"metal6": 500.0, "metal6b": 600.0} and r["B_n1"]["length"] == {"metal1": 300.0}
+
+
+def test_min_distance():
+    pts = [(0.0, 0.0), (5.0, 0.0), (5.0, 1.6), (20.0, 20.0)]
+    assert min_distance(pts, 1.0) == pytest.approx(1.6)
+    assert min_distance(pts[:1], 1.0) == math.inf
+
+
+def test_split_rc_puts_a_bond_net_on_its_driving_tier():
+    info = {"kinds": {"b0": "bond", "T_n": "tier_top", "clk": "shared_input"}}
+    rc = ("b0 1 T_U1/Y ( 0 0.02 B_U1/A, T_U2/A )\nT_n 1 T_U2/Y ( 0 0.01 T_U3/A )\n"
+          "clk 1 PIN/clk ( 0 0.03 B_U9/CLK, T_U9/CLK )\n")
+    out = split_rc(rc, info)
+    assert "b0 1 U1/Y ( 0 0.02 U2/A )" in out["tier_top"] and "b0 1 PIN/b0 ( 0 0 U1/A )" in out["tier_bottom"]
+    assert "n 1 U2/Y ( 0 0.01 U3/A )" in out["tier_top"]
+    assert "clk 1 PIN/clk ( 0 0.03 U9/CLK )" in out["tier_bottom"] and "clk 1 PIN/clk ( 0 0 U9/CLK )" in out["tier_top"]
+    from spikestack.flows.formats.rc import rc_entries
+    assert [(n, d, c) for n, d, c, _ in rc_entries(out["tier_top"])] == [("b0", "U1/Y", 0.02), ("n", "U2/Y", 0.01),
+                                                                        ("clk", "PIN/clk", 0.0)]
+
+
+def test_split_def_gives_each_tier_its_cells_and_layers():
+    from spikestack.flows.coplace.merge import split_def
+    routed = ("UNITS DISTANCE MICRONS 100 ;\nCOMPONENTS 2 ;\n- T_U1 INVX1_T + PLACED ( 0 0 ) N ;\n"
+              "- B_U1 INVX1 + PLACED ( 0 0 ) N ;\nEND COMPONENTS\nNETS 2 ;\n- b0\n  ( T_U1 Y ) ( B_U1 A )\n"
+              f"+ ROUTED metal1 ( 0 0 ) ( 100 * ) M2_M1\n  NEW metal6 ( 1000 2000 ) ( * 2500 ) {BOND_VIA}\n"
+              "  NEW metal6b ( 1000 2500 ) ( 1600 * )\n  NEW metal1b ( 5 5 ) ( 9 * )\n;\n"
+              "- B_n1\n  ( B_U1 Y ) ( B_U1 A )\n+ ROUTED metal1 ( 0 0 ) ( 300 * )\n;\nEND NETS\n")
+    top, bot = split_def(routed, "tier_top"), split_def(routed, "tier_bottom")
+    assert "COMPONENTS 1 ;\n- U1 INVX1 + PLACED" in top and "COMPONENTS 1 ;\n- U1 INVX1 + PLACED" in bot
+    assert "NETS 1 ;" in top and "NETS 2 ;" in bot
+    assert "+ ROUTED metal6 ( 1000 2500 ) ( 1600 * )" in top and "NEW metal1 ( 5 5 )" in top and "metal1b" not in top
+    assert "+ ROUTED metal1 ( 0 0 ) ( 100 * ) M2_M1" in bot and f"NEW metal6 ( 1000 2000 ) ( * 2500 ) {BOND_VIA}" in bot
+    assert "metal6b" not in bot and "- n1" in bot
+
+
+@pytest.fixture(scope="module")
+def coplaced_tiny(tmp_path_factory):
+    """One PPA run of the tiny linear layer with SRAM GLBs, both 3D methods."""
+    from test_flow import TINY
+    from spikestack.flows.ppa import ppa_for_config
+    out = tmp_path_factory.mktemp("coplaced")
+    return out, ppa_for_config(TINY, out, sram_macros=True, method="coplaced", log=lambda *_: None)
+
+
+@pytest.mark.slow
+def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says(coplaced_tiny):
+    """0 failed routes; no two bonds closer than the bond pitch; every F2F-map net with cells on both
+    tiers crosses the bond layer, and no other net does (chip inputs used on both tiers enter on the
+    logic tier and cross too); the per-tier DEFs hold each tier's cells."""
+    from spikestack.flows.formats.def_ import components
+    out, res = coplaced_tiny
+    co = res["coplaced"]
+    assert co["failed_routes"] == 0
+    b = co["bonds"]
+    assert b["bonds"] >= b["nets_crossing"] > 0
+    assert b["missing_crossing"] == [] and b["unexpected_crossing"] == [] and b["tier_nets_spanning_both"] == []
+    fmap = json.loads((out / "f2f_map.json").read_text())
+    assert 0 < b["bond_nets"] <= fmap["bond_count"]        # a bit with cells on one tier only (or none) needs no bond
+    locs = [(x, y) for _, x, y in json.loads((out / "coplaced" / "bonds.json").read_text())]
+    pitch = res["3d"]["bond"]["pitch_um"]
+    assert len(locs) == b["bonds"] and min_distance(locs, pitch) >= pitch
+    for t in ("tier_top", "tier_bottom"):
+        split = (out / "coplaced" / t / "work" / f"{t}_split.def").read_text()
+        placed = components((out / t / "work" / f"{t}_unroute.def").read_text())
+        assert {c for c, *_ in components(split).values()} <= {c for c, *_ in placed.values()}
+        assert abs(len(components(split)) - sum(1 for c, *_ in placed.values() if not c.startswith("FILL"))) == 0 \
+            or t == "tier_bottom"                     # the logic tier was placed again (its own fill cells)
+    m = res["methods"]
+    assert m["coplaced"]["ratios"]["wirelength_um"] > 0 and m["independent"]["ratios"]["wirelength_um"] > 0
+    assert "Two 3D methods against the same 2D" in (out / "ppa.md").read_text()
+
+
+def test_memory_tier_goes_over_the_logic_tier_inside_one_footprint():
+    from spikestack.flows.coplace.merge import top_offset
+    top, bot = (0.0, 0.0, 400.0, 300.0), (0.0, 0.0, 100.0, 100.0)
+    assert top_offset(top, bot) == (-152.0, -96.0)                     # centres (8 um grid)
+    assert top_offset(top, bot, (380.0, 20.0)) == (-296.0, 0.0)        # target over the centre, clamped        # target over the centre, clamped
+    sx, sy = top_offset(top, bot, (380.0, 20.0))
+    assert top[0] + sx <= bot[0] and top[2] + sx >= bot[2] and top[1] + sy <= bot[1] and top[3] + sy >= bot[3]
