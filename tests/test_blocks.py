@@ -43,7 +43,9 @@ def test_boxed_tops_instantiate_one_cell_with_its_ports(kind):
         assert f"module {cell}" not in text                    # the cell is defined by its own text only
 
 
-@pytest.mark.parametrize("kind", [pytest.param("moe", marks=pytest.mark.slow), "mha"])   # moe: 2.5-4 min
+# slow, with the hierarchical flows it guards (test_flow): moe 2.5-4 min, mha 1-1.5 min
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["moe", "mha"])
 def test_boxed_top_is_formally_the_design(kind):
     """Yosys equiv_make/equiv_simple/equiv_induct: the 2D top with its blocks as cell instances,
     plus the cells' own Verilog, equals the 2D top in every register and output, every cycle; a

@@ -242,6 +242,7 @@ def test_hierarchical_ppa_assembles_from_hardened_pes(tiny_ppa, tmp_path):
     assert "Common footprint" in (tmp_path / "ppa.md").read_text()
 
 
+@pytest.mark.slow                                   # a full hierarchical flow: 2-3 min
 def test_two_level_hierarchy_block_built_from_pe_macros(tmp_path):
     """``blocks=["core"], harden="pe"``: the PE is hardened inside the core's own netlist, the core
     is hardened from those PE macros (placed, routed and characterised through the PE model), and

