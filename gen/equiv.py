@@ -2,8 +2,11 @@
 
 Both tops are flattened (memories become registers). ``equiv_make`` pairs every same-named signal
 of the two (every register, memory word, block port and top-level output) with an ``$equiv``
-cell, ``equiv_simple`` proves pairs combinationally and ``equiv_induct`` the rest by induction over
-time: if all pairs are equal in one cycle they are equal in the next. No bound on the cycles.
+cell, ``equiv_struct`` adds pairs where the two netlists have the same structure (more, smaller
+proofs: the TINY MHA proof 30 -> 21 s, its mutant 89 -> 56 s; a pair it adds wrongly stays
+unproven, it proves nothing itself), ``equiv_simple`` proves pairs combinationally and
+``equiv_induct`` the rest by induction over time: if all pairs are equal in one cycle they are
+equal in the next. No bound on the cycles.
 
 Memories, two ways (``memories``):
 
@@ -194,7 +197,8 @@ def _prove_equal(gold: str, gv: str, gate: str, tv: str, rename, timeout: int, m
                 il, cut[side] = _evert_macros(il)
             (d / f"{side}_named.il").write_text(il)
         script = ("read_rtlil gold_named.il; read_rtlil gate_named.il; equiv_make gold gate equiv; "
-                  "hierarchy -top equiv; equiv_simple -seq 2; equiv_induct -seq 2; tee -o status.txt equiv_status")
+                  "hierarchy -top equiv; equiv_struct; equiv_simple -seq 2; equiv_induct -seq 2; "
+                  "tee -o status.txt equiv_status")
         r = _run_yosys([exe, "-q", "-p", script], tmp, timeout)
         status = (d / "status.txt").read_text() if (d / "status.txt").exists() else ""
     m = re.search(r"Found (\d+) \$equiv cells.*?Of those cells (\d+) are proven and (\d+) are unproven", status, re.S)

@@ -95,9 +95,9 @@ def test_formal_equivalence(kind, partition, pop):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("partition", PARTITIONS)
-@pytest.mark.parametrize("kind", ["moe", "mha"])
-@pytest.mark.parametrize("size", ["small", "default"])
+@pytest.mark.parametrize("kind,partition,size",
+                         [(k, p, "small") for k in ("moe", "mha") for p in PARTITIONS]
+                         + [(k, "memory-on-logic", "default") for k in ("moe", "mha")])   # the paper's split
 def test_formal_equivalence_larger(root, kind, partition, size):
     """The small configurations with every memory word proven; the default ones with the SRAM
     macros cut out (their memories mapped do not fit in Yosys: gen/equiv.py)."""
