@@ -58,8 +58,7 @@ def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
     check: it must fail). Returns ``{"equivalent", "equiv_cells", "unproven", "macros_cut",
     "seconds", "log"}``.
     """
-    _check_memories(memories)
-    macros = memories == "cut"
+    macros = _cuts_macros(memories)
     gold, gv = generate_verilog(cfg, "2d", macros=macros)
     gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}", macros=macros)
     return _prove_equal(gold, gv, gate, tv, _strip_tier_prefixes, timeout, macros)
@@ -72,8 +71,7 @@ def check_box_equivalence(cfg: LayerConfig, boxes: dict[str, str], gate_cfg: Lay
     (:func:`spikestack.gen.generate.block_verilog`) equals the 2D top, cycle by cycle: what the
     hierarchical flow implements is the design. Same method as :func:`check_equivalence`, the
     box level (``block.cell.signal``) stripped instead of the tier prefix."""
-    _check_memories(memories)
-    macros = memories == "cut"
+    macros = _cuts_macros(memories)
     gold, gv = generate_verilog(cfg, "2d", macros=macros)
     gate_cfg = gate_cfg or cfg
     gate, tv = generate_verilog(gate_cfg, "2d", boxes=boxes, macros=macros)
@@ -81,9 +79,15 @@ def check_box_equivalence(cfg: LayerConfig, boxes: dict[str, str], gate_cfg: Lay
     return _prove_equal(gold, gv, gate, tv, _strip_box_level, timeout, macros)
 
 
-def _check_memories(memories: str) -> None:
+def _cuts_macros(memories: str) -> bool:
+    """Whether ``memories`` asks for the SRAM macros cut out; an unknown value is refused."""
     if memories not in MEMORIES:
         raise ValueError(f"memories: {memories!r} is not one of {', '.join(MEMORIES)}")
+    return memories == "cut"
+
+
+def _declared_wires(rtlil: str) -> set[str]:
+    return set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
 
 
 _TIER_PREFIX = re.compile(r"\\(?:%s)\.[^\s\[]*" % "|".join(TIERS))
@@ -94,7 +98,7 @@ def _strip_tier_prefixes(rtlil: str) -> str:
     same signal has in the flattened 2D top — unless that name is already taken (a tier's port
     wire next to the top-level wire it is connected to, or two tiers' same-named ports, keep their
     prefixed names)."""
-    declared = set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
+    declared = _declared_wires(rtlil)
     stripped: dict[str, list[str]] = {}
     for old in {m.group(0) for m in _TIER_PREFIX.finditer(rtlil)}:
         stripped.setdefault("\\" + old.split(".", 1)[1], []).append(old)
@@ -110,7 +114,7 @@ _BOX_LEVEL = re.compile(r"\\([A-Za-z_][\w$]*)\.cell\.(\S+)")
 
 def _strip_box_level(rtlil: str) -> str:
     """``\\block.cell.signal`` -> ``\\block.signal`` (the 2D name), unless that name is declared."""
-    declared = set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
+    declared = _declared_wires(rtlil)
 
     def strip(m):
         new = f"\\{m.group(1)}.{m.group(2)}"
@@ -135,7 +139,7 @@ def _evert_macros(rtlil: str) -> tuple[str, int]:
         return text, 0
     types = "|".join(re.escape(t) for t in dirs)
     cell = re.compile(r"^(?:  attribute [^\n]*\n)*  cell (%s) (\S+)\n(.*?)^  end\n" % types, re.M | re.S)
-    ports = [int(n) for n in re.findall(r"^\s*wire (?:width \d+ )?(?:input|output|inout) (\d+) ", text, re.M)]
+    port = max(map(int, re.findall(r"^\s*wire (?:width \d+ )?(?:input|output|inout) (\d+) ", text, re.M)), default=0)
     wires, connects, count = [], [], 0
     for m in cell.finditer(text):
         count += 1
@@ -144,13 +148,13 @@ def _evert_macros(rtlil: str) -> tuple[str, int]:
             pin, sig = c.group(1), c.group(2)
             direction, width = dirs[kind][pin]
             name = f"{inst}.{pin[1:]}"
-            ports.append(max(ports, default=0) + 1)
+            port += 1
             width_kw = f"width {width} " if width > 1 else ""
             if direction == "output":           # the macro drives it: an input of the top
-                wires.append(f"  wire {width_kw}input {ports[-1]} {name}")
+                wires.append(f"  wire {width_kw}input {port} {name}")
                 connects.append(f"  connect {sig} {name}")
             else:
-                wires.append(f"  wire {width_kw}output {ports[-1]} {name}")
+                wires.append(f"  wire {width_kw}output {port} {name}")
                 connects.append(f"  connect {name} {sig}")
     text = cell.sub("", text)
     head = re.search(r"^module \S+\n", text, re.M)
