@@ -33,13 +33,13 @@ from .flows.blockmacros import check_blocks
 from .flows.census import as_json, census, census_md
 from .flows.harden import GRAINS
 from .flows.orfs import write_orfs
-from .flows.platform import FlowError, ensure_tools
+from .flows.platform import OSU018, FlowError, ensure_tools
 from .flows.ppa import Bond, PpaOptions, ppa_for_config
 from .gen.atomic import write_atomic
 from .gen.generate import generate_verilog, write_design
 from .gen.partition import assignment_for, parse_assignments
 from .gen.tiers import write_tiers
-from .hw.graph import TierError
+from .hw.layers.graph import TierError
 from .hw.layers import design_for
 from .sim.layers import run_golden
 from .sim.tensors import check_spikes, check_tensors
@@ -112,7 +112,7 @@ def cmd_gen(args) -> int:
         raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
     if args.tiers == 2:
         files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
-                            report=not args.no_report, src=args.src_attrs)
+                            report=not args.no_report, src=args.src_attrs, liberty=OSU018.liberty)
     elif args.assign or args.partition != "memory-on-logic":
         raise CliError("tiers: --partition and --assign need --tiers 2")
     else:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import HwConfig, LayerConfig, LifConfig
 from ..flows.formats.markdown import markdown_table
-from ..hw.linear import LinearPlan
+from ..hw.layers.linear import LinearPlan
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case
 from ..tb.harness import build, compare, simulate_full

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..demo import default_config
-from ..hw.mha import MhaPlan
-from ..hw.moe import MoePlan
+from ..hw.layers.mha import MhaPlan
+from ..hw.layers.moe import MoePlan
 from ..sim.tensors import random_case
 from . import markdown_table, simulate_checked
 

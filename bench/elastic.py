@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from ..config import ElasticConfig, HwConfig, LayerConfig, LifConfig, load_config
 from ..flows.activity import parse_vcd
 from ..gen.tiers import f2f_map, tier_sources
-from ..hw.moe import MoePlan
+from ..hw.layers.moe import MoePlan
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case
 from ..tb.harness import build, compare, simulate_full

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..demo import default_config
-from ..hw.mha import MhaPlan
+from ..hw.layers.mha import MhaPlan
 from ..sim.tensors import random_case
 from . import markdown_table, simulate_checked
 

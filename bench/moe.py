@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..demo import default_config
-from ..hw.moe import MoePlan
+from ..hw.layers.moe import MoePlan
 from ..sim.tensors import random_case
 from . import markdown_table, simulate_checked
 

@@ -1,7 +1,7 @@
 """The upper levels of hierarchical P&R: blocks of the design graph hardened into macros.
 
 ``harden_blocks(cfg, ["expert_core", "merge", ...], out_dir)`` takes blocks of a layer's graph
-(:mod:`spikestack.hw.graph`, by block name or by group: ``expert_core`` is every
+(:mod:`spikestack.hw.layers.graph`, by block name or by group: ``expert_core`` is every
 ``expert_core_<c>``, which are built alike) and, for each:
 
 1. elaborates the block alone as the cell ``<name>_block``
@@ -12,7 +12,7 @@
    :mod:`spikestack.flows.harden`), so a block is built from macros of the level below;
 3. hardens the block itself with those macros inside (:func:`spikestack.flows.harden.harden`
    with ``blocks=``): placed, routed, characterised through the sub-macros' liberty models, and
-   written as a LEF + liberty abstract like any other macro. A block of up to ``NARROW_PINS``
+   written as a LEF + liberty abstract like any other macro. A block of up to ``OSU018.knobs.narrow_pins``
    port bits is routed on ``metal1..metal4`` (``route_layers``), around its inner macros, which
    block those layers, so the parent, routed on all six layers, crosses it on
    ``metal5``/``metal6``; a block that does not route so is routed again on one layer more (then
@@ -21,14 +21,14 @@
    its nets cannot cross its inner macros, and qrouter's first pass left 2595 of its first 5200
    nets unrouted in the channels between them. The parent routes around such a block, in the
    channels its keep-out leaves (:func:`spikestack.flows.macro_place.keepout`). A block of more
-   than ``BUFFERED_PINS`` port bits gets no output buffers (qflow's ``nobuffers``): an expert
+   than ``OSU018.knobs.buffered_pins`` port bits gets no output buffers (qflow's ``nobuffers``): an expert
    core's outputs otherwise got 1139 of them in its standard-cell core, beside the buffer Yosys
    already puts on an output wired straight to a sub-block's pin (its 1088-bit result word comes
    straight from the FIFO-lane macros), one unloaded.
 
 Blocks are independent jobs and run ``jobs`` at a time (one tool per core). The parents — the 2D
 top and both tiers — are then generated with those blocks as instances of their cells
-(``boxes=``, :func:`spikestack.hw.graph.boxed`), so all three instantiate the very same macro,
+(``boxes=``, :func:`spikestack.hw.layers.graph.boxed`), so all three instantiate the very same macro,
 and the built-in flow places and routes them with the macros (``run_flow(blocks=...)``).
 """
 from __future__ import annotations
@@ -40,17 +40,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..gen.generate import block_verilog
-from ..hw.graph import boxed
+from ..hw.layers.graph import boxed
 from ..hw.layers import design_for
 from .formats.verilog import modules, port_decls
 from .harden import harden, harden_for
-from .platform import FlowError
+from .platform import OSU018, FlowError
 
 __all__ = ["cell_name", "check_blocks", "harden_blocks"]
 
 
-NARROW_PINS = 400      # port bits up to which a block leaves metal5/metal6 to its parent
-BUFFERED_PINS = 1000   # port bits up to which a block's outputs are buffered
 
 
 def port_bits(verilog_text: str, module: str) -> int:
@@ -70,7 +68,7 @@ def cell_name(block: str) -> str:
 
 def check_blocks(cfg, names: list[str]):
     """Refuse unknown blocks, a name given twice, or a group named with a member (``ValueError``),
-    by the same rules that generating the boxed tops applies (:func:`spikestack.hw.graph.boxed`)."""
+    by the same rules that generating the boxed tops applies (:func:`spikestack.hw.layers.graph.boxed`)."""
     if len(set(names)) != len(names):
         raise ValueError(f"blocks: named twice in {names}")
     boxed(design_for(cfg), {n: cell_name(n) for n in names})
@@ -100,8 +98,8 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
             inner += abstracts
             inner_summary[g] = summary
         bits = port_bits(text, cell)
-        layers = route_layers if bits <= NARROW_PINS else 6
-        buffered = bits <= BUFFERED_PINS
+        layers = route_layers if bits <= OSU018.knobs.narrow_pins else 6
+        buffered = bits <= OSU018.knobs.buffered_pins
         log(f"[blocks] {name}: hardening {cell}" + (f" from {len(inner)} inner macro(s)" if inner else "")
             + f", routed on {layers} layers ...")
         try:

@@ -27,11 +27,10 @@ from pathlib import Path
 
 from .formats.def_ import components, def_units_die, die_um, port_terminals, power_shapes, tracks
 from .formats.lef import lef_geometry
+from .platform import OSU018
 
 __all__ = ["Bond", "BondPlan", "plan_bonds", "with_bond_pins", "read_lefs"]
 
-LAYER = "metal6"
-PIN_HALF_UM = 0.25          # a bond pin is a metal6 square of the layer's width, 0.5 µm
 
 
 def _pin_xy(inst: str, pin: str, comps, geo) -> tuple[float, float] | None:
@@ -80,7 +79,7 @@ def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str],
     terms = {t: port_terminals(defs[t]) for t in tiers}
     # the bond grid: metal6 tracks in x, metal5 tracks in y, at least the bond pitch (and 2 rows) apart
     ref = defs[tiers[0]]
-    x0, sx = tracks(ref, "X", LAYER)
+    x0, sx = tracks(ref, "X", OSU018.tech.top_metal)
     y0, sy = tracks(ref, "Y", "metal5")
     kx, ky = max(1, math.ceil(pitch_um / sx - 1e-9)), max(2, math.ceil(pitch_um / sy - 1e-9))
     gx, gy = kx * sx, ky * sy
@@ -99,12 +98,12 @@ def plan_bonds(defs: dict[str, str], geo: dict[str, dict], ports: list[str],
                     for j in range(math.floor((y - y0) / gy), math.ceil((y + h - y0) / gy) + 1):
                         blocked.add((i, j))
     # the power stripes on the pin layer (qflow's power grid): a bond pin on one would short it
-    clear = PIN_HALF_UM + 0.5 + 0.3                  # half pin + metal6 spacing + margin, um
+    clear = OSU018.tech.top_metal_half_um + 0.5 + 0.3                  # half pin + metal6 spacing + margin, um
     for t in tiers:
         u = def_units_die(defs[t])[0]
-        for rects in power_shapes(defs[t], int(LAYER[5:]) - 1).values():
+        for rects in power_shapes(defs[t], int(OSU018.tech.top_metal[5:]) - 1).values():
             for lay, r in rects:
-                if lay != LAYER:
+                if lay != OSU018.tech.top_metal:
                     continue
                 a, b, c, d = (v / u for v in r)
                 for i in range(math.floor((a - clear - x0) / gx), math.ceil((c + clear - x0) / gx) + 1):
@@ -158,14 +157,14 @@ def with_bond_pins(def_text: str, locations: dict[str, tuple[float, float]], dir
         raise ValueError("no PINS section in the DEF")
     kept = [b for b in re.findall(r"^-.*?;\s*$", sec.group(1), re.S | re.M)
             if b.split()[1] not in locations]                 # a pin placed before is replaced
-    half = int(round(PIN_HALF_UM * u))
+    half = int(round(OSU018.tech.top_metal_half_um * u))
     new = []
     for p, (x, y) in sorted(locations.items()):
         if p not in terms or not terms[p][1]:
             continue                                    # the bit is not used on this tier: no pin
         net = terms[p][0]
         new.append(f"- {p} + NET {net} + DIRECTION {directions.get(p, 'INPUT')}\n"
-                   f"  + LAYER {LAYER} ( -{half} -{half} ) ( {half} {half} )\n"
+                   f"  + LAYER {OSU018.tech.top_metal} ( -{half} -{half} ) ( {half} {half} )\n"
                    f"  + PLACED ( {int(round(x * u))} {int(round(y * u))} ) N ;")
     body = "\n".join(kept + new)
     return def_text[:sec.start()] + f"PINS {len(kept) + len(new)} ;\n{body}\n" + def_text[sec.end(1):]

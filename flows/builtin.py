@@ -14,7 +14,7 @@ Tools (all real, installed by ``make pd-tools`` / the project's pip set-up):
    switching activity given (``set_power_activity -global``; this OpenSTA has no VCD reader).
 
 SRAM macros: a netlist that instantiates ``spikestack_sram_*`` cells (GLBs elaborated as macros,
-see :mod:`spikestack.hw.glb` and :mod:`spikestack.flows.sram`) gets one directory per macro
+see :mod:`spikestack.hw.lib.glb` and :mod:`spikestack.flows.sram`) gets one directory per macro
 (``source/macros/<cell>/`` with its LEF, liberty and Verilog views) listed in qflow's
 ``hard_macros``: synthesis reads each liberty as a blackbox (the instances stay), blifFanout sizes
 against it, ``blif2cel`` reads each LEF as a hard macro, the macros are placed beside the

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .formats.liberty import LOAD_STEP_PF, pin_caps
+from .formats.liberty import pin_caps
 from .formats.rc import rc_entries
 from .formats.sta import parse_power
 from .formats.verilog import port_bits
@@ -68,7 +68,7 @@ def characterise(work: Path, top: str, clock_ns: float, activity: float, clock: 
            "    pe \"COMB $mm $p\" [find_timing_paths -from [get_ports $p] -to [all_outputs] -path_delay $mm"
            " -group_count $nout -endpoint_count 1]",
            "  }", "}",
-           f"foreach load {{0 {LOAD_STEP_PF}}} {{",
+           f"foreach load {{0 {OSU018.knobs.load_step_pf}}} {{",
            "  if {[llength [all_outputs]]} {set_load $load [all_outputs]}",
            f"  foreach o {_tcl_list(outputs)} {{",
            "    puts \"@@OUT $o $load\"",

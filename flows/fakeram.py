@@ -1,7 +1,7 @@
 """GLBs on an ORFS platform's 1RW fake SRAMs: tiling, the wrapper Verilog, and its proof.
 
-In the ORFS designs every GLB is an SRAM-macro instance (:func:`spikestack.hw.glb.sram_macros`),
-a cell ``spikestack_sram_<depth>x<width>_w<W>r<R>[_l<L>]`` (:class:`~spikestack.hw.glb.SramShape`):
+In the ORFS designs every GLB is an SRAM-macro instance (:func:`spikestack.hw.lib.glb.sram_macros`),
+a cell ``spikestack_sram_<depth>x<width>_w<W>r<R>[_l<L>]`` (:class:`~spikestack.hw.lib.glb.SramShape`):
 ``W`` write ports (``w<i>_addr/din/we<lane>``), ``R`` synchronous read ports (``r<j>_en/addr/dout``,
 data the cycle after, held while ``en`` is low, the old word when the same cycle writes it).
 This module writes, per shape, the Verilog module of that name that ORFS synthesises:
@@ -34,7 +34,7 @@ This module writes, per shape, the Verilog module of that name that ORFS synthes
   every side (the placer keeps the halo free, so small macros pay for theirs).
 
 :func:`miter_verilog` / :func:`prove` check a wrapper against the RTL GLB (``amaranth`` ``Memory``
-elaborated by :class:`~spikestack.hw.glb.GLB`) with Yosys ``sat``: both are flattened, memories
+elaborated by :class:`~spikestack.hw.lib.glb.GLB`) with Yosys ``sat``: both are flattened, memories
 mapped to flip-flops, the fakerams replaced by a behavioural model of their pins
 (:func:`fakeram_model`: ORFS's model; ``rd_out`` is a free value after a cycle with ``ce_in``
 low), and the read data of every port must agree in every cycle from the zero state, for all
@@ -50,7 +50,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hw.glb import GLB, GlbParams, SramShape
+from ..hw.lib.glb import GLB, GlbParams, SramShape
 from .orfs_facts import SYNTH_MEMORY_MAX_BITS, Fakeram, fakerams
 from .sram import behavioural_verilog
 

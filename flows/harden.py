@@ -22,7 +22,7 @@ consumes exactly as it consumes an SRAM macro:
     insertion delay to that flop);
   - output: ``rising_edge`` arc from ``clk`` = the latest clock → output arrival, a two-point table
     in the output load (the block's own wire plus 0 and
-    :data:`~spikestack.flows.formats.liberty.LOAD_STEP_PF`), with the port's slew;
+    the platform's ``knobs.load_step_pf``), with the port's slew;
   - a ``combinational`` arc input → output wherever a path exists, its delay the worst arrival with
     the same load slope as the output;
   - ``area`` = the die; ``cell_leakage_power`` from ``report_power``; the block's internal +

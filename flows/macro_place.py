@@ -21,14 +21,14 @@ cells:
    cells, so qflow's ``place2def.tcl`` puts them in the DEF (``COMPONENTS``, ``NETS``) and the
    die around them;
 4. the I/O pins go on a ring around core and macros (:func:`ring_pins`): each pin as near the
-   point of the ring that faces the centre of its net's other pins as ``PIN_PITCH`` between
+   point of the ring that faces the centre of its net's other pins as ``OSU018.tech.io_pin_pitch_cu`` between
    pins allows, with a routing channel between the ring and the macros that grows with the
    pins (:func:`ring_channel`). graywolf's own pad placer crowds thousands of pins onto two
    sides of a die it then makes millimetres wide (an expert core's 2947 pins: 1230 on the top,
    1230 on the bottom, 244 on each of the others).
 
-Large designs (:func:`is_large`: more than ``LARGE_PINS`` I/O pins or ``LARGE_CELLS`` cells)
-with hard macros get a sparser core (:func:`spread`: fill cells to ``SPREAD_DENSITY``) and their
+Large designs (:func:`is_large`: more than ``OSU018.knobs.large_pins`` I/O pins or ``OSU018.knobs.large_cells`` cells)
+with hard macros get a sparser core (:func:`spread`: fill cells to ``OSU018.knobs.spread_density``) and their
 macros in an order that follows the nets (:func:`order_macros`: the macros that talk most to
 the cells nearest the core, partners stacked together). All large designs
 are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: 1 move in
@@ -54,11 +54,6 @@ from .coplace import attract
 from .platform import OSU018
 
 GAP = 1000          # 10 µm in graywolf units (centimicrons)
-GRID_X = 80         # the osu018 site width
-PIN_PITCH = 200     # least distance of two I/O pins along the die edge (2 um: two metal3 tracks)
-LARGE_CELLS = 15000  # from here graywolf runs fast (tune_par) ...
-LARGE_PINS = 1000    # ... or from here
-SPREAD_DENSITY = 0.4  # cell density of a large design's core beside hard macros (spread)
 
 
 def split_cel(text: str) -> tuple[str, list[dict]]:
@@ -134,7 +129,7 @@ def place_macros(macros: list[dict], rows: list[tuple[int, int, int, int]], orde
             col_right -= col_w + GAP
             y, col_w = y0 + GAP, 0
         llx = col_right - k - m["w"]
-        llx -= (llx - x0) % GRID_X                   # same site grid as the cells
+        llx -= (llx - x0) % OSU018.tech.site_cu                   # same site grid as the cells
         placed.append(dict(m, llx=llx, lly=y + k))
         y += m["h"] + 2 * k + GAP
         col_w = max(col_w, col_right - llx + k)
@@ -193,22 +188,22 @@ def count_cells(cel_text: str) -> tuple[int, int]:
 
 
 def is_large(cel_text: str) -> bool:
-    """Whether graywolf runs fast (:func:`tune_par`): more than ``LARGE_PINS`` I/O pins (its
+    """Whether graywolf runs fast (:func:`tune_par`): more than ``OSU018.knobs.large_pins`` I/O pins (its
     global router's run time grows with them: 26 min for an expert core's 2947) or more than
-    ``LARGE_CELLS`` standard cells. Below both, qflow's settings stay: on a flat 7.4 k-cell MoE
+    ``OSU018.knobs.large_cells`` standard cells. Below both, qflow's settings stay: on a flat 7.4 k-cell MoE
     the fast placement left qrouter 682 failed nets in its first pass instead of a few."""
     cells, pads = count_cells(cel_text)
-    return pads > LARGE_PINS or cells > LARGE_CELLS
+    return pads > OSU018.knobs.large_pins or cells > OSU018.knobs.large_cells
 
 
 def spread(root: str) -> None:
-    """Pad ``<root>.cel``'s standard cells with fill cells to ``SPREAD_DENSITY`` of the core
+    """Pad ``<root>.cel``'s standard cells with fill cells to ``OSU018.knobs.spread_density`` of the core
     (qflow's ``decongest.tcl``, what its ``initial_density`` project variable runs; the unpadded
     file is kept as ``<root>.cel.bak``). For a large design with hard macros: graywolf packs its
     core to ~86 % and the thousands of nets to the macros and I/O pins cannot leave it (expert
     core, 2765 such nets: 31 % of qrouter's first-pass nets failed so, 20 % at density 0.4)."""
     cmd = [str(OSU018.qflow_scripts / "decongest.tcl"), root, str(OSU018.stdcell_lef), "FILL",
-           str(SPREAD_DENSITY), "--units=100"]
+           str(OSU018.knobs.spread_density), "--units=100"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     acel = Path(f"{root}.acel")
     if r.returncode or not acel.exists():
@@ -216,7 +211,7 @@ def spread(root: str) -> None:
     cel = Path(f"{root}.cel")
     cel.replace(f"{root}.cel.bak")
     acel.replace(cel)
-    print(f"macro_place: {cel} padded with fill cells to a core density of {SPREAD_DENSITY}")
+    print(f"macro_place: {cel} padded with fill cells to a core density of {OSU018.knobs.spread_density}")
 
 
 def write_pin_file(cel_text: str, pl1_text: str) -> str:
@@ -262,10 +257,10 @@ def _side_of(s: float, sides: list[tuple[str, float]]) -> tuple[str, float]:
 def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> str:
     """The ``twpin_*`` lines of a placement file moved onto a ring around ``box`` (the core and
     macros, lower-left and upper-right): the ring is ``box`` grown by :func:`ring_channel`, and
-    more when its perimeter holds fewer than one pin per ``PIN_PITCH``. Each pin aims at the
+    more when its perimeter holds fewer than one pin per ``OSU018.tech.io_pin_pitch_cu``. Each pin aims at the
     point of the ring on the ray from the box centre through the centre of its net's other
     pins (from ``pin_text``, a ``.pin`` file with the macro pins merged); the pins then keep
-    the order of those points and move apart to ``PIN_PITCH`` (the ring cut open in the widest
+    the order of those points and move apart to ``OSU018.tech.io_pin_pitch_cu`` (the ring cut open in the widest
     gap between wanted points; pushed forwards, then back from the end), a corner margin left
     free, each on the side it lands on (rows -1 left, -2 right, -3 bottom, -4 top)."""
     lines = pl_text.rstrip("\n").splitlines()
@@ -285,7 +280,7 @@ def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> st
     c = ring_channel(len(pins))
     x0, y0, x1, y1 = x0 - c, y0 - c, x1 + c, y1 + c
     margin = 2 * GAP
-    need = len(pins) * PIN_PITCH + 8 * margin
+    need = len(pins) * OSU018.tech.io_pin_pitch_cu + 8 * margin
     grow = max(0, need - 2 * ((x1 - x0) + (y1 - y0))) / 8
     x0, y0, x1, y1 = int(x0 - grow), int(y0 - grow), int(x1 + grow), int(y1 + grow)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -327,7 +322,7 @@ def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> st
         px, py = (sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)) if pts else (cx, cy)
         target[p] = to_usable(ring_s(px, py))
     # cut the ring open in the widest gap between wanted places, then keep the order and push
-    # pins apart to PIN_PITCH: forwards from each one's place, then back from the end
+    # pins apart to OSU018.tech.io_pin_pitch_cu: forwards from each one's place, then back from the end
     order = sorted(pins, key=lambda p: target[p])
     ts = [target[p] for p in order]
     gaps = [((ts[(i + 1) % len(ts)] - ts[i]) % usable or (usable if len(ts) == 1 else 0.0), i)
@@ -338,12 +333,12 @@ def ring_pins(pl_text: str, pin_text: str, box: tuple[int, int, int, int]) -> st
     want = [(target[p] - start) % usable for p in order]
     pos = []
     for w in want:
-        pos.append(max(w, pos[-1] + PIN_PITCH) if pos else max(w, PIN_PITCH / 2))
-    hi = usable - PIN_PITCH / 2
+        pos.append(max(w, pos[-1] + OSU018.tech.io_pin_pitch_cu) if pos else max(w, OSU018.tech.io_pin_pitch_cu / 2))
+    hi = usable - OSU018.tech.io_pin_pitch_cu / 2
     for i in range(len(pos) - 1, -1, -1):
         hi = min(pos[i], hi)
         pos[i] = hi
-        hi -= PIN_PITCH
+        hi -= OSU018.tech.io_pin_pitch_cu
     placed = {}
     for p, u in zip(order, pos):
         side, d = _side_of((u + start) % usable, sides)

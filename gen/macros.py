@@ -1,4 +1,4 @@
-"""Verilog views of the SRAM macros' interface (:class:`spikestack.hw.glb.SramShape`): the blackbox
+"""Verilog views of the SRAM macros' interface (:class:`spikestack.hw.lib.glb.SramShape`): the blackbox
 (for synthesis, STA netlists and the proofs with macros cut out), a behavioural model (for
 simulation) and the macros a netlist instantiates. The physical views (LEF, liberty) are
 :mod:`spikestack.flows.sram`."""
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ..hw.glb import SramShape
+from ..hw.lib.glb import SramShape
 
 __all__ = ["blackbox_verilog", "behavioural_verilog", "shapes_in", "with_models"]
 
@@ -20,7 +20,7 @@ def _port_decl(s: SramShape) -> tuple[str, list[str]]:
 def blackbox_verilog(s: SramShape) -> str:
     """The macro as a Verilog blackbox (scalar ports, as in the LEF and liberty)."""
     names, decl = _port_decl(s)
-    return "\n".join([f"(* blackbox *)", f"module {s.name}({names});", *decl, "endmodule", ""])
+    return "\n".join(["(* blackbox *)", f"module {s.name}({names});", *decl, "endmodule", ""])
 
 
 def behavioural_verilog(s: SramShape) -> str:

@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-from ..hw.graph import Design, TierError
+from ..hw.layers.graph import Design, TierError
 
 __all__ = ["PARTITIONS", "TIERS", "assignment_for", "parse_assignments"]
 

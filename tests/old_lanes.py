@@ -6,8 +6,8 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spikestack.hw.glb import GLB, GlbParams, addr_width
-from spikestack.hw.lif import LifNeuron
+from spikestack.hw.lib.glb import GLB, GlbParams, addr_width
+from spikestack.hw.lib.lif import LifNeuron
 
 __all__ = ["Merge", "SpikeGenerator"]
 

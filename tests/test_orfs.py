@@ -14,7 +14,7 @@ from spikestack.flows.orfs import PLATFORMS, glb_plan, nickname, orfs_designs, s
 from spikestack.flows.orfs_facts import (FAKERAMS, PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, Fakeram,
                                          fakerams)
 from spikestack.config import ConfigError, load_config
-from spikestack.hw.glb import GlbParams, SramShape
+from spikestack.hw.lib.glb import GlbParams, SramShape
 
 AREA = {"spikestack_moe": 2.0e5, "tier_top": 1.2e5, "tier_bottom": 0.8e5}   # osu018 µm², skips the census
 

@@ -116,7 +116,7 @@ def test_same_bytes_from_two_checkouts_and_no_warnings(tmp_path, root):
 
 
 def test_src_attributes_on_request_are_relative(root):
-    from spikestack.hw.pe import LifPE
+    from spikestack.hw.lib.pe import LifPE
     from spikestack.config import LifConfig
     pe = LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=4, b_bits=6, acc_bits=8, v_bits=8)
     text = convert(pe, "pe", src=True)

@@ -19,8 +19,8 @@ from spikestack.flows.sram import (MODEL, behavioural_verilog, lef_text, liberty
                                    shapes_in, with_models)
 from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
-from spikestack.hw.glb import GLB, GlbParams, SramShape
-from spikestack.hw.merge import Merge
+from spikestack.hw.lib.glb import GLB, GlbParams, SramShape
+from spikestack.hw.blocks.merge import Merge
 
 SHAPES = [SramShape(32, 8, 1, 2), SramShape(2, 4, 2, 3, lanes=2), SramShape(1, 8, 2, 1, lanes=4),
           SramShape(256, 64, 1, 1)]
@@ -122,7 +122,7 @@ def test_liberty_read_and_timed_by_opensta(tmp_path):
     v = macro_view(s)
     m = re.search(r"\^ u0/clk.*?\n\s*([\d.]+)\s+[\d.]+ [v^] u0/r\d_dout\d", out, re.S)
     assert m and float(m.group(1)) == pytest.approx(v.access_ns + MODEL.r_out_ns_per_pf * 0.05, abs=2e-3)
-    assert re.search(rf"([\d.]+)\s+slack \(MET\)", out)
+    assert re.search(r"([\d.]+)\s+slack \(MET\)", out)
     m = re.search(r"^\s*(-?[\d.]+)\s+[\d.]+\s+library setup time", out, re.M)    # input -> clk setup check
     assert m and float(m.group(1)) == pytest.approx(-v.setup_ns, abs=1e-3)
     power = re.search(r"^\s*([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+([\d.eE+-]+)\s+u0\s*$", out, re.M)
@@ -198,7 +198,7 @@ def test_macro_mode_top_bit_exact(root, config):
     from spikestack.sim.tensors import random_case
     from spikestack.tb.harness import build, compare, simulate
     cfg = load_config(root / "configs" / f"{config}.toml")
-    from spikestack.hw.graph import flat_top
+    from spikestack.hw.layers.graph import flat_top
     from spikestack.hw.layers import design_for
     top, text = generate_verilog(cfg, "2d", macros=True)
     blocks = flat_top(design_for(cfg), inspect_only=True).blocks.values()
@@ -286,7 +286,7 @@ def test_macro_place_keeps_io_pins_on_the_die_edge():
     then pins: macros after the pins left the DEF's PINS without location); the I/O pins go on a
     ring around core and macros, each on the side that faces its net, evenly spread, on the
     ring; a macro-dominated die is squarish."""
-    from spikestack.flows.macro_place import (PIN_PITCH, column_height, insert_components, place_macros,
+    from spikestack.flows.macro_place import (column_height, insert_components, place_macros,
                                               ring_channel, ring_pins)
     pl = ("A_1 0 0  80 1000  0 1\nB_1 9000 0  9080 1000  0 1\ntwpin_l -500 200  -420 280  7 -1\n"
           "twpin_r 40 1000  120 1100  3 -4\ntwpin_b 40 -500  120 -400  0 -3\n")
@@ -306,7 +306,7 @@ def test_macro_place_keeps_io_pins_on_the_die_edge():
         assert on_edge[w[-1]], l                                             # on the ring, on its own side
     assert ring["twpin_l"][0] < ring["twpin_r"][0]                          # each towards its net
     pts = [v[:2] for v in ring.values()]
-    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for i, a in enumerate(pts) for b in pts[i + 1:]) >= PIN_PITCH
+    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for i, a in enumerate(pts) for b in pts[i + 1:]) >= OSU018.tech.io_pin_pitch_cu
     rows = [(0, 0, 2000, 1000)]                                             # a small, flat core
     macros = [{"name": f"m_{i}", "w": 3000, "h": 3000, "pins": []} for i in range(9)]
     h = column_height(macros, rows)
@@ -321,10 +321,10 @@ def test_graywolf_runs_fast_on_large_designs_and_the_net_list_is_written_back():
     channel global router (which is what writes the .pin net list qflow's place2def reads): the
     net list is then written from the .cel file and the placement, each net's lines together,
     feed-throughs left out."""
-    from spikestack.flows.macro_place import LARGE_CELLS, LARGE_PINS, is_large, tune_par, write_pin_file
+    from spikestack.flows.macro_place import is_large, tune_par, write_pin_file
     par = "TWSC*feedThruWidth    : 80 layer 1\nTWSC*do.global.route  : on\n"
-    assert not is_large("cell 0 A\n" * LARGE_CELLS + "pad 1 name twpin_a\n" * LARGE_PINS)
-    assert is_large("pad 1 name twpin_a\n" * (LARGE_PINS + 1)) and is_large("cell 0 A\n" * (LARGE_CELLS + 1))
+    assert not is_large("cell 0 A\n" * OSU018.knobs.large_cells + "pad 1 name twpin_a\n" * OSU018.knobs.large_pins)
+    assert is_large("pad 1 name twpin_a\n" * (OSU018.knobs.large_pins + 1)) and is_large("cell 0 A\n" * (OSU018.knobs.large_cells + 1))
     big = tune_par(par, 9000)
     assert "TWSC*do.global.route  : off" in big and big.count("TWSC*fast : 9") == 1
     assert tune_par(big, 9000).count("TWSC*fast") == 1
@@ -363,8 +363,8 @@ def test_large_macro_parents_order_macros_by_their_nets_and_spread_the_core(tmp_
     """A large parent's macros fill the columns (nearest the core first) in the order of the nets
     they share with the standard cells, each with the macro it alone talks to right after it
     (a PE and its FIFO slice); nets on three or more macros (clock, broadcast) pair nothing.
-    Its core is padded with fill cells by qflow's decongest to SPREAD_DENSITY."""
-    from spikestack.flows.macro_place import SPREAD_DENSITY, order_macros, place_macros, spread
+    Its core is padded with fill cells by qflow's decongest to OSU018.knobs.spread_density."""
+    from spikestack.flows.macro_place import order_macros, place_macros, spread
 
     def macro(name, nets):
         return {"name": name, "w": 1000, "h": 1000, "pins": [(f"p{k}", n, 0, 0) for k, n in enumerate(nets)]}
@@ -388,4 +388,4 @@ def test_large_macro_parents_order_macros_by_their_nets_and_spread_the_core(tmp_
     out = (tmp_path / "top.cel").read_text()
     assert (tmp_path / "top.cel.bak").read_text() == cel
     width = lambda t: sum(int(l.split()[3]) - int(l.split()[1]) for l in t.splitlines() if l.startswith("left "))
-    assert out.count("FILL") >= 40 and 0.8 / SPREAD_DENSITY <= width(out) / width(cel) <= 1.2 / SPREAD_DENSITY
+    assert out.count("FILL") >= 40 and 0.8 / OSU018.knobs.spread_density <= width(out) / width(cel) <= 1.2 / OSU018.knobs.spread_density

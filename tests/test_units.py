@@ -1,11 +1,11 @@
 """In-process ``amaranth.sim`` unit tests of three control blocks, as Amaranth tests its own
 ``lib.fifo``: no Verilog, no Verilator build, a few seconds each.
 
-- :class:`~spikestack.hw.fifo.LaneFIFO` against ``amaranth.lib.fifo.SyncFIFO`` of the same width
+- :class:`~spikestack.hw.lib.fifo.LaneFIFO` against ``amaranth.lib.fifo.SyncFIFO`` of the same width
   and depth, every output compared every cycle under random writes and reads;
-- :class:`~spikestack.hw.router.Router` against the golden ``router_scores`` / ``top_k_mask``
+- :class:`~spikestack.hw.blocks.router.Router` against the golden ``router_scores`` / ``top_k_mask``
   (every bit of every route, in token order) with random back-pressure on ``routes``;
-- :class:`~spikestack.hw.dispatch.Dispatcher` against a cycle model of its rule (the lowest
+- :class:`~spikestack.hw.blocks.dispatch.Dispatcher` against a cycle model of its rule (the lowest
   pending expert whose weight group has a ready core goes to that group's lowest ready core),
   every bit of every job, with cores ready at random.
 """
@@ -16,11 +16,11 @@ from amaranth.lib import data, fifo, memory
 from amaranth.sim import Simulator
 
 from spikestack.config import signed_bits
-from spikestack.hw.dispatch import Dispatcher
-from spikestack.hw.fifo import LaneFIFO
-from spikestack.hw.glb import addr_width
-from spikestack.hw.router import Router, RouterParams
-from spikestack.hw.shapes import index_range
+from spikestack.hw.blocks.dispatch import Dispatcher
+from spikestack.hw.lib.fifo import LaneFIFO
+from spikestack.hw.lib.glb import addr_width
+from spikestack.hw.blocks.router import Router, RouterParams
+from spikestack.hw.lib.shapes import index_range
 from spikestack.sim.layers import router_scores, top_k_mask
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..platform import OSU018
+
 __all__ = ["ATTRACT_PREFIX", "write_attract", "add_attractors", "strip_attractors", "apply", "restore",
            "row_positions"]
 
 ATTRACT_PREFIX = "ss3d_attract_"
-_HALF_H = 500              # half the row height, centimicrons
-ROW_MARGIN = 0.97          # attractors stay within this share of the shortest row
 
 
 def write_attract(path: Path, points: dict[str, tuple[int, int]]) -> None:
@@ -32,7 +32,7 @@ def write_attract(path: Path, points: dict[str, tuple[int, int]]) -> None:
 
 def row_positions(pl2_text: str, points: dict[str, tuple[float, float]]) -> dict[str, tuple[int, int]]:
     """Points (graywolf units) -> (row, x from the row's left end): the nearest row, x clamped into
-    ``ROW_MARGIN`` of the shortest row."""
+    ``OSU018.knobs.attract_row_margin`` of the shortest row."""
     rows = []
     for line in pl2_text.splitlines():
         w = line.split()
@@ -42,7 +42,7 @@ def row_positions(pl2_text: str, points: dict[str, tuple[float, float]]) -> dict
         raise ValueError("no rows in the .pl2 file")
     # graywolf's rows (blocks) are as long as the shortest placed row, less a margin: a fixed cell
     # past a block's end is a fatal input error ("outside the length of its block")
-    usable = int(ROW_MARGIN * min(r[3] - r[1] for r in rows))
+    usable = int(OSU018.knobs.attract_row_margin * min(r[3] - r[1] for r in rows))
     out = {}
     for p, (x, y) in points.items():
         r = min(rows, key=lambda r: abs((r[2] + r[4]) / 2 - y))
@@ -63,7 +63,7 @@ def add_attractors(cel_text: str, points: dict[str, tuple[int, int]]) -> tuple[s
             row, x = points[port]
             n += 1
             extra.append(f"cell {last_cell + n} {ATTRACT_PREFIX}{n}\ninitially fixed {x} from left of block {row}\n"
-                         f"left 0 right 0 bottom -{_HALF_H} top {_HALF_H}\n"
+                         f"left 0 right 0 bottom -{OSU018.tech.row_half_cu} top {OSU018.tech.row_half_cu}\n"
                          f"pin name A signal {port} layer 1 0 0\n")
             continue
         kept.append(b)

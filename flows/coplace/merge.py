@@ -16,12 +16,12 @@ import math
 import re
 
 from ..formats.def_ import components, def_units_die
-from .stack import BOND_LAYER, BOND_VIA, TOP_SUFFIX, tier_of_layer
+from ..platform import OSU018
+from .stack import BOND_VIA, TOP_SUFFIX, tier_of_layer
 
-__all__ = ["PREFIX", "top_offset", "def_nets", "def_pins_raw", "combined_def", "read_routes", "split_def", "ALIGN_UM"]
+__all__ = ["PREFIX", "top_offset", "def_nets", "def_pins_raw", "combined_def", "read_routes", "split_def"]
 
 PREFIX = {"tier_bottom": "B_", "tier_top": "T_"}
-ALIGN_UM = 8.0          # a multiple of every osu018 track pitch (1, 0.8, 1.6 um): tracks stay aligned
 _TERM = re.compile(r"\(\s*(\S+)\s+(\S+)\s*\)")
 
 
@@ -62,14 +62,15 @@ def top_offset(top_die_um, bottom_die_um, target_um=None) -> tuple[float, float]
     """Where the memory tier goes over the logic tier (µm, added to its coordinates): ``target_um``
     (a point of the memory tier: its bond pins' centroid) over the logic tier's centre, but with
     the logic die kept inside the memory die where it fits (so the footprint stays the larger die);
-    without a target, centres aligned. Rounded to ``ALIGN_UM``."""
+    without a target, centres aligned. Rounded to the platform's ``tech.track_align_um``."""
+    align = OSU018.tech.track_align_um
     a0, b0, a1, b1 = top_die_um
     c0, d0, c1, d1 = bottom_die_um
     tx, ty = target_um or ((a0 + a1) / 2, (b0 + b1) / 2)
     out = []
     for lo_t, hi_t, lo_b, hi_b, t in ((a0, a1, c0, c1, tx), (b0, b1, d0, d1, ty)):
-        s = round(((lo_b + hi_b) / 2 - t) / ALIGN_UM) * ALIGN_UM
-        lo, hi = math.ceil((hi_b - hi_t) / ALIGN_UM) * ALIGN_UM, math.floor((lo_b - lo_t) / ALIGN_UM) * ALIGN_UM
+        s = round(((lo_b + hi_b) / 2 - t) / align) * align
+        lo, hi = math.ceil((hi_b - hi_t) / align) * align, math.floor((lo_b - lo_t) / align) * align
         if lo <= hi:                                       # keep [lo_b, hi_b] inside [lo_t + s, hi_t + s]
             s = min(max(s, lo), hi)
         out.append(float(s))
@@ -85,7 +86,7 @@ def combined_def(defs: dict[str, str], bond_bits: set[str], name: str, top_shift
     u = def_units_die(defs["tier_bottom"])[0]
     dies = {t: def_units_die(d)[1] for t, d in defs.items()}
     cx = {t: ((d[0] + d[2]) / 2, (d[1] + d[3]) / 2) for t, d in dies.items()}
-    grid = ALIGN_UM * u
+    grid = OSU018.tech.track_align_um * u
     off = {"tier_bottom": (0, 0)}
     if top_shift_um is None:
         off["tier_top"] = tuple(int(round((cx["tier_bottom"][i] - cx["tier_top"][i]) / grid) * grid) for i in (0, 1))

@@ -47,7 +47,7 @@ from ..platform import OSU018, ensure_tools
 from .attract import row_positions, write_attract
 from .extract import calibration, rc_text
 from .merge import PREFIX, combined_def, def_nets, read_routes, split_def, top_offset
-from .stack import BOND_LAYER, TOP_SUFFIX, combined_lef, tier_of_layer
+from .stack import TOP_SUFFIX, combined_lef, tier_of_layer
 
 __all__ = ["coplaced_memory_on_logic", "bond_pin_centroid", "pin_points", "bond_metrics", "min_distance", "split_rc", "attract_points"]
 

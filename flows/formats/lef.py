@@ -10,16 +10,13 @@ from pathlib import Path
 from ..platform import OSU018, FlowError
 from .def_ import def_pins, power_shapes, routed_layers
 
-__all__ = ["HALO_UM", "RING_UM", "OBS_MARGIN_UM", "layer_info", "uncovered_routing", "write_lef", "lef_geometry"]
+__all__ = ["layer_info", "uncovered_routing", "write_lef", "lef_geometry"]
 
 
-HALO_UM = 4.0                      # free routing margin of a macro's LEF around the routed block
 
 
-RING_UM = 4.5                      # the widest pin ring of a macro's LEF (qflow's ring is about 4 um)
 
 
-OBS_MARGIN_UM = 0.4                # how far a macro's core OBS reaches into its pin ring (half a metal2 pitch)
 
 
 def layer_info(lef: Path = OSU018.stdcell_lef) -> dict[str, dict]:
@@ -91,7 +88,7 @@ def uncovered_routing(def_text: str, core_um: list[float], obs_layers: list[str]
 
 
 def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str], path: Path,
-              halo_um: float = HALO_UM) -> dict:
+              halo_um: float = OSU018.knobs.halo_um) -> dict:
     """Write the LEF abstract of a routed block; returns its geometry (µm, origin at the lower-left
     corner of the macro): ``width``, ``height``, ``pins``, ``obs_layers``, ``core``. ``OBS`` covers
     the layers the signal nets are routed on; vdd/gnd shapes above them (qflow's power stripes and
@@ -112,7 +109,7 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
     core = (core[0] - dx / units, core[1] - dy / units, core[2] - dx / units, core[3] - dy / units)
     # the pin ring is the die's edge: where macro placement left a wider channel between the pins
     # and the core (flows/macro_place.py), the channel is the block's own routing space, inside the OBS
-    core = (min(core[0], RING_UM), min(core[1], RING_UM), max(core[2], w - RING_UM), max(core[3], h - RING_UM))
+    core = (min(core[0], OSU018.tech.pin_ring_um), min(core[1], OSU018.tech.pin_ring_um), max(core[2], w - OSU018.tech.pin_ring_um), max(core[3], h - OSU018.tech.pin_ring_um))
     g = lambda v: round(round(v / 0.05) * 0.05, 3)       # the manufacturing grid
     out_pins = {}
     lines = ["VERSION 5.6 ;", 'BUSBITCHARS "[]" ;', 'DIVIDERCHAR "/" ;', "", f"MACRO {name}",
@@ -162,9 +159,9 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
     lines.append("  OBS")
     up = lambda v: round(math.ceil(round(v / 0.05, 6)) * 0.05, 3)
     down = lambda v: round(math.floor(round(v / 0.05, 6)) * 0.05, 3)
-    # the core's OBS reaches OBS_MARGIN_UM into the pin ring (a wire may end a fraction of a track
+    # the core's OBS reaches OSU018.tech.obs_margin_um into the pin ring (a wire may end a fraction of a track
     # outside the core, at a macro pin in the core's edge row), rounded outwards
-    mg = OBS_MARGIN_UM
+    mg = OSU018.tech.obs_margin_um
     core = (max(0.0, core[0] - mg), max(0.0, core[1] - mg), min(w, core[2] + mg), min(h, core[3] + mg))
     gcore = [down(core[0] + hl), down(core[1] + hl), up(core[2] + hl), up(core[3] + hl)]
     x_lo, y_lo, x_hi, y_hi = g(hl), g(hl), g(w + hl), g(h + hl)                           # the routed die

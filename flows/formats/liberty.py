@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..platform import OSU018
 
-__all__ = ["LOAD_STEP_PF", "liberty_header", "pin_caps", "write_liberty"]
+__all__ = ["liberty_header", "pin_caps", "write_liberty"]
 
 
 def liberty_header(library: str, vdd: float = 1.8) -> list[str]:
@@ -28,7 +28,6 @@ def liberty_header(library: str, vdd: float = 1.8) -> list[str]:
             "  default_operating_conditions : typical;"]
 
 
-LOAD_STEP_PF = 0.05                # second point of the output-load tables
 
 
 @functools.cache
@@ -76,7 +75,7 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path, corner: 
         raise ValueError(f"corner: 'max' or 'min', got {corner!r}")
     T = timing["clock_ns"]
     clock = timing["clock"]
-    step = LOAD_STEP_PF
+    step = OSU018.knobs.load_step_pf
     power = timing["power_w"]
     # the block's internal + switching energy per clock cycle (W * ns -> pJ); OpenSTA 2.0.17 charges
     # rise_power and fall_power of an input pin each at the pin's transition density (2 / period

@@ -90,6 +90,6 @@ def methods_md(res: dict) -> list[str]:
               f"tier); missing crossings {len(bd['missing_crossing'])}, unexpected {len(bd['unexpected_crossing'])}; "
               f"least distance between two bonds {bd['min_bond_distance_um']} µm; mean pin-to-bond distance "
               + ", ".join(f"{t} {v} µm" for t, v in bd["mean_pin_to_bond_um"].items())
-              + f"; wirelength per tier " + ", ".join(f"{t} {v:.0f} µm" for t, v in co["wirelength_tier_um"].items())
+              + "; wirelength per tier " + ", ".join(f"{t} {v:.0f} µm" for t, v in co["wirelength_tier_um"].items())
               + f"; {co['seconds']['placement']:.0f} s placement, {co['seconds']['routing']:.0f} s routing.", ""]
     return lines

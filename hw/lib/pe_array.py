@@ -15,7 +15,7 @@ from amaranth import Const, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import LifConfig
+from ...config import LifConfig
 from .pe import LifPE, pe_op_layout
 
 __all__ = ["PEArray"]

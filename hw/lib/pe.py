@@ -22,7 +22,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import LifConfig
+from ...config import LifConfig
 from .lif import LifNeuron
 
 __all__ = ["pe_op_layout", "LifPE"]

@@ -32,25 +32,25 @@ overlapped with the experts but for the last token's).
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import ConfigError, LayerConfig, run_precision, signed_bits
-from ..sim.elastic import run_tensors, weight_slices
-from ..sim.layers import router_scores, top_k_mask
-from ..sim.lif import lif_population
-from .control import RunControl, control_members
-from .core import CoreParams
-from .dispatch import Dispatcher
-from .glb import GLB, GlbParams
-from .graph import Design
-from .jobcore import JobCore, JobCoreParams, JobStage
-from .merge import Merge, SpikeGenerator
-from .pack import pack_bits, pack_lanes, unpack_bits
-from .router import Router, RouterParams
-from .shapes import ceil_div
-from .slices import DraftMode, WeightSlices
+from ...config import LayerConfig, run_precision, signed_bits
+from ...sim.elastic import run_tensors, weight_slices
+from ...sim.layers import router_scores, top_k_mask
+from ...sim.lif import lif_population
+from ..blocks.core import CoreParams
+from ..blocks.dispatch import Dispatcher
+from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
+from ..blocks.merge import Merge, SpikeGenerator
+from ..blocks.router import Router, RouterParams
+from ..lib.control import RunControl, control_members
+from ..lib.glb import GLB, GlbParams
+from ..lib.pack import pack_bits, pack_lanes, unpack_bits
+from ..lib.shapes import ceil_div
+from ..lib.slices import DraftMode, WeightSlices
+from .graph import Design, layer_design
 
 __all__ = ["MoePlan", "moe_design"]
 
@@ -233,10 +233,7 @@ class MoeSequencer(wiring.Component):
 
 def moe_design(cfg: LayerConfig) -> Design:
     """The graph of the MoE layer (see module docstring)."""
-    if cfg.kind != "moe":
-        raise ConfigError(f"kind: expected 'moe', got {cfg.kind!r}")
-    plan = MoePlan(cfg)
-    d = Design("spikestack_moe")
+    d, plan = layer_design(cfg, "moe", MoePlan)
     d.add("activation_glb", lambda: GLB(plan.activation), role="memory")
     d.add("router_weights", lambda: GLB(plan.router_w), role="memory")
     d.add("sequencer", MoeSequencer, role="control")
@@ -265,15 +262,11 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.add("spike_generator", lambda: SpikeGenerator(
         t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
         pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G, gated=True), role="control")
-    d.wire("sequencer.router_start", "router.start")
-    d.wire("sequencer.merge_start", "merge.start")
-    d.wire("merge.tokens_done", "spike_generator.tokens_ready")
-    d.wire("sequencer.fire_start", "spike_generator.start")
-    d.wire("spike_generator.done", "sequencer.fire_done")
-    d.wire("router.act_rd", "activation_glb.rd0")
-    d.wire("router.wr_rd", "router_weights.rd0")
-    d.wire("router.routes", "dispatcher.routes")
-    d.wire("dispatcher.act_rd", "activation_glb.rd1")
+    d.wire_all([("sequencer.router_start", "router.start"), ("sequencer.merge_start", "merge.start"),
+                ("merge.tokens_done", "spike_generator.tokens_ready"),
+                ("sequencer.fire_start", "spike_generator.start"), ("spike_generator.done", "sequencer.fire_done"),
+                ("router.act_rd", "activation_glb.rd0"), ("router.wr_rd", "router_weights.rd0"),
+                ("router.routes", "dispatcher.routes"), ("dispatcher.act_rd", "activation_glb.rd1")])
     _elastic_blocks(d, plan)
     for g, members in enumerate(plan.members_of):
         for i, c in enumerate(members):
@@ -290,14 +283,11 @@ def moe_design(cfg: LayerConfig) -> Design:
         d.export(f"expert_core_{c}_busy_cycles", f"expert_core_{c}.busy_cycles")
     d.wire("spike_generator.acc_rd", "merge.acc_r")
     d.wire("spike_generator.out_wr", "activation_glb.wr0")
-    for port in ("start", "busy", "done", "cycles"):
-        d.export(port, f"sequencer.{port}")
+    d.export_ports("sequencer", ("start", "busy", "done", "cycles"))
     banks = [f"_s{i}" for i in range(S)] if S > 1 else [""]
-    for name in ["activation_glb", "router_weights"] + [x for g in range(plan.groups)
-                                                         for x in [f"weight_glb_{g}{b}" for b in banks] + [f"bias_glb_{g}"]]:
-        d.export(f"{name}_host_w", f"{name}.host_w")
-    d.export("activation_glb_host_r", "activation_glb.host_r")
-    d.plan = plan
+    d.export_host(["activation_glb", "router_weights"] + [x for g in range(plan.groups)
+                                                          for x in [f"weight_glb_{g}{b}" for b in banks] + [f"bias_glb_{g}"]],
+                  read=("activation_glb",))
     return d
 
 
@@ -318,9 +308,8 @@ def _elastic_blocks(d: Design, plan: MoePlan):
         return
     d.add("draft_mode", DraftMode, role="control")
     d.export("draft", "draft_mode.draft")
-    d.wire("sequencer.router_start", "draft_mode.go")
-    d.wire("draft_mode.mode", "router.draft")
-    d.wire("draft_mode.mode", "merge.draft")
+    d.wire_all([("sequencer.router_start", "draft_mode.go"), ("draft_mode.mode", "router.draft"),
+                ("draft_mode.mode", "merge.draft")])
     if dropped:
         for c in range(plan.cores):
             d.wire("draft_mode.mode", f"weight_slices_{c}.draft")

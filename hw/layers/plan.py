@@ -1,14 +1,14 @@
 """The host-side protocol of a layer top: what a bench loads into its buffers, how it reads the
 result back, and the work of an input (synaptic operations, ideal cycles). Every layer kind has a
-plan (:class:`~spikestack.hw.linear.LinearPlan`, :class:`~spikestack.hw.moe.MoePlan`,
-:class:`~spikestack.hw.mha.MhaPlan`), carried by its :class:`~spikestack.hw.graph.Design`."""
+plan (:class:`~spikestack.hw.layers.linear.LinearPlan`, :class:`~spikestack.hw.layers.moe.MoePlan`,
+:class:`~spikestack.hw.layers.mha.MhaPlan`), carried by its :class:`~spikestack.hw.layers.graph.Design`."""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..config import LayerConfig
+from ...config import LayerConfig
 
 __all__ = ["Plan"]
 

@@ -21,9 +21,9 @@ from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .event import EventEncoder
-from .glb import addr_width
-from .shapes import index_range
+from ..lib.event import EventEncoder
+from ..lib.glb import addr_width
+from ..lib.shapes import index_range
 
 __all__ = ["RouterParams", "Router", "route_layout"]
 

@@ -1,12 +1,12 @@
 """The layer tops by kind: ``design_for(cfg)`` returns the block graph of a configuration.
 
 Every design carries a ``plan``, the host-side protocol the benches and the command line use
-(:class:`~spikestack.hw.plan.Plan`: memory images, readout and decode, counters, synaptic
+(:class:`~spikestack.hw.layers.plan.Plan`: memory images, readout and decode, counters, synaptic
 operations and ideal cycles).
 """
 from __future__ import annotations
 
-from ..config import LayerConfig
+from ...config import LayerConfig
 from .graph import Design
 from .linear import linear_design
 from .mha import mha_design

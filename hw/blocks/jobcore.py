@@ -14,7 +14,7 @@ runs one or two *stages* on its :class:`SpikingCore`:
   against ``w_base1 + (sel*tiles1 + tile)*din1 + j``, current only (no LIF).
 
 Results leave through ``results`` (stream ``{n, t, tile, sel, spikes, currents}``), buffered in a
-``out_depth``-deep FIFO (currents: a :class:`~spikestack.hw.fifo.LaneFIFO`, one storage slice per
+``out_depth``-deep FIFO (currents: a :class:`~spikestack.hw.lib.fifo.LaneFIFO`, one storage slice per
 lane); the core issues a result-producing row only when the FIFO has room for
 every row in flight, so ``results`` may be stalled without losing anything. A new job is accepted
 (``job.ready``) once every row of the current one has entered the core, so jobs run back to back.
@@ -31,9 +31,9 @@ from amaranth import Cat, Const, Module, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.fifo import LaneFIFO
+from ..lib.shapes import index_range
 from .core import CoreParams, SpikingCore
-from .fifo import LaneFIFO
-from .shapes import index_range
 
 __all__ = ["JobStage", "JobCoreParams", "JobCore"]
 
@@ -49,7 +49,7 @@ class JobStage:
 
 @dataclass(frozen=True)
 class JobCoreParams:
-    """A job core: the :class:`~spikestack.hw.core.SpikingCore` of ``core`` running jobs of ``t``
+    """A job core: the :class:`~spikestack.hw.blocks.core.SpikingCore` of ``core`` running jobs of ``t``
     timesteps of one of ``n`` tokens through one or two ``stages`` (``sels`` weight sets).
     ``core.d_in`` is the widest stage's input; ``core.tag_bits`` is set here, to the job tag
     (:attr:`tag_layout`)."""

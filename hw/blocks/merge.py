@@ -4,7 +4,7 @@
 and accumulates each ``{n, t, tile, currents[P]}`` into the merge buffer at row
 ``(n*T + t)*tiles + tile``: the first result of a row is written, later ones are added (a
 per-row *seen* flag, cleared by ``start``, replaces a clearing pass). The read-modify-write is
-pipelined over two cycles; the buffer (a :class:`~spikestack.hw.glb.GLB` without host port: one
+pipelined over two cycles; the buffer (a :class:`~spikestack.hw.lib.glb.GLB` without host port: one
 write, two synchronous reads, an SRAM macro in macro mode) reads the memory as it was before the
 cycle's write, so a bypass register forwards the word just written and back-to-back results for
 the same row add correctly. ``complete`` pulses when the ``expected``-th result has been written. The sum is
@@ -25,10 +25,10 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .arbiter import round_robin
-from .glb import GLB, GlbParams, addr_width
-from .lif import LifNeuron
-from .shapes import index_range
+from ..lib.arbiter import round_robin
+from ..lib.glb import GLB, GlbParams, addr_width
+from ..lib.lif import LifNeuron
+from ..lib.shapes import index_range
 
 __all__ = ["Merge", "MergeLane", "SpikeGenerator", "LifLane"]
 

@@ -28,6 +28,7 @@ from amaranth import ClockSignal, Instance, Module, ResetSignal, Shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Flow, In, Out
 
+from ...config import ConfigError
 from .plan import Plan
 
 __all__ = ["Block", "Design", "Bond", "BlockBox", "boxed", "block_component", "flat_top", "tier_top",
@@ -67,8 +68,35 @@ class Design:
     def wire(self, a: str, b: str):
         self.wires.append((a, b))
 
+    def wire_all(self, pairs):
+        """``wire(a, b)`` for every ``(a, b)`` of ``pairs``, in order."""
+        for a, b in pairs:
+            self.wire(a, b)
+
     def export(self, port: str, target: str):
         self.exports[port] = target
+
+    def export_ports(self, block: str, ports):
+        """Top ports named as ``block``'s members: ``export(p, f"{block}.{p}")`` for each."""
+        for port in ports:
+            self.export(port, f"{block}.{port}")
+
+    def export_host(self, glbs, read=()):
+        """The host load port of every GLB of ``glbs`` (``<glb>_host_w``) and the host read port of
+        those of ``read`` (``<glb>_host_r``)."""
+        for glb in glbs:
+            self.export(f"{glb}_host_w", f"{glb}.host_w")
+        for glb in read:
+            self.export(f"{glb}_host_r", f"{glb}.host_r")
+
+
+def layer_design(cfg, kind: str, plan_class) -> tuple[Design, Plan]:
+    """An empty ``Design`` named ``spikestack_<kind>`` with the host plan ``plan_class(cfg)`` (the
+    one place a layer top checks that the configuration is of its kind)."""
+    if cfg.kind != kind:
+        raise ConfigError(f"kind: expected {kind!r}, got {cfg.kind!r}")
+    plan = plan_class(cfg)
+    return Design(f"spikestack_{kind}", plan=plan), plan
 
 
 def port_name(path) -> str:

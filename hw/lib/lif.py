@@ -18,7 +18,7 @@ from amaranth import Mux, Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import LifConfig
+from ...config import LifConfig
 
 __all__ = ["LifNeuron"]
 

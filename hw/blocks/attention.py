@@ -21,8 +21,8 @@ from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .lif import LifNeuron
-from .shapes import ceil_div
+from ..lib.lif import LifNeuron
+from ..lib.shapes import ceil_div
 
 __all__ = ["AttentionCore", "AttentionDispatcher", "attention_in_signature", "attention_out_signature"]
 

@@ -20,8 +20,8 @@ from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import ConfigError, LayerConfig
-from ..sim.ssa import lfsr_seeds, thresholds
+from ...config import ConfigError, LayerConfig
+from ...sim.ssa import lfsr_seeds, thresholds
 from .attention import AttentionCore, attention_in_signature, attention_out_signature
 
 __all__ = ["SsaAttentionCore", "attention_core", "head_bits", "const_table"]

@@ -16,14 +16,14 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import LayerConfig
-from .pack import pack_bits, pack_lanes, unpack_bits
-from .control import RunControl, control_members
-from .core import CoreParams, SpikingCore
-from .event import flow_signature
-from .glb import GLB, GlbParams, addr_width
-from .graph import Design
-from .shapes import ceil_div
+from ...config import LayerConfig
+from ..blocks.core import CoreParams, SpikingCore
+from ..lib.control import RunControl, control_members
+from ..lib.event import flow_signature
+from ..lib.glb import GLB, GlbParams, addr_width
+from ..lib.pack import pack_bits, pack_lanes, unpack_bits
+from ..lib.shapes import ceil_div
+from .graph import Design, layer_design
 
 __all__ = ["LinearPlan", "RowSequencer", "linear_design"]
 
@@ -173,24 +173,16 @@ class RowSequencer(wiring.Component):
 
 def linear_design(cfg: LayerConfig) -> Design:
     """The graph of the spiking linear layer (see module docstring)."""
-    plan = LinearPlan(cfg)
-    d = Design("spikestack_linear")
+    d, plan = layer_design(cfg, "linear", LinearPlan)
     d.add("activation_glb", lambda: GLB(plan.activation), role="memory")
     d.add("weight_buffer", lambda: GLB(plan.weights), role="memory")
     d.add("bias_buffer", lambda: GLB(plan.biases), role="memory")
     d.add("output_glb", lambda: GLB(plan.output), role="memory")
     d.add("sequencer", lambda: RowSequencer(plan), role="control")
     d.add("core", lambda: SpikingCore(plan.core), role="logic", group="core")
-    d.wire("sequencer.act_rd", "activation_glb.rd0")
-    d.wire("sequencer.rows", "core.rows")
-    d.wire("core.w_rd", "weight_buffer.rd0")
-    d.wire("core.b_rd", "bias_buffer.rd0")
-    d.wire("core.out", "sequencer.results")
-    d.wire("sequencer.out_wr", "output_glb.wr0")
-    for port in ("start", "busy", "done", "cycles"):
-        d.export(port, f"sequencer.{port}")
-    for glb in ("activation_glb", "weight_buffer", "bias_buffer", "output_glb"):
-        d.export(f"{glb}_host_w", f"{glb}.host_w")
-    d.export("output_glb_host_r", "output_glb.host_r")
-    d.plan = plan
+    d.wire_all([("sequencer.act_rd", "activation_glb.rd0"), ("sequencer.rows", "core.rows"),
+                ("core.w_rd", "weight_buffer.rd0"), ("core.b_rd", "bias_buffer.rd0"),
+                ("core.out", "sequencer.results"), ("sequencer.out_wr", "output_glb.wr0")])
+    d.export_ports("sequencer", ("start", "busy", "done", "cycles"))
+    d.export_host(("activation_glb", "weight_buffer", "bias_buffer", "output_glb"), read=("output_glb",))
     return d

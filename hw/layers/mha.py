@@ -23,21 +23,21 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import ConfigError, LayerConfig
-from ..sim.layers import mha_intermediates
-from .arbiter import round_robin
-from .attention import AttentionDispatcher
-from .control import RunControl, control_members
-from .core import CoreParams
-from .glb import GLB, GlbParams
-from .graph import Design
-from .jobcore import JobCore, JobCoreParams, JobStage
-from .pack import pack_bits, pack_lanes, unpack_bits
-from .shapes import ceil_div
-from .ssa import attention_core, head_bits
+from ...config import LayerConfig
+from ...sim.layers import mha_intermediates
+from ..blocks.attention import AttentionDispatcher
+from ..blocks.core import CoreParams
+from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
+from ..blocks.ssa import attention_core, head_bits
+from ..lib.arbiter import round_robin
+from ..lib.control import RunControl, control_members
+from ..lib.glb import GLB, GlbParams
+from ..lib.pack import pack_bits, pack_lanes, unpack_bits
+from ..lib.shapes import ceil_div
+from .graph import Design, layer_design
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
 
@@ -310,10 +310,7 @@ class MhaSequencer(wiring.Component):
 
 def mha_design(cfg: LayerConfig) -> Design:
     """The graph of the MHA layer (see module docstring)."""
-    if cfg.kind != "mha":
-        raise ConfigError(f"kind: expected 'mha', got {cfg.kind!r}")
-    plan = MhaPlan(cfg)
-    d = Design("spikestack_mha")
+    d, plan = layer_design(cfg, "mha", MhaPlan)
     for name, params in (("activation_glb", plan.activation), ("weight_glb", plan.weights),
                          ("bias_glb", plan.biases), ("q_glb", plan.q), ("k_glb", plan.kv), ("v_glb", plan.kv),
                          ("attn_glb", plan.attn)):
@@ -329,14 +326,10 @@ def mha_design(cfg: LayerConfig) -> Design:
         head_bits=head_bits(cfg)), role="control")
     for c in range(plan.attn_cores):
         d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
-    d.wire("sequencer.qkv_start", "dispatcher.start_qkv")
-    d.wire("sequencer.o_start", "dispatcher.start_o")
-    d.wire("sequencer.collect_clear", "collector.clear")
-    d.wire("collector.complete", "sequencer.collect_complete")
-    d.wire("sequencer.attn_start", "attention_dispatcher.start")
-    d.wire("attention_dispatcher.done", "sequencer.attn_done")
-    d.wire("dispatcher.act_rd", "activation_glb.rd0")
-    d.wire("dispatcher.attn_rd", "attn_glb.rd0")
+    d.wire_all([("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o"),
+                ("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete"),
+                ("sequencer.attn_start", "attention_dispatcher.start"), ("attention_dispatcher.done", "sequencer.attn_done"),
+                ("dispatcher.act_rd", "activation_glb.rd0"), ("dispatcher.attn_rd", "attn_glb.rd0")])
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"proj_core_{c}.job")
         d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
@@ -344,21 +337,12 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.wire(f"proj_core_{c}.results", f"collector.results_{c}")
         d.wire("sequencer.qkv_start", f"proj_core_{c}.clear")
         d.export(f"proj_core_{c}_busy_cycles", f"proj_core_{c}.busy_cycles")
-    d.wire("collector.q_wr", "q_glb.wr0")
-    d.wire("collector.k_wr", "k_glb.wr0")
-    d.wire("collector.v_wr", "v_glb.wr0")
-    d.wire("collector.out_wr", "activation_glb.wr0")
-    d.wire("attention_dispatcher.q_rd", "q_glb.rd0")
-    d.wire("attention_dispatcher.k_rd", "k_glb.rd0")
-    d.wire("attention_dispatcher.v_rd", "v_glb.rd0")
-    d.wire("attention_dispatcher.attn_wr", "attn_glb.wr0")
+    d.wire_all([(f"collector.{x}_wr", f"{x}_glb.wr0") for x in "qkv"] + [("collector.out_wr", "activation_glb.wr0")])
+    d.wire_all([(f"attention_dispatcher.{x}_rd", f"{x}_glb.rd0") for x in "qkv"]
+               + [("attention_dispatcher.attn_wr", "attn_glb.wr0")])
     for c in range(plan.attn_cores):
         d.wire(f"attention_dispatcher.core_in_{c}", f"attention_core_{c}.inp")
         d.wire(f"attention_core_{c}.out", f"attention_dispatcher.core_out_{c}")
-    for port in ("start", "busy", "done", "cycles", "cycles_qkv", "cycles_attn"):
-        d.export(port, f"sequencer.{port}")
-    for name in ("activation_glb", "weight_glb", "bias_glb"):
-        d.export(f"{name}_host_w", f"{name}.host_w")
-    d.export("activation_glb_host_r", "activation_glb.host_r")
-    d.plan = plan
+    d.export_ports("sequencer", ("start", "busy", "done", "cycles", "cycles_qkv", "cycles_attn"))
+    d.export_host(("activation_glb", "weight_glb", "bias_glb"), read=("activation_glb",))
     return d

@@ -24,11 +24,11 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import LifConfig
-from .event import EventEncoder, flow_signature
-from .pe_array import PEArray
-from .pe import pe_op_layout
-from .glb import addr_width
+from ...config import LifConfig
+from ..lib.event import EventEncoder, flow_signature
+from ..lib.glb import addr_width
+from ..lib.pe import pe_op_layout
+from ..lib.pe_array import PEArray
 
 __all__ = ["CoreParams", "SpikingCore"]
 
