@@ -78,6 +78,9 @@ class LifConfig:
             raise ConfigError(f"lif.{self.name}.leak_shift: must be < v_bits={v_bits}")
 
 
+FIRE_PLACES = ("drain", "pe")
+
+
 @dataclass(frozen=True)
 class HwConfig:
     """Hardware parameters: they change the cycles, never the result.
@@ -87,6 +90,10 @@ class HwConfig:
     glb_share      expert cores sharing one expert-weight GLB (the paper's pairs: 2)
     event_driven   skip zero spikes: integration costs one cycle per spike, not per input
     result_lanes   output currents drained from a core per cycle (see :attr:`drain_lanes`)
+    fire           where a job core (MoE expert core, MHA projection core) runs the LIF step:
+                   ``"drain"`` (default) — ``drain_lanes`` shared neurons fire each row as its
+                   currents leave the PEs, the PEs integrate only; ``"pe"`` — every PE fuses its
+                   own LIF neuron (the paper's PE). Same bits either way.
     weight_slices  (MoE) each expert weight stored as this many bit slices, one GLB bank each
                    (1 = one word per weight); see :class:`ElasticConfig`
     """
@@ -98,6 +105,7 @@ class HwConfig:
     # --- result drain (issue 21): see result_lanes below; kept as one block for easy merging ---
     result_lanes: int = 8
     weight_slices: int = 1
+    fire: str = "drain"
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -108,6 +116,8 @@ class HwConfig:
             raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
         _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
         _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
+        if self.fire not in FIRE_PLACES:
+            raise ConfigError(f"hw.fire: expected one of {', '.join(FIRE_PLACES)}, got {self.fire!r}")
 
     @property
     def lanes(self) -> int:
@@ -383,6 +393,8 @@ def dump_config(cfg: LayerConfig) -> str:
     elastic = d.pop("elastic")
     if hw["weight_slices"] == 1:
         del hw["weight_slices"]           # the default: the text of every earlier configuration
+    if hw["fire"] == "drain":
+        del hw["fire"]
     for k, v in d.items():
         if k in ("d_out",) and cfg.kind != "linear":
             continue
@@ -396,7 +408,7 @@ def dump_config(cfg: LayerConfig) -> str:
         lines.append(f"threshold = {t['threshold']}\nleak_shift = {t['leak_shift']}\nreset = \"{t['reset']}\"")
     lines.append("\n[hw]")
     for k, v in hw.items():
-        lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+        lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, str) else v}")
     lines += _dump_attention(cfg.attention)
     if elastic is not None:
         lines.append("\n[elastic]")

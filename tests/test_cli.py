@@ -96,6 +96,7 @@ BAD = {
     "unknown_key": (MOE_TEXT.replace("experts = 4", "experts = 4\nexpertz = 4"), None, None, "expertz"),
     "missing_lif_table": (MOE_TEXT.split("[lif.out]")[0] + "[hw]\nrows = 8\n", None, None, "lif.out"),
     "result_lanes_zero": (MOE_TEXT.split("[hw]")[0] + "[hw]\nresult_lanes = 0\n", None, None, "hw.result_lanes"),
+    "fire_nowhere": (MOE_TEXT.split("[hw]")[0] + "[hw]\nfire = \"soma\"\n", None, None, "hw.fire"),
 }
 
 

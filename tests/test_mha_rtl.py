@@ -42,6 +42,8 @@ CONFIGS = {
     # biases loaded result_lanes a cycle once per tile (issue 21): 1 of 9 lanes, 3 of 15 with two tiles
     "bias_r1_odd": mha(2, 4, 9, 3, 1, HwConfig(rows=3, cols=3, cores=2, result_lanes=1), lifs(o=(10, 2, "soft"))),
     "bias_r3_tiles": mha(3, 5, 20, 4, 2, HwConfig(rows=3, cols=5, cores=3, result_lanes=4), lifs()),
+    "fire_pe_r2": mha(2, 5, 9, 3, 1, HwConfig(rows=2, cols=3, cores=2, result_lanes=2, fire="pe"),
+                      lifs(attn=(2, 3, "soft"), o=(12, 1, "soft"))),
 }
 
 

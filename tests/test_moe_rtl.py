@@ -40,6 +40,12 @@ CONFIGS = {
                           hidden=(12, 1, "soft"), out=(9, 0, "hard")),
     "drain_r4_dense": moe(2, 3, 9, 14, 3, 3, HwConfig(rows=3, cols=4, cores=2, glb_share=1, result_lanes=5,
                                                       event_driven=False)),
+    # the paper's PE, a LIF neuron in every PE (hw.fire = "pe"; the others fire in the drain):
+    # saturating membranes, and an odd array drained two lanes a cycle
+    "fire_pe_saturating": moe(4, 5, 6, 7, 5, 3, HwConfig(rows=1, cols=4, cores=3, glb_share=1, fire="pe"),
+                              hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
+    "fire_pe_r2_odd": moe(3, 4, 13, 7, 4, 2, HwConfig(rows=3, cols=3, cores=3, glb_share=2, result_lanes=3, fire="pe"),
+                          hidden=(12, 1, "soft"), out=(9, 0, "hard")),
 }
 
 

@@ -50,6 +50,7 @@ class CoreParams:
     event_driven: bool = True
     hold: bool = False      # a ``hold_last`` input (the JobCore's result drain, issue 21)
     bias_lanes: int = 0     # >0: biases held in the PEs, loaded this many lanes a cycle (issue 21)
+    pe_neurons: bool = True  # False: the PEs integrate only; the rows are fired outside (JobCore's drain)
 
     def __post_init__(self):
         for name in ("rows", "cols", "d_in", "w_depth", "b_depth", "tag_bits"):
@@ -137,7 +138,7 @@ class SpikingCore(wiring.Component):
         m.submodules.encoder = enc = EventEncoder(p.d_in, p.meta_layout, p.event_driven, stallable=p.hold)
         m.submodules.pe_array = arr = PEArray(
             p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits,
-            bias_lanes=p.bias_lanes)
+            bias_lanes=p.bias_lanes, neurons=p.pe_neurons)
         if p.bias_lanes:
             m.d.sync += [arr.bias_we.eq(self.bias_load), arr.bias_group.eq(self.bias_group)]
         m.d.comb += [

@@ -27,11 +27,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from amaranth import Cat, Const, Module, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lib.fifo import LaneFIFO
+from ..lib.lif import LifNeuron
 from ..lib.shapes import index_range
 from .core import CoreParams, SpikingCore
 
@@ -61,6 +62,8 @@ class JobCoreParams:
     out_depth: int = 2
     drain_lanes: int = 0    # >0, currents only: drained this many lanes a cycle (no result FIFO)
     bias_lanes: int = 0     # >0: biases loaded into the PEs once per output tile, this many lanes a cycle
+    fire_lanes: int = 0     # >0: every row leaves the PEs this many lanes a cycle and firing rows
+                            # meet that many shared LIF neurons there (the PEs have none)
 
     def __post_init__(self):
         if len(self.stages) not in (1, 2):
@@ -74,18 +77,28 @@ class JobCoreParams:
             raise ValueError(f"drain_lanes: {self.drain_lanes} does not divide the {self.lanes} lanes")
         if self.bias_lanes and self.lanes % self.bias_lanes:
             raise ValueError(f"bias_lanes: {self.bias_lanes} does not divide the {self.lanes} lanes")
-        object.__setattr__(self, "core", dataclasses.replace(self.core, tag_bits=self.tag_layout.size,
-                                                             hold=self.drains, bias_lanes=self.bias_lanes))
+        if self.fire_lanes and self.lanes % self.fire_lanes:
+            raise ValueError(f"fire_lanes: {self.fire_lanes} does not divide the {self.lanes} lanes")
+        if self.fire_lanes and self.drain_lanes and self.fire_lanes != self.drain_lanes:
+            raise ValueError(f"fire_lanes: {self.fire_lanes} differs from drain_lanes {self.drain_lanes}")
+        object.__setattr__(self, "core", dataclasses.replace(
+            self.core, tag_bits=self.tag_layout.size, hold=self.drains or bool(self.fire_lanes),
+            bias_lanes=self.bias_lanes, pe_neurons=not self.fire_lanes))
+
+    @property
+    def out_lanes(self) -> int:
+        """Lanes a cycle leaving the PEs' current registers (0: all at once)."""
+        return self.fire_lanes or self.drain_lanes
 
     @property
     def drains(self) -> bool:
-        """Results are currents drained ``drain_lanes`` a cycle from the PEs' current registers."""
-        return bool(self.drain_lanes) and not self.stages[-1].fire
+        """Results are currents drained ``out_lanes`` a cycle from the PEs' current registers."""
+        return bool(self.out_lanes) and not self.stages[-1].fire
 
     @property
     def groups(self) -> int:
-        """Result words per output row: ``lanes / drain_lanes`` when draining, else 1."""
-        return self.lanes // self.drain_lanes if self.drains else 1
+        """Result words per output row: ``lanes / out_lanes`` when draining, else 1."""
+        return self.lanes // self.out_lanes if self.drains else 1
 
     @property
     def lanes(self) -> int:
@@ -107,8 +120,11 @@ class JobCoreParams:
 
     @property
     def tag_layout(self) -> data.StructLayout:
-        return data.StructLayout({"stage": 1, "tile": index_range(self.max_tiles), "t": index_range(self.t),
-                                  "n": index_range(self.n), "sel": index_range(self.sels)})
+        fields = {"stage": 1, "tile": index_range(self.max_tiles), "t": index_range(self.t),
+                  "n": index_range(self.n), "sel": index_range(self.sels)}
+        if self.fire_lanes:
+            fields["pop"] = index_range(len(self.core.pops))     # the drain's neurons fire the row's population
+        return data.StructLayout(fields)
 
     @property
     def result_layout(self) -> data.StructLayout:
@@ -199,7 +215,6 @@ class JobCore(wiring.Component):
         stage = Signal()
         tile = Signal(index_range(p.max_tiles))
         t = Signal(index_range(T))
-        wait_barrier = Signal()
 
         # --- the local hidden buffer (two-stage jobs) ---
         if two:
@@ -209,6 +224,11 @@ class JobCore(wiring.Component):
             hid_w = hid.write_port(granularity=P)
             hid_r = hid.read_port(domain="comb")
             m.d.comb += hid_r.addr.eq(t)
+            got = Signal(range(s0.tiles * T + 1))         # hidden rows of this job written so far
+            # a stage-1 row of timestep t waits for hidden word t: its last tile's row written
+            gate = (stage == 0) | (got > (s0.tiles - 1) * T + t)
+        else:
+            gate = Const(1)
 
         # --- result FIFO and credits (a drain needs neither: it holds the PEs' next last op) ---
         final_stage = Signal()
@@ -225,12 +245,13 @@ class JobCore(wiring.Component):
         row = core.rows.payload
         meta = row.meta
         tag = Signal(p.tag_layout)
-        stage_rows = [s.tiles * T for s in p.stages]
         m.d.comb += [
-            core.rows.valid.eq(active & ~wait_barrier & credit & self._bias_ok),
+            core.rows.valid.eq(active & gate & credit & self._bias_ok),
             tag.stage.eq(stage), tag.tile.eq(tile), tag.t.eq(t), tag.n.eq(job.n), tag.sel.eq(job.sel),
             meta.tag.eq(tag), meta.v_zero.eq(t == 0), meta.sel.eq(job.pop),
         ]
+        if p.fire_lanes:
+            m.d.comb += tag.pop.eq(job.pop)
         for i, s in enumerate(p.stages):
             with m.If(stage == i):
                 block = job.sel * s.tiles + tile
@@ -249,6 +270,8 @@ class JobCore(wiring.Component):
         m.d.comb += self.job.ready.eq(~active)
         with m.If(self.job.valid & self.job.ready):
             m.d.sync += [job.eq(self.job.payload), active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
+            if two:
+                m.d.sync += got.eq(0)
         with m.Elif(accept_row):
             m.d.sync += t.eq(t + 1)
             with m.If(last_t):
@@ -258,32 +281,39 @@ class JobCore(wiring.Component):
                         if i == len(p.stages) - 1:
                             m.d.sync += active.eq(0)
                         else:
-                            m.d.sync += [stage.eq(i + 1), tile.eq(0), wait_barrier.eq(1)]
+                            m.d.sync += [stage.eq(i + 1), tile.eq(0)]
 
-        # --- results ---
+        # --- results: fired rows (spike words) from the PEs or from the drain's neurons ---
         out = core.out.payload
         otag = data.View(p.tag_layout, out.tag)
+        if p.fire_lanes:
+            fired, ftag, fspikes = self._fire_drain(m, core, otag)
+        else:
+            fired, ftag, fspikes = core.out.valid, otag, out.spikes
         if two:
-            got = Signal(range(stage_rows[0] + 1))
-            hid_result = core.out.valid & (otag.stage == 0)
+            tiles0 = p.stages[0].tiles
+            hid_result = fired & (ftag.stage == 0)
             m.d.comb += [
-                hid_w.addr.eq(otag.t), hid_w.data.eq(Cat(*([out.spikes] * p.stages[0].tiles))),
-                hid_w.en.eq(hid_result.replicate(p.stages[0].tiles) & (Const(1, p.stages[0].tiles) << otag.tile)),
+                hid_w.addr.eq(ftag.t), hid_w.data.eq(Cat(*([fspikes] * tiles0))),
+                hid_w.en.eq(hid_result.replicate(tiles0) & (Const(1, tiles0) << ftag.tile)),
             ]
             with m.If(hid_result):
                 m.d.sync += got.eq(got + 1)
-                with m.If(got == stage_rows[0] - 1):
-                    m.d.sync += [got.eq(0), wait_barrier.eq(0)]
-            final_result = core.out.valid & (otag.stage == 1)
+        if p.fire_lanes and p.drains:
+            return m                                   # the drain gave the current results too
+        last_stage = len(p.stages) - 1
+        if p.stages[-1].fire:
+            final_result = fired & (ftag.stage == last_stage)
         else:
-            final_result = core.out.valid
+            final_result = core.out.valid & (otag.stage == last_stage)
         if p.drains:
             self._drain(m, core, final_result, otag)
             return m
+        rtag = ftag if p.stages[-1].fire else otag
         res = Signal(p.result_layout)
-        m.d.comb += [res.n.eq(otag.n), res.t.eq(otag.t), res.tile.eq(otag.tile), res.sel.eq(otag.sel)]
+        m.d.comb += [res.n.eq(rtag.n), res.t.eq(rtag.t), res.tile.eq(rtag.tile), res.sel.eq(rtag.sel)]
         if p.stages[-1].fire:
-            m.d.comb += res.spikes.eq(out.spikes)
+            m.d.comb += res.spikes.eq(fspikes)
         else:
             m.d.comb += res.currents.eq(out.currents)
         m.d.comb += [out_fifo.w_en.eq(final_result), out_fifo.w_data.eq(res)]
@@ -294,6 +324,57 @@ class JobCore(wiring.Component):
             out_fifo.r_en.eq(self.results.ready),
         ]
         return m
+
+    def _fire_drain(self, m, core, otag):
+        """Every row's currents leave the PEs ``fire_lanes`` (R) a cycle, group g = 0..G-1 from the
+        cycle after they are on ``core.out`` (G = P / R). A firing row meets R shared
+        :class:`LifNeuron` s there, with the membranes of the current output tile in a G-word
+        buffer (``v_zero`` on its timestep 0, as in the PEs): its spike word is complete with the
+        last group (returned as ``(fired, tag, spikes)``, valid that cycle). A row of currents
+        (the last stage, not firing) leaves through ``results`` a group a cycle. Until the last
+        group goes, the core holds any row's last op (it would overwrite ``current``)."""
+        p, P, R = self.p, self.p.lanes, self.p.fire_lanes
+        G, vb, ab = P // R, p.core.v_bits, p.acc_bits
+        busy = Signal()
+        group = Signal(index_range(G))
+        keep = Signal(p.tag_layout)
+        fires = [s.fire for s in p.stages]
+        fire_now = Const(int(fires[0]), 1) if len(fires) == 1 else Mux(keep.stage, int(fires[1]), int(fires[0]))
+        cur = core.out.payload.currents.as_value().word_select(group, R * ab)
+        last_group = group == G - 1
+        m.submodules.membranes = vmem = memory.Memory(shape=R * vb, depth=G, init=[])
+        v_r, v_w = vmem.read_port(domain="comb"), vmem.write_port()
+        spikes_now, v_next = Signal(R), Signal(R * vb)
+        for lane in range(R):
+            m.submodules[f"lif_{lane}"] = nrn = LifNeuron(p.core.pops, vb, ab)
+            m.d.comb += [nrn.v.eq(v_r.data.word_select(lane, vb)), nrn.v_zero.eq(keep.t == 0),
+                         nrn.i.eq(cur.word_select(lane, ab)), nrn.sel.eq(keep.pop),
+                         spikes_now[lane].eq(nrn.spike), v_next.word_select(lane, vb).eq(nrn.v_next)]
+        adv = Signal()
+        if p.drains:
+            res = self.results.payload
+            m.d.comb += [self.results.valid.eq(busy & ~fire_now), adv.eq(busy & (fire_now | self.results.ready)),
+                         res.n.eq(keep.n), res.t.eq(keep.t), res.tile.eq(keep.tile), res.sel.eq(keep.sel),
+                         res.currents.eq(cur)]
+            if p.groups > 1:
+                m.d.comb += res.group.eq(group)
+        else:
+            m.d.comb += adv.eq(busy)
+        m.d.comb += [v_r.addr.eq(group), v_w.addr.eq(group), v_w.data.eq(v_next), v_w.en.eq(adv & fire_now)]
+        spk = Signal(P)
+        with m.If(adv & fire_now):
+            m.d.sync += spk.word_select(group, R).eq(spikes_now)
+        word = Cat(spk[:(G - 1) * R], spikes_now) if G > 1 else spikes_now
+        with m.If(adv):
+            m.d.sync += group.eq(group + 1)
+            with m.If(last_group):
+                m.d.sync += [busy.eq(0), group.eq(0)]
+        with m.If(core.out.valid):
+            m.d.sync += [busy.eq(1), group.eq(0), keep.eq(otag)]
+        m.d.comb += core.hold_last.eq(core.last_op | core.out.valid | (busy & ~(last_group & adv)))
+        fired = Signal()
+        m.d.comb += fired.eq(adv & fire_now & last_group)
+        return fired, keep, word
 
     def _drain(self, m, core, final_result, otag):
         """Results leave ``drain_lanes`` currents a cycle, straight from the PEs' ``current``

@@ -66,7 +66,7 @@ class MhaPlan:
                        w_depth=4 * self.tiles * D, b_depth=4 * self.tiles, event_driven=hw.event_driven),
             t=T, n=N, sels=4,
             stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),),
-            bias_lanes=hw.drain_lanes)
+            bias_lanes=hw.drain_lanes, fire_lanes=hw.drain_lanes if hw.fire == "drain" else 0)
         self.bias_lanes = hw.drain_lanes        # biases loaded into the PEs once per tile, R lanes a word
         self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
                                     write_ports=1, host_read=True)

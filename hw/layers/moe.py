@@ -88,7 +88,8 @@ class MoePlan:
             t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)),
-            drain_lanes=self.drain_lanes, bias_lanes=self.drain_lanes)
+            drain_lanes=self.drain_lanes, bias_lanes=self.drain_lanes,
+            fire_lanes=self.drain_lanes if hw.fire == "drain" else 0)
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
         self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=self.drain_lanes, read_ports=2,

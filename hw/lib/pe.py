@@ -15,6 +15,10 @@ A step with no input spike is one op with ``first``, ``last`` and not ``add`` (t
 With ``bias_reg=True`` the PE keeps its bias in a register, loaded from ``bias`` in a cycle with
 ``bias_we`` (its new value is used from the next cycle on), so a bias enters once per output tile
 instead of with every row.
+
+With ``neuron=False`` the PE integrates only (no membrane, no LIF step, ``spike`` is 0): a core
+that fires its rows in the result drain (:class:`~spikestack.hw.blocks.jobcore.JobCore`, a few
+shared neurons fed from the PEs' ``current`` registers) saves the neuron in every PE.
 """
 from __future__ import annotations
 
@@ -55,8 +59,9 @@ class LifPE(wiring.Component):
     """
 
     def __init__(self, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int, acc_bits: int, v_bits: int,
-                 bias_reg: bool = False):
+                 bias_reg: bool = False, neuron: bool = True):
         self.pops = tuple(pops)
+        self.neuron = neuron
         self.w_bits, self.b_bits, self.acc_bits, self.v_bits = w_bits, b_bits, acc_bits, v_bits
         self.bias_reg = bias_reg
         members = {
@@ -82,12 +87,14 @@ class LifPE(wiring.Component):
             with m.If(self.bias_we):
                 m.d.sync += bias.eq(self.bias)
         m.d.comb += i_next.eq(Mux(op.first, bias, acc) + Mux(op.add, self.w, 0))
-        m.submodules.neuron = neuron = LifNeuron(self.pops, self.v_bits, self.acc_bits)
-        m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(op.v_zero), neuron.i.eq(i_next), neuron.sel.eq(op.sel)]
         with m.If(op.valid):
             m.d.sync += acc.eq(i_next)
             with m.If(op.last):
                 m.d.sync += self.current.eq(i_next)
-                with m.If(op.fire):
-                    m.d.sync += [v.eq(neuron.v_next), self.spike.eq(neuron.spike)]
+        if not self.neuron:
+            return m
+        m.submodules.neuron = neuron = LifNeuron(self.pops, self.v_bits, self.acc_bits)
+        m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(op.v_zero), neuron.i.eq(i_next), neuron.sel.eq(op.sel)]
+        with m.If(op.valid & op.last & op.fire):
+            m.d.sync += [v.eq(neuron.v_next), self.spike.eq(neuron.spike)]
         return m

@@ -8,6 +8,7 @@ cycle after an op with ``last``.
 With ``bias_lanes`` R > 0 the PEs keep their biases in registers (``LifPE(bias_reg=True)``),
 loaded through a narrow port: ``biases`` is R lanes, and in a cycle with ``bias_we`` lane
 ``l`` of ``bias_group`` g (PE lane ``g*R + l``) takes ``biases[l]``; P / R cycles load a tile.
+With ``neurons=False`` the PEs integrate only (``LifPE(neuron=False)``; ``spikes`` is 0).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int,
-                 acc_bits: int, v_bits: int, bias_lanes: int = 0):
+                 acc_bits: int, v_bits: int, bias_lanes: int = 0, neurons: bool = True):
         if rows < 1 or cols < 1:
             raise ValueError(f"rows, cols: must be >= 1, got {rows}x{cols}")
         self.rows, self.cols, self.pops = rows, cols, tuple(pops)
@@ -45,6 +46,7 @@ class PEArray(wiring.Component):
         if bias_lanes and P % bias_lanes:
             raise ValueError(f"bias_lanes: {bias_lanes} does not divide the {P} lanes")
         self.bias_lanes = bias_lanes
+        self.neurons = neurons
         members = {
             "op": In(pe_op_layout(len(self.pops))),
             "weights": In(data.ArrayLayout(signed(w_bits), P)),
@@ -66,7 +68,7 @@ class PEArray(wiring.Component):
         for r in range(self.rows):
             for c in range(self.cols):
                 lane = r * self.cols + c
-                pe = LifPE(self.pops, **self.widths, bias_reg=bool(R))
+                pe = LifPE(self.pops, **self.widths, bias_reg=bool(R), neuron=self.neurons)
                 m.submodules[f"pe_{r}_{c}"] = pe
                 m.d.comb += [
                     pe.op.eq(self.op), pe.w.eq(self.weights[lane]),
