@@ -126,7 +126,7 @@ def test_dispatcher_gives_each_routed_expert_the_rule_s_core(t, n, d, experts, c
     masks = [int(rng.integers(1, 1 << experts)) for _ in range(n)]
     sels = -(-experts // groups)
     layout = data.StructLayout({"n": index_range(n), "sel": index_range(sels), "pop": index_range(2),
-                                "spikes": data.ArrayLayout(d, t)})
+                                "spikes": d})                   # one beat: a job is t of them
     dut = Dispatcher(t=t, n=n, d=d, experts=experts, core_groups=core_groups, groups=groups, job_layout=layout,
                      act_addr_bits=addr_width(t * n), act_width=d + 1)
     m = Module()
@@ -138,8 +138,8 @@ def test_dispatcher_gives_each_routed_expert_the_rule_s_core(t, n, d, experts, c
     jobs = []
 
     async def bench(ctx):
-        token, pending = 0, 0
-        for _ in range(60 * n * (t + experts + 2)):
+        token, pending, sending = 0, 0, None
+        for _ in range(60 * n * (t + experts + 2) * t):
             ctx.set(dut.routes.valid, token < n)
             if token < n:
                 shift = dut.routes.payload.shape()["mask"].offset
@@ -148,21 +148,35 @@ def test_dispatcher_gives_each_routed_expert_the_rule_s_core(t, n, d, experts, c
             for c, r in zip(cores, ready):
                 ctx.set(c.ready, r)
             valid = [ctx.get(c.valid) for c in cores]
-            if any(valid):
+            if sending is not None:
+                # beats 1..t-1 of the job go to the same core, in order, with the same n, sel, pop
+                c = sending[2]
+                assert valid == [int(i == c) for i in range(len(cores))]
+                if ready[c]:
+                    beat = data.Const(layout, ctx.get(cores[c].payload.as_value()))
+                    assert (int(beat.n), int(beat.sel), int(beat.pop)) == (sending[0], sending[3], sending[4])
+                    sending[5].append(int(beat.spikes))
+                    if len(sending[5]) == t:
+                        jobs.append(tuple(sending))
+                        sending = None
+            elif any(valid):
                 # the rule: the lowest pending expert whose group has a ready core, its lowest ready core
                 e = min(e for e in range(experts) if pending >> e & 1
                         and any(r and g == e % groups for r, g in zip(ready, core_groups)))
                 c = min(c for c, (r, g) in enumerate(zip(ready, core_groups)) if r and g == e % groups)
                 assert valid == [int(i == c) for i in range(len(cores))]
-                job = data.Const(layout, ctx.get(cores[c].payload.as_value()))
-                jobs.append((int(job.n), e, c, int(job.sel), int(job.pop),
-                             [int(job.spikes[tt]) for tt in range(t)]))
+                beat = data.Const(layout, ctx.get(cores[c].payload.as_value()))
+                job = [int(beat.n), e, c, int(beat.sel), int(beat.pop), [int(beat.spikes)]]
+                if t == 1:
+                    jobs.append(tuple(job))
+                else:
+                    sending = job
                 pending &= ~(1 << e)
             if ctx.get(dut.routes.valid) and ctx.get(dut.routes.ready):
                 assert pending == 0
                 pending = masks[token]
                 token += 1
-            if token == n and not pending:
+            if token == n and not pending and sending is None:
                 break
             await ctx.tick()
 
@@ -173,3 +187,4 @@ def test_dispatcher_gives_each_routed_expert_the_rule_s_core(t, n, d, experts, c
         assert sorted(j[1] for j in jobs if j[0] == nn) == [e for e in range(experts) if masks[nn] >> e & 1]
     for nn, e, c, sel, pop, sp in jobs:
         assert (sel, pop, core_groups[c], sp) == (e // groups, 0, e % groups, row(nn))
+    assert len(jobs) == sum(bin(mk).count("1") for mk in masks), "every routed expert's job, all t beats"

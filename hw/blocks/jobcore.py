@@ -2,7 +2,9 @@
 
 A *job* is one token's work on one weight set: ``{n, sel, pop, spikes[T][din0]}`` (token n, weight
 set ``sel`` — an expert of this core's weight GLB, or a projection — LIF population ``pop`` and the
-token's input spikes of all T timesteps, held in the core's local activation buffer). The core
+token's input spikes of all T timesteps, held in the core's local activation buffer). It arrives
+as T beats on ``job`` (``{n, sel, pop, spikes[din0]}``, timestep 0 first); a row of timestep t
+may start once beat t is in. The core
 runs one or two *stages* on its :class:`SpikingCore`:
 
 * stage 0: for each output tile, for t in 0..T-1: the row ``spikes[t]`` against weight rows
@@ -16,8 +18,9 @@ runs one or two *stages* on its :class:`SpikingCore`:
 Results leave through ``results`` (stream ``{n, t, tile, sel, spikes, currents}``), buffered in a
 ``out_depth``-deep FIFO (currents: a :class:`~spikestack.hw.lib.fifo.LaneFIFO`, one storage slice per
 lane); the core issues a result-producing row only when the FIFO has room for
-every row in flight, so ``results`` may be stalled without losing anything. A new job is accepted
-(``job.ready``) once every row of the current one has entered the core, so jobs run back to back.
+every row in flight, so ``results`` may be stalled without losing anything. A new job's beats are
+accepted (``job.ready``) once every row of the current one has entered the core, so jobs run back
+to back.
 
 Cost per job: ``sum over rows of max(1, popcount(row))`` cycles plus about 3 cycles at the stage
 barrier of a two-stage job.
@@ -114,6 +117,15 @@ class JobCoreParams:
 
     @property
     def job_layout(self) -> data.StructLayout:
+        """One beat of a job on the ``job`` port: a job is ``t`` beats, timestep 0 first, each
+        with the same ``n, sel, pop`` and that timestep's input spikes."""
+        return data.StructLayout({
+            "n": index_range(self.n), "sel": index_range(self.sels), "pop": index_range(len(self.core.pops)),
+            "spikes": self.stages[0].din})
+
+    @property
+    def job_store_layout(self) -> data.StructLayout:
+        """The core's local activation buffer: the current job, all ``t`` timesteps."""
         return data.StructLayout({
             "n": index_range(self.n), "sel": index_range(self.sels), "pop": index_range(len(self.core.pops)),
             "spikes": data.ArrayLayout(self.stages[0].din, self.t)})
@@ -210,7 +222,8 @@ class JobCore(wiring.Component):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
 
         # --- the local activation buffer: the current job ---
-        job = Signal(p.job_layout)
+        job = Signal(p.job_store_layout)
+        loaded = Signal(range(T + 1))                   # beats of the current job received
         active = Signal()
         stage = Signal()
         tile = Signal(index_range(p.max_tiles))
@@ -226,9 +239,9 @@ class JobCore(wiring.Component):
             m.d.comb += hid_r.addr.eq(t)
             got = Signal(range(s0.tiles * T + 1))         # hidden rows of this job written so far
             # a stage-1 row of timestep t waits for hidden word t: its last tile's row written
-            gate = (stage == 0) | (got > (s0.tiles - 1) * T + t)
+            gate = Mux(stage == 0, loaded > t, got > (s0.tiles - 1) * T + t)
         else:
-            gate = Const(1)
+            gate = loaded > t                          # a row of timestep t waits for its beat
 
         # --- result FIFO and credits (a drain needs neither: it holds the PEs' next last op) ---
         final_stage = Signal()
@@ -267,19 +280,24 @@ class JobCore(wiring.Component):
         last_t = t == T - 1
         if p.bias_lanes:
             self._bias_loader(m, core, active, accept_row & last_t, meta.b_addr)
-        m.d.comb += self.job.ready.eq(~active)
+        # a job's beats are taken while it has fewer than T; its rows start with its first beat
+        m.d.comb += self.job.ready.eq(loaded < T)
+        beat = self.job.payload
         with m.If(self.job.valid & self.job.ready):
-            m.d.sync += [job.eq(self.job.payload), active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
-            if two:
-                m.d.sync += got.eq(0)
-        with m.Elif(accept_row):
+            m.d.sync += [job.n.eq(beat.n), job.sel.eq(beat.sel), job.pop.eq(beat.pop),
+                         job.spikes[loaded[:len(t)] if T > 1 else 0].eq(beat.spikes), loaded.eq(loaded + 1)]
+            with m.If(loaded == 0):
+                m.d.sync += [active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
+                if two:
+                    m.d.sync += got.eq(0)
+        with m.If(accept_row):
             m.d.sync += t.eq(t + 1)
             with m.If(last_t):
                 m.d.sync += [t.eq(0), tile.eq(tile + 1)]
                 for i, s in enumerate(p.stages):
                     with m.If((stage == i) & (tile == s.tiles - 1)):
                         if i == len(p.stages) - 1:
-                            m.d.sync += active.eq(0)
+                            m.d.sync += [active.eq(0), loaded.eq(0)]
                         else:
                             m.d.sync += [stage.eq(i + 1), tile.eq(0)]
 

@@ -171,7 +171,11 @@ class MhaDispatcher(wiring.Component):
         p, cfg = self.plan, self.plan.cfg
         T, N = cfg.t, cfg.n
         cores = [getattr(self, f"jobs_{c}") for c in range(p.cores)]
-        job = Signal(p.job.job_layout)
+        job = Signal(p.job.job_store_layout)              # the token register: n and its T rows
+        sending = Signal()                                # beats 1..T-1 of a job to ``target``
+        beat = Signal(range(max(2, T)))
+        target = Signal(len(cores))
+        sel_reg = Signal(range(4))
         phase_o = Signal()
         running = Signal()
         loading = Signal()
@@ -200,21 +204,31 @@ class MhaDispatcher(wiring.Component):
             m.d.comb += sel.eq(1)
         with m.Elif(chosen[2]):
             m.d.comb += sel.eq(2)
+        # beat 0 of a job to the lowest idle core; beats 1..T-1 to the same core on the next cycles
         taken = 0
-        for c in cores:
-            mine = Signal()
-            m.d.comb += mine.eq(pending.any() & c.ready & ~taken)
+        first = Signal(len(cores))
+        beat_row = Signal(cfg.d)
+        m.d.comb += beat_row.eq(job.spikes[beat] if T > 1 else job.spikes[0])
+        for i, c in enumerate(cores):
+            m.d.comb += first[i].eq(pending.any() & ~sending & c.ready & ~taken)
             taken = taken | c.ready
-            m.d.comb += [c.valid.eq(mine), c.payload.eq(job), c.payload.sel.eq(sel), c.payload.pop.eq(sel)]
-        any_ready = Signal()
-        m.d.comb += any_ready.eq(taken)
-        with m.If(pending.any() & any_ready):
+            psel = Mux(sending, sel_reg, sel)
+            m.d.comb += [c.valid.eq(first[i] | (sending & target[i])), c.payload.n.eq(job.n),
+                         c.payload.spikes.eq(beat_row), c.payload.sel.eq(psel), c.payload.pop.eq(psel)]
+        with m.If(first.any()):
             m.d.sync += pending.eq(pending & ~chosen)
-            with m.If((pending & ~chosen) == 0):
-                with m.If(n == N - 1):
-                    m.d.sync += running.eq(0)
-                with m.Else():
-                    m.d.sync += [n.eq(n + 1), t.eq(0), loading.eq(1)]
+            if T > 1:
+                m.d.sync += [sending.eq(1), beat.eq(1), target.eq(first), sel_reg.eq(sel)]
+        with m.If(sending & (target & Cat(*(c.ready for c in cores))).any()):
+            m.d.sync += beat.eq(beat + 1)
+            with m.If(beat == T - 1):
+                m.d.sync += [sending.eq(0), beat.eq(0)]
+        # the token's jobs all sent: the next token
+        with m.If(running & ~loading & ~pending.any() & ~sending & ~(self.start_qkv | self.start_o)):
+            with m.If(n == N - 1):
+                m.d.sync += running.eq(0)
+            with m.Else():
+                m.d.sync += [n.eq(n + 1), t.eq(0), loading.eq(1)]
         return m
 
 
