@@ -161,8 +161,8 @@ class JobCore(wiring.Component):
     job : In(stream of job_layout)
     w_rd, b_rd : In(ReadPort.Signature)   weight / bias buffer read ports (shared GLB)
     results : Out(stream of result_layout)
-    clear : In(1)                         zero ``busy_cycles`` (at the start of a run)
-    busy_cycles : Out(32)                 cycles with a row in the PE array since ``clear``
+    busy : Out(1)                         a row is in the PE array this cycle (for utilisation
+                                          counters: :class:`~spikestack.hw.lib.control.BusyCounters`)
     """
 
     def __init__(self, p: JobCoreParams):
@@ -172,8 +172,7 @@ class JobCore(wiring.Component):
             "w_rd": In(p.core.w_port),
             "b_rd": In(p.core.b_port),
             "results": Out(stream.Signature(p.result_layout)),
-            "clear": In(1),
-            "busy_cycles": Out(32),
+            "busy": Out(1),
         })
 
     def _result_fifo(self):
@@ -216,10 +215,7 @@ class JobCore(wiring.Component):
         m.submodules.core = core = SpikingCore(cp)
         wiring.connect(m, wiring.flipped(self.w_rd), core.w_rd)
         wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
-        with m.If(self.clear):
-            m.d.sync += self.busy_cycles.eq(0)
-        with m.Elif(core.busy):
-            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+        m.d.comb += self.busy.eq(core.busy)
 
         # --- the local activation buffer: the current job ---
         job = Signal(p.job_store_layout)

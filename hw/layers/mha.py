@@ -33,7 +33,7 @@ from ..blocks.core import CoreParams
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.ssa import attention_core, head_bits
 from ..lib.arbiter import round_robin
-from ..lib.control import RunControl, control_members
+from ..lib.control import BusyCounters, RunControl, control_members
 from ..lib.glb import GLB, GlbParams
 from ..lib.pack import pack_bits, pack_lanes, unpack_bits
 from ..lib.shapes import ceil_div
@@ -334,6 +334,7 @@ def mha_design(cfg: LayerConfig) -> Design:
     d.add("collector", lambda: Collector(plan), role="control")
     for c in range(plan.cores):
         d.add(f"proj_core_{c}", lambda: JobCore(plan.job), role="logic", group="proj_core")
+    d.add("busy_counters", lambda: BusyCounters(plan.cores), role="control")
     d.add("attention_dispatcher", lambda: AttentionDispatcher(
         t=cfg.t, n=cfg.n, heads=cfg.heads, d=cfg.head_dim, cores=plan.attn_cores, row_width=plan.width,
         q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width,
@@ -349,8 +350,9 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
         d.wire(f"proj_core_{c}.b_rd", f"bias_glb.rd{c}")
         d.wire(f"proj_core_{c}.results", f"collector.results_{c}")
-        d.wire("sequencer.qkv_start", f"proj_core_{c}.clear")
-        d.export(f"proj_core_{c}_busy_cycles", f"proj_core_{c}.busy_cycles")
+        d.wire(f"proj_core_{c}.busy", f"busy_counters.busy_{c}")
+        d.export(f"proj_core_{c}_busy_cycles", f"busy_counters.count_{c}")
+    d.wire("sequencer.qkv_start", "busy_counters.clear")
     d.wire_all([(f"collector.{x}_wr", f"{x}_glb.wr0") for x in "qkv"] + [("collector.out_wr", "activation_glb.wr0")])
     d.wire_all([(f"attention_dispatcher.{x}_rd", f"{x}_glb.rd0") for x in "qkv"]
                + [("attention_dispatcher.attn_wr", "attn_glb.wr0")])

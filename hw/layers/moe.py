@@ -45,7 +45,7 @@ from ..blocks.dispatch import Dispatcher
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.merge import Merge, SpikeGenerator
 from ..blocks.router import Router, RouterParams
-from ..lib.control import RunControl, control_members
+from ..lib.control import BusyCounters, RunControl, control_members
 from ..lib.glb import GLB, GlbParams
 from ..lib.pack import pack_bits, pack_lanes, unpack_bits
 from ..lib.shapes import ceil_div
@@ -253,6 +253,7 @@ def moe_design(cfg: LayerConfig) -> Design:
         d.add(f"bias_glb_{g}", lambda g=g: GLB(plan.biases[g]), role="memory")
     for c in range(plan.cores):
         d.add(f"expert_core_{c}", lambda: JobCore(plan.job), role="logic", group="expert_core")
+    d.add("busy_counters", lambda: BusyCounters(plan.cores), role="control")
     G = plan.drain_groups
     d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, cores=plan.cores,
                                  m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out * G,
@@ -280,8 +281,9 @@ def moe_design(cfg: LayerConfig) -> Design:
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"expert_core_{c}.job")
         d.wire(f"expert_core_{c}.results", f"merge.results_{c}")
-        d.wire("sequencer.router_start", f"expert_core_{c}.clear")
-        d.export(f"expert_core_{c}_busy_cycles", f"expert_core_{c}.busy_cycles")
+        d.wire(f"expert_core_{c}.busy", f"busy_counters.busy_{c}")
+        d.export(f"expert_core_{c}_busy_cycles", f"busy_counters.count_{c}")
+    d.wire("sequencer.router_start", "busy_counters.clear")
     d.wire("spike_generator.acc_rd", "merge.acc_r")
     d.wire("spike_generator.out_wr", "activation_glb.wr0")
     d.export_ports("sequencer", ("start", "busy", "done", "cycles"))
