@@ -13,10 +13,11 @@ one per core. Cost: T + 1 cycles per token plus T cycles per job, overlapped wit
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Module, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.beats import BeatSender
 from .router import route_layout
 
 __all__ = ["Dispatcher"]
@@ -47,10 +48,8 @@ class Dispatcher(wiring.Component):
         rows = Signal(data.ArrayLayout(self.d, T))      # the token register: its T spike rows
         pending = Signal(E)
         loading = Signal()
-        sending = Signal()                                # beats 1..T-1 of a job to ``target``
-        beat = Signal(range(max(2, T)))
-        target = Signal(C)
-        sel_reg = Signal(self.job_layout.members["sel"])
+        beats = BeatSender(T, C, self.job_layout.members["sel"])
+        sending = beats.sending
         t = Signal(range(T + 1))
         # --- load: read rows n*T + t, data one cycle later ---
         m.d.comb += [self.routes.ready.eq(~loading & ~pending.any() & ~sending), self.act_rd.en.eq(1)]
@@ -85,22 +84,12 @@ class Dispatcher(wiring.Component):
                     if self.core_groups[c] == g:
                         m.d.comb += first[c].eq(cores[c].ready & ~taken)
                         taken = taken | cores[c].ready
-        sel = Signal.like(sel_reg)
+        sel = Signal(self.job_layout.members["sel"])
         for e in range(E):
             with m.If(chosen[e]):
                 m.d.comb += sel.eq(e // G)
-        row = Signal(self.d)
-        m.d.comb += row.eq(rows[beat] if T > 1 else rows[0])
-        for c, port in enumerate(cores):
-            m.d.comb += [port.valid.eq(first[c] | (sending & target[c])), port.payload.n.eq(n_tok),
-                         port.payload.pop.eq(0), port.payload.sel.eq(Mux(sending, sel_reg, sel)),
-                         port.payload.spikes.eq(row)]
+        beats.drive(m, cores, first, sel, rows,
+                    lambda payload, s: [payload.n.eq(n_tok), payload.pop.eq(0), payload.sel.eq(s)])
         with m.If(chosen.any()):
             m.d.sync += pending.eq(pending & ~chosen)
-            if T > 1:
-                m.d.sync += [sending.eq(1), beat.eq(1), target.eq(first), sel_reg.eq(sel)]
-        with m.If(sending & (target & Cat(*(c.ready for c in cores))).any()):
-            m.d.sync += beat.eq(beat + 1)
-            with m.If(beat == T - 1):
-                m.d.sync += [sending.eq(0), beat.eq(0)]
         return m

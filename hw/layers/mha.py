@@ -33,6 +33,7 @@ from ..blocks.core import CoreParams
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.ssa import attention_core, head_bits
 from ..lib.arbiter import round_robin
+from ..lib.beats import BeatSender
 from ..lib.control import BusyCounters, RunControl, control_members
 from ..lib.glb import GLB, GlbParams
 from ..lib.pack import pack_bits, pack_lanes, unpack_bits
@@ -172,10 +173,8 @@ class MhaDispatcher(wiring.Component):
         T, N = cfg.t, cfg.n
         cores = [getattr(self, f"jobs_{c}") for c in range(p.cores)]
         job = Signal(p.job.job_store_layout)              # the token register: n and its T rows
-        sending = Signal()                                # beats 1..T-1 of a job to ``target``
-        beat = Signal(range(max(2, T)))
-        target = Signal(len(cores))
-        sel_reg = Signal(range(4))
+        beats = BeatSender(T, len(cores), range(4))
+        sending = beats.sending
         phase_o = Signal()
         running = Signal()
         loading = Signal()
@@ -207,22 +206,13 @@ class MhaDispatcher(wiring.Component):
         # beat 0 of a job to the lowest idle core; beats 1..T-1 to the same core on the next cycles
         taken = 0
         first = Signal(len(cores))
-        beat_row = Signal(cfg.d)
-        m.d.comb += beat_row.eq(job.spikes[beat] if T > 1 else job.spikes[0])
         for i, c in enumerate(cores):
             m.d.comb += first[i].eq(pending.any() & ~sending & c.ready & ~taken)
             taken = taken | c.ready
-            psel = Mux(sending, sel_reg, sel)
-            m.d.comb += [c.valid.eq(first[i] | (sending & target[i])), c.payload.n.eq(job.n),
-                         c.payload.spikes.eq(beat_row), c.payload.sel.eq(psel), c.payload.pop.eq(psel)]
+        beats.drive(m, cores, first, sel, job.spikes,
+                    lambda payload, s: [payload.n.eq(job.n), payload.sel.eq(s), payload.pop.eq(s)])
         with m.If(first.any()):
             m.d.sync += pending.eq(pending & ~chosen)
-            if T > 1:
-                m.d.sync += [sending.eq(1), beat.eq(1), target.eq(first), sel_reg.eq(sel)]
-        with m.If(sending & (target & Cat(*(c.ready for c in cores))).any()):
-            m.d.sync += beat.eq(beat + 1)
-            with m.If(beat == T - 1):
-                m.d.sync += [sending.eq(0), beat.eq(0)]
         # the token's jobs all sent: the next token
         with m.If(running & ~loading & ~pending.any() & ~sending & ~(self.start_qkv | self.start_o)):
             with m.If(n == N - 1):
