@@ -11,9 +11,10 @@ runs one or two *stages* on its :class:`SpikingCore`:
   ``w_base0 + (sel*tiles0 + tile)*din0 + j`` and bias ``b_base0 + sel*tiles0 + tile``. With two
   stages it fires (LIF population ``pop``) into the local hidden buffer (``T`` words of
   ``tiles0*P`` spikes), otherwise its results (spikes or currents) leave the core.
-* stage 1 (two-stage jobs, the expert's output integration ``H @ W2 + b2``): after every hidden
-  spike of the job is in the hidden buffer, for each output tile, for t: the row ``hidden[t][:din1]``
-  against ``w_base1 + (sel*tiles1 + tile)*din1 + j``, current only (no LIF).
+* stage 1 (two-stage jobs, the expert's output integration ``H @ W2 + b2``): for each output
+  tile, for t: the row ``hidden[t][:din1]`` (issued once hidden word t is complete, i.e. stage 0's
+  last tile has written timestep t) against ``w_base1 + (sel*tiles1 + tile)*din1 + j``, current
+  only (no LIF).
 
 Results leave through ``results`` (stream ``{n, t, tile, sel, spikes, currents}``), buffered in a
 ``out_depth``-deep FIFO (currents: a :class:`~spikestack.hw.lib.fifo.LaneFIFO`, one storage slice per
@@ -22,8 +23,9 @@ every row in flight, so ``results`` may be stalled without losing anything. A ne
 accepted (``job.ready``) once every row of the current one has entered the core, so jobs run back
 to back.
 
-Cost per job: ``sum over rows of max(1, popcount(row))`` cycles plus about 3 cycles at the stage
-barrier of a two-stage job.
+Cost per job: ``sum over rows of max(1, popcount(row))`` cycles, plus the cycles a row's last op
+waits for the drain of the row before (``lanes / out_lanes`` cycles a row when draining) and, in a
+two-stage job, for its hidden word.
 """
 from __future__ import annotations
 
