@@ -298,6 +298,14 @@ class LayerConfig:
             if name not in need:
                 raise ConfigError(f"lif.{name}: not a population of kind {self.kind!r} "
                                   f"(expected {', '.join(need)})")
+        if self.kind in ("moe", "mha"):
+            # the job cores load biases through the weight port: one must fit a weight word's top slice
+            slices = self.hw.weight_slices if self.kind == "moe" else 1
+            room = self.hw.lanes * self.w_bits // slices
+            if self.b_bits > room:
+                raise ConfigError(f"b_bits: a {self.b_bits}-bit bias does not fit a weight word's top slice "
+                                  f"(hw.rows * hw.cols * w_bits / slices = {room} bits; the cores load "
+                                  f"biases through the weight port)")
         if not isinstance(self.attention, AttentionConfig):
             raise ConfigError("attention: expected a table [attention]")
         self.attention.check_layer(self.kind, self.d // self.heads if self.kind == "mha" else 0, self.n)

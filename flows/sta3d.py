@@ -19,7 +19,7 @@ F2F map, and :func:`analyse` runs one OpenSTA session on it:
 * **timing** — the worst path of the whole 3D design (its fmax), which tiers it runs through;
   each tier's worst internal register-to-register path; the **memory-access path**: the worst
   path from the GLB storage (flip-flops, or later SRAM macros, whose instance or output net names
-  start with a memory block's name: ``activation_glb``, ``weight_glb_0``, ``bias_glb_0``,
+  start with a memory block's name: ``activation_glb``, ``weight_glb_0``, ``router_weights``,
   ``q_glb``, ...) to a register of a PE core (``expert_core_*``, ``proj_core_*``,
   ``attention_core_*``, ``core``) — the same selection in 2D and 3D;
 * **power** — with the switching activity measured on the simulation of the same design

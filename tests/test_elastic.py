@@ -63,7 +63,9 @@ def test_slices_roundtrip_and_draft(w_bits, slices):
             assert err.min() >= lo and err.max() <= hi, (used, rounding, err.min(), err.max())
 
 
-GOLDEN_CFG = moe(2, 5, 7, 6, 4, 3, HwConfig(rows=2, cols=2, cores=2), hidden=(18, 2, "soft"), out=(15, 1, "hard"))
+# 4 x 2 PEs: a 16-bit bias fits the top slice of a weight word in 4 slices (the cores load biases
+# through the weight port)
+GOLDEN_CFG = moe(2, 5, 7, 6, 4, 3, HwConfig(rows=4, cols=2, cores=2), hidden=(18, 2, "soft"), out=(15, 1, "hard"))
 
 
 @pytest.mark.parametrize("k_draft,used,rounding", [(1, 1, "truncate"), (2, 1, "midpoint"), (3, 2, "truncate"),
@@ -250,13 +252,13 @@ def test_tier_split_gives_each_slice_its_bonds():
     banks follow their cores."""
     from spikestack.gen.partition import assignment_for
     from spikestack.gen.tiers import f2f_map, tier_sources
-    cfg = elastic(moe(2, 3, 5, 4, 4, 2, HwConfig(rows=1, cols=2, cores=4, glb_share=2)), 2, k_draft=1)
+    cfg = elastic(moe(2, 3, 5, 4, 4, 2, HwConfig(rows=2, cols=2, cores=4, glb_share=2)), 2, k_draft=1)
     d = design_for(cfg)
     mol = assignment_for(d, "memory-on-logic")
     assert all(mol[f"weight_glb_{g}_s{i}"] == "tier_top" for g in range(2) for i in range(2))
     assert all(mol[f"weight_slices_{c}"] == mol[f"expert_core_{c}"] == "tier_bottom" for c in range(4))
     fmap = f2f_map(tier_sources(cfg, "memory-on-logic", tiers_only=True))
-    P, b, ports = 2, 4, 2       # lanes, bits per slice, read ports per bank
+    P, b, ports = 4, 4, 2       # lanes, bits per slice, read ports per bank
     addr = d.plan.weights[0].addr_width
     assert fmap["weight_slice_bonds"] == {"s0": 2 * ports * (P * b + addr + 1), "s1": 2 * ports * (P * b + addr + 1)}
     lol = assignment_for(d, "logic-on-logic")

@@ -39,7 +39,8 @@ CONFIGS = {
                                      o=(10, 2, "soft")), v_bits=6, w_bits=6, b_bits=5),
     "layer_b_hw1": mha(**LAYER_B, hw=HwConfig(rows=2, cols=3, cores=2)),
     "layer_b_hw2_dense": mha(**LAYER_B, hw=HwConfig(rows=4, cols=4, cores=4, event_driven=False)),
-    # biases loaded result_lanes a cycle once per tile (issue 21): 1 of 9 lanes, 3 of 15 with two tiles
+    # drained 1 of 9 lanes a cycle, 3 of 15 with two tiles; biases through the weight port (issue 21):
+    # 3 of 9 lanes a word, 5 of 15
     "bias_r1_odd": mha(2, 4, 9, 3, 1, HwConfig(rows=3, cols=3, cores=2, result_lanes=1), lifs(o=(10, 2, "soft"))),
     "bias_r3_tiles": mha(3, 5, 20, 4, 2, HwConfig(rows=3, cols=5, cores=3, result_lanes=4), lifs()),
     "fire_pe_r2": mha(2, 5, 9, 3, 1, HwConfig(rows=2, cols=3, cores=2, result_lanes=2, fire="pe"),

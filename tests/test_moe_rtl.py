@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from spikestack.config import ConfigError, HwConfig, LayerConfig, LifConfig
+from spikestack.hw.layers import design_for
 from spikestack.hw.layers.moe import MoePlan
 from spikestack.sim.layers import router_scores, top_k_mask
 from spikestack.sim.tensors import random_case
@@ -31,9 +32,10 @@ CONFIGS = {
                               hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
     "layer_a_hw1": moe(**LAYER_A, hw=HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
     "layer_a_hw2_dense": moe(**LAYER_A, hw=HwConfig(rows=3, cols=5, cores=5, glb_share=1, event_driven=False)),
+    # 20-bit biases over a 32-bit weight word: one bias a word, four words a tile (issue 21)
     "e4_wide_out_tiles": moe(2, 4, 11, 6, 4, 2, HwConfig(rows=2, cols=2, cores=4, glb_share=2),
-                             hidden=(16, 3, "hard"), out=(10, 3, "soft")),
-    # result drain and bias loads of result_lanes (issue 21): one lane a cycle over an odd array
+                             hidden=(16, 3, "hard"), out=(10, 3, "soft"), b_bits=20),
+    # result drain of result_lanes (issue 21): one lane a cycle over an odd array
     # (15 words a row), 2 of 6 (3 words) with output tiles, 5 -> 4 of 12 lanes dense
     "drain_r1_odd": moe(2, 5, 7, 11, 3, 2, HwConfig(rows=3, cols=5, cores=2, glb_share=2, result_lanes=1)),
     "drain_r2_tiles": moe(3, 4, 13, 7, 4, 2, HwConfig(rows=2, cols=3, cores=3, glb_share=2, result_lanes=2),
@@ -90,16 +92,29 @@ def test_moe_bit_exact(name):
 
 
 def test_result_lanes():
-    """result_lanes: the largest divisor of rows*cols not above it; the drain and bias words it
-    makes (groups per tile), the narrow bias GLB and result word, and a refused 0."""
+    """result_lanes: the largest divisor of rows*cols not above it; the drain words it makes
+    (groups per tile), the narrow result word, and a refused 0."""
     hw = HwConfig(rows=3, cols=5, result_lanes=4)
     assert (hw.drain_lanes, hw.drain_groups) == (3, 5)
     assert (HwConfig(rows=8, cols=8).drain_lanes, HwConfig(rows=1, cols=3, result_lanes=64).drain_lanes) == (8, 3)
     with pytest.raises(ConfigError, match="hw.result_lanes"):
         HwConfig(result_lanes=0)
     plan = MoePlan(CONFIGS["drain_r2_tiles"])
-    assert plan.biases[0].width == 2 * 16 and plan.job.result_layout["currents"].shape.length == 2
-    assert plan.job.groups == 3 and plan.job.core.bias_groups == 3
+    assert plan.job.result_layout["currents"].shape.length == 2 and plan.job.groups == 3
+
+
+def test_biases_through_the_weight_port():
+    """Biases live after the weights in the weight GLB, as many a word as fit its top slice (the
+    largest divisor of the lanes); a configuration where none fits is refused naming b_bits."""
+    plan = MoePlan(CONFIGS["drain_r2_tiles"])                 # 6 lanes x 8 bits: 3 biases of 16 a word
+    assert (plan.bias_lanes, plan.bias_words, plan.job.core.bias_groups) == (3, 2, 2)
+    assert plan.weights[0].depth == plan.b_word0 + plan.job.core.b_depth * 2
+    assert not any(name.startswith("bias_glb") for name in design_for(CONFIGS["drain_r2_tiles"]).blocks)
+    assert MoePlan(CONFIGS["e4_wide_out_tiles"]).bias_words == 4
+    with pytest.raises(ConfigError, match=r"^b_bits: a 16-bit bias does not fit .* = 8 bits"):
+        moe(2, 3, 4, 5, 2, 1, HwConfig(rows=1, cols=1))
+    with pytest.raises(ConfigError, match=r"^b_bits: a 12-bit bias does not fit .* = 8 bits"):
+        moe(2, 3, 4, 5, 2, 1, HwConfig(rows=1, cols=2, weight_slices=2), b_bits=12)
 
 
 def test_result_lanes_same_bits():

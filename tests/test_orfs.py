@@ -27,8 +27,9 @@ def _mk(text):
 
 @pytest.fixture(scope="module")
 def small(root):
-    # a small MoE whose weight GLBs (2048 x 16, two reads) are above ORFS's 4096-bit limit
-    return load_config(root / "configs" / "moe_ppa_small.toml").replace(d=32, dh=32, w_bits=8)
+    # a small MoE whose weight GLBs (1860 x 16, two reads: 1800 weight words, 60 of biases) are above
+    # ORFS's 4096-bit limit
+    return load_config(root / "configs" / "moe_ppa_small.toml").replace(d=30, dh=30, w_bits=8)
 
 
 @pytest.fixture(scope="module", params=sorted(PLATFORMS))

@@ -153,7 +153,7 @@ def test_partitions_place_blocks(root):
     mol = assignment_for(design, "memory-on-logic")
     assert {b for b, t in mol.items() if t == "tier_bottom"} == {f"expert_core_{c}" for c in range(4)}
     lol = assignment_for(design, "logic-on-logic")
-    assert lol["expert_core_0"] == lol["expert_core_1"] == lol["weight_glb_0"] == lol["bias_glb_0"] == "tier_bottom"
+    assert lol["expert_core_0"] == lol["expert_core_1"] == lol["weight_glb_0"] == "tier_bottom"
     assert lol["expert_core_2"] == lol["weight_glb_1"] == "tier_top"
     over = assignment_for(design, "memory-on-logic", {"router": "bottom"})
     assert over["router"] == "tier_bottom"
@@ -217,7 +217,7 @@ def test_formal_equivalence_with_macros_cut(mutant):
         lif["out"] = LifConfig(lif["out"].threshold + 1, lif["out"].leak_shift, lif["out"].reset, "out")
         gate = cfg.replace(lif=lif)
     res = check_equivalence(cfg, "memory-on-logic", gate_cfg=gate, memories="cut")
-    assert res["macros_cut"] == 5                        # 4 GLBs and the merge buffer
+    assert res["macros_cut"] == 4                        # 3 GLBs (biases in the weight GLB) and the merge buffer
     if mutant:
         assert not res["equivalent"] and res["unproven"] > 0
     else:

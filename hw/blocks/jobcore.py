@@ -8,7 +8,7 @@ may start once beat t is in. The core
 runs one or two *stages* on its :class:`SpikingCore`:
 
 * stage 0: for each output tile, for t in 0..T-1: the row ``spikes[t]`` against weight rows
-  ``w_base0 + (sel*tiles0 + tile)*din0 + j`` and bias ``b_base0 + sel*tiles0 + tile``. With two
+  ``w_base0 + (sel*tiles0 + tile)*din0 + j`` and bias row ``b_base0 + sel*tiles0 + tile``. With two
   stages it fires (LIF population ``pop``) into the local hidden buffer (``T`` words of
   ``tiles0*P`` spikes), otherwise its results (spikes or currents) leave the core.
 * stage 1 (two-stage jobs, the expert's output integration ``H @ W2 + b2``): for each output
@@ -24,8 +24,9 @@ accepted (``job.ready``) once every row of the current one has entered the core,
 to back.
 
 Cost per job: ``sum over rows of max(1, popcount(row))`` cycles, plus the cycles a row's last op
-waits for the drain of the row before (``lanes / out_lanes`` cycles a row when draining) and, in a
-two-stage job, for its hidden word.
+waits for the drain of the row before (``lanes / out_lanes`` cycles a row when draining), in a
+two-stage job for its hidden word, and with ``bias_lanes`` the ``lanes / bias_lanes`` weight-port
+cycles of each output tile's bias words.
 """
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ class JobCoreParams:
     stages: tuple[JobStage, ...]
     out_depth: int = 2
     drain_lanes: int = 0    # >0, currents only: drained this many lanes a cycle (no result FIFO)
-    bias_lanes: int = 0     # >0: biases loaded into the PEs once per output tile, this many lanes a cycle
+    bias_lanes: int = 0     # >0: biases loaded into the PEs once per output tile through the weight
+                            # port, this many lanes a word (``core.bias_base``: word of bias row 0)
     fire_lanes: int = 0     # >0: every row leaves the PEs this many lanes a cycle and firing rows
                             # meet that many shared LIF neurons there (the PEs have none)
 
@@ -80,8 +82,6 @@ class JobCoreParams:
             raise ValueError(f"core.d_in: {self.core.d_in}, but the widest stage takes {din}")
         if self.drain_lanes and self.lanes % self.drain_lanes:
             raise ValueError(f"drain_lanes: {self.drain_lanes} does not divide the {self.lanes} lanes")
-        if self.bias_lanes and self.lanes % self.bias_lanes:
-            raise ValueError(f"bias_lanes: {self.bias_lanes} does not divide the {self.lanes} lanes")
         if self.fire_lanes and self.lanes % self.fire_lanes:
             raise ValueError(f"fire_lanes: {self.fire_lanes} does not divide the {self.lanes} lanes")
         if self.fire_lanes and self.drain_lanes and self.fire_lanes != self.drain_lanes:
@@ -161,7 +161,9 @@ class JobCore(wiring.Component):
     Attributes
     ----------
     job : In(stream of job_layout)
-    w_rd, b_rd : In(ReadPort.Signature)   weight / bias buffer read ports (shared GLB)
+    w_rd : In(ReadPort.Signature)         weight buffer read port (shared GLB; biases too, with
+                                          ``bias_lanes``)
+    b_rd : In(ReadPort.Signature)         bias buffer read port (without ``bias_lanes``)
     results : Out(stream of result_layout)
     busy : Out(1)                         a row is in the PE array this cycle (for utilisation
                                           counters: :class:`~spikestack.hw.lib.control.BusyCounters`)
@@ -172,7 +174,7 @@ class JobCore(wiring.Component):
         super().__init__({
             "job": In(stream.Signature(p.job_layout)),
             "w_rd": In(p.core.w_port),
-            "b_rd": In(p.core.b_port),
+            **({} if p.bias_lanes else {"b_rd": In(p.core.b_port)}),
             "results": Out(stream.Signature(p.result_layout)),
             "busy": Out(1),
         })
@@ -192,15 +194,16 @@ class JobCore(wiring.Component):
 
     def _bias_loader(self, m, core, active, tile_done, tile_row):
         """Biases once per output tile: while the next row's tile has no biases in the PEs
-        (``_bias_ok`` low), read its ``P / bias_lanes`` words one a cycle (word ``tile_row*G + g``)
-        into the PEs' bias registers; rows of the tile are issued from the cycle after the last
-        read. The loads overlap the integration of the row before (its first op, the only one
-        that reads the bias, is in the PEs the cycle after it is accepted)."""
+        (``_bias_ok`` low), read its ``G = P / bias_lanes`` words one a cycle through the weight
+        port (word ``bias_base + tile_row*G + g``) into the PEs' bias registers; rows of the tile
+        are issued from the cycle after the last read. Each read takes the weight port for a cycle
+        (the row before waits: G cycles a tile); its first op, the only one that reads the bias,
+        is in the PEs the cycle after it is accepted, before any new bias is written."""
         G = self.p.core.bias_groups
         group = Signal(index_range(G))
         load = Signal()
         m.d.comb += [load.eq(active & ~self._bias_ok), core.bias_load.eq(load), core.bias_group.eq(group),
-                     core.bias_addr.eq(tile_row * G + group)]
+                     core.bias_addr.eq(self.p.core.bias_base + tile_row * G + group)]
         with m.If(load):
             m.d.sync += group.eq(group + 1)
             with m.If(group == G - 1):
@@ -216,7 +219,8 @@ class JobCore(wiring.Component):
         two = len(p.stages) == 2
         m.submodules.core = core = SpikingCore(cp)
         wiring.connect(m, wiring.flipped(self.w_rd), core.w_rd)
-        wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
+        if not p.bias_lanes:
+            wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
         m.d.comb += self.busy.eq(core.busy)
 
         # --- the local activation buffer: the current job ---

@@ -5,7 +5,7 @@ Phases, ordered by the ``sequencer``:
 1. **Q/K/V projections.** The ``dispatcher`` reads each token's T input rows from
    ``activation_glb`` and hands three jobs (q, k, v) to idle ``proj_core_<c>`` blocks — job cores
    (:mod:`.jobcore`) whose PE arrays run the projection with its fused LIF population; all
-   projection weights are in ``weight_glb`` / ``bias_glb`` (one read port per core). The
+   projection weights and biases are in ``weight_glb`` (one read port per core). The
    ``collector`` writes the spikes: Q to ``q_glb`` row ``n*T + t``; K and V to ``k_glb`` /
    ``v_glb`` row t, lane group ``n*tiles + tile`` (all tokens of a timestep side by side).
 2. **Attention.** The ``attention_dispatcher`` splits features into heads and feeds
@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ...config import LayerConfig
 from ...sim.layers import mha_intermediates
 from ..blocks.attention import AttentionDispatcher
-from ..blocks.core import CoreParams
+from ..blocks.core import CoreParams, weight_port_bias_lanes
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.ssa import attention_core, head_bits
 from ..lib.arbiter import round_robin
@@ -61,19 +61,23 @@ class MhaPlan:
         self.rounds = ceil_div(H, self.attn_cores)
         self.tiles = ceil_div(D, P)
         self.width = self.tiles * P
+        # biases after the weights in the weight GLB: bias row s*tiles + tile as GB words of BR lanes
+        # from B_WORD0 + row*GB, loaded into the PEs once per tile through the core's weight port
+        self.bias_lanes = weight_port_bias_lanes(P, cfg.w_bits, cfg.b_bits)       # BR
+        self.bias_words = P // self.bias_lanes                                   # GB
+        self.b_word0 = 4 * self.tiles * D
+        w_depth = self.b_word0 + 4 * self.tiles * self.bias_words
         self.job = JobCoreParams(
             CoreParams(rows=hw.rows, cols=hw.cols, d_in=D, pops=tuple(cfg.lif[p] for p in PROJECTIONS),
                        w_bits=cfg.w_bits, b_bits=cfg.b_bits, acc_bits=cfg.synaptic_bits(D), v_bits=cfg.v_bits,
-                       w_depth=4 * self.tiles * D, b_depth=4 * self.tiles, event_driven=hw.event_driven),
+                       w_depth=w_depth, b_depth=4 * self.tiles, bias_base=self.b_word0,
+                       event_driven=hw.event_driven),
             t=T, n=N, sels=4,
             stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),),
-            bias_lanes=hw.drain_lanes, fire_lanes=hw.drain_lanes if hw.fire == "drain" else 0)
-        self.bias_lanes = hw.drain_lanes        # biases loaded into the PEs once per tile, R lanes a word
+            bias_lanes=self.bias_lanes, fire_lanes=hw.drain_lanes if hw.fire == "drain" else 0)
         self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
                                     write_ports=1, host_read=True)
-        self.weights = GlbParams(depth=4 * self.tiles * D, width=P * cfg.w_bits, read_ports=self.cores)
-        self.biases = GlbParams(depth=4 * self.tiles * (P // self.bias_lanes), width=self.bias_lanes * cfg.b_bits,
-                                read_ports=self.cores)
+        self.weights = GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=self.cores)
         # buffers the host never loads: no host write port (no tied-off SRAM pins)
         self.q = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1, write_ports=1,
                            host_write=False)
@@ -96,8 +100,7 @@ class MhaPlan:
             b[s * tiles:(s + 1) * tiles] = bp.reshape(tiles, P)
         return {
             "activation_glb_host_w": pack_bits(spikes.transpose(1, 0, 2).reshape(-1, D)),
-            "weight_glb_host_w": pack_lanes(w, cfg.w_bits),
-            "bias_glb_host_w": pack_lanes(b.reshape(-1, self.bias_lanes), cfg.b_bits),
+            "weight_glb_host_w": pack_lanes(w, cfg.w_bits) + pack_lanes(b.reshape(-1, self.bias_lanes), cfg.b_bits),
         }
 
     def readout_depth(self) -> int:
@@ -111,7 +114,7 @@ class MhaPlan:
     def dense_cycles(self) -> int:
         cfg = self.cfg
         rows = cfg.t * cfg.n
-        loads = 4 * cfg.n * self.tiles * (self.lanes // self.bias_lanes)     # bias words, one a cycle per tile
+        loads = 4 * cfg.n * self.tiles * self.bias_words         # bias words, one a cycle per tile
         return 4 * rows * cfg.d * self.tiles + self.rounds * rows + 4 * cfg.n * (cfg.t + 2) + loads + 256
 
     def stage_work(self, spikes, tensors) -> dict:
@@ -316,7 +319,7 @@ def mha_design(cfg: LayerConfig) -> Design:
     """The graph of the MHA layer (see module docstring)."""
     d, plan = layer_design(cfg, "mha", MhaPlan)
     for name, params in (("activation_glb", plan.activation), ("weight_glb", plan.weights),
-                         ("bias_glb", plan.biases), ("q_glb", plan.q), ("k_glb", plan.kv), ("v_glb", plan.kv),
+                         ("q_glb", plan.q), ("k_glb", plan.kv), ("v_glb", plan.kv),
                          ("attn_glb", plan.attn)):
         d.add(name, lambda params=params: GLB(params), role="memory")
     d.add("sequencer", MhaSequencer, role="control")
@@ -338,7 +341,6 @@ def mha_design(cfg: LayerConfig) -> Design:
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"proj_core_{c}.job")
         d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
-        d.wire(f"proj_core_{c}.b_rd", f"bias_glb.rd{c}")
         d.wire(f"proj_core_{c}.results", f"collector.results_{c}")
         d.wire(f"proj_core_{c}.busy", f"busy_counters.busy_{c}")
         d.export(f"proj_core_{c}_busy_cycles", f"busy_counters.count_{c}")
@@ -350,5 +352,5 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.wire(f"attention_dispatcher.core_in_{c}", f"attention_core_{c}.inp")
         d.wire(f"attention_core_{c}.out", f"attention_dispatcher.core_out_{c}")
     d.export_ports("sequencer", ("start", "busy", "done", "cycles", "cycles_qkv", "cycles_attn"))
-    d.export_host(("activation_glb", "weight_glb", "bias_glb"), read=("activation_glb",))
+    d.export_host(("activation_glb", "weight_glb"), read=("activation_glb",))
     return d

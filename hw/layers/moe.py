@@ -8,11 +8,13 @@ Blocks (memory/control tier roles in brackets):
 * ``router`` [control] scores and top-k (:mod:`.router`), streams ``{n, mask}``.
 * ``dispatcher`` [control] reads each routed token's T rows and hands one job per routed expert
   to an idle core of the expert's weight group (:mod:`.dispatch`).
-* ``weight_glb_<g>`` / ``bias_glb_<g>`` [memory] the expert-weight GLB of group g (the paper's
-  GLB A / GLB B), shared by ``hw.glb_share`` cores (one read port each). Expert e lives in group
-  ``e % groups`` at slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
-  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; biases likewise, one tile's P biases in G words of
-  R lanes (loaded into the PEs once per output tile).
+* ``weight_glb_<g>`` [memory] the expert-weight GLB of group g (the paper's GLB A / GLB B),
+  shared by ``hw.glb_share`` cores (one read port each). Expert e lives in group ``e % groups`` at
+  slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
+  ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; then the biases, bias row ``(slot*tiles_h + tile)``
+  (b1) and ``B2_BASE + slot*tiles_out + tile`` (b2) as ``GB`` words from ``B_WORD0 + row*GB``,
+  each the low ``BR * b_bits`` bits of a word's top slice (``BR`` = :func:`weight_port_bias_lanes`,
+  ``GB = P / BR``; loaded into the PEs once per output tile through the core's weight port).
 * ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
   hidden buffer) then its output integration ``H @ W2 + b2`` (currents), drained from the PEs
   ``R = hw.drain_lanes`` lanes a cycle (G = P / R words per output row, overlapped with the next
@@ -40,7 +42,7 @@ from ...config import LayerConfig, run_precision, signed_bits
 from ...sim.elastic import run_tensors, weight_slices
 from ...sim.layers import router_scores, top_k_mask
 from ...sim.lif import lif_population
-from ..blocks.core import CoreParams
+from ..blocks.core import CoreParams, weight_port_bias_lanes
 from ..blocks.dispatch import Dispatcher
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.merge import Merge, SpikeGenerator
@@ -73,8 +75,12 @@ class MoePlan:
         self.tiles_h, self.tiles_out = ceil_div(Dh, P), ceil_div(D, P)
         self.w2_base = self.slots * self.tiles_h * D
         self.b2_base = self.slots * self.tiles_h
-        w_depth = self.w2_base + self.slots * self.tiles_out * Dh
-        b_depth = self.b2_base + self.slots * self.tiles_out
+        self.slices, self.elastic = hw.weight_slices, cfg.elastic
+        self.bias_lanes = weight_port_bias_lanes(P, cfg.w_bits, cfg.b_bits, self.slices)    # BR
+        self.bias_words = P // self.bias_lanes                                              # GB
+        self.b_word0 = self.w2_base + self.slots * self.tiles_out * Dh       # first bias word
+        b_depth = self.b2_base + self.slots * self.tiles_out                 # bias rows
+        w_depth = self.b_word0 + b_depth * self.bias_words
         acc_bits = max(cfg.synaptic_bits(D), cfg.synaptic_bits(Dh))
         w_lo, w_hi = -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1
         b_lo, b_hi = -(1 << (cfg.b_bits - 1)), (1 << (cfg.b_bits - 1)) - 1
@@ -84,11 +90,11 @@ class MoePlan:
         self.job = JobCoreParams(
             CoreParams(rows=hw.rows, cols=hw.cols, d_in=max(D, Dh), pops=(cfg.lif["hidden"],), w_bits=cfg.w_bits,
                        b_bits=cfg.b_bits, acc_bits=acc_bits, v_bits=cfg.v_bits, w_depth=w_depth, b_depth=b_depth,
-                       event_driven=hw.event_driven),
+                       bias_base=self.b_word0, w_slices=self.slices, event_driven=hw.event_driven),
             t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)),
-            drain_lanes=self.drain_lanes, bias_lanes=self.drain_lanes,
+            drain_lanes=self.drain_lanes, bias_lanes=self.bias_lanes,
             fire_lanes=self.drain_lanes if hw.fire == "drain" else 0)
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
@@ -98,13 +104,9 @@ class MoePlan:
         self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
                         for g in range(self.groups)]
         # bit-sliced weights and the draft mode (issue 24): S banks per group, slice 0 the top bits
-        self.slices, self.elastic = hw.weight_slices, cfg.elastic
         self.weight_banks = [[GlbParams(depth=w_depth, width=P * cfg.w_bits // self.slices,
                                         read_ports=len(self.members_of[g])) for _ in range(self.slices)]
                              for g in range(self.groups)] if self.slices > 1 else []
-        self.biases = [GlbParams(depth=b_depth * self.drain_groups, width=self.drain_lanes * cfg.b_bits,
-                                 read_ports=len(self.members_of[g]))
-                       for g in range(self.groups)]
         self.router = RouterParams(t=T, n=N, d=D, experts=E, top_k=k, w_bits=cfg.w_bits,
                                    score_bits=self.score_bits, act_addr_bits=self.activation.addr_width,
                                    act_width=self.activation.width,
@@ -122,7 +124,8 @@ class MoePlan:
         }
         for g in range(self.groups):
             w = np.zeros((self.weights[g].depth, P), dtype=np.int64)
-            b = np.zeros((self.biases[g].depth // self.drain_groups, P), dtype=np.int64)
+            w = w[:self.b_word0]
+            b = np.zeros((self.job.core.b_depth, P), dtype=np.int64)
             for e in range(g, E, self.groups):
                 s = e // self.groups
                 w1 = np.zeros((D, th * P), dtype=np.int64)
@@ -138,12 +141,13 @@ class MoePlan:
                 b2 = np.zeros(to * P, dtype=np.int64)
                 b2[:D] = tensors["b2"][e]
                 b[self.b2_base + s * to:self.b2_base + (s + 1) * to] = b2.reshape(to, P)
+            bias = pack_lanes(b.reshape(-1, self.bias_lanes), cfg.b_bits)      # into the top slice
             if self.slices > 1:
                 for i, sl in enumerate(weight_slices(w, cfg.w_bits, self.slices)):
-                    img[f"weight_glb_{g}_s{i}_host_w"] = pack_lanes(sl, cfg.w_bits // self.slices)
+                    img[f"weight_glb_{g}_s{i}_host_w"] = (pack_lanes(sl, cfg.w_bits // self.slices)
+                                                          + (bias if i == 0 else [0] * len(bias)))
             else:
-                img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits)
-            img[f"bias_glb_{g}_host_w"] = pack_lanes(b.reshape(-1, self.drain_lanes), cfg.b_bits)
+                img[f"weight_glb_{g}_host_w"] = pack_lanes(w, cfg.w_bits) + bias
         return img
 
     def readout_depth(self) -> int:
@@ -159,7 +163,7 @@ class MoePlan:
         cfg = self.cfg
         jobs = cfg.n * cfg.top_k
         per_job = cfg.t * (self.tiles_h * cfg.d + self.tiles_out * cfg.dh) + 16
-        per_job += (self.tiles_h + self.tiles_out) * self.drain_groups          # bias loads, one word a cycle
+        per_job += (self.tiles_h + self.tiles_out) * self.bias_words            # bias loads, one word a cycle
         return (cfg.t * cfg.n * cfg.d + jobs * (per_job + cfg.t * self.tiles_out * self.drain_groups)
                 + cfg.t * cfg.n * self.tiles_out * self.drain_groups + 256)
 
@@ -250,7 +254,6 @@ def moe_design(cfg: LayerConfig) -> Design:
                 d.add(f"weight_glb_{g}_s{i}", lambda g=g, i=i: GLB(plan.weight_banks[g][i]), role="memory")
         else:
             d.add(f"weight_glb_{g}", lambda g=g: GLB(plan.weights[g]), role="memory")
-        d.add(f"bias_glb_{g}", lambda g=g: GLB(plan.biases[g]), role="memory")
     for c in range(plan.cores):
         d.add(f"expert_core_{c}", lambda: JobCore(plan.job), role="logic", group="expert_core")
     d.add("busy_counters", lambda: BusyCounters(plan.cores), role="control")
@@ -277,7 +280,6 @@ def moe_design(cfg: LayerConfig) -> Design:
                     d.wire(f"weight_slices_{c}.s{s}", f"weight_glb_{g}_s{s}.rd{i}")
             else:
                 d.wire(f"expert_core_{c}.w_rd", f"weight_glb_{g}.rd{i}")
-            d.wire(f"expert_core_{c}.b_rd", f"bias_glb_{g}.rd{i}")
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"expert_core_{c}.job")
         d.wire(f"expert_core_{c}.results", f"merge.results_{c}")
@@ -289,7 +291,7 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.export_ports("sequencer", ("start", "busy", "done", "cycles"))
     banks = [f"_s{i}" for i in range(S)] if S > 1 else [""]
     d.export_host(["activation_glb", "router_weights"] + [x for g in range(plan.groups)
-                                                          for x in [f"weight_glb_{g}{b}" for b in banks] + [f"bias_glb_{g}"]],
+                                                          for x in [f"weight_glb_{g}{b}" for b in banks]],
                   read=("activation_glb",))
     return d
 
