@@ -54,6 +54,7 @@ from .platform import OSU018, FlowError, ensure_tools
 from .sram import shapes_in, write_macro
 
 __all__ = ["run_flow", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
+           "route_progress", "run_logged",
            "parasitics", "static_timing", "report", "markdown"]
 
 
@@ -83,9 +84,26 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     return b
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, step: str):
+def route_progress(route_log: str) -> tuple[int, int] | None:
+    """``(nets remaining, failed so far)`` from qrouter's running log (``None`` before its first
+    routed net): the last ``Nets remaining: N`` and the count of ``Failed to route net`` lines."""
+    left = re.findall(r"^Nets remaining: (\d+)", route_log, re.M)
+    return (int(left[-1]), len(re.findall(r"^Failed to route net", route_log, re.M))) if left else None
+
+
+def run_logged(cmd: list[str], cwd: Path, log: Path, step: str, progress: Callable[[float], None] | None = None,
+         every_s: float = 60.0):
+    """Run a flow step's command, its output into ``log``; ``progress(elapsed_s)`` every ``every_s``
+    seconds while it runs (long steps say how far they are)."""
+    t0 = time.time()
     with open(log, "w") as f:
-        r = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        r = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                r.wait(timeout=every_s if progress else None)
+                break
+            except subprocess.TimeoutExpired:
+                progress(time.time() - t0)
     if r.returncode:
         tail = log.read_text()[-800:]
         raise FlowError(f"{step} failed (exit {r.returncode}); see {log}: ...{tail[-300:]}")
@@ -250,7 +268,7 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     work, top, macros = run.work, run.top, run.macros
     run.log(f"[ppa] {top}: step {i}/{N_STEPS}: {name} ...")
     t0 = time.time()
-    _run(cmd, work, run.logs / logname, name)
+    run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
     if name.startswith("synthesis") and macros and nobuffers:
         _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
     if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
@@ -263,6 +281,28 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
             if f.exists():
                 f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))
     run.seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
+
+
+def _routing_progress(run: FlowRun) -> Callable[[float], None]:
+    """Progress of qrouter on ``run`` (its running log ``work/log/route.log``, the net count of
+    the placed DEF), one line a call: nets routed of all, failed so far, minutes."""
+    total = None
+
+    def say(elapsed_s: float):
+        nonlocal total
+        if total is None:
+            m = re.search(r"^NETS (\d+)", _read(run.work / f"{run.top}.def"), re.M)
+            total = int(m.group(1)) if m else 0
+        got = route_progress(_read(run.work / "log" / "route.log"))
+        if got and total:
+            left, failed = got
+            run.log(f"[ppa] {run.top}: routing: {total - left} of {total} nets ({100 * (total - left) / total:.0f} %), "
+                    f"{failed} failed so far, {elapsed_s / 60:.0f} min")
+    return say
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def failed_routes(route_log: str) -> int | None:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from spikestack.flows.builtin import run_flow
+from spikestack.flows.builtin import route_progress, run_flow, run_logged
 from spikestack.flows.platform import FlowError, ensure_tools
 from spikestack.flows.ppa import ppa_for_config
 from spikestack.config import HwConfig, LayerConfig, LifConfig
@@ -20,6 +20,19 @@ def test_missing_tool_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FlowError, match="Debian package 'graywolf'"):
         ensure_tools()
+
+
+def test_long_steps_report_progress(tmp_path):
+    """A step's command runs with its output in the log and a progress call every period; qrouter's
+    running log gives the nets left and the failures so far."""
+    calls = []
+    run_logged(["sh", "-c", "echo hi; sleep 0.35"], tmp_path, tmp_path / "x.log", "x", calls.append, every_s=0.1)
+    assert (tmp_path / "x.log").read_text() == "hi\n" and len(calls) >= 2 and calls == sorted(calls)
+    with pytest.raises(FlowError, match="x failed"):
+        run_logged(["sh", "-c", "exit 3"], tmp_path, tmp_path / "y.log", "x")
+    log = ("Running qrouter\nFinished routing net a\nNets remaining: 19\nFailed to route net clk_bF$buf7\n"
+           "Nets remaining: 18\nFailed to route net b\nFinished routing net c\nNets remaining: 17\n")
+    assert route_progress(log) == (17, 2) and route_progress("Running qrouter\n") is None
 
 
 def test_flow_on_a_lif_pe(tmp_path):
