@@ -84,11 +84,22 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     return b
 
 
-def route_progress(route_log: str) -> tuple[int, int] | None:
-    """``(nets remaining, failed so far)`` from qrouter's running log (``None`` before its first
-    routed net): the last ``Nets remaining: N`` and the count of ``Failed to route net`` lines."""
-    left = re.findall(r"^Nets remaining: (\d+)", route_log, re.M)
-    return (int(left[-1]), len(re.findall(r"^Failed to route net", route_log, re.M))) if left else None
+def route_progress(route_log: str) -> dict | None:
+    """How far qrouter is, from its running log (``None`` before its first routed net): ``stage``
+    (1: the first routing of every net; 2: a rip-up-and-reroute pass over the failed ones; 3: a
+    clean-up pass that routes every net again and keeps the old route where it finds no better),
+    ``passes`` (qrouter passes begun), ``left`` (its last ``Nets remaining``), ``failed`` (nets
+    this pass could not route; not the clean-up's kept routes) and ``failed_before`` (the
+    ``Failed net routes`` of the last finished pass, ``None`` before one)."""
+    marks = re.findall(r"^\*\*\* Running stage(\d)", route_log, re.M)
+    cur = re.split(r"^\*\*\* Running stage.*$", route_log, flags=re.M)[-1]
+    left = re.findall(r"^Nets remaining: (\d+)", cur, re.M)
+    if not left:
+        return None
+    before = re.findall(r"^Failed net routes: (\d+)|^(No failed routes)", route_log[:len(route_log) - len(cur)], re.M)
+    return {"stage": int(marks[-1]) if marks else 1, "passes": len(marks), "left": int(left[-1]),
+            "failed": len(re.findall(r"^Failed to route net (?!.*restoring original)", cur, re.M)),
+            "failed_before": (int(before[-1][0]) if before[-1][0] else 0) if before else None}
 
 
 def run_logged(cmd: list[str], cwd: Path, log: Path, step: str, progress: Callable[[float], None] | None = None,
@@ -295,9 +306,12 @@ def _routing_progress(run: FlowRun) -> Callable[[float], None]:
             total = int(m.group(1)) if m else 0
         got = route_progress(_read(run.work / "log" / "route.log"))
         if got and total:
-            left, failed = got
-            run.log(f"[ppa] {run.top}: routing: {total - left} of {total} nets ({100 * (total - left) / total:.0f} %), "
-                    f"{failed} failed so far, {elapsed_s / 60:.0f} min")
+            done = total - got["left"]
+            where = {1: f"first pass, {done} of {total} nets ({100 * done / total:.0f} %)",
+                     2: f"rip-up pass (the pass before left {got['failed_before']} failed), {got['left']} to go",
+                     3: f"clean-up pass, {done} of {total} nets"}[got["stage"]]
+            run.log(f"[ppa] {run.top}: routing: {where}, {got['failed']} failed in this pass, "
+                    f"{elapsed_s / 60:.0f} min")
     return say
 
 

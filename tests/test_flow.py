@@ -30,9 +30,17 @@ def test_long_steps_report_progress(tmp_path):
     assert (tmp_path / "x.log").read_text() == "hi\n" and len(calls) >= 2 and calls == sorted(calls)
     with pytest.raises(FlowError, match="x failed"):
         run_logged(["sh", "-c", "exit 3"], tmp_path, tmp_path / "y.log", "x")
-    log = ("Running qrouter\nFinished routing net a\nNets remaining: 19\nFailed to route net clk_bF$buf7\n"
-           "Nets remaining: 18\nFailed to route net b\nFinished routing net c\nNets remaining: 17\n")
-    assert route_progress(log) == (17, 2) and route_progress("Running qrouter\n") is None
+    log = ("Running qrouter\n*** Running stage1 routing with defaults\nFinished routing net a\nNets remaining: 19\n"
+           "Failed to route net clk_bF$buf7\nNets remaining: 18\nFailed to route net b\nFinished routing net c\n"
+           "Nets remaining: 17\n")
+    assert route_progress(log) == {"stage": 1, "passes": 1, "left": 17, "failed": 2, "failed_before": None}
+    log += ("Progress: Stage 1 total routes completed: 20\nFailed net routes: 2\n"
+            "*** Running stage2 routing with options mask 10, effort 10\nNets remaining: 2\nFailed to route net b\n")
+    assert route_progress(log) == {"stage": 2, "passes": 2, "left": 2, "failed": 1, "failed_before": 2}
+    log += ("No failed routes!\n*** Running stage3 routing with defaults, 1st round\nNets remaining: 19\n"
+            "Failed to route net a; restoring original\n")
+    assert route_progress(log) == {"stage": 3, "passes": 3, "left": 19, "failed": 0, "failed_before": 0}
+    assert route_progress("Running qrouter\n") is None
 
 
 def test_flow_on_a_lif_pe(tmp_path):
