@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 
 from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
+from ..netlist import repair_header
+from ..spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
@@ -286,10 +288,24 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     for t in TIERS:
         w = co / t / "work"
         w.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ind[t] / "sta_net.v", w / "sta_net.v")
+        if t == "tier_bottom" and (w / "tier_bottom.rtlnopwr.v").exists():
+            # the logic tier's own netlist: its placement re-ran qflow's fanout buffering, whose
+            # buffer-to-sink assignment differs from the independent run's
+            net = repair_header((w / "tier_bottom.rtlnopwr.v").read_bytes(), "tier_bottom", bottom_job.text)
+            (w / "sta_net.v").write_text("\n".join(x for x in net.splitlines() if not x.lstrip().startswith("FILL "))
+                                         + "\n")
+        else:
+            shutil.copy(ind[t] / "sta_net.v", w / "sta_net.v")
         (w / f"{t}.rc").write_text(tier_rc[t])
         if routed:
             (w / f"{t}_split.def").write_text(split_def(routed, t))
+    # one SPEF of both tiers and the bonds, named after the stitched netlist (flows/spef.py)
+    spef_stats = None
+    if routed:
+        nets = {f"{t}/": (co / t / "work" / "sta_net.v").read_text() for t in TIERS}
+        spef, spef_stats = spef_for(routed, lef, nets, {PREFIX[t]: f"{t}/" for t in TIERS}, bond["r_ohm"],
+                                    bond["c_ff"] * 1e-3, f"{name}_3d", c_scale=scale)
+        (co / "coplaced.spef").write_text(spef)
     x0, y0, x1, y1 = info["die"]
     res = {"method": "coplaced (Macro-3D memory-on-logic: one footprint, the memory tier's macros over the logic "
                      "tier, the logic tier placed with the memory pins as attractors, one qrouter run over a "
@@ -301,6 +317,10 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
            "nets": len(info["kinds"]), "rc_nets": sum(1 for _ in rc_entries(rc)),
            "extraction": {"method": "routed segments x LEF layer C, scaled to qrouter's .rc", "scale": round(scale, 4),
                           "calibration": cal},
+           "spef": {"file": str(co / "coplaced.spef") if spef_stats else None, "stats": spef_stats,
+                    "method": "flows/spef.py: each routed piece R = RPERSQ x length / width and its C (pi), vias "
+                              f"{VIA_R_OHM:g} ohm, F2F bond via {bond['r_ohm']:g} ohm + {bond['c_ff']:g} fF, "
+                              "one RC tree per net"},
            "bonds": {k: v for k, v in bonds.items() if k != "locations_um"},
            "seconds": {"placement": round(place_s, 1), "routing": round(route_s, 1),
                        "total": round(time.time() - t0, 1)}}
