@@ -19,10 +19,13 @@ routes cross the bond layer; (6) the result is split into the two dies. Here:
 3. the combined LEF (:mod:`spikestack.flows.coplace.stack`: ``metal1-6``, ``f2f``, ``metal6b-1b``,
    12 layers) and one DEF of both tiers; **one qrouter run**; bonds counted from the routed
    ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
-4. timing and power: qrouter's RC trees of the combined routing (each net's wire C on both tiers
-   and through the bond) split back into each tier's ``.rc`` (a bond net's whole wire C on its
-   driving tier) and the stitched-netlist analysis of :mod:`spikestack.flows.sta3d` — the same
-   OpenSTA analysis as the independent method, with these parasitics (lumped C, not a SPEF).
+4. timing and power: one SPEF of the combined routing (:mod:`spikestack.flows.spef`: an RC tree
+   per net over both tiers' wires, the vias and the bond vias with the bond's R and C, named after
+   the stitched netlist; ``coplaced.spef``) read by one OpenSTA run of the stitched netlist
+   (:func:`~spikestack.flows.ppa.analysis.analyse_3d` with ``spef``). The logic tier is timed with
+   its own netlist (its placement here re-ran qflow's fanout buffering). Each net's lumped wire C
+   is still split into per-tier ``.rc`` files (a bond net's whole C on its driving tier), for the
+   lumped analysis of :mod:`spikestack.flows.sta3d` that the independent method uses.
 
 Differences from Macro-3D, stated: the memory tier keeps its logic blocks and its own placement
 (only the logic tier is placed in 3D view: one pass, not alternated as in Pin-3D); no timing-driven
