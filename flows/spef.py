@@ -39,7 +39,7 @@ from .formats.spef import SpefNet, spef_name, write_spef
 from .platform import FlowError
 
 __all__ = ["VIA_R_OHM", "PIN_R_OHM", "PIN_REACH_UM", "BOND_VIA_NAME", "layer_rc", "via_table", "pin_shapes", "netlist_pins",
-           "extract", "spef_for", "annotation", "MIN_ANNOTATED"]
+           "extract", "extract_nets", "spef_for", "stitch_spef", "annotation", "MIN_ANNOTATED"]
 
 VIA_R_OHM = 5.0           # per via, where the LEF gives no cut RESISTANCE (osu018's does not)
 PIN_R_OHM = 0.01          # a terminal to the route point on its pin
@@ -180,10 +180,18 @@ def _components(nodes, res):
 def extract(routed_def: str, lef: str, inst_name: Callable[[str], str | None],
             net_of: Callable[[str, str], str | None], bond_r_ohm: float = 0.0, bond_c_pf: float = 0.0,
             design: str = "top", c_scale: float = 1.0) -> tuple[str, dict]:
+    """:func:`extract_nets` written as a SPEF: ``(text, stats)``."""
+    nets, stats = extract_nets(routed_def, lef, inst_name, net_of, bond_r_ohm, bond_c_pf, c_scale)
+    return write_spef(design, nets), stats
+
+
+def extract_nets(routed_def: str, lef: str, inst_name: Callable[[str], str | None],
+                 net_of: Callable[[str, str], str | None], bond_r_ohm: float = 0.0, bond_c_pf: float = 0.0,
+                 c_scale: float = 1.0) -> tuple[list[SpefNet], dict]:
     """The SPEF of ``routed_def`` over the technology ``lef`` (see the module docstring), every
     wire's C times ``c_scale`` (the calibration to qrouter's own extraction the lumped flow uses,
     :func:`~spikestack.flows.coplace.extract.calibration`; not the bond's C); returns ``(spef
-    text, stats)``."""
+    text, stats)``. Returns the nets (:class:`SpefNet`) and the counts."""
     layers = layer_rc(lef)
     for v in layers.values():
         if "c_per_um" in v:
@@ -238,7 +246,7 @@ def extract(routed_def: str, lef: str, inst_name: Callable[[str], str | None],
         _join(net, conns, m2, u, stats)
         nets.append(SpefNet(net.name, [c[:4] for c in conns], net.caps, net.res))
         stats["nets"] += 1
-    return write_spef(design, nets), stats
+    return nets, stats
 
 
 def _cut_at_junctions(net, layers, u):
@@ -349,8 +357,8 @@ def _join(net, conns, m2, u, stats):
 
 
 def spef_for(routed_def: str, lef: str, netlists: dict[str, str], prefixes: dict[str, str],
-             bond_r_ohm: float = 0.0, bond_c_pf: float = 0.0, design: str = "top",
-             c_scale: float = 1.0) -> tuple[str, dict]:
+             bond_r_ohm: float = 0.0, bond_c_pf: float = 0.0, design: str | None = "top",
+             c_scale: float = 1.0) -> tuple[str | list[SpefNet], dict]:
     """The SPEF of a routed DEF for a (stitched) netlist: ``netlists``: path prefix (``""`` for a
     flat design, ``"tier_bottom/"``) -> gate netlist; ``prefixes``: DEF instance prefix (``B_``,
     ``""``) -> that path prefix."""
@@ -364,8 +372,66 @@ def spef_for(routed_def: str, lef: str, netlists: dict[str, str], prefixes: dict
             if inst.startswith(dp):
                 return prefixes[dp] + inst[len(dp):]
         return None
-    return extract(routed_def, lef, inst_name, lambda path, pin: pins.get((path, pin)), bond_r_ohm, bond_c_pf,
-                   design, c_scale)
+    nets, stats = extract_nets(routed_def, lef, inst_name, lambda path, pin: pins.get((path, pin)), bond_r_ohm,
+                               bond_c_pf, c_scale)
+    return (nets if design is None else write_spef(design, nets)), stats
+
+
+def _renumber(net: SpefNet, start: int, port: str | None) -> tuple[dict[str, str], int]:
+    """Node -> new name (``<net>:<k>`` from ``start``) of a part of a net; its port node too."""
+    names, k = {}, start
+    nodes = list(net.caps) + [x for a, b, _ in net.res for x in (a, b)]
+    for n in nodes:
+        if n not in names and (n.startswith(net.name + ":") or n == port):
+            names[n] = f"{net.name}:{k}"
+            k += 1
+    return names, k
+
+
+def stitch_spef(parts: dict[str, list[SpefNet]], bonds: set[str], bond_r_ohm: float, bond_c_pf: float,
+                design: str) -> tuple[str, dict]:
+    """One SPEF of the stitched design from each tier's own (``parts``: tier -> its nets, named
+    after the stitched netlist, as :func:`spef_for` gives them with ``design=None``): a net of one
+    tier as it is; a bond (``bonds``: bit names) present on both tiers as one net, its two trees
+    joined at their bond pins (the independent method's area pins, one location on both tiers) by
+    the bond's R, with the bond's C half on each side, and no port; a chip input used by both
+    tiers as one net from its port, the other tier's pin joined to it by ``PIN_R_OHM`` (both
+    trees hang from the one input, as the lumped analysis sums them)."""
+    by_name: dict[str, list[SpefNet]] = {}
+    for nets in parts.values():
+        for n in nets:
+            by_name.setdefault(n.name, []).append(n)
+    out, stats = [], {"nets": 0, "bonds_joined": 0, "inputs_joined": 0, "bonds_one_tier": 0}
+    bond_names = {spef_name(x) for x in bonds}
+    for name, group in by_name.items():
+        bond = name in bond_names
+        if len(group) == 1 and not bond:
+            out.append(group[0])
+            continue
+        merged, start, ports = SpefNet(name), 1, []
+        for part in group:
+            port = next((c[1] for c in part.conns if c[0] == "*P"), None)
+            names, start = _renumber(part, start, port)
+            ports.append(names.get(port) if port else None)
+            merged.conns += [c for c in part.conns if c[0] == "*I"]
+            for node, c in part.caps.items():
+                merged.caps[names.get(node, node)] = merged.caps.get(names.get(node, node), 0.0) + c
+            merged.res += [(names.get(a, a), names.get(b, b), r) for a, b, r in part.res]
+        a, b = ports[0], ports[1] if len(ports) > 1 else None
+        if bond and not (a and b):
+            stats["bonds_one_tier"] += 1          # a bond bit with cells on one tier only
+        elif a and b and bond:
+            merged.res.append((a, b, bond_r_ohm))
+            merged.caps[a] = merged.caps.get(a, 0.0) + bond_c_pf / 2
+            merged.caps[b] = merged.caps.get(b, 0.0) + bond_c_pf / 2
+            stats["bonds_joined"] += 1
+        elif a and b:
+            merged.conns.insert(0, ("*P", name, "I", None))
+            merged.res += [(name, a, PIN_R_OHM), (name, b, PIN_R_OHM)]
+            stats["inputs_joined"] += 1
+        out.append(merged)
+    stats["nets"] = len(out)
+    return write_spef(design, out), stats
 
 
 MIN_ANNOTATED = 0.95
@@ -384,7 +450,7 @@ def annotation(spef_text: str, sta_log: str, netlists: dict[str, str]) -> dict:
     for p, text in netlists.items():
         for net in netlist_pins(text, p).values():
             count[net] = count.get(net, 0) + 1
-    want = {spef_name(n) for n, k in count.items() if k >= 2 and n not in ("vdd", "gnd")}
+    want = {spef_name(n) for n, k in count.items() if k >= 2 and n.split("/")[-1] not in ("vdd", "gnd")}
     annotated = (spef_nets - missing) & want
     res = {"spef_nets": len(spef_nets), "not_found": len(missing), "pins_not_found": bad_pins,
            "netlist_nets": len(want), "annotated": len(annotated),

@@ -186,7 +186,8 @@ def test_memory_tier_goes_over_the_logic_tier_inside_one_footprint():
 def test_coplaced_design_is_timed_from_one_spef(coplaced_tiny):
     """One SPEF of both tiers and the bonds: OpenSTA annotates nearly every net of the stitched
     netlist; every bond net's path from its driver to its sinks on the other tier crosses the bond
-    via's R; the report names each column's parasitics; the 2D design is beside it from a SPEF."""
+    via's R; the 2D design and the independent 3D design are beside it from SPEFs by the same
+    extractor, and the report says so."""
     from spikestack.flows.formats.spef import read_spef
     from test_spef import bond_paths
     out, res = coplaced_tiny
@@ -207,6 +208,11 @@ def test_coplaced_design_is_timed_from_one_spef(coplaced_tiny):
         near, _ = bond_paths(net, drv, bond["r_ohm"])
         other = [c[1] for c in net["conns"] if c[1].split("/")[0] != drv.split("/")[0]]
         assert other and not any(s in near for s in other), n
+    # the independent method's tiers extracted alone and joined at their bond pins, annotated too
+    wi = res["whole_design"]["3d_spef"]
+    assert wi["spef"]["annotation"]["coverage"] >= 0.95 and wi["spef"]["stats"]["bonds_joined"] > 0
     md = (out / "ppa.md").read_text()
-    assert "2D (SPEF)" in md and "Parasitics of each column" in md and "OpenSTA annotated" in md
-    assert res["methods"]["coplaced"]["parasitics"].startswith("SPEF")
+    assert "all three columns: SPEF" in md and md.count("OpenSTA annotated") == 3
+    m = res["methods"]
+    assert {m[k]["parasitics"][:4] for k in ("2d", "independent", "coplaced")} == {"SPEF"}
+    assert m["2d"]["fmax_mhz"] == res["whole_design"]["2d_spef"]["fmax_mhz"]
