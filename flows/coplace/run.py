@@ -196,21 +196,31 @@ def split_rc(rc_text: str, info: dict) -> dict[str, str]:
     return {t: "\n".join(v) + "\n" for t, v in out.items()}
 
 
-def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log) -> tuple[str, float]:
+def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log,
+           reuse: bool = False) -> tuple[str, float]:
+    """One qrouter run over the combined stack in ``co/route``; ``reuse``: a finished run of the
+    same LEF, DEF and script there is kept."""
     rdir = co / "route"
     rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "combined.lef").write_text(lef)
-    (rdir / f"{name}.def").write_text(def_text)
     cfg = ["verbose 1", "read_lef combined.lef", "catch {layers 12}", "via stack 1", "vdd vdd", "gnd gnd",
            *obstructions, f"read_def {name}.def", f"qrouter::standard_route {name}_route.def false",
            "quit"]
-    (rdir / f"{name}.cfg").write_text("\n".join(cfg) + "\n")
+    inputs = {"combined.lef": lef, f"{name}.def": def_text, f"{name}.cfg": "\n".join(cfg) + "\n"}
+    routed = rdir / f"{name}_route.def"
+    if reuse and routed.exists() and (rdir / "route.log").exists() and all(
+            (rdir / f).exists() and (rdir / f).read_text() == t for f, t in inputs.items()):
+        log("[ppa] coplaced: reusing the routing of the same combined DEF")
+        prev = co / "coplaced.json"
+        secs = json.loads(prev.read_text())["seconds"]["routing"] if prev.exists() else 0.0
+        return routed.read_text(), secs
+    routed.unlink(missing_ok=True)
+    for f, t in inputs.items():
+        (rdir / f).write_text(t)
     t0 = time.time()
     with open(rdir / "route.log", "w") as f:
         subprocess.run(["qrouter", "-nog", "-s", f"{name}.cfg"], cwd=rdir, stdout=f, stderr=subprocess.STDOUT)
     secs = time.time() - t0
     log(f"[ppa] coplaced: one qrouter run over the 12-layer stack: {secs:.0f} s")
-    routed = rdir / f"{name}_route.def"
     return (routed.read_text() if routed.exists() else ""), secs
 
 
@@ -266,7 +276,7 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     def_text, info = combined_def(defs, bits, name, top_offset(die_um(top_def), die_um(bottom_def),
                                                                bond_pin_centroid(top_def, geo, bits)))
     obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
-    routed, route_s = _route(co, name, lef, def_text, obst, log)
+    routed, route_s = _route(co, name, lef, def_text, obst, log, reuse=keep_placement)
     log_text = (co / "route" / "route.log").read_text()
     m = re.search(r"Final: (?:Failed net routes: )?(\d+)|Final: No failed routes", log_text)
     failed = (int(m.group(1)) if m and m.group(1) else 0) if m else None
