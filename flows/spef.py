@@ -188,10 +188,10 @@ def extract(routed_def: str, lef: str, inst_name: Callable[[str], str | None],
 def extract_nets(routed_def: str, lef: str, inst_name: Callable[[str], str | None],
                  net_of: Callable[[str, str], str | None], bond_r_ohm: float = 0.0, bond_c_pf: float = 0.0,
                  c_scale: float = 1.0) -> tuple[list[SpefNet], dict]:
-    """The SPEF of ``routed_def`` over the technology ``lef`` (see the module docstring), every
+    """The RC trees of ``routed_def`` over the technology ``lef`` (see the module docstring), every
     wire's C times ``c_scale`` (the calibration to qrouter's own extraction the lumped flow uses,
-    :func:`~spikestack.flows.coplace.extract.calibration`; not the bond's C); returns ``(spef
-    text, stats)``. Returns the nets (:class:`SpefNet`) and the counts."""
+    :func:`~spikestack.flows.coplace.extract.calibration`; not the bond's C): the nets
+    (:class:`~spikestack.flows.formats.spef.SpefNet`) and the counts."""
     layers = layer_rc(lef)
     for v in layers.values():
         if "c_per_um" in v:
