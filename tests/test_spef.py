@@ -153,3 +153,35 @@ def test_opensta_annotates_every_net_of_the_stitched_netlist(tmp_path):
     assert "not found" not in logs["t"] and a["annotated"] == a["netlist_nets"] == 2 and a["coverage"] == 1.0
     with pytest.raises(FlowError, match="annotated 1 of 2 nets"):
         annotation(bad, logs["bad"], nets)
+
+
+def test_tiers_extracted_alone_are_joined_at_their_bond_pins():
+    """The independent method: each tier's SPEF nets (a bond port and a chip input on both tiers)
+    stitched into one net each: a bond through the bond's R and C between the two area pins, no
+    port left; a shared input one net from its port; nodes renumbered per net."""
+    from spikestack.flows.spef import stitch_spef
+    top = [SpefNet("b0", [("*I", "tier_top/U1:Y", "O", None), ("*P", "b0", "O", None)],
+                   {"b0:1": 0.002, "b0:2": 0.001}, [("tier_top/U1:Y", "b0:1", 0.01), ("b0:1", "b0:2", 7.0),
+                                                    ("b0:2", "b0", 0.01)]),
+           SpefNet("clk", [("*P", "clk", "I", None), ("*I", "tier_top/U5:CLK", "I", None)],
+                   {"clk:1": 0.003}, [("clk", "clk:1", 0.01), ("clk:1", "tier_top/U5:CLK", 0.01)]),
+           SpefNet("tier_top/n1", [("*I", "tier_top/U2:Y", "O", None)], {"tier_top/n1:1": 0.001}, [])]
+    bottom = [SpefNet("b0", [("*P", "b0", "I", None), ("*I", "tier_bottom/U1:A", "I", None)],
+                      {"b0:1": 0.004}, [("b0", "b0:1", 0.01), ("b0:1", "tier_bottom/U1:A", 0.01)]),
+              SpefNet("clk", [("*P", "clk", "I", None), ("*I", "tier_bottom/U7:CLK", "I", None)],
+                      {"clk:1": 0.005}, [("clk", "clk:1", 0.01), ("clk:1", "tier_bottom/U7:CLK", 0.01)])]
+    text, st = stitch_spef({"tier_top": top, "tier_bottom": bottom}, {"b0"}, BOND_R, BOND_C, "t_3d")
+    assert st == {"nets": 3, "bonds_joined": 1, "inputs_joined": 1, "bonds_one_tier": 0}
+    r = read_spef(text)["nets"]
+    b0 = r["b0"]
+    assert [c[0] for c in b0["conns"]] == ["*I", "*I"]                       # the bond is a wire of the top
+    assert b0["total"] == pytest.approx(0.007 + BOND_C)
+    nodes = {x for a, b, _ in b0["res"] for x in (a, b)} | set(b0["caps"])
+    assert all(n.startswith("tier_") or n.split(":")[1].isdigit() for n in nodes)
+    near, every = bond_paths(b0, "tier_top/U1:Y", BOND_R)
+    assert "tier_bottom/U1:A" in every and "tier_bottom/U1:A" not in near
+    clk = r["clk"]
+    assert ("*P", "clk", "I") in clk["conns"] and len(clk["conns"]) == 3
+    near, _ = bond_paths(clk, "clk", BOND_R)
+    assert {"tier_top/U5:CLK", "tier_bottom/U7:CLK"} <= near
+    assert r["tier_top/n1"]["total"] == pytest.approx(0.001)
