@@ -45,7 +45,9 @@ def table(results: dict[str, dict]) -> str:
         "placed and routed alone, bonds as area pins at the midpoint of their pins' centroids, tiers routed again. "
         "`coplaced`: Macro-3D memory-on-logic — one footprint, the logic tier placed with the memory tier's bond "
         "pins as fixed attractors, one qrouter run over a 12-layer stack (metal1-6, F2F cut, metal6b-1b), bonds "
-        "counted from the routed F2F vias. GLBs as SRAM macros, memory-on-logic, OSU 0.18 µm, `make bench-ppa3d`.")
+        "counted from the routed F2F vias. Timing and power of 2D and both methods from SPEFs of their routed "
+        "DEFs by one extractor (flows/spef.py: wire R and C per routed piece, via R, the bond's R and C), one "
+        "OpenSTA run each. GLBs as SRAM macros, memory-on-logic, OSU 0.18 µm, `make bench-ppa3d`.")
 
 
 def run(out_dir: Path, configs=None) -> str:

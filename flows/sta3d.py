@@ -29,7 +29,9 @@ F2F map, and :func:`analyse` runs one OpenSTA session on it:
   OpenSTA; this OpenSTA's ``-global`` overrides every pin's own activity, hence two runs).
 
 The same analysis runs on the 2D design's routed netlist (``analyse`` with one netlist), so the
-2D and 3D numbers come from one method.
+2D and 3D numbers come from one method. The wire loads can instead be a SPEF (``loads_tcl`` =
+``read_spef ...``: :mod:`spikestack.flows.spef`), as for the co-placed 3D design and the 2D design
+beside it.
 """
 from __future__ import annotations
 

@@ -180,3 +180,39 @@ def test_memory_tier_goes_over_the_logic_tier_inside_one_footprint():
     assert top_offset(top, bot, (380.0, 20.0)) == (-296.0, 0.0)        # target over the centre, clamped        # target over the centre, clamped
     sx, sy = top_offset(top, bot, (380.0, 20.0))
     assert top[0] + sx <= bot[0] and top[2] + sx >= bot[2] and top[1] + sy <= bot[1] and top[3] + sy >= bot[3]
+
+
+@pytest.mark.slow
+def test_coplaced_design_is_timed_from_one_spef(coplaced_tiny):
+    """One SPEF of both tiers and the bonds: OpenSTA annotates nearly every net of the stitched
+    netlist; every bond net's path from its driver to its sinks on the other tier crosses the bond
+    via's R; the 2D design and the independent 3D design are beside it from SPEFs by the same
+    extractor, and the report says so."""
+    from spikestack.flows.formats.spef import read_spef
+    from test_spef import bond_paths
+    out, res = coplaced_tiny
+    wc = res["whole_design"]["3d_coplaced"]
+    a = wc["spef"]["annotation"]
+    assert a["not_found"] == 0 and a["coverage"] >= 0.95 and a["annotated"] > 500
+    assert wc["parasitics"].startswith("SPEF") and res["whole_design"]["2d_spef"]["parasitics"].startswith("SPEF")
+    assert res["whole_design"]["2d"]["parasitics"].startswith("lumped") and wc["fmax_mhz"] > 10
+    r = read_spef((out / "coplaced" / "coplaced.spef").read_text())
+    bond = res["3d"]["bond"]
+    kinds = json.loads((out / "coplaced" / "net_kinds.json").read_text())
+    crossing = [n for n, k in kinds.items() if k == "bond" and n in r["nets"]
+                and {c[1].split("/")[0] for c in r["nets"][n]["conns"]} == {"tier_top", "tier_bottom"}]
+    assert len(crossing) == res["coplaced"]["bonds"]["bond_nets"] > 0
+    for n in crossing:
+        net = r["nets"][n]
+        drv = next(c[1] for c in net["conns"] if c[2] == "O")
+        near, _ = bond_paths(net, drv, bond["r_ohm"])
+        other = [c[1] for c in net["conns"] if c[1].split("/")[0] != drv.split("/")[0]]
+        assert other and not any(s in near for s in other), n
+    # the independent method's tiers extracted alone and joined at their bond pins, annotated too
+    wi = res["whole_design"]["3d_spef"]
+    assert wi["spef"]["annotation"]["coverage"] >= 0.95 and wi["spef"]["stats"]["bonds_joined"] > 0
+    md = (out / "ppa.md").read_text()
+    assert "all three columns: SPEF" in md and md.count("OpenSTA annotated") == 3
+    m = res["methods"]
+    assert {m[k]["parasitics"][:4] for k in ("2d", "independent", "coplaced")} == {"SPEF"}
+    assert m["2d"]["fmax_mhz"] == res["whole_design"]["2d_spef"]["fmax_mhz"]

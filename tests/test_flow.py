@@ -140,6 +140,42 @@ def test_stitched_3d_sta_covers_each_tier(tiny_ppa):
         assert w3["critical_path_ns"] >= own["delay_ns"] - 1e-3
 
 
+def test_spef_of_the_routed_design_is_what_opensta_times(tiny_ppa):
+    """The SPEF extraction (flows/spef.py) of the routed 2D design: named after the netlist OpenSTA
+    reads (it annotates nearly every net, none not found), each net's total C the sum of its caps
+    and all of them near qrouter's own total; the timing follows the SPEF's R (scaled up, the
+    critical path grows)."""
+    import re as re_
+    from spikestack.flows.formats.spef import read_spef, scale_spef
+    from spikestack.flows.ppa.analysis import spef_2d
+    from spikestack.flows.spef import annotation
+    from spikestack.flows.sta3d import analyse
+    tmp_path, res = tiny_ppa
+    work = tmp_path / "2d" / "work"
+    net = (work / "sta_net.v").read_text()
+    top = re_.search(r"^module\s+(\w+)", net, re_.M).group(1)
+    text, stats = spef_2d(work, top)
+    r = read_spef(text)
+    assert r["header"]["*C_UNIT"] == "1 PF" and r["header"]["*R_UNIT"] == "1 OHM"
+    assert len(r["nets"]) == stats["nets"] > 100 and stats["bond_vias"] == 0
+    assert stats["unmapped"] <= 0.01 * stats["nets"]             # DEF nets with no cell pin (an unused input port)
+    assert stats["joined"] <= 0.02 * stats["nets"]               # routed pieces that do not meet: a few
+    for n in r["nets"].values():
+        assert n["total"] == pytest.approx(sum(n["caps"].values()), rel=1e-4, abs=1e-9)
+        assert sum(1 for c in n["conns"] if c[2] == "O") <= 1
+    assert sum(n["total"] for n in r["nets"].values()) == pytest.approx(res["2d"]["wire_cap_pf"], rel=0.1)
+    crit = {}
+    for k in (1.0, 1000.0):
+        f = tmp_path / f"spef_r{k:g}.spef"
+        f.write_text(scale_spef(text, r=k))
+        a = analyse(tmp_path / f"spef_r{k:g}", top, {f"{top}.v": net}, f"read_spef {f}\n", res["clock_ns"], [], [])
+        log = (tmp_path / f"spef_r{k:g}" / "logs" / "sta.log").read_text()
+        ann = annotation(text, log, {"": net})
+        assert ann["not_found"] == 0 and ann["coverage"] >= 0.95 and ann["annotated"] > 100
+        crit[k] = a["critical_path_ns"]
+    assert crit[1000.0] > crit[1.0] + 0.1
+
+
 def test_memory_access_path_2d_and_3d(tiny_ppa):
     _, res = tiny_ppa
     w = res["whole_design"]

@@ -19,10 +19,13 @@ routes cross the bond layer; (6) the result is split into the two dies. Here:
 3. the combined LEF (:mod:`spikestack.flows.coplace.stack`: ``metal1-6``, ``f2f``, ``metal6b-1b``,
    12 layers) and one DEF of both tiers; **one qrouter run**; bonds counted from the routed
    ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
-4. timing and power: qrouter's RC trees of the combined routing (each net's wire C on both tiers
-   and through the bond) split back into each tier's ``.rc`` (a bond net's whole wire C on its
-   driving tier) and the stitched-netlist analysis of :mod:`spikestack.flows.sta3d` — the same
-   OpenSTA analysis as the independent method, with these parasitics (lumped C, not a SPEF).
+4. timing and power: one SPEF of the combined routing (:mod:`spikestack.flows.spef`: an RC tree
+   per net over both tiers' wires, the vias and the bond vias with the bond's R and C, named after
+   the stitched netlist; ``coplaced.spef``) read by one OpenSTA run of the stitched netlist
+   (:func:`~spikestack.flows.ppa.analysis.analyse_3d` with ``spef``). The logic tier is timed with
+   its own netlist (its placement here re-ran qflow's fanout buffering). Each net's lumped wire C
+   is still split into per-tier ``.rc`` files (a bond net's whole C on its driving tier), for the
+   lumped analysis of :mod:`spikestack.flows.sta3d` that the independent method uses.
 
 Differences from Macro-3D, stated: the memory tier keeps its logic blocks and its own placement
 (only the logic tier is placed in 3D view: one pass, not alternated as in Pin-3D); no timing-driven
@@ -40,6 +43,8 @@ import time
 from pathlib import Path
 
 from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
+from ..netlist import repair_header
+from ..spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
@@ -191,21 +196,31 @@ def split_rc(rc_text: str, info: dict) -> dict[str, str]:
     return {t: "\n".join(v) + "\n" for t, v in out.items()}
 
 
-def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log) -> tuple[str, float]:
+def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log,
+           reuse: bool = False) -> tuple[str, float]:
+    """One qrouter run over the combined stack in ``co/route``; ``reuse``: a finished run of the
+    same LEF, DEF and script there is kept."""
     rdir = co / "route"
     rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "combined.lef").write_text(lef)
-    (rdir / f"{name}.def").write_text(def_text)
     cfg = ["verbose 1", "read_lef combined.lef", "catch {layers 12}", "via stack 1", "vdd vdd", "gnd gnd",
            *obstructions, f"read_def {name}.def", f"qrouter::standard_route {name}_route.def false",
            "quit"]
-    (rdir / f"{name}.cfg").write_text("\n".join(cfg) + "\n")
+    inputs = {"combined.lef": lef, f"{name}.def": def_text, f"{name}.cfg": "\n".join(cfg) + "\n"}
+    routed = rdir / f"{name}_route.def"
+    if reuse and routed.exists() and (rdir / "route.log").exists() and all(
+            (rdir / f).exists() and (rdir / f).read_text() == t for f, t in inputs.items()):
+        log("[ppa] coplaced: reusing the routing of the same combined DEF")
+        prev = co / "coplaced.json"
+        secs = json.loads(prev.read_text())["seconds"]["routing"] if prev.exists() else 0.0
+        return routed.read_text(), secs
+    routed.unlink(missing_ok=True)
+    for f, t in inputs.items():
+        (rdir / f).write_text(t)
     t0 = time.time()
     with open(rdir / "route.log", "w") as f:
         subprocess.run(["qrouter", "-nog", "-s", f"{name}.cfg"], cwd=rdir, stdout=f, stderr=subprocess.STDOUT)
     secs = time.time() - t0
     log(f"[ppa] coplaced: one qrouter run over the 12-layer stack: {secs:.0f} s")
-    routed = rdir / f"{name}_route.def"
     return (routed.read_text() if routed.exists() else ""), secs
 
 
@@ -261,7 +276,7 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     def_text, info = combined_def(defs, bits, name, top_offset(die_um(top_def), die_um(bottom_def),
                                                                bond_pin_centroid(top_def, geo, bits)))
     obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
-    routed, route_s = _route(co, name, lef, def_text, obst, log)
+    routed, route_s = _route(co, name, lef, def_text, obst, log, reuse=keep_placement)
     log_text = (co / "route" / "route.log").read_text()
     m = re.search(r"Final: (?:Failed net routes: )?(\d+)|Final: No failed routes", log_text)
     failed = (int(m.group(1)) if m and m.group(1) else 0) if m else None
@@ -286,10 +301,24 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     for t in TIERS:
         w = co / t / "work"
         w.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ind[t] / "sta_net.v", w / "sta_net.v")
+        if t == "tier_bottom" and (w / "tier_bottom.rtlnopwr.v").exists():
+            # the logic tier's own netlist: its placement re-ran qflow's fanout buffering, whose
+            # buffer-to-sink assignment differs from the independent run's
+            net = repair_header((w / "tier_bottom.rtlnopwr.v").read_bytes(), "tier_bottom", bottom_job.text)
+            (w / "sta_net.v").write_text("\n".join(x for x in net.splitlines() if not x.lstrip().startswith("FILL "))
+                                         + "\n")
+        else:
+            shutil.copy(ind[t] / "sta_net.v", w / "sta_net.v")
         (w / f"{t}.rc").write_text(tier_rc[t])
         if routed:
             (w / f"{t}_split.def").write_text(split_def(routed, t))
+    # one SPEF of both tiers and the bonds, named after the stitched netlist (flows/spef.py)
+    spef_stats = None
+    if routed:
+        nets = {f"{t}/": (co / t / "work" / "sta_net.v").read_text() for t in TIERS}
+        spef, spef_stats = spef_for(routed, lef, nets, {PREFIX[t]: f"{t}/" for t in TIERS}, bond["r_ohm"],
+                                    bond["c_ff"] * 1e-3, f"{name}_3d", c_scale=scale)
+        (co / "coplaced.spef").write_text(spef)
     x0, y0, x1, y1 = info["die"]
     res = {"method": "coplaced (Macro-3D memory-on-logic: one footprint, the memory tier's macros over the logic "
                      "tier, the logic tier placed with the memory pins as attractors, one qrouter run over a "
@@ -301,6 +330,10 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
            "nets": len(info["kinds"]), "rc_nets": sum(1 for _ in rc_entries(rc)),
            "extraction": {"method": "routed segments x LEF layer C, scaled to qrouter's .rc", "scale": round(scale, 4),
                           "calibration": cal},
+           "spef": {"file": str(co / "coplaced.spef") if spef_stats else None, "stats": spef_stats,
+                    "method": "flows/spef.py: each routed piece R = RPERSQ x length / width and its C (pi), vias "
+                              f"{VIA_R_OHM:g} ohm, F2F bond via {bond['r_ohm']:g} ohm + {bond['c_ff']:g} fF, "
+                              "one RC tree per net"},
            "bonds": {k: v for k, v in bonds.items() if k != "locations_um"},
            "seconds": {"placement": round(place_s, 1), "routing": round(route_s, 1),
                        "total": round(time.time() - t0, 1)}}

@@ -6,11 +6,47 @@ from pathlib import Path
 
 from ...hw.layers import design_for
 from ..activity import flops_of, register_activity
+from ..coplace.extract import calibration
 from ..formats.verilog import cells_of
+from ..platform import OSU018
+from ..spef import annotation, spef_for, stitch_spef
 from ..sta3d import (analyse, block_prefixes, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
                      select_instances, sram_instances, stitch_netlist)
 
-__all__ = ["energy", "analyse_2d", "analyse_3d", "block_cells", "pe_box_cells", "macro_libs"]
+__all__ = ["energy", "analyse_2d", "analyse_3d", "block_cells", "pe_box_cells", "macro_libs", "spef_2d", "spef_independent", "PARASITICS"]
+
+PARASITICS = {
+    "lumped": "lumped wire C per net (qrouter's .rc via set_load), no wire R; bond R as a reported Elmore delay",
+    "spef": "SPEF of the routed DEF (flows/spef.py): an RC tree per net, wire R and C per routed piece, "
+            "via R, the F2F bond via's R and C"}
+
+
+def spef_2d(work: Path, top: str, prefix: str = "", design: str | None = None) -> tuple:
+    """The SPEF of a flow's routed DEF (``work/<top>.def``, the standard-cell LEF and the macros'
+    LEFs under ``work/source/macros``), named after its ``sta_net.v`` (instances and internal nets
+    under ``prefix``: a tier in the stitched design); wire C calibrated to qrouter's ``.rc`` as in
+    the co-placed flow. ``design=None``: the nets (:func:`~spikestack.flows.spef.stitch_spef`)."""
+    std = OSU018.stdcell_lef.read_text()
+    lef = "\n".join([std] + [p.read_text() for p in sorted((work / "source" / "macros").glob("*/*.lef"))])
+    routed = (work / f"{top}.def").read_text()
+    rc = work / f"{top}.rc"
+    cal = calibration(routed, std, rc.read_text()) if rc.exists() else {"ratio": None}
+    return spef_for(routed, lef, {prefix: (work / "sta_net.v").read_text()}, {"": prefix},
+                    design=top if design is None and not prefix else design,
+                    c_scale=1.0 / cal["ratio"] if cal["ratio"] else 1.0)
+
+
+def spef_independent(out_dir: Path, fmap: dict, bond: dict, design: str) -> tuple[str, dict]:
+    """One SPEF of the independent 3D design: each tier's routed DEF extracted alone
+    (:func:`spef_2d`), the bonds joined at their area pins by the bond's R and C
+    (:func:`~spikestack.flows.spef.stitch_spef`)."""
+    parts, stats = {}, {}
+    for t in ("tier_top", "tier_bottom"):
+        parts[t], stats[t] = spef_2d(Path(out_dir) / t / "work", t, f"{t}/", design=None)
+    bits = {b for x in fmap["bonds"] for b in ([x["name"]] if x["width"] == 1 else
+                                                [f"{x['name']}[{i}]" for i in range(x["width"])])}
+    text, st = stitch_spef(parts, bits, bond["r_ohm"], bond["c_ff"] * 1e-3, design)
+    return text, {"tiers": stats, **st}
 
 
 def energy(power_w: dict, cycles: int, sops: int, clock_ns: float, fmax_mhz: float | None) -> dict:
@@ -59,8 +95,10 @@ def macro_libs(reps: dict, names: list[str]) -> list[str]:
 
 
 def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, log=print,
-               libs: list[str] = (), blocks: set[str] = frozenset()) -> dict:
-    """Whole-design analysis of the routed 2D design (``out_dir/2d``)."""
+               libs: list[str] = (), blocks: set[str] = frozenset(), spef: bool = False) -> dict:
+    """Whole-design analysis of the routed 2D design (``out_dir/2d``): with each net's lumped
+    wire C from qrouter's ``.rc`` (``set_load``), or, with ``spef``, from a SPEF of the routed DEF
+    (:func:`spef_2d`, the extraction of the co-placed 3D design) in ``out_dir/2d/analysis_spef``."""
     mem, pe, others = block_roles(cfg)
     work = Path(out_dir) / "2d" / "work"
     net = (work / "sta_net.v").read_text()
@@ -70,8 +108,19 @@ def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, 
     regs = register_activity(flops_of(net), act["toggles"]) if act else None
     log(f"[ppa] 2d: whole-design STA ({len(storage)} GLB storage + {len(rd)} read-port registers -> "
         f"{len(pes)} PE registers; {len(regs or {})} registers with measured activity) ...")
-    res = analyse(Path(out_dir) / "2d" / "analysis", top, {f"{top}.v": net}, (work / "loads.tcl").read_text(),
-                  clock_ns, storage + rd, pes, activity=act, reg_activity=regs, libs=libs)
+    if spef:
+        adir = Path(out_dir) / "2d" / "analysis_spef"
+        text, stats = spef_2d(work, top)
+        adir.mkdir(parents=True, exist_ok=True)
+        (adir / f"{top}.spef").write_text(text)
+        loads = f"read_spef {top}.spef\n"
+    else:
+        adir, loads = Path(out_dir) / "2d" / "analysis", (work / "loads.tcl").read_text()
+    res = analyse(adir, top, {f"{top}.v": net}, loads, clock_ns, storage + rd, pes, activity=act, reg_activity=regs,
+                  libs=libs)
+    res["parasitics"] = PARASITICS["spef" if spef else "lumped"]
+    if spef:
+        res["spef"] = {"stats": stats, "annotation": annotation(text, Path(res["log"]).read_text(), {"": net})}
     res["selection"] = {"memory_blocks": mem, "pe_blocks": pe, "glb_storage": len(storage),
                         "glb_read_registers": len(rd), "pe_registers": len(pes),
                         "registers_with_activity": len(regs or {}), "flops": len(flops_of(net))}
@@ -87,8 +136,12 @@ def _start_kind(res: dict, storage: list[str], rd: list[str]):
 
 
 def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond: dict, act: dict | None,
-               log=print, libs: list[str] = (), blocks: set[str] = frozenset()) -> dict:
-    """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``)."""
+               log=print, libs: list[str] = (), blocks: set[str] = frozenset(), spef: Path | None = None,
+               subdir: str = "3d") -> dict:
+    """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``): wire
+    loads from their ``.rc`` as lumped C per net, or, with ``spef``, that SPEF of both tiers and the
+    bonds (read by OpenSTA; every annotated net checked, :func:`~spikestack.flows.spef.annotation`);
+    the analysis in ``out_dir/subdir``."""
     mem, pe, others = block_roles(cfg)
     tiers = ("tier_top", "tier_bottom")
     nets = {t: (Path(out_dir) / t / "work" / "sta_net.v").read_text() for t in tiers}
@@ -98,6 +151,10 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     loads, bond_bits = loads_3d_tcl(rcs, info, bond["c_ff"] * 1e-3)
     cells = {f"{t}/{i}": c for t in tiers for i, c in cells_of(nets[t]).items()}
     rc = bond_rc_delays(bond_bits, cells, bond["r_ohm"])
+    if spef is not None:
+        loads = f"read_spef {Path(spef).resolve()}\n"
+        rc = {"r_ohm": bond["r_ohm"], "annotated": True,
+              "note": "each bond via's R and C is a resistor and caps of its net's RC tree in the SPEF"}
     storage = [x for t in tiers for x in select_instances(nets[t], mem, f"{t}/") + sram_instances(nets[t], f"{t}/")]
     pes = [x for t in tiers for x in select_instances(nets[t], pe, f"{t}/") + _block_instances(nets[t], blocks, f"{t}/")]
     rd = glb_read_registers(flat_view(nets), storage, pes, others)
@@ -108,14 +165,18 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     log(f"[ppa] 3d: stitched STA of both tiers ({len(bond_bits)} bond nets; {len(storage)} GLB storage + "
         f"{len(rd)} read-port registers -> {len(pes)} PE registers) ...")
     tier_regs = {t: ([f"{t}/{i}" for i in flops[t]],) * 2 for t in tiers}
-    res = analyse(Path(out_dir) / "3d", top3d, {"tier_top.v": nets["tier_top"], "tier_bottom.v": nets["tier_bottom"],
+    res = analyse(Path(out_dir) / subdir, top3d, {"tier_top.v": nets["tier_top"], "tier_bottom.v": nets["tier_bottom"],
                                                 f"{top3d}.v": verilog}, loads, clock_ns, storage + rd, pes,
                   tier_regs=tier_regs, activity=act, reg_activity=regs, libs=libs)
     res["bond_rc"] = rc
     res["bond_nets"] = len(bond_bits)
+    res["parasitics"] = PARASITICS["spef" if spef is not None else "lumped"]
+    if spef is not None:
+        res["spef"] = {"file": str(spef), "annotation": annotation(
+            Path(spef).read_text(), Path(res["log"]).read_text(), {f"{t}/": nets[t] for t in tiers})}
     res["selection"] = {"memory_blocks": mem, "pe_blocks": pe, "glb_storage": len(storage),
                         "glb_read_registers": len(rd), "pe_registers": len(pes),
                         "registers_with_activity": len(regs or {}), "flops": sum(len(f) for f in flops.values())}
-    res["netlist"] = str(Path(out_dir) / "3d" / f"{top3d}.v")
+    res["netlist"] = str(Path(out_dir) / subdir / f"{top3d}.v")
     _start_kind(res, storage, rd)
     return res

@@ -12,41 +12,45 @@ def _ratio(a, b):
     return (a / b) if a is not None and b else None
 
 
+def _timing(wd: dict) -> dict:
+    return {"fmax_mhz": wd.get("fmax_mhz"), "memory_access_ns": wd.get("memory_access", {}).get("delay_ns"),
+            "power_w": wd.get("power_w", {}).get("total"), "parasitics": wd.get("parasitics")}
+
+
 def method_numbers(res: dict) -> dict:
     """Per method: footprint, fmax, memory access, power, wirelength, bonds, mean pin-to-bond
-    distance, failed routes, and each one's ratio to 2D (``None`` where a method did not run)."""
+    distance, failed routes, the parasitics the timing and power used, and each one's ratio to 2D
+    (``None`` where a method did not run). Where the whole-design analyses from SPEFs ran
+    (``2d_spef``, ``3d_spef``, ``3d_coplaced`` with a SPEF: ``--method coplaced``), every method's
+    timing and power and the 2D baseline's come from them (one kind of parasitics for all)."""
     w = res.get("whole_design", {})
-    w2 = w.get("2d", {})
+    spef = "2d_spef" in w
     r2 = res["2d"]
-    base = {"footprint_um2": r2["die_area_um2"], "fmax_mhz": w2.get("fmax_mhz"),
-            "memory_access_ns": w2.get("memory_access", {}).get("delay_ns"),
-            "power_w": w2.get("power_w", {}).get("total"), "wirelength_um": r2["wirelength_um"]}
+    base = {"footprint_um2": r2["die_area_um2"], "wirelength_um": r2["wirelength_um"],
+            **_timing(w.get("2d_spef" if spef else "2d", {}))}
     out = {"2d": base}
     d3 = res.get("3d")
     if d3:
-        w3 = w.get("3d", {})
         bp = d3.get("bond_pins") or {}
         off = bp.get("mean_offset_um") or {}
         out["independent"] = {
-            "footprint_um2": d3["footprint_um2"], "fmax_mhz": w3.get("fmax_mhz"),
-            "memory_access_ns": w3.get("memory_access", {}).get("delay_ns"),
-            "power_w": w3.get("power_w", {}).get("total"), "wirelength_um": d3["wirelength_um"],
+            "footprint_um2": d3["footprint_um2"], "wirelength_um": d3["wirelength_um"],
+            **_timing(w.get("3d_spef" if spef and "3d_spef" in w else "3d", {})),
             "bonds": bp.get("bonds", d3["bonds"]),
             "mean_pin_to_bond_um": (sum(off.values()) / len(off)) if off else None,
             "failed_routes": sum((t.get("failed_routes") or 0) for t in d3["tiers"].values())}
     co = res.get("coplaced")
     if co:
-        wc = w.get("3d_coplaced", {})
         mpb = [v for v in co["bonds"]["mean_pin_to_bond_um"].values() if v is not None]
         out["coplaced"] = {
-            "footprint_um2": co["footprint_um2"], "fmax_mhz": wc.get("fmax_mhz"),
-            "memory_access_ns": wc.get("memory_access", {}).get("delay_ns"),
-            "power_w": wc.get("power_w", {}).get("total"), "wirelength_um": co["wirelength_um"],
+            "footprint_um2": co["footprint_um2"], "wirelength_um": co["wirelength_um"],
+            **_timing(w.get("3d_coplaced", {})),
             "bonds": co["bonds"]["bonds"], "mean_pin_to_bond_um": sum(mpb) / len(mpb) if mpb else None,
             "failed_routes": co["failed_routes"]}
+    keys = [k for k in base if k != "parasitics"]
     for m in METHODS:
         if m in out:
-            out[m]["ratios"] = {k: _ratio(out[m][k], base[k]) for k in base}
+            out[m]["ratios"] = {k: _ratio(out[m][k], base[k]) for k in keys}
     return out
 
 
@@ -64,17 +68,21 @@ def methods_md(res: dict) -> list[str]:
     rows = [("footprint (µm²)", "footprint_um2", ".0f", 1.0), ("fmax, whole design (MHz)", "fmax_mhz", ".1f", 1.0),
             ("memory-access path (ns)", "memory_access_ns", ".3f", 1.0),
             ("power, simulated activity (mW)", "power_w", ".3f", 1e3), ("wirelength (µm)", "wirelength_um", ".0f", 1.0)]
+    kinds = {b.get("parasitics"), i.get("parasitics"), c.get("parasitics")} - {None}
     lines = ["## Two 3D methods against the same 2D", "",
              "`independent`: each tier placed and routed alone, each bond an area pin at the midpoint of its "
              "pins' centroids, both tiers routed again (flows/bondpins.py). `coplaced`: Macro-3D memory-on-logic "
              "(flows/coplace/): one footprint, the logic tier placed with the memory tier's bond pins as fixed "
              "attractors, one qrouter run over a 12-layer stack (metal1-6, F2F bond cut, metal6b-1b), bonds where "
-             "routes cross the bond layer; timing and power from the same stitched OpenSTA analysis with the "
-             "combined routing's wire C.", "",
+             "routes cross the bond layer.", "",
+             ("Parasitics of the timing and power in this table, all three columns: " + kinds.pop() + "."
+              if len(kinds) == 1 else "Parasitics of the timing and power in this table: " + "; ".join(
+                  f"{k}: {v.get('parasitics')}" for k, v in (("2D", b), ("independent", i), ("coplaced", c))))
+             + " (The sections above, and `whole_design` `2d` / `3d` in ppa.json, are the lumped analysis.)", "",
              "| metric | 2D | independent | independent / 2D | coplaced | coplaced / 2D |", "|---|---|---|---|---|---|"]
-    for label, k, fmt, s in rows:
-        lines.append(f"| {label} | {_f(b.get(k), fmt, s)} | {_f(i.get(k), fmt, s)} | {_f(ri.get(k))} | "
-                     f"{_f(c.get(k), fmt, s)} | {_f(rc.get(k))} |")
+    for label, k, fmt, sc in rows:
+        lines.append(f"| {label} | {_f(b.get(k), fmt, sc)} | {_f(i.get(k), fmt, sc)} | {_f(ri.get(k))} | "
+                     f"{_f(c.get(k), fmt, sc)} | {_f(rc.get(k))} |")
     cells3 = sum(t["cells"] for t in res["3d"]["tiers"].values())
     lines += [f"| standard cells (both tiers synthesised apart) | {res['2d']['cells']} | {cells3} | "
               f"{_f(cells3 / res['2d']['cells'])} | {cells3} | {_f(cells3 / res['2d']['cells'])} |",
@@ -92,4 +100,17 @@ def methods_md(res: dict) -> list[str]:
               + ", ".join(f"{t} {v} µm" for t, v in bd["mean_pin_to_bond_um"].items())
               + "; wirelength per tier " + ", ".join(f"{t} {v:.0f} µm" for t, v in co["wirelength_tier_um"].items())
               + f"; {co['seconds']['placement']:.0f} s placement, {co['seconds']['routing']:.0f} s routing.", ""]
+    for label, key in (("2D", "2d_spef"), ("independent 3D", "3d_spef"), ("co-placed 3D", "3d_coplaced")):
+        sp = res.get("whole_design", {}).get(key, {}).get("spef")
+        st = (co.get("spef") or {}).get("stats") if key == "3d_coplaced" else (sp or {}).get("stats")
+        if not (sp and st):
+            continue
+        parts = [st] if "tiers" not in st else list(st["tiers"].values())
+        a = sp["annotation"]
+        lines += [f"SPEF of the {label} design: {st['nets']} nets, {sum(p['vias'] for p in parts)} vias, "
+                  + (f"{st['bond_vias']} bond vias" if "tiers" not in st else
+                     f"{st['bonds_joined']} bonds joined at their area pins by the bond's R and C")
+                  + f"; {sum(p['joined'] for p in parts)} nets whose routed pieces were joined by an estimated wire; "
+                  f"OpenSTA annotated {a['annotated']} of the netlist's {a['netlist_nets']} nets of two or more "
+                  f"pins ({a['not_found']} SPEF nets not found).", ""]
     return lines

@@ -13,7 +13,7 @@ from ..activity import simulate_activity
 from ..blockmacros import harden_blocks
 from ..harden import harden_for
 from ..coplace.run import coplaced_memory_on_logic
-from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells
+from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells, spef_independent
 from .options import FlowJob, PpaOptions
 from .methods import method_numbers
 from .plot import ratio_plot
@@ -118,11 +118,26 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
                                  macro_libs(reps, ["tier_top", "tier_bottom"]),
                                  (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes)
         if co:
+            # the co-placed design from one SPEF of both tiers and the bonds; the 2D design beside it
+            # from a SPEF by the same extraction (flows/spef.py)
+            spef = out_dir / "coplaced" / "coplaced.spef"
             whole["3d_coplaced"] = analyse_3d(cfg, out_dir / "coplaced", src["name"], fmap, clock_ns, bond,
                                               acts.get("3d"), log, macro_libs(reps, ["tier_top", "tier_bottom"]),
-                                              (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes)
+                                              (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes,
+                                              spef=spef if spef.exists() else None)
+            whole["2d_spef"] = analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, macro_libs(reps, ["2d"]),
+                                          (block_cells(reps, ["2d"]) - boxed_cells) | pe_boxes, spef=True)
+            # and the independent 3D design the same way: each tier extracted, joined at the bond pins
+            text, st = spef_independent(out_dir, fmap, bond, f"{src['name']}_3d")
+            (out_dir / "3d_spef").mkdir(parents=True, exist_ok=True)
+            (out_dir / "3d_spef" / "independent.spef").write_text(text)
+            whole["3d_spef"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
+                                          macro_libs(reps, ["tier_top", "tier_bottom"]),
+                                          (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes,
+                                          spef=out_dir / "3d_spef" / "independent.spef", subdir="3d_spef")
+            whole["3d_spef"]["spef"]["stats"] = st
     for k, a in whole.items():
-        a_key = "3d" if k == "3d_coplaced" else k
+        a_key = {"3d_coplaced": "3d", "3d_spef": "3d", "2d_spef": "2d"}.get(k, k)
         if a_key in acts and a.get("power_w"):
             a["energy"] = energy(a["power_w"], acts[a_key]["cycles"], acts[a_key]["sops"], clock_ns, a.get("fmax_mhz"))
     result["whole_design"] = whole
