@@ -103,7 +103,7 @@ def route_progress(route_log: str) -> dict | None:
 
 
 def run_logged(cmd: list[str], cwd: Path, log: Path, step: str, progress: Callable[[float], None] | None = None,
-         every_s: float = 60.0):
+               every_s: float = 60.0):
     """Run a flow step's command, its output into ``log``; ``progress(elapsed_s)`` every ``every_s``
     seconds while it runs (long steps say how far they are)."""
     t0 = time.time()
