@@ -148,9 +148,9 @@ def _ppa_checked(args):
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
     run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
     if getattr(args, "method", "independent") == "coplaced" and (
-            args.partition != "memory-on-logic" or getattr(args, "harden", None) or blocks or args.two_d_only):
-        raise CliError("method: coplaced is implemented for the flat memory-on-logic split only "
-                       "(no --partition logic-on-logic, --harden, --blocks or --2d-only)")
+            getattr(args, "harden", None) or blocks or args.two_d_only):
+        raise CliError("method: coplaced is implemented for the flat 3D flow only (no --harden, --blocks or "
+                       "--2d-only)")
     return cfg, blocks
 
 
@@ -254,7 +254,7 @@ def _ppa_options(pp: argparse.ArgumentParser):
                     help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")
     pp.add_argument("--method", choices=("independent", "coplaced"), default=d.method,
                     help="3D method: independent (each tier alone, bonds as area pins afterwards; default) or "
-                         "coplaced (also Macro-3D memory-on-logic: the logic tier placed under the memory pins, one "
+                         "coplaced (also Macro-3D + Pin-3D: the tiers placed in turn under each other's bond pins, one "
                          "routing over a combined 12-layer stack; both reported side by side)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")

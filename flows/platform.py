@@ -45,6 +45,8 @@ class FlowKnobs:
     halo_um: float = 4.0            # free routing margin of a macro's LEF around the routed block
     load_step_pf: float = 0.05      # second point of a characterised macro's output-load tables
     attract_row_margin: float = 0.97  # pseudo-3D attractors stay within this share of the shortest row
+    pin3d_placements: int = 4       # co-placed 3D: tier placements at most (logic, memory, logic, memory, ...)
+    pin3d_settle: float = 0.01      # ... ending when a placement shortens the 3D wirelength by less than this
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,50 @@ def test_split_def_gives_each_tier_its_cells_and_layers():
     assert "metal6b" not in bot and "- n1" in bot
 
 
+def _two_tiers(top_pin: bool = True):
+    pin = "- clk + NET clk\n  + LAYER metal2 ( -15 -15 ) ( 15 15 )\n  + PLACED ( 100 0 ) N ;\n"
+    b0 = [("PIN", "b0"), ("U1", "Y")] if top_pin else [("U1", "Y")]
+    top = _def(2000, [("U1", "INVX1", 100, 100)],
+               {"b0": b0, "n1": [("U1", "A"), ("U1", "Y")], "clk": [("PIN", "clk"), ("U1", "A")]}, pin)
+    bot = _def(4000, [("U1", "INVX1", 300, 300), ("U2", "INVX1", 500, 300)],
+               {"b0": [("U1", "A")], "n1": [("U1", "Y"), ("U2", "A")], "clk": [("PIN", "clk"), ("U2", "A")]}, pin)
+    return {"tier_top": top, "tier_bottom": bot}
+
+
+def test_3d_wirelength_spans_bond_nets_over_both_tiers():
+    """The Pin-3D passes' measure: a bond net's half perimeter over its pins on both tiers, the
+    top tier moved by the frame's shift; tier nets within their tier; a shared input over both."""
+    from spikestack.flows.coplace.pins import hpwl
+    from spikestack.flows.formats.lef import lef_geometry
+    geo = lef_geometry([OSU018.stdcell_lef.read_text()])
+    for top_pin in (True, False):            # a top tier placed with attractors has no pin on b0
+        wl = hpwl(_two_tiers(top_pin), geo, {"b0"}, (8.0, 8.0))
+        # b0: top U1 at (1 + 8, 1 + 8), bottom U1 at (3, 3): 6 + 6; B_n1: 2; clk: top U1 (9, 9), bottom U2 (5, 3)
+        assert wl == {"total": 12 + 2 + 10, "bond": 12}
+    assert hpwl(_two_tiers(), geo, {"b0"}, (0.0, 0.0)) == {"total": 4 + 2 + 6, "bond": 4}
+
+
+def test_attractors_of_either_tier_sit_under_the_other_tiers_pins():
+    """Each tier's attractor for a bond is the other tier's pin centroid, moved into its frame (the
+    shift one way for the logic tier, back for the top tier) and into graywolf's units and rows."""
+    from spikestack.flows.coplace.pins import attract_points, tier_shift
+    from spikestack.flows.formats.lef import lef_geometry
+    geo = lef_geometry([OSU018.stdcell_lef.read_text()])
+    w, h = geo["INVX1"]["size"]
+    defs = _two_tiers(top_pin=False)
+    pl2 = "1 0 0 5000 1000 0 0\n2 0 1000 5000 2000 0 0\n3 0 2000 5000 3000 0 0\n"
+    # the logic tier: its U1 at DEF (3, 3) um is at graywolf (250, 250) cu: graywolf = DEF - 50 cu
+    got = attract_points(defs["tier_top"], defs["tier_bottom"], "U1 250 250 0 0\n", pl2, geo, {"b0"},
+                         tier_shift("tier_bottom", (8.0, 8.0)))
+    x, y = (1 + w / 2 + 8) * 100 - 50, (1 + h / 2 + 8) * 100 - 50
+    assert got == {"b0": (int(y // 1000) + 1, int(x))}
+    # the top tier: the logic tier's U1 pin moved back by the shift
+    got = attract_points(defs["tier_bottom"], defs["tier_top"], "U1 100 100 0 0\n", pl2, geo, {"b0"},
+                         tier_shift("tier_top", (1.0, 1.0)))
+    x, y = (3 + w / 2 - 1) * 100, (3 + h / 2 - 1) * 100
+    assert got == {"b0": (int(y // 1000) + 1, int(x))}
+
+
 @pytest.fixture(scope="module")
 def coplaced_tiny(tmp_path_factory):
     """One PPA run of the tiny linear layer with SRAM GLBs, both 3D methods."""
@@ -167,7 +211,7 @@ def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says
         placed = components((out / t / "work" / f"{t}_unroute.def").read_text())
         assert {c for c, *_ in components(split).values()} <= {c for c, *_ in placed.values()}
         assert abs(len(components(split)) - sum(1 for c, *_ in placed.values() if not c.startswith("FILL"))) == 0 \
-            or t == "tier_bottom"                     # the logic tier was placed again (its own fill cells)
+            or t in co["replaced_tiers"]              # a tier placed again has its own fill cells
     m = res["methods"]
     assert m["coplaced"]["ratios"]["wirelength_um"] > 0 and m["independent"]["ratios"]["wirelength_um"] > 0
     assert "Two 3D methods against the same 2D" in (out / "ppa.md").read_text()

@@ -1,34 +1,37 @@
-"""Co-placed pseudo-3D of a memory-on-logic split, after Macro-3D (Bamberg et al., DATE 2020).
+"""Co-placed pseudo-3D: Macro-3D for the memories (Bamberg et al., DATE 2020), Pin-3D for the logic on
+both tiers (Pentapati et al., ICCAD 2020).
 
 Macro-3D implements a memory-on-logic face-to-face stack with a 2D tool by (1) one footprint for
 both dies, (2) the memory die's macros placed over the logic die, where they take none of its
 rows, (3) a combined technology — the logic die's metals, the F2F bond layer, the memory die's
 metals mirrored above — so (4) the logic cells are placed seeing the memory pins where they are in
 3D and (5) one routing run over the combined stack connects both dies, the bonds being where
-routes cross the bond layer; (6) the result is split into the two dies. Here:
+routes cross the bond layer; (6) the result is split into the two dies. Pin-3D places logic on
+both tiers the same way, one tier at a time with the other fixed, alternating. Here:
 
-1. **memory tier** (``tier_top``: the SRAM macros, and the control blocks the partition puts there —
-   router, dispatcher, merge, spike generators, which Macro-3D would have on the logic die): its
-   placement from the independent flow, unchanged (macros beside its own cell rows, graywolf for
-   its cells); the two tiers share one footprint, their centres aligned
-   (:func:`~spikestack.flows.coplace.merge.combined_def`);
-2. **logic tier** (``tier_bottom``) synthesised and placed again by graywolf with every bond's
-   memory-tier pins as a fixed zero-width attractor cell at their centroid
-   (:mod:`spikestack.flows.coplace.attract`): the logic cells are pulled under the memory pins
-   they talk to;
+1. **one frame**: the two tiers' dies from the independent flow (each tier alone), the top tier
+   moved so that its bond pins' centroid sits over the logic tier's centre, keeping the smaller
+   die inside the larger (:func:`~spikestack.flows.coplace.merge.top_offset`): one footprint;
+2. **tiers placed in turn** (:mod:`spikestack.flows.coplace.pin3d`): the logic tier
+   (``tier_bottom``) synthesised and placed again by graywolf with every bond's top-tier pins as a
+   fixed zero-width attractor cell at their centroid (:mod:`spikestack.flows.coplace.attract`),
+   then the top tier's standard cells (memory-on-logic: the router, dispatcher, merge and spike
+   generators beside the SRAM macros; logic-on-logic: its half of the cores) with the logic tier's
+   new pins as attractors, and so on until the 3D wirelength settles; macros keep their places;
 3. the combined LEF (:mod:`spikestack.flows.coplace.stack`: ``metal1-6``, ``f2f``, ``metal6b-1b``,
    12 layers) and one DEF of both tiers; **one qrouter run**; bonds counted from the routed
    ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
 4. timing and power: one SPEF of the combined routing (:mod:`spikestack.flows.spef`: an RC tree
    per net over both tiers' wires, the vias and the bond vias with the bond's R and C, named after
    the stitched netlist; ``coplaced.spef``) read by one OpenSTA run of the stitched netlist
-   (:func:`~spikestack.flows.ppa.analysis.analyse_3d` with ``spef``). The logic tier is timed with
-   its own netlist (its placement here re-ran qflow's fanout buffering). Each net's lumped wire C
+   (:func:`~spikestack.flows.ppa.analysis.analyse_3d` with ``spef``). A tier placed here is timed
+   with its own netlist (its placement re-ran qflow's fanout buffering). Each net's lumped wire C
    is still split into per-tier ``.rc`` files (a bond net's whole C on its driving tier), for the
    lumped analysis of :mod:`spikestack.flows.sta3d` that the independent method uses.
 
-Differences from Macro-3D, stated: the memory tier keeps its logic blocks and its own placement
-(only the logic tier is placed in 3D view: one pass, not alternated as in Pin-3D); no timing-driven
+Differences from the papers, stated: the memory tier's macros stay where the independent flow's
+macro placement put them (columns beside its cell rows), not re-placed in 3D view; the other
+tier is seen through its bond pins only (Pin-3D projects all its cells); no timing-driven
 placement or post-route optimisation (graywolf/qrouter have none); the top die is not mirrored in
 x (its placement is taken as seen from above); its power stripes are obstructions, not nets.
 """
@@ -42,77 +45,19 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
 from ..netlist import repair_header
 from ..spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
-from ..platform import OSU018, ensure_tools
-from .attract import row_positions, write_attract
+from ..platform import OSU018
 from .extract import calibration, rc_text
-from .merge import PREFIX, combined_def, def_nets, read_routes, split_def, top_offset
-from .stack import TOP_SUFFIX, combined_lef, tier_of_layer
+from .merge import PREFIX, combined_def, read_routes, split_def, top_offset
+from .pin3d import place_both_tiers
+from .pins import TIERS, bond_pin_centroid, centroid, pin_points
+from .stack import combined_lef, tier_of_layer
 
-__all__ = ["coplaced_memory_on_logic", "bond_pin_centroid", "pin_points", "bond_metrics", "min_distance", "split_rc", "attract_points"]
-
-TIERS = ("tier_top", "tier_bottom")
-
-
-def pin_points(def_text: str, geo: dict, prefix: str = "", shift: tuple[float, float] = (0.0, 0.0)) -> dict:
-    """``(instance, pin) -> (x, y)`` µm for every component pin of a DEF (macro pins at their LEF
-    place, standard cells at their centre); instances named with ``prefix``, moved by ``shift``."""
-    out = {}
-    for inst, (cell, x, y, orient) in components(def_text).items():
-        g = geo.get(cell[:-len(TOP_SUFFIX)] if cell.endswith(TOP_SUFFIX) else cell)
-        if g is None:
-            continue
-        w, h = g["size"]
-        for pin, (px, py) in g["pins"].items():
-            if g["class"] != "CORE" and orient == "N":
-                out[(prefix + inst, pin)] = (x + px + shift[0], y + py + shift[1])
-            else:
-                out[(prefix + inst, pin)] = (x + w / 2 + shift[0], y + h / 2 + shift[1])
-    return out
-
-
-def _centroid(pts):
-    pts = [p for p in pts if p is not None]
-    return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else None
-
-
-def bond_pin_centroid(top_def: str, geo: dict, bond_bits: set[str]) -> tuple[float, float] | None:
-    """The centroid (µm) of the memory tier's pins on bond nets."""
-    pts = pin_points(top_def, geo)
-    return _centroid([pts.get((i, q)) for terms in def_nets(top_def).values()
-                      if any(i == "PIN" and q in bond_bits for i, q in terms) for i, q in terms if i != "PIN"])
-
-
-def attract_points(top_def: str, bottom_def: str, bottom_pl1: str, bottom_pl2: str, geo: dict,
-                   bond_bits: set[str], shift: tuple[float, float]) -> dict[str, tuple[int, int]]:
-    """Each bond's memory-tier pin centroid, moved into the logic tier's frame by ``shift`` (µm,
-    :func:`~spikestack.flows.coplace.merge.top_offset`) and into graywolf's (``.pl1`` vs the placed
-    DEF), as (row, x from the row's left end)."""
-    pts = pin_points(top_def, geo, shift=shift)
-    # graywolf -> DEF is a translation (place2def moves the cells by the track offset)
-    comps = components(bottom_def)
-    tx = ty = None
-    for line in bottom_pl1.splitlines():
-        w = line.split()
-        if len(w) >= 5 and w[0] in comps:
-            tx, ty = comps[w[0]][1] * 100 - int(w[1]), comps[w[0]][2] * 100 - int(w[2])
-            break
-    if tx is None:
-        raise ValueError("attract: no cell of the .pl1 in the placed DEF")
-    want = {}
-    for net, terms in def_nets(top_def).items():
-        port = next((q for i, q in terms if i == "PIN"), None)
-        if port is None or port not in bond_bits:
-            continue
-        c = _centroid([pts.get((i, q)) for i, q in terms if i != "PIN"])
-        if c:
-            want[port] = (c[0] * 100 - tx, c[1] * 100 - ty)
-    return row_positions(bottom_pl2, want)
+__all__ = ["coplaced", "bond_metrics", "min_distance", "split_rc"]
 
 
 def _bond_bits(fmap: dict) -> set[str]:
@@ -152,7 +97,7 @@ def bond_metrics(routes: dict, info: dict, pins: dict, pitch_um: float) -> dict:
         if kinds.get(n) != "bond":
             continue
         for t in TIERS:
-            c = _centroid([pins.get((i, q)) for i, q in info["terms"][n] if i.startswith(PREFIX[t])])
+            c = centroid([pins.get((i, q)) for i, q in info["terms"][n] if i.startswith(PREFIX[t])])
             if c:
                 bx = [(x / u, y / u) for x, y in routes[n]["bonds"]]
                 dist[t].append(min(abs(c[0] - x) + abs(c[1] - y) for x, y in bx))
@@ -234,47 +179,36 @@ def _top_power_obstructions(top_def: str, shift: tuple[int, int]) -> list[str]:
     return out
 
 
-def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, log=print,
-                             keep_placement: bool = False) -> dict:
+def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_placement: bool = False) -> dict:
     """The co-placed 3D implementation (module docstring) in ``out_dir/coplaced``, from the
-    independent flow's runs in ``out_dir/tier_top`` / ``out_dir/tier_bottom``; writes each tier's
-    ``work/sta_net.v`` and ``work/<tier>.rc`` there for :func:`~spikestack.flows.ppa.analyse_3d`
-    and returns the method's numbers (``coplaced.json``). ``keep_placement``: a logic-tier placement of
-    the same Verilog already in ``out_dir/coplaced`` is kept (``reuse``)."""
+    independent flow's runs in ``out_dir/tier_top`` / ``out_dir/tier_bottom``; ``jobs``: tier -> its
+    flow job. Writes each tier's ``work/sta_net.v`` and ``work/<tier>.rc`` there for
+    :func:`~spikestack.flows.ppa.analyse_3d` and returns the method's numbers (``coplaced.json``).
+    ``keep_placement``: tier placements and a routing of the same Verilog already in
+    ``out_dir/coplaced`` are kept (``reuse``)."""
     t0 = time.time()
     out_dir = Path(out_dir).resolve()
     co = out_dir / "coplaced"
+    co.mkdir(parents=True, exist_ok=True)
     ind = {t: out_dir / t / "work" for t in TIERS}
     bits = _bond_bits(fmap)
     macro_lefs = sorted({p for t in TIERS for p in (ind[t] / "source" / "macros").glob("*/*.lef")})
     std = OSU018.stdcell_lef.read_text()
     geo = lef_geometry([std] + [p.read_text() for p in macro_lefs])
-    top_def = (ind["tier_top"] / "tier_top_unroute.def").read_text()
-    # 2. the logic tier placed again, the memory tier's bond pins as attractors
+    # 2. one frame for both tiers (the independent placements' alignment), then the tiers placed in
+    # turn, each with the other's bond pins as attractors (flows/coplace/pin3d.py)
+    ind_top = (ind["tier_top"] / "tier_top_unroute.def").read_text()
     ind_bottom = (ind["tier_bottom"] / "tier_bottom_unroute.def").read_text()
-    shift = top_offset(die_um(top_def), die_um(ind_bottom), bond_pin_centroid(top_def, geo, bits))
-    points = attract_points(top_def, ind_bottom, (ind["tier_bottom"] / "tier_bottom.pl1").read_text(),
-                            (ind["tier_bottom"] / "tier_bottom.pl2").read_text(), geo, bits, shift)
-    run = FlowRun(bottom_job.text, "tier_bottom", co / "tier_bottom", ensure_tools(), log)
-    src = run.work / "source" / "tier_bottom.v"
-    if not (keep_placement and (run.work / "tier_bottom.def").exists() and src.exists()
-            and src.read_text() == bottom_job.text):
-        set_up(run, bottom_job.blocks, None)
-        steps = qflow_steps(run)
-        qflow_step(run, 1, *steps[0])
-        write_attract(run.work / "tier_bottom.attract", points)
-        log(f"[ppa] coplaced: placing tier_bottom with {len(points)} memory-tier bond pins as attractors ...")
-        qflow_step(run, 2, *steps[1])
+    shift = top_offset(die_um(ind_top), die_um(ind_bottom), bond_pin_centroid(ind_top, geo, bits))
+    placed = place_both_tiers(co, jobs, ind, geo, bits, shift, log, reuse=keep_placement)
     place_s = time.time() - t0
-    bottom_def = (run.work / "tier_bottom.def").read_text()
-    (run.work / "tier_bottom_unroute.def").write_text(bottom_def)
-    defs = {"tier_top": top_def, "tier_bottom": bottom_def}
+    defs = placed["defs"]
+    top_def = defs["tier_top"]
     # 3. the combined stack, one DEF, one routing
     top_cells = {c for c, *_ in components(top_def).values() if not c.startswith("FILL")}
     lef = combined_lef(std, [p.read_text() for p in macro_lefs], top_cells, bond["pitch_um"], bond["r_ohm"])
     name = fmap["top"]
-    def_text, info = combined_def(defs, bits, name, top_offset(die_um(top_def), die_um(bottom_def),
-                                                               bond_pin_centroid(top_def, geo, bits)))
+    def_text, info = combined_def(defs, bits, name, shift)
     obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
     routed, route_s = _route(co, name, lef, def_text, obst, log, reuse=keep_placement)
     log_text = (co / "route" / "route.log").read_text()
@@ -301,10 +235,10 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
     for t in TIERS:
         w = co / t / "work"
         w.mkdir(parents=True, exist_ok=True)
-        if t == "tier_bottom" and (w / "tier_bottom.rtlnopwr.v").exists():
-            # the logic tier's own netlist: its placement re-ran qflow's fanout buffering, whose
-            # buffer-to-sink assignment differs from the independent run's
-            net = repair_header((w / "tier_bottom.rtlnopwr.v").read_bytes(), "tier_bottom", bottom_job.text)
+        if t in placed["replaced"]:
+            # a tier placed here has its own netlist: its placement re-ran qflow's fanout
+            # buffering, whose buffer-to-sink assignment differs from the independent run's
+            net = repair_header((w / f"{t}.rtlnopwr.v").read_bytes(), t, jobs[t].text)
             (w / "sta_net.v").write_text("\n".join(x for x in net.splitlines() if not x.lstrip().startswith("FILL "))
                                          + "\n")
         else:
@@ -320,12 +254,14 @@ def coplaced_memory_on_logic(out_dir: Path, fmap: dict, bottom_job, bond: dict, 
                                     bond["c_ff"] * 1e-3, f"{name}_3d", c_scale=scale)
         (co / "coplaced.spef").write_text(spef)
     x0, y0, x1, y1 = info["die"]
-    res = {"method": "coplaced (Macro-3D memory-on-logic: one footprint, the memory tier's macros over the logic "
-                     "tier, the logic tier placed with the memory pins as attractors, one qrouter run over a "
+    res = {"method": "coplaced (Macro-3D + Pin-3D: one footprint, the macros over the other tier, the tiers placed "
+                     "in turn with the other tier's bond pins as attractors until the 3D wirelength settles, "
+                     "one qrouter run over a "
                      "12-layer combined stack, bonds where routes cross the f2f layer)",
            "footprint_um2": (x1 - x0) * (y1 - y0) / u / u, "die_um": [x0 / u, y0 / u, x1 / u, y1 / u],
            "offsets_um": {t: [v / u for v in o] for t, o in info["offsets"].items()},
-           "attractors": len(points), "failed_routes": failed,
+           "placements": placed["passes"], "hpwl_um": placed["hpwl_um"], "replaced_tiers": placed["replaced"],
+           "attractors": placed["passes"][0]["attractors"] if placed["passes"] else 0, "failed_routes": failed,
            "wirelength_um": wl["tier_top"] + wl["tier_bottom"], "wirelength_tier_um": wl,
            "nets": len(info["kinds"]), "rc_nets": sum(1 for _ in rc_entries(rc)),
            "extraction": {"method": "routed segments x LEF layer C, scaled to qrouter's .rc", "scale": round(scale, 4),

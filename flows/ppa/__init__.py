@@ -24,9 +24,10 @@ the power with the switching activity measured on a simulation of the same desig
 Results: ``ppa.json``, ``ppa.md`` and ``ppa_ratios.png`` (:mod:`spikestack.flows.plot`) with the
 2D and per-tier reports and the 3D/2D ratios next to the paper's ranges.
 
-Co-placed 3D (``method="coplaced"``, memory-on-logic, flat): beside the tier-by-tier method above
-(kept as the baseline), a Macro-3D flow (:mod:`spikestack.flows.coplace.run`): one footprint, the
-logic tier placed again with the memory tier's bond pins as fixed attractors, one qrouter run over a
+Co-placed 3D (``method="coplaced"``, flat, either partition): beside the tier-by-tier method above
+(kept as the baseline), a Macro-3D + Pin-3D flow (:mod:`spikestack.flows.coplace.run`): one
+footprint, the tiers placed again in turn with the other tier's bond pins as fixed attractors
+until the 3D wirelength settles, one qrouter run over a
 combined 12-layer stack with an F2F bond cut, bonds counted from the routed result; analysed by the
 same stitched STA; ``ppa.md`` / ``ppa.json`` (``methods``) give both methods against one 2D run
 (:mod:`spikestack.flows.ppa.methods`).

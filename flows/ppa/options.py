@@ -63,9 +63,8 @@ class PpaOptions:
             object.__setattr__(self, "bond", Bond(**self.bond))
         if self.method not in ("independent", "coplaced"):
             raise ValueError(f"method: {self.method!r} is not one of independent, coplaced")
-        if self.method == "coplaced" and (self.partition != "memory-on-logic" or self.harden or self.blocks):
-            raise ValueError("method: coplaced is implemented for the flat memory-on-logic split only "
-                             "(no --harden / --blocks)")
+        if self.method == "coplaced" and (self.harden or self.blocks):
+            raise ValueError("method: coplaced is implemented for the flat flow only (no --harden / --blocks)")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(self.blocks) or None)
 

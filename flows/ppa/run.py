@@ -12,7 +12,7 @@ from ...gen.tiers import f2f_map, tier_sources
 from ..activity import simulate_activity
 from ..blockmacros import harden_blocks
 from ..harden import harden_for
-from ..coplace.run import coplaced_memory_on_logic
+from ..coplace.run import coplaced
 from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells, spef_independent
 from .options import FlowJob, PpaOptions
 from .methods import method_numbers
@@ -88,9 +88,9 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
             if three_d and o.bond_pins else None)
     co = None
     if three_d and o.method == "coplaced":
-        log("[ppa] coplaced 3D (Macro-3D memory-on-logic): logic tier placed under the memory pins, one routing ...")
-        co = coplaced_memory_on_logic(out_dir, fmap, next(j for j in jobs if j.name == "tier_bottom"), bond, log,
-                                      keep_placement=o.reuse)
+        log(f"[ppa] coplaced 3D (Macro-3D + Pin-3D, {partition}): the tiers placed in turn under each other's "
+            "bond pins, one routing ...")
+        co = coplaced(out_dir, fmap, {j.name: j for j in jobs if j.name != "2d"}, bond, log, keep_placement=o.reuse)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
     if hier:

@@ -1,0 +1,130 @@
+"""Tier-by-tier placement of both tiers, each seeing the other: after Pin-3D (Pentapati et al.,
+ICCAD 2020), with graywolf.
+
+Pin-3D places a two-tier design with a 2D placer one tier at a time, the other tier's cells fixed
+where they are in 3D, and alternates the tiers for a few passes. Here each pass is one graywolf
+placement of one tier's standard cells (its macros stay where :mod:`~spikestack.flows.macro_place`
+puts them: the same columns every pass), with the other tier's pins of every bond net as fixed
+zero-width attractor cells at their centroid (:mod:`.attract`), in the tier's frame
+(:func:`~spikestack.flows.coplace.pins.tier_shift`). The passes start from the independent
+flow's placements (each tier alone): the logic tier (``tier_bottom``) first — in a memory-on-logic
+split that is Macro-3D's step, the logic placed under the memory macros' pins — then the other
+tier, and so on. After every pass the half-perimeter wirelength of the whole 3D design
+(:func:`~spikestack.flows.coplace.pins.hpwl`) is measured; the passes end after
+``OSU018.knobs.pin3d_placements`` placements, or when a placement shortens it by less than
+``pin3d_settle`` — a later placement that lengthens it is undone (the first, the logic tier
+under the other tier's pins, always stands: it is the co-placed method's baseline step).
+
+Differences from Pin-3D, stated: Pin-3D projects the other tier's *cells* (with a shrunk
+footprint in a combined placement) and is timing-driven (OpenROAD's RePlAce); here only the other
+tier's pins of the *bond nets* are seen, as attractors, by a wirelength-driven annealing placer;
+the tiers share one frame fixed before the first pass (the independent placements' alignment).
+
+Interface: :func:`place_both_tiers`; each tier's last kept placement is in ``co/<tier>/work``
+(its synthesised netlist, ``<tier>.def``, ``.pl1``/``.pl2``), the passes in ``co/pin3d.json``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
+from ..platform import OSU018, ensure_tools
+from .attract import write_attract
+from .pins import TIERS, attract_points, hpwl, tier_shift
+
+__all__ = ["place_both_tiers"]
+
+
+def _read(work: Path, tier: str) -> dict[str, str]:
+    return {k: (work / f"{tier}{ext}").read_text() for k, ext in (("def", ".def"), ("pl1", ".pl1"), ("pl2", ".pl2"))}
+
+
+def _key(jobs: dict, shift, passes: int, settle: float) -> str:
+    h = hashlib.sha256(json.dumps([shift, passes, settle]).encode())
+    for t in TIERS:
+        h.update(jobs[t].text.encode())
+    return h.hexdigest()[:16]
+
+
+def place_both_tiers(co: Path, jobs: dict, ind: dict[str, Path], geo: dict, bond_bits: set[str],
+                     shift: tuple[float, float], log=print, reuse: bool = False) -> dict:
+    """Alternating placements (module docstring) in ``co/<tier>``, from the independent runs' work
+    directories ``ind[tier]``; ``jobs``: tier -> its flow job (Verilog text, macro blocks).
+    Returns ``{"defs": tier -> placed DEF, "replaced": tiers placed here, "passes": [...],
+    "hpwl_um": {"independent": ..., "final": ...}}``; ``reuse``: the passes of the same
+    Verilog, frame and knobs already in ``co`` are kept."""
+    knobs = OSU018.knobs
+    record = co / "pin3d.json"
+    key = _key(jobs, shift, knobs.pin3d_placements, knobs.pin3d_settle)
+    if reuse and record.exists():
+        rec = json.loads(record.read_text())
+        if rec.get("key") == key and all((co / t / "work" / f"{t}.def").exists() for t in rec["replaced"]):
+            log(f"[ppa] coplaced: reusing {len(rec['passes'])} tier placements in {co}")
+            rec["defs"] = {t: (co / t / "work" / f"{t}.def").read_text() if t in rec["replaced"]
+                           else (ind[t] / f"{t}_unroute.def").read_text() for t in TIERS}
+            return rec
+    state = {t: _read(ind[t], t) | {"def": (ind[t] / f"{t}_unroute.def").read_text()} for t in TIERS}
+    defs = {t: state[t]["def"] for t in TIERS}
+    wl0 = hpwl(defs, geo, bond_bits, shift)
+    log(f"[ppa] coplaced: 3D half-perimeter wirelength of the independent placements: {wl0['total']:.0f} µm "
+        f"(bond nets {wl0['bond']:.0f})")
+    runs, synthesised, passes, replaced, best = {}, set(), [], set(), wl0["total"]
+    for k in range(knobs.pin3d_placements):
+        tier = ("tier_bottom", "tier_top")[k % 2]
+        other = TIERS[0] if tier == TIERS[1] else TIERS[1]
+        t0 = time.time()
+        run = runs.setdefault(tier, FlowRun(jobs[tier].text, tier, co / tier, ensure_tools(), log))
+        steps = qflow_steps(run)
+        snap = run.out_dir / "synthesised"
+        if tier not in synthesised:
+            set_up(run, jobs[tier].blocks, None)
+            qflow_step(run, 1, *steps[0])
+            if snap.exists():
+                shutil.rmtree(snap)
+            shutil.copytree(run.work, snap)
+            synthesised.add(tier)
+        points = attract_points(defs[other], state[tier]["def"], state[tier]["pl1"], state[tier]["pl2"], geo,
+                                bond_bits, tier_shift(tier, shift))
+        prev = run.out_dir / "work.prev"
+        if prev.exists():
+            shutil.rmtree(prev)
+        if tier in replaced:
+            run.work.rename(prev)
+        else:
+            shutil.rmtree(run.work)
+        shutil.copytree(snap, run.work)
+        write_attract(run.work / f"{tier}.attract", points)
+        log(f"[ppa] coplaced: placement {k + 1} of at most {knobs.pin3d_placements}: {tier} with "
+            f"{len(points)} bond pins of {other} as attractors ...")
+        qflow_step(run, 2, *steps[1])
+        new = _read(run.work, tier)
+        wl = hpwl({**defs, tier: new["def"]}, geo, bond_bits, shift)
+        gain = (best - wl["total"]) / best if best else 0.0
+        kept = k == 0 or wl["total"] < best            # the first (Macro-3D's logic tier) always stands
+        passes.append({"tier": tier, "attractors": len(points), "hpwl_um": wl, "gain": round(gain, 4),
+                       "kept": kept, "seconds": round(time.time() - t0, 1)})
+        log(f"[ppa] coplaced: {tier} placed: 3D wirelength {wl['total']:.0f} µm (bond nets {wl['bond']:.0f}), "
+            f"{100 * gain:+.1f} % against the best so far{'' if kept else ': undone'}")
+        if kept:
+            state[tier], defs[tier], best = new, new["def"], wl["total"]
+            replaced.add(tier)
+        else:
+            shutil.rmtree(run.work)
+            if prev.exists():
+                prev.rename(run.work)
+        if not kept or (k >= 1 and gain < knobs.pin3d_settle):
+            break
+    for t in TIERS:
+        if (co / t / "work.prev").exists():
+            shutil.rmtree(co / t / "work.prev")
+        if t not in replaced and (co / t).exists():
+            shutil.rmtree(co / t)                  # a tier whose placement was never kept: the independent one stands
+    rec = {"key": key, "replaced": sorted(replaced), "passes": passes,
+           "hpwl_um": {"independent": wl0, "final": hpwl(defs, geo, bond_bits, shift)},
+           "knobs": {"placements": knobs.pin3d_placements, "settle": knobs.pin3d_settle}}
+    record.write_text(json.dumps(rec, indent=1) + "\n")
+    return rec | {"defs": defs}

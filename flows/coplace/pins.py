@@ -1,0 +1,107 @@
+"""Where the pins of the two placed tiers are, in one frame: pin points, the other tier's pins of
+each bond as attractor points (:mod:`.attract`), and the half-perimeter wirelength of the 3D design.
+
+Frames: the logic tier (``tier_bottom``) at its own DEF coordinates, the other tier moved by
+``shift`` (µm, :func:`~spikestack.flows.coplace.merge.top_offset`), as in
+:func:`~spikestack.flows.coplace.merge.combined_def`.
+"""
+from __future__ import annotations
+
+from ..formats.def_ import components
+from .attract import row_positions
+from .merge import PREFIX, combined_def, def_nets
+from .stack import TOP_SUFFIX
+
+__all__ = ["TIERS", "pin_points", "centroid", "bond_pin_centroid", "attract_points", "tier_shift", "hpwl"]
+
+TIERS = ("tier_top", "tier_bottom")
+
+
+def pin_points(def_text: str, geo: dict, prefix: str = "", shift: tuple[float, float] = (0.0, 0.0)) -> dict:
+    """``(instance, pin) -> (x, y)`` µm for every component pin of a DEF (macro pins at their LEF
+    place, standard cells at their centre); instances named with ``prefix``, moved by ``shift``."""
+    out = {}
+    for inst, (cell, x, y, orient) in components(def_text).items():
+        g = geo.get(cell[:-len(TOP_SUFFIX)] if cell.endswith(TOP_SUFFIX) else cell)
+        if g is None:
+            continue
+        w, h = g["size"]
+        for pin, (px, py) in g["pins"].items():
+            if g["class"] != "CORE" and orient == "N":
+                out[(prefix + inst, pin)] = (x + px + shift[0], y + py + shift[1])
+            else:
+                out[(prefix + inst, pin)] = (x + w / 2 + shift[0], y + h / 2 + shift[1])
+    return out
+
+
+def centroid(pts):
+    """The mean of the points that are not ``None`` (``None`` if there are none)."""
+    pts = [p for p in pts if p is not None]
+    return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else None
+
+
+def _port(net: str, terms, bond_bits: set[str]) -> str | None:
+    # a tier placed with attractors has no pin on its bond nets: the net is named after the port
+    port = next((q for i, q in terms if i == "PIN"), None)
+    return port if port is not None else (net if net in bond_bits else None)
+
+
+def bond_pin_centroid(top_def: str, geo: dict, bond_bits: set[str]) -> tuple[float, float] | None:
+    """The centroid (µm) of a tier's pins on bond nets."""
+    pts = pin_points(top_def, geo)
+    return centroid([pts.get((i, q)) for net, terms in def_nets(top_def).items()
+                     if _port(net, terms, bond_bits) in bond_bits for i, q in terms if i != "PIN"])
+
+
+def tier_shift(tier: str, shift: tuple[float, float]) -> tuple[float, float]:
+    """What moves the *other* tier's coordinates into ``tier``'s frame (``shift`` moves the top
+    tier into the logic tier's)."""
+    return tuple(shift) if tier == "tier_bottom" else (-shift[0], -shift[1])
+
+
+def attract_points(other_def: str, tier_def: str, tier_pl1: str, tier_pl2: str, geo: dict,
+                   bond_bits: set[str], shift: tuple[float, float]) -> dict[str, tuple[int, int]]:
+    """Each bond's pin centroid on the other tier (``other_def``), moved into the placed tier's frame
+    by ``shift`` (µm, :func:`tier_shift`) and into graywolf's (``.pl1`` vs the placed ``tier_def``),
+    as (row, x from the row's left end)."""
+    pts = pin_points(other_def, geo, shift=shift)
+    # graywolf -> DEF is a translation (place2def moves the cells by the track offset)
+    comps = components(tier_def)
+    tx = ty = None
+    for line in tier_pl1.splitlines():
+        w = line.split()
+        if len(w) >= 5 and w[0] in comps:
+            tx, ty = comps[w[0]][1] * 100 - int(w[1]), comps[w[0]][2] * 100 - int(w[2])
+            break
+    if tx is None:
+        raise ValueError("attract: no cell of the .pl1 in the placed DEF")
+    want = {}
+    for net, terms in def_nets(other_def).items():
+        port = _port(net, terms, bond_bits)
+        if port is None or port not in bond_bits:
+            continue
+        c = centroid([pts.get((i, q)) for i, q in terms if i != "PIN"])
+        if c:
+            want[port] = (c[0] * 100 - tx, c[1] * 100 - ty)
+    return row_positions(tier_pl2, want)
+
+
+def hpwl(defs: dict[str, str], geo: dict, bond_bits: set[str], shift: tuple[float, float]) -> dict[str, float]:
+    """Half-perimeter wirelength (µm) of the 3D design: every net of both tiers over its cell and
+    macro pins, a bond net over its pins on both tiers (``total``, and ``bond`` for the bond nets)."""
+    _, info = combined_def(defs, bond_bits, "hpwl", shift)
+    u = info["units"]
+    pins = {}
+    for t in TIERS:
+        pins.update(pin_points(defs[t], geo, PREFIX[t], tuple(v / u for v in info["offsets"][t])))
+    total = bond = 0.0
+    for net, terms in info["terms"].items():
+        pts = [pins[k] for k in terms if k in pins]
+        if len(pts) < 2:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        w = max(xs) - min(xs) + max(ys) - min(ys)
+        total += w
+        if info["kinds"].get(net) == "bond":
+            bond += w
+    return {"total": round(total, 1), "bond": round(bond, 1)}
