@@ -306,7 +306,7 @@ def fakeram_model(m: Fakeram) -> str:
     """A behavioural model of the fakeram's pins for the proof: ORFS's model (``ce_in``: access;
     ``we_in``: write ``wd_in`` under ``w_mask_in``; ``rd_out`` <= the old word, registered), with a
     free value (``$anyseq``) on ``rd_out`` after a cycle with ``ce_in`` low (ORFS's model: ``'x``)."""
-    w, aw = m.width, m.addr_width
+    w = m.width
     mask = "w_mask_in" if m.mask else f"{{{w}{{1'b1}}}}"
     decl = [f"  {d} {'[' + str(n - 1) + ':0] ' if n > 1 or p == 'addr_in' else ''}{p};" for p, (d, n) in m.pins().items()]
     return "\n".join([f"module {m.name}({', '.join(m.pins())});", *decl,

@@ -360,7 +360,7 @@ def orfs_designs(cfg: LayerConfig, platform: str, partition: str | None = None, 
                                   f"{need:g} µm ({worst['die']['limited_by']}) on {platform}")
             need = footprint_um
         for d in tiers:
-            margin, core = d["die"]["margin_um"], float(need - 2 * d["die"]["margin_um"])
+            core = float(need - 2 * d["die"]["margin_um"])
             own = d["die"]["die_um"]
             d["die"].update(die_um=float(need), core_um=core, own_die_um=own, common_footprint=True,
                             limited_by=d["die"]["limited_by"] if own == need else "common 3D footprint",

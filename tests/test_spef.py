@@ -54,7 +54,7 @@ def _two_tier_design():
     std = OSU018.stdcell_lef.read_text()
     lef = combined_lef(std, [], {"INVX1"}, 1.0, BOND_R)
     g = pin_shapes([std])["INVX1"]["pins"]
-    (_, ax0, ay0, ax1, ay1), (_, yx0, yy0, yx1, yy1) = g["A"][0], g["Y"][0]
+    (_, ax0, ay0, ax1, ay1), (_, yx0, _, yx1, _) = g["A"][0], g["Y"][0]
     ax, ay = int((ax0 + ax1) / 2 * 100), int((ay0 + ay1) / 2 * 100)          # A at (40, 230)
     yx = int((yx0 + yx1) / 2 * 100)                                         # Y at x = 120
     ups = " ".join(f"NEW metal{k} ( {ax} {ay} ) M{k + 1}_M{k}" for k in range(2, 6))

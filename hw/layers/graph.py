@@ -307,7 +307,7 @@ def bonds(design: Design, assignment: dict[str, str]) -> list[Bond]:
         if assignment[ba] == assignment[bb]:
             continue
         la = _leaves(*_member(comps[ba], pa))
-        lb = _leaves(*_member(comps[bb], pb))
+        _leaves(*_member(comps[bb], pb))           # the other end must name a member too (raises if not)
         for path, (fa, va) in la.items():
             (src_b, src_p, sink_b, sink_p) = ((ba, pa, bb, pb) if fa == Out else (bb, pb, ba, pa))
             src = ".".join((src_b,) + src_p + path)
