@@ -294,6 +294,19 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     run.seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
 
 
+def routing_line(top: str, total: int, route_log: str, elapsed_s: float) -> str | None:
+    """One progress line of a qrouter run of ``top`` (``total`` nets; its running log so far):
+    nets routed of all, failed in this pass, minutes; ``None`` before its first routed net."""
+    got = route_progress(route_log)
+    if not (got and total):
+        return None
+    done = total - got["left"]
+    where = {1: f"first pass, {done} of {total} nets ({100 * done / total:.0f} %)",
+             2: f"rip-up pass (the pass before left {got['failed_before']} failed), {got['left']} to go",
+             3: f"clean-up pass, {done} of {total} nets"}[got["stage"]]
+    return f"[ppa] {top}: routing: {where}, {got['failed']} failed in this pass, {elapsed_s / 60:.0f} min"
+
+
 def _routing_progress(run: FlowRun) -> Callable[[float], None]:
     """Progress of qrouter on ``run`` (its running log ``work/log/route.log``, the net count of
     the placed DEF), one line a call: nets routed of all, failed so far, minutes."""
@@ -304,14 +317,9 @@ def _routing_progress(run: FlowRun) -> Callable[[float], None]:
         if total is None:
             m = re.search(r"^NETS (\d+)", _read(run.work / f"{run.top}.def"), re.M)
             total = int(m.group(1)) if m else 0
-        got = route_progress(_read(run.work / "log" / "route.log"))
-        if got and total:
-            done = total - got["left"]
-            where = {1: f"first pass, {done} of {total} nets ({100 * done / total:.0f} %)",
-                     2: f"rip-up pass (the pass before left {got['failed_before']} failed), {got['left']} to go",
-                     3: f"clean-up pass, {done} of {total} nets"}[got["stage"]]
-            run.log(f"[ppa] {run.top}: routing: {where}, {got['failed']} failed in this pass, "
-                    f"{elapsed_s / 60:.0f} min")
+        line = routing_line(run.top, total, _read(run.work / "log" / "route.log"), elapsed_s)
+        if line:
+            run.log(line)
     return say
 
 

@@ -260,3 +260,28 @@ def test_coplaced_design_is_timed_from_one_spef(coplaced_tiny):
     m = res["methods"]
     assert {m[k]["parasitics"][:4] for k in ("2d", "independent", "coplaced")} == {"SPEF"}
     assert m["2d"]["fmax_mhz"] == res["whole_design"]["2d_spef"]["fmax_mhz"]
+
+
+@pytest.mark.slow
+def test_coplaced_logic_on_logic_places_both_tiers_in_turn(tmp_path):
+    """Logic on both tiers (two cores, one per tier): the tiers are placed in turn (Pin-3D), the
+    first placement (the logic tier) always kept, every later one only if it shortened the 3D
+    wirelength; one routing with 0 failures, every F2F-map net crossing and no other."""
+    from test_flow import TINY
+    from spikestack.config import HwConfig
+    from spikestack.flows.ppa import ppa_for_config
+    res = ppa_for_config(TINY.replace(hw=HwConfig(rows=1, cols=2, cores=2)), tmp_path, sram_macros=True,
+                         method="coplaced", partition="logic-on-logic", log=lambda *_: None)
+    co = res["coplaced"]
+    passes = co["placements"]
+    assert passes[0]["tier"] == "tier_bottom" and passes[0]["kept"] and passes[0]["attractors"] > 0
+    assert [p["tier"] for p in passes] == ["tier_bottom", "tier_top", "tier_bottom", "tier_top"][:len(passes)]
+    best = passes[0]["hpwl_um"]["total"]
+    for p in passes[1:]:
+        assert p["kept"] == (p["hpwl_um"]["total"] < best)
+        best = min(best, p["hpwl_um"]["total"]) if p["kept"] else best
+    assert co["hpwl_um"]["final"]["total"] <= passes[0]["hpwl_um"]["total"] + 1e-6
+    assert co["failed_routes"] == 0
+    b = co["bonds"]
+    assert b["missing_crossing"] == [] and b["unexpected_crossing"] == [] and b["nets_crossing"] > 0
+

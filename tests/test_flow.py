@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from spikestack.flows.builtin import route_progress, run_flow, run_logged
+from spikestack.flows.builtin import route_progress, routing_line, run_flow, run_logged
 from spikestack.flows.platform import FlowError, ensure_tools
 from spikestack.flows.ppa import ppa_for_config
 from spikestack.config import HwConfig, LayerConfig, LifConfig
@@ -41,6 +41,8 @@ def test_long_steps_report_progress(tmp_path):
             "Failed to route net a; restoring original\n")
     assert route_progress(log) == {"stage": 3, "passes": 3, "left": 19, "failed": 0, "failed_before": 0}
     assert route_progress("Running qrouter\n") is None
+    assert routing_line("top", 20, log, 125.0) == "[ppa] top: routing: clean-up pass, 1 of 20 nets, 0 failed in this pass, 2 min"
+    assert routing_line("top", 20, "Running qrouter\n", 60.0) is None
 
 
 def test_flow_on_a_lif_pe(tmp_path):

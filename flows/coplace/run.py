@@ -41,10 +41,10 @@ import json
 import math
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
+from ..builtin import FlowError, routing_line, run_logged
 from ..netlist import repair_header
 from ..spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
@@ -162,8 +162,17 @@ def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str]
     for f, t in inputs.items():
         (rdir / f).write_text(t)
     t0 = time.time()
-    with open(rdir / "route.log", "w") as f:
-        subprocess.run(["qrouter", "-nog", "-s", f"{name}.cfg"], cwd=rdir, stdout=f, stderr=subprocess.STDOUT)
+    total = int(m.group(1)) if (m := re.search(r"^NETS (\d+)", def_text, re.M)) else 0
+
+    def progress(elapsed_s: float):
+        line = routing_line(f"{name} (co-placed, 12 layers)", total, (rdir / "route.log").read_text(errors="replace"),
+                            elapsed_s)
+        if line:
+            log(line)
+    try:
+        run_logged(["qrouter", "-nog", "-s", f"{name}.cfg"], rdir, rdir / "route.log", "co-placed routing", progress)
+    except FlowError as e:                  # no routed DEF: reported below as a failed routing
+        log(f"[ppa] coplaced: {e}")
     secs = time.time() - t0
     log(f"[ppa] coplaced: one qrouter run over the 12-layer stack: {secs:.0f} s")
     return (routed.read_text() if routed.exists() else ""), secs
