@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from ..config import load_config
+from ..flows.platform import FlowError
 from ..flows.ppa.prelayout import REFERENCES, SCALING, prelayout_energy
 from . import markdown_table
 
@@ -29,8 +30,11 @@ def _f(x, fmt=".3g"):
 
 def table(results: dict[str, dict]) -> str:
     """One row per configuration and wire model (config name -> ``prelayout_energy`` result)."""
-    rows = []
+    rows, failed = [], {}
     for name, res in results.items():
+        if "error" in res:
+            failed[name] = res["error"]
+            continue
         syn, w = res["synthesis"], res["workload"]
         for m, r in res["models"].items():
             p, e, s = r.get("power_w") or {}, r.get("energy") or {}, r.get("per_sop") or {}
@@ -44,8 +48,9 @@ def table(results: dict[str, dict]) -> str:
               "pJ/SOP 28 nm 0.9 V", "pJ/SOP 28 nm 0.55 V"]
     refs = "; ".join(f"{n} {r['pj_per_sop']} pJ/SOP ({r['node']}, {r['vdd']} V, {r['cite'].split(', ')[-1]})"
                      for n, r in REFERENCES.items())
-    cal = next(iter(results.values()))["calibration"] if results else {}
-    return markdown_table(header, rows) + (
+    cal = next((r["calibration"] for r in results.values() if "calibration" in r), {})
+    notes = "".join(f"\n\nNot measured: **{n}**: {e}" for n, e in failed.items())
+    return markdown_table(header, rows) + notes + (
         "\n\nPre-layout (no place-and-route): the flow's synthesis (Yosys + ABC to osu018, GLBs as SRAM macros), "
         "power from OpenSTA with the activity of the Verilator run of the workload (seed 0, rate 0.2), energy as "
         "the routed PPA flow computes it (dynamic energy per cycle at the STA clock + leakage over the run at that "
@@ -60,5 +65,9 @@ def run(out_dir: Path, configs=None) -> str:
     results = {}
     for name in names:
         cfg = load_config(ROOT / "configs" / f"{name}.toml")
-        results[name] = prelayout_energy(cfg, Path(out_dir) / "energy" / name, log=print)
+        try:
+            results[name] = prelayout_energy(cfg, Path(out_dir) / "energy" / name, log=print)
+        except FlowError as e:           # e.g. synthesis lost SRAM macros: no number rather than a wrong one
+            print(f"bench energy: {name}: {e}")
+            results[name] = {"error": str(e)}
     return table(results)

@@ -20,6 +20,7 @@ Verilog and a simulation of the same configuration already there are reused.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from ..activity import simulate_activity
 from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
 from ..formats.verilog import cells_of
 from ..netlist import repair_header
-from ..platform import ensure_tools
+from ..platform import FlowError, ensure_tools
 from .analysis import analyse_2d, energy
 from .wireload import CALIBRATION, WIRE_MODELS, wire_loads_tcl
 
@@ -70,14 +71,15 @@ def synthesize(text: str, top: str, out_dir: Path, log=print, reuse: bool = True
     """The flow's synthesis step alone on ``text`` in ``out_dir/work`` (SRAM macros set up as in
     :func:`~spikestack.flows.builtin.run_flow`), and ``work/sta_net.v`` (header repaired, as the
     flow's parasitics step writes it). Returns cells, macros, their liberty files, seconds.
-    With ``reuse``, a finished synthesis of the same text in ``out_dir`` is kept."""
+    With ``reuse``, a finished synthesis of the same text in ``out_dir`` is kept. ``FlowError``
+    when the netlist holds fewer SRAM macro instances than ``text`` (the power would miss them)."""
     out_dir = Path(out_dir).resolve()
     work = out_dir / "work"
     done = out_dir / "synth.json"
     if reuse and done.exists() and (work / "sta_net.v").exists() \
             and (work / "source" / f"{top}.v").read_text() == text:
         log(f"[energy] {top}: reusing the synthesis in {out_dir}")
-        return json.loads(done.read_text())
+        return _macros_kept(json.loads(done.read_text()))
     run = FlowRun(text, top, out_dir, ensure_tools(), log)
     set_up(run, None, None)
     name, cmd, logname = qflow_steps(run)[0]
@@ -88,12 +90,32 @@ def synthesize(text: str, top: str, out_dir: Path, log=print, reuse: bool = True
     (work / "sta_net.v").write_text(net)
     cells = cells_of(net)
     macro_names = {m["name"] for m in run.macros}
+    blif = {f: len(_SRAM_BLIF.findall(_read(work / f))) for f in ("tmp.blif", f"{top}.blif")}
     rep = {"top": top, "cells": sum(1 for c in cells.values() if c not in macro_names),
            "macros": sum(1 for c in cells.values() if c in macro_names),
+           "macros_in_source": len(_SRAM_INST.findall(text)), "macros_in_blif": blif,
            "flops": sum(1 for c in cells.values() if c.startswith("DFF")),
            "libs": sorted(str(m["lib"]) for m in run.macros), "seconds": round(time.time() - t0, 1),
            "log": str(run.logs / logname)}
     done.write_text(json.dumps(rep, indent=1) + "\n")
+    return _macros_kept(rep)
+
+
+_SRAM_INST = re.compile(r"^\s*spikestack_sram_\w+\s+\S+\s*\(", re.M)
+_SRAM_BLIF = re.compile(r"^\.(?:gate|subckt)\s+spikestack_sram_", re.M)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _macros_kept(rep: dict) -> dict:
+    """``rep``, or ``FlowError`` when synthesis lost SRAM macro instances of the source."""
+    if rep["macros"] < rep["macros_in_source"]:
+        raise FlowError(f"synthesis of {rep['top']} kept {rep['macros']} of {rep['macros_in_source']} SRAM macro "
+                        f"instances (Yosys' tmp.blif / after blifFanout: "
+                        f"{' / '.join(str(v) for v in rep['macros_in_blif'].values())}); its power would miss "
+                        f"the others (see {rep['log']})")
     return rep
 
 
