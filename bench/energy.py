@@ -33,17 +33,18 @@ def table(results: dict[str, dict]) -> str:
     rows, failed = [], {}
     for name, res in results.items():
         if "error" in res:
-            failed[name] = res["error"]
+            failed[name] = res["error"].split(" (see ")[0]        # no local paths in the table
             continue
         syn, w = res["synthesis"], res["workload"]
         for m, r in res["models"].items():
             p, e, s = r.get("power_w") or {}, r.get("energy") or {}, r.get("per_sop") or {}
-            rows.append([name, f"{syn['cells']} + {syn['macros']} macros", f"{syn['seconds']:.0f}", w["cycles"],
+            rows.append([name, f"{syn['cells']} + {syn['macros']} macros", f"{syn['seconds']:.0f}",
+                         _f(w.get("sim_seconds"), ".0f"), w["cycles"],
                          w["sops"], m, _f(r["fmax_mhz"], ".1f"), _f(p.get("internal", 0) * 1e3, ".2f"),
                          _f(p.get("switching", 0) * 1e3, ".2f"), _f(p.get("leakage", 0) * 1e6, ".3f"),
                          _f(e.get("pj_per_sop"), ".1f"), _f(e.get("tsops_per_w"), ".4f"),
                          _f(s.get("pj_per_sop_28nm_0v9"), ".2f"), _f(s.get("pj_per_sop_28nm_0v55"), ".2f")])
-    header = ["configuration", "cells (synthesis)", "synthesis (s)", "cycles", "SOPs", "wire model", "fmax (MHz)",
+    header = ["configuration", "cells (synthesis)", "synthesis (s)", "simulation (s)", "cycles", "SOPs", "wire model", "fmax (MHz)",
               "internal (mW)", "switching (mW)", "leakage (µW)", "pJ/SOP 0.18 µm", "TSOPS/W 0.18 µm",
               "pJ/SOP 28 nm 0.9 V", "pJ/SOP 28 nm 0.55 V"]
     refs = "; ".join(f"{n} {r['pj_per_sop']} pJ/SOP ({r['node']}, {r['vdd']} V, {r['cite'].split(', ')[-1]})"
@@ -57,7 +58,9 @@ def table(results: dict[str, dict]) -> str:
         f"model's fmax). Wire models: `none` = pin C only (lower bound); `fanout` = {_f(cal.get('c0_pf'), '.4g')} pF "
         f"+ {_f(cal.get('c_fo_pf'), '.4g')} pF x fanout per net, fitted to {cal.get('source')}. Scaling: "
         f"{SCALING['rule']}. Published: {refs}. SOPs as the benchmarks count them (MoE: the routed experts' "
-        "synaptic adds; MHA: also the ANDs of Q·Kᵀ and the adds of A·V). `make bench-energy`.")
+        "synaptic adds; MHA: also the ANDs of Q·Kᵀ and the adds of A·V). Synthesis and simulation seconds: wall "
+        "time of their first run (a synthesis or simulation already in the output directory is reused; the bench "
+        "time below is then the OpenSTA analyses'). `make bench-energy`.")
 
 
 def run(out_dir: Path, configs=None) -> str:
