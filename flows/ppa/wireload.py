@@ -27,11 +27,13 @@ __all__ = ["WIRE_MODELS", "CALIBRATION", "calibrate", "output_pins", "net_fanout
 
 WIRE_MODELS = ("none", "fanout")
 
-# Measured by `calibrate` on qrouter's .rc of a routed 2D run of configs/moe_ppa_small.toml
-# (GLBs as SRAM macros, built-in flow, 10 ns clock); see `source`.
-CALIBRATION = {"c0_pf": 0.000592, "c_fo_pf": 0.001063, "nets": 4300, "mean_c_pf": 0.002832, "mean_fanout": 2.107,
-               "source": "qrouter's .rc of a routed 2D run of configs/moe_ppa_small.toml (SRAM macros; the Verilog "
-                         "of a tree of 2026-12-01, before this one)"}
+# Measured by `calibrate` on qrouter's .rc of a routed 2D run of configs/moe_ppa_small.toml (GLBs as
+# SRAM macros, built-in flow, 10 ns clock); see `source`. It and four older routed runs of 4-7 k cells (MoE, MHA
+# reduced configurations, with and without SRAM macros) gave a mean wire C per net of 2.75-2.98 fF.
+CALIBRATION = {"c0_pf": 0.000487, "c_fo_pf": 0.001167, "nets": 3971, "mean_c_pf": 0.002975, "mean_fanout": 2.131,
+               "source": "qrouter's .rc of the routed 2D of configs/moe_ppa_small.toml (GLBs as SRAM macros, 3930 "
+                         "cells + 3 macros, 3971 nets, no failed routes; `spikestack ppa configs/moe_ppa_small.toml "
+                         "--2d-only --sram-macros`, the Verilog of commit 18e76a0)"}
 
 _GATE = re.compile(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
 _CONN = re.compile(r"\.([\w\[\]]+)\(\s*([^)\s]*)\s*\)")
