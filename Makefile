@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d ppa pd-tools clean
+.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: setup
 # (SPIKESTACK_PPA3D=moe_ppa_small,mha_ppa_small for more configurations).
 bench-ppa3d: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only ppa3d --out out/bench --table BENCHMARKS.md
+
+# Pre-layout energy (pJ/SOP, TSOPS/W, scaled to 28 nm, beside ODIN and ReckOn) of the default MoE and MHA:
+# synthesis, the simulated workload and OpenSTA, no place-and-route (flows/ppa/prelayout.py).
+bench-energy: setup pd-tools
+	nice $(VPY) -m spikestack.cli bench --only energy --out out/bench --table BENCHMARKS.md
 
 bench-flow: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only flow --out out/bench --table BENCHMARKS.md

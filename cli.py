@@ -7,6 +7,8 @@
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
                    [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint] [--precision full|draft]
+    spikestack energy CONFIG.toml -o DIR [--wire-model none,fanout] [--calibrate-from RUN] [--clock-ns NS]
+                   [--seed S] [--rate R]   pre-layout pJ/SOP of the workload (synthesis + OpenSTA, no P&R)
     spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
@@ -35,6 +37,8 @@ from .flows.harden import GRAINS
 from .flows.orfs import write_orfs
 from .flows.platform import OSU018, FlowError, ensure_tools
 from .flows.ppa import Bond, PpaOptions, ppa_for_config
+from .flows.ppa.prelayout import prelayout_energy
+from .flows.ppa.wireload import WIRE_MODELS, calibrate
 from .gen.atomic import write_atomic
 from .gen.generate import generate_verilog, write_design
 from .gen.partition import assignment_for, parse_assignments
@@ -176,6 +180,43 @@ def cmd_ppa(args) -> int:
     return 0
 
 
+def _energy_checked(args):
+    """Configuration, wire models and calibration of an ``energy`` run, checked before any tool runs."""
+    cfg = load_config(args.config)
+    design_for(cfg)                          # refuses a kind without hardware
+    if args.clock_ns <= 0:
+        raise CliError(f"clock-ns: must be > 0, got {args.clock_ns}")
+    if not 0 <= args.rate <= 1:
+        raise CliError(f"rate: must be in [0, 1], got {args.rate}")
+    models = [m.strip() for m in args.wire_model.split(",") if m.strip()]
+    bad = [m for m in models if m not in WIRE_MODELS]
+    if not models or bad:
+        raise CliError(f"wire-model: {', '.join(bad) or 'none given'}: choose from {', '.join(WIRE_MODELS)}")
+    cal = None
+    if args.calibrate_from:
+        src = Path(args.calibrate_from)
+        rcs = [src] if src.is_file() else sorted(src.glob("work/*.rc")) + sorted(src.glob("*.rc"))
+        if not rcs:
+            raise CliError(f"calibrate-from: no qrouter .rc in {src} (a routed flow directory, or its .rc)")
+        try:
+            cal = calibrate(rcs[0].read_text(), source=f"qrouter's {rcs[0]}")
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    return cfg, models, cal
+
+
+def cmd_energy(args) -> int:
+    cfg, models, cal = _energy_checked(args)
+    try:
+        ensure_tools()
+        prelayout_energy(cfg, Path(args.o), models, cal, args.clock_ns, args.seed, args.rate)
+    except FlowError as e:
+        raise CliError(f"energy: {e}") from None
+    print((Path(args.o) / "energy.md").read_text())
+    print(f"wrote {Path(args.o) / 'energy.json'} and {Path(args.o) / 'energy.md'}")
+    return 0
+
+
 def cmd_census(args) -> int:
     cfg = load_config(args.config)
     if args.jobs < 1:
@@ -290,6 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("-o", required=True, metavar="DIR")
     _ppa_options(pp)
     pp.set_defaults(fn=cmd_ppa)
+    e = sub.add_parser("energy", help="pre-layout energy per SOP of the workload (synthesis, simulation, OpenSTA)")
+    e.add_argument("config")
+    e.add_argument("-o", required=True, metavar="DIR")
+    e.add_argument("--wire-model", default=",".join(WIRE_MODELS), metavar="M1,M2",
+                   help=f"wire models ({', '.join(WIRE_MODELS)}; default all): none = pin C only, "
+                        "fanout = C per fanout fitted to a routed run")
+    e.add_argument("--calibrate-from", default=None, metavar="RUN",
+                   help="fit the fanout model to this routed flow (a flow directory with work/<top>.rc, or the "
+                        ".rc); default: the fit stored in flows/ppa/wireload.py")
+    e.add_argument("--clock-ns", type=float, default=10.0, help="STA clock (default 10)")
+    e.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
+    e.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
+    e.set_defaults(fn=cmd_energy)
     c = sub.add_parser("census", help="standard cells of every distinct block (plans hierarchical P&R)")
     c.add_argument("config")
     c.add_argument("--sram-macros", action="store_true", help="GLBs (and the merge buffer) as SRAM macros")
@@ -319,9 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/bench")
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
     b.add_argument("--only", action="append", metavar="SECTION",
-                   help="run only this section (linear, moe, mha, elastic, flow, census, ssa, defaults); flow "
+                   help="run only this section (linear, moe, mha, elastic, flow, census, ssa, defaults, ppa3d, "
+                        "energy); flow "
                         "(PPA flow run time), census (cells per block), ssa (SSA vs deterministic attention) and "
-                        "defaults (the default MoE and MHA alone) run only when asked")
+                        "defaults (the default MoE and MHA alone), ppa3d and energy (pre-layout pJ/SOP of the "
+                        "default MoE and MHA) run only when asked")
     b.set_defaults(fn=cmd_bench)
     return p
 

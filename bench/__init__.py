@@ -32,11 +32,13 @@ SECTIONS = {
     "ssa": "spikestack.bench.ssa:run",
     "defaults": "spikestack.bench.defaults:run",
     "ppa3d": "spikestack.bench.ppa3d:run",
+    "energy": "spikestack.bench.energy:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only);
 # ssa: `make bench-ssa` (Verilator builds, synthesis, two flows); defaults: the first rows of moe and mha alone;
-# ppa3d: `make bench-ppa3d` (both 3D methods through place-and-route)
-ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d"}
+# ppa3d: `make bench-ppa3d` (both 3D methods through place-and-route); energy: `make bench-energy`
+# (pre-layout pJ/SOP of the default MoE and MHA: synthesis, simulation, OpenSTA)
+ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d", "energy"}
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:

@@ -333,3 +333,33 @@ def test_two_level_hierarchy_block_built_from_pe_macros(tmp_path):
         assert w["selection"]["pe_registers"] >= 1                      # the core macro ends the path
     md = (tmp_path / "ppa.md").read_text()
     assert "Design blocks hardened alone" in md and "| core | core_block | core_pe_macro (" in md
+
+
+def test_prelayout_energy_below_the_routed_run(tiny_ppa, tmp_path):
+    """Pre-layout energy of TINY end to end (the flow's synthesis, the Verilator activity, OpenSTA):
+    without wire C its dynamic power is below the routed 2D design's (same netlist flow, same
+    workload, qrouter's wire C); the fanout wire model adds switching power; the energy is the
+    routed flow's formula on the same cycles and SOPs."""
+    from spikestack.flows.ppa import energy
+    from spikestack.flows.ppa.prelayout import prelayout_energy
+    _, ppa = tiny_ppa
+    res = prelayout_energy(TINY, tmp_path, sram_macros=False, log=lambda *_: None)
+    routed = ppa["whole_design"]["2d"]
+    none, fan = res["models"]["none"], res["models"]["fanout"]
+    assert res["synthesis"]["cells"] > 0 and res["synthesis"]["macros"] == 0
+    assert res["workload"]["cycles"] == ppa["workload"]["cycles"] and res["workload"]["sops"] == ppa["workload"]["sops"]
+    dyn = {k: r["power_w"]["internal"] + r["power_w"]["switching"] for k, r in
+           (("none", none), ("fanout", fan), ("routed", routed))}
+    assert 0 < dyn["none"] < dyn["routed"]
+    assert none["wire"]["total_c_pf"] == 0 < fan["wire"]["total_c_pf"]
+    assert none["power_w"]["switching"] < fan["power_w"]["switching"]
+    assert none["fmax_mhz"] >= fan["fmax_mhz"] > 0                      # wire C only slows the paths
+    e = energy(fan["power_w"], res["workload"]["cycles"], res["workload"]["sops"], 10.0, fan["fmax_mhz"])
+    assert fan["energy"]["pj_per_sop"] == pytest.approx(e["pj_per_sop"])
+    s = fan["per_sop"]
+    assert s["dynamic_pj_per_sop"] + s["leakage_pj_per_sop"] == pytest.approx(e["pj_per_sop"])
+    assert json.loads((tmp_path / "energy.json").read_text())["models"]["none"]["energy"] == none["energy"]
+    assert "ODIN" in (tmp_path / "energy.md").read_text()
+    again = prelayout_energy(TINY, tmp_path, models=("none",), sram_macros=False, log=lambda *_: None)
+    assert again["synthesis"] == res["synthesis"]                       # kept, not synthesised again
+    assert again["models"]["none"]["power_w"] == none["power_w"]

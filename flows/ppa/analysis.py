@@ -95,10 +95,13 @@ def macro_libs(reps: dict, names: list[str]) -> list[str]:
 
 
 def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, log=print,
-               libs: list[str] = (), blocks: set[str] = frozenset(), spef: bool = False) -> dict:
+               libs: list[str] = (), blocks: set[str] = frozenset(), spef: bool = False,
+               loads: tuple[str, str] | None = None) -> dict:
     """Whole-design analysis of the routed 2D design (``out_dir/2d``): with each net's lumped
     wire C from qrouter's ``.rc`` (``set_load``), or, with ``spef``, from a SPEF of the routed DEF
-    (:func:`spef_2d`, the extraction of the co-placed 3D design) in ``out_dir/2d/analysis_spef``."""
+    (:func:`spef_2d`, the extraction of the co-placed 3D design) in ``out_dir/2d/analysis_spef``;
+    or ``loads``: (the Tcl of the wire loads, the analysis' sub-directory of ``out_dir/2d``), e.g.
+    a wire model of a netlist before layout (:mod:`spikestack.flows.ppa.prelayout`)."""
     mem, pe, others = block_roles(cfg)
     work = Path(out_dir) / "2d" / "work"
     net = (work / "sta_net.v").read_text()
@@ -114,6 +117,8 @@ def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, 
         adir.mkdir(parents=True, exist_ok=True)
         (adir / f"{top}.spef").write_text(text)
         loads = f"read_spef {top}.spef\n"
+    elif loads is not None:
+        loads, adir = loads[0], Path(out_dir) / "2d" / loads[1]
     else:
         adir, loads = Path(out_dir) / "2d" / "analysis", (work / "loads.tcl").read_text()
     res = analyse(adir, top, {f"{top}.v": net}, loads, clock_ns, storage + rd, pes, activity=act, reg_activity=regs,
