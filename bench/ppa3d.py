@@ -39,11 +39,14 @@ def table(results: dict[str, dict]) -> str:
                 continue
             r = n["ratios"]
             passes = len(res["coplaced"]["placements"]) if m == "coplaced" else "-"
+            # tier nets the router took through the other tier (two bonds): qrouter has no per-net layer limit
+            stray = len(res["coplaced"]["bonds"]["unexpected_crossing"]) if m == "coplaced" else "-"
             rows.append([name, part, m, passes, _f(r["wirelength_um"]), _f(r["memory_access_ns"]), _f(r["power_w"]),
                          _f(r["footprint_um2"]), _f(r["fmax_mhz"]), n["bonds"], _f(n["mean_pin_to_bond_um"], ".1f"),
-                         n["failed_routes"]])
+                         n["failed_routes"], stray])
     header = ["configuration", "partition", "3D method", "tier placements", "wirelength 3D/2D", "memory access 3D/2D", "power 3D/2D",
-              "footprint 3D/2D", "fmax 3D/2D", "F2F bonds", "mean pin-to-bond (µm)", "failed routes (3D)"]
+              "footprint 3D/2D", "fmax 3D/2D", "F2F bonds", "mean pin-to-bond (µm)", "failed routes (3D)",
+              "tier nets through the other tier"]
     return markdown_table(header, rows) + (
         "\n\nSame 2D baseline for both methods (the same flat run, qflow defaults). `independent`: each tier "
         "placed and routed alone, bonds as area pins at the midpoint of their pins' centroids, tiers routed again. "
