@@ -285,3 +285,22 @@ def test_coplaced_logic_on_logic_places_both_tiers_in_turn(tmp_path):
     b = co["bonds"]
     assert b["missing_crossing"] == [] and b["unexpected_crossing"] == [] and b["nets_crossing"] > 0
 
+
+
+def test_stray_tier_net_obstructions_and_splice():
+    """The repair of a tier net routed through the other tier: every other net's wires and vias
+    become obstructions of their layer's width (the stray's own do not), and the new route
+    replaces the old one in the routed DEF."""
+    from spikestack.flows.coplace.repair import net_blocks, route_obstructions, splice_routes
+    lef = combined_lef(OSU018.stdcell_lef.read_text(), [], {"INVX1"}, 1.0, 3.0)
+    routed = ("UNITS DISTANCE MICRONS 100 ;\nNETS 2 ;\n- T_a\n  ( T_U1 Y ) ( T_U2 A )\n"
+              f"+ ROUTED metal2b ( 1000 2000 ) ( * 2500 ) M3_M2B\n  NEW metal6b ( 1000 2500 ) {BOND_VIA}\n;\n"
+              "- B_n1\n  ( B_U1 Y ) ( B_U2 A )\n+ ROUTED metal1 ( 0 0 ) ( 300 * ) M2_M1\n;\nEND NETS\n")
+    obs = route_obstructions(routed, lef, {"T_a"}, 100.0)
+    assert obs == ["obstruction -0.150 -0.150 3.150 0.150 metal1", "obstruction 2.850 -0.150 3.150 0.150 metal1",
+                   "obstruction 2.850 -0.150 3.150 0.150 metal2"]
+    assert any(o.endswith(" metal6b") for o in route_obstructions(routed, lef, set(), 100.0))
+    new = "NETS 1 ;\n- T_a\n  ( T_U1 Y ) ( T_U2 A )\n+ ROUTED metal2b ( 1000 2000 ) ( 1500 * ) ;\nEND NETS\n"
+    text, done = splice_routes(routed, new, ["T_a", "B_n1"])
+    assert done == ["T_a"] and BOND_VIA not in net_blocks(text)["T_a"] and "( 1500 * )" in text
+    assert net_blocks(text)["B_n1"] == net_blocks(routed)["B_n1"]

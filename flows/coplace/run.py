@@ -54,6 +54,7 @@ from ..platform import OSU018
 from .extract import calibration, rc_text
 from .merge import PREFIX, combined_def, read_routes, split_def, top_offset
 from .pin3d import place_both_tiers
+from .repair import repair_strays
 from .pins import TIERS, bond_pin_centroid, centroid, pin_points
 from .stack import combined_lef, tier_of_layer
 
@@ -141,15 +142,23 @@ def split_rc(rc_text: str, info: dict) -> dict[str, str]:
     return {t: "\n".join(v) + "\n" for t, v in out.items()}
 
 
+def _base_cfg(obstructions: list[str]) -> list[str]:
+    return ["verbose 1", "read_lef combined.lef", "catch {layers 12}", "via stack 1", "vdd vdd", "gnd gnd",
+            *obstructions]
+
+
+def _strays(routes: dict, kinds: dict) -> dict[str, str]:
+    """Tier nets that cross the bond layer: net -> its tier."""
+    return {n: kinds[n] for n, r in routes.items() if r["bonds"] and kinds.get(n) in TIERS}
+
+
 def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log,
            reuse: bool = False) -> tuple[str, float]:
     """One qrouter run over the combined stack in ``co/route``; ``reuse``: a finished run of the
     same LEF, DEF and script there is kept."""
     rdir = co / "route"
     rdir.mkdir(parents=True, exist_ok=True)
-    cfg = ["verbose 1", "read_lef combined.lef", "catch {layers 12}", "via stack 1", "vdd vdd", "gnd gnd",
-           *obstructions, f"read_def {name}.def", f"qrouter::standard_route {name}_route.def false",
-           "quit"]
+    cfg = [*_base_cfg(obstructions), f"read_def {name}.def", f"qrouter::standard_route {name}_route.def false", "quit"]
     inputs = {"combined.lef": lef, f"{name}.def": def_text, f"{name}.cfg": "\n".join(cfg) + "\n"}
     routed = rdir / f"{name}_route.def"
     if reuse and routed.exists() and (rdir / "route.log").exists() and all(
@@ -224,6 +233,17 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
     m = re.search(r"Final: (?:Failed net routes: )?(\d+)|Final: No failed routes", log_text)
     failed = (int(m.group(1)) if m and m.group(1) else 0) if m else None
     routes = read_routes(routed)
+    strays = _strays(routes, info["kinds"])
+    repair = {"repaired": [], "kept": []}
+    if strays and routed:
+        # tier nets the router took through the other tier: routed again inside their own tier
+        u0 = info["units"]
+        repair = repair_strays(co / "route", name, lef, def_text, routed, strays, _base_cfg(obst), u0,
+                               tuple(v / u0 for v in info["die"]), log)
+        routed = repair.pop("routed_def")
+        (co / "route" / f"{name}_route.def").write_text(routed)
+        routes = read_routes(routed)
+        log(f"[ppa] coplaced: {len(repair['repaired'])} of {len(strays)} stray tier nets routed again inside their tier")
     u = info["units"]
     wl = {t: 0.0 for t in (*TIERS, "bond")}
     for r in routes.values():
@@ -271,6 +291,8 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
            "offsets_um": {t: [v / u for v in o] for t, o in info["offsets"].items()},
            "placements": placed["passes"], "hpwl_um": placed["hpwl_um"], "replaced_tiers": placed["replaced"],
            "attractors": placed["passes"][0]["attractors"] if placed["passes"] else 0, "failed_routes": failed,
+           "stray_tier_nets": {"found": len(strays), "rerouted_in_tier": repair["repaired"],
+                               "left_crossing": repair["kept"]},
            "wirelength_um": wl["tier_top"] + wl["tier_bottom"], "wirelength_tier_um": wl,
            "nets": len(info["kinds"]), "rc_nets": sum(1 for _ in rc_entries(rc)),
            "extraction": {"method": "routed segments x LEF layer C, scaled to qrouter's .rc", "scale": round(scale, 4),

@@ -1,0 +1,127 @@
+"""Tier nets that the one routing took through the other tier, routed again inside their own tier.
+
+qrouter has no per-net layer limit: in the combined 12-layer stack a net of one tier may detour
+through the other tier's metals over two bond vias where its own tier is congested (seen once on
+``moe_ppa_small``). Such a net is not a bond and must not cross. Here each such net is routed again
+in a second, small qrouter run: the same combined LEF and placed DEF with only those nets in it,
+every other net's routed wires and vias as routing obstructions (:func:`route_obstructions`), the
+top tier's power stripes as before, and the other tier's six metals obstructed over the whole die
+(so the net cannot leave its tier). The new routes replace the old ones in the routed DEF
+(:func:`splice_routes`); a net the repair cannot route keeps its detour, and is reported.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..builtin import FlowError, run_logged
+from .stack import tier_of_layer
+
+__all__ = ["net_blocks", "route_obstructions", "splice_routes", "repair_strays"]
+
+_PT = re.compile(r"\(\s*(\S+)\s+(\S+)(?:\s+\S+)?\s*\)")
+
+
+def net_blocks(def_text: str) -> dict[str, str]:
+    """Net name -> its whole ``- name ... ;`` block in the NETS section."""
+    sec = re.search(r"^NETS\s+\d+\s*;(.*?)^END NETS", def_text, re.S | re.M)
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\s*-\s+(\S+)\b.*?;\s*$", sec.group(1) if sec else "",
+                                                        re.S | re.M)}
+
+
+def _layer_widths(lef: str) -> dict[str, float]:
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^LAYER\s+(\S+)\s*\n(?:(?!^END).*\n)*?\s*WIDTH\s+([\d.]+)",
+                                                              lef, re.M)}
+
+
+def _via_layers(lef: str, widths: dict[str, float]) -> dict[str, list[str]]:
+    out = {}
+    for m in re.finditer(r"^VIA\s+(\S+).*?^END\s+\1", lef, re.S | re.M):
+        out[m.group(1)] = [l for l in re.findall(r"^\s*LAYER\s+(\S+)", m.group(0), re.M) if l in widths]
+    return out
+
+
+def route_obstructions(routed_def: str, lef: str, skip: set[str], units: float) -> list[str]:
+    """qrouter ``obstruction`` lines (µm) covering every routed wire and via of the nets not in
+    ``skip``: each segment a rectangle of its layer's width, each via its metal layers' widths at
+    its point."""
+    widths = _layer_widths(lef)
+    vias = _via_layers(lef, widths)
+    out = []
+    for name, block in net_blocks(routed_def).items():
+        if name in skip or "ROUTED" not in block:
+            continue
+        for stmt in re.split(r"\bNEW\b", block.split("+ ROUTED", 1)[1] if "+ ROUTED" in block else ""):
+            w = [t for t in stmt.split() if t != ";"]
+            if not w or w[0] not in widths:
+                continue
+            layer, pts, x, y = w[0], [], None, None
+            for a, b in _PT.findall(stmt):
+                x = x if a == "*" else float(a)
+                y = y if b == "*" else float(b)
+                pts.append((x / units, y / units))
+            if not pts:
+                continue
+            h = widths[layer] / 2
+            for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if len(pts) > 1 else [(pts[0], pts[0])]:
+                out.append(f"obstruction {min(x0, x1) - h:.3f} {min(y0, y1) - h:.3f} {max(x0, x1) + h:.3f} "
+                           f"{max(y0, y1) + h:.3f} {layer}")
+            via = w[-1] if w[-1] in vias else None
+            if via:
+                vx, vy = pts[-1]
+                for vl in vias[via]:
+                    hv = widths[vl] / 2
+                    out.append(f"obstruction {vx - hv:.3f} {vy - hv:.3f} {vx + hv:.3f} {vy + hv:.3f} {vl}")
+    return out
+
+
+def splice_routes(routed_def: str, new_routes_def: str, nets: list[str]) -> tuple[str, list[str]]:
+    """``routed_def`` with the blocks of ``nets`` taken from ``new_routes_def`` where that routed
+    them; returns the text and the nets replaced."""
+    new = net_blocks(new_routes_def)
+    old = net_blocks(routed_def)
+    done = []
+    for n in nets:
+        if n in new and n in old and "ROUTED" in new[n]:
+            routed_def = routed_def.replace(old[n], new[n].strip("\n"), 1)
+            done.append(n)
+    return routed_def, done
+
+
+def repair_strays(rdir: Path, name: str, lef: str, placed_def: str, routed_def: str, strays: dict[str, str],
+                  base_cfg: list[str], units: float, die_um: tuple[float, float, float, float], log=print) -> dict:
+    """Route ``strays`` (net -> its tier) again in ``rdir/repair`` (module docstring); returns
+    ``{"routed_def", "repaired", "kept"}``."""
+    work = Path(rdir) / "repair"
+    work.mkdir(parents=True, exist_ok=True)
+    placed_blocks = net_blocks(placed_def)
+    repaired: list[str] = []
+    for tier in sorted(set(strays.values())):
+        nets = sorted(n for n, t in strays.items() if t == tier and n in placed_blocks)
+        if not nets:
+            continue
+        sec = re.search(r"^NETS\s+\d+\s*;.*?^END NETS\s*$", placed_def, re.S | re.M)
+        one = placed_def[:sec.start()] + f"NETS {len(nets)} ;\n" + "\n".join(placed_blocks[n].strip("\n") for n in nets) \
+            + "\nEND NETS\n" + placed_def[sec.end():]
+        other = [l for l in re.findall(r"^LAYER\s+(\S+)", lef, re.M) if tier_of_layer(l) not in (tier, "bond")
+                 and l in _layer_widths(lef)]
+        x0, y0, x1, y1 = die_um
+        obst = route_obstructions(routed_def, lef, set(nets), units) + \
+            [f"obstruction {x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f} {l}" for l in other]
+        tag = f"{name}_repair_{tier}"
+        (work / f"{tag}.def").write_text(one)
+        (work / f"{tag}.cfg").write_text("\n".join([*base_cfg, *obst, f"read_def {tag}.def",
+                                                    f"qrouter::standard_route {tag}_route.def false", "quit"]) + "\n")
+        (work / "combined.lef").write_text(lef)
+        log(f"[ppa] coplaced: {len(nets)} {tier} net(s) routed through the other tier; routing them again inside "
+            f"{tier} ...")
+        try:
+            run_logged(["qrouter", "-nog", "-s", f"{tag}.cfg"], work, work / f"{tag}.log", "co-placed repair routing")
+        except FlowError as e:
+            log(f"[ppa] coplaced: {e}")
+        out = work / f"{tag}_route.def"
+        if out.exists():
+            routed_def, done = splice_routes(routed_def, out.read_text(), nets)
+            repaired += done
+    kept = sorted(set(strays) - set(repaired))
+    return {"routed_def": routed_def, "repaired": sorted(repaired), "kept": kept}
