@@ -84,7 +84,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         reps = {name: f.result() for name, f in futs.items()}
     fill = (spread_to_common_footprint(reps, jobs, out_dir, clock_ns, activity, log)
             if three_d and o.common_footprint else None)
-    pins = (area_bond_pins(reps, jobs, out_dir, fmap, bond["pitch_um"], clock_ns, activity, log)
+    pins = (area_bond_pins(reps, jobs, out_dir, fmap, bond["pitch_um"], clock_ns, activity, log, reuse=o.reuse)
             if three_d and o.bond_pins else None)
     co = None
     if three_d and o.method == "coplaced":

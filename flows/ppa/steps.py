@@ -86,11 +86,23 @@ def bond_ports(fmap: dict) -> dict[str, dict[str, str]]:
     return out
 
 
+def _rerouted(work: Path, tier: str) -> dict | None:
+    """A tier's finished re-route with bond pins (its report), or ``None``."""
+    rep, routed, placed = work.parent / "ppa.json", work / f"{tier}.def", work / f"{tier}_unroute.def"
+    if not (rep.exists() and routed.exists() and placed.exists() and (work / "sta_net.v").exists()):
+        return None
+    r = json.loads(rep.read_text())
+    # a re-route stopped before qrouter wrote its result leaves the placed DEF under the routed name
+    finished = routed.stat().st_mtime >= placed.stat().st_mtime and "+ ROUTED" in routed.read_text()
+    return r if "first_routing" in r.get("step_seconds", {}) and finished else None
+
+
 def area_bond_pins(reps: dict, jobs: list[FlowJob], out_dir: Path, fmap: dict, pitch_um: float, clock_ns: float,
-                    activity: float, log) -> dict:
+                    activity: float, log, reuse: bool = False) -> dict:
     """F2F bonds as area pins (:mod:`spikestack.flows.bondpins`): one location per bond from both
     tiers' placements, written into both tiers' DEFs as ``metal6`` pins; both tiers are routed,
-    extracted and timed again (in parallel). Their reports replace the first ones in ``reps``."""
+    extracted and timed again (in parallel). Their reports replace the first ones in ``reps``.
+    ``reuse``: both tiers' finished re-routes with the same bond locations are kept."""
     t0 = time.time()
     tiers = ("tier_top", "tier_bottom")
     works = {t: Path(out_dir).resolve() / t / "work" for t in tiers}
@@ -101,8 +113,16 @@ def area_bond_pins(reps: dict, jobs: list[FlowJob], out_dir: Path, fmap: dict, p
     ports = bond_ports(fmap)
     plan = plan_bonds(defs, geo, sorted(ports["tier_top"]), pitch_um)
     plan_s = time.time() - t0
-    log(f"[ppa] F2F bonds as area pins: {len(plan.locations)} bonds on a {plan.grid_um[0]:.1f} x "
-        f"{plan.grid_um[1]:.1f} um grid; routing both tiers again ...")
+    record = Path(out_dir) / "bond_pins.json"
+    locations = {p: list(xy) for p, xy in plan.locations.items()}
+    done = {t: _rerouted(works[t], t) for t in tiers} if reuse and record.exists() else {}
+    if done and all(done.values()) and json.loads(record.read_text())["locations"] == json.loads(json.dumps(locations)):
+        log(f"[ppa] F2F bonds as area pins: reusing both tiers' routings with the same {len(locations)} bonds")
+        reps.update(done)
+        jobs = []
+    else:
+        log(f"[ppa] F2F bonds as area pins: {len(plan.locations)} bonds on a {plan.grid_um[0]:.1f} x "
+            f"{plan.grid_um[1]:.1f} um grid; routing both tiers again ...")
 
     def edit(tier):
         def write(work):
@@ -116,8 +136,7 @@ def area_bond_pins(reps: dict, jobs: list[FlowJob], out_dir: Path, fmap: dict, p
                 futs[job.name] = pool.submit(run_job, job, out_dir, clock_ns, activity, log, reroute=edit(job.name))
         for name, f in futs.items():
             reps[name] = f.result()
-    (Path(out_dir) / "bond_pins.json").write_text(json.dumps(
-        {"locations": {p: list(xy) for p, xy in plan.locations.items()}, "grid_um": plan.grid_um}, indent=1) + "\n")
+    record.write_text(json.dumps({"locations": locations, "grid_um": plan.grid_um}, indent=1) + "\n")
     return {"method": "area pins on metal6 at the midpoint of the two tiers' pin centroids (one-pass, "
                       "post-placement form of Pin-3D's inter-tier via planning)",
             "bonds": len(plan.locations), "grid_um": list(plan.grid_um), "pitch_um": pitch_um,
