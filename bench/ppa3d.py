@@ -40,7 +40,12 @@ def table(results: dict[str, dict]) -> str:
             r = n["ratios"]
             passes = len(res["coplaced"]["placements"]) if m == "coplaced" else "-"
             # tier nets the router took through the other tier (two bonds): qrouter has no per-net layer limit
-            stray = len(res["coplaced"]["bonds"]["unexpected_crossing"]) if m == "coplaced" else "-"
+            stray = "-"
+            if m == "coplaced":
+                co = res["coplaced"]
+                left = len(co["bonds"]["unexpected_crossing"])
+                found = co.get("stray_tier_nets", {}).get("found", left)
+                stray = f"{found}" + (f" ({left} still crossing)" if left else "")
             rows.append([name, part, m, passes, _f(r["wirelength_um"]), _f(r["memory_access_ns"]), _f(r["power_w"]),
                          _f(r["footprint_um2"]), _f(r["fmax_mhz"]), n["bonds"], _f(n["mean_pin_to_bond_um"], ".1f"),
                          n["failed_routes"], stray])
@@ -53,7 +58,9 @@ def table(results: dict[str, dict]) -> str:
         "`coplaced`: Macro-3D + Pin-3D — one footprint, the macros over the other tier, the tiers placed in "
         "turn with the other tier's bond pins as fixed attractors (tier placements: how many graywolf runs "
         "before the 3D wirelength settled, the logic tier first), one qrouter run over a 12-layer stack (metal1-6, F2F cut, metal6b-1b), bonds "
-        "counted from the routed F2F vias. Timing and power of 2D and both methods from SPEFs of their routed "
+        "counted from the routed F2F vias; the last column: tier nets the one routing took through the other tier (over "
+        "two bonds; qrouter has no per-net layer limit), before they were routed again inside their tier "
+        "(flows/coplace/repair.py). Timing and power of 2D and both methods from SPEFs of their routed "
         "DEFs by one extractor (flows/spef.py: wire R and C per routed piece, via R, the bond's R and C), one "
         "OpenSTA run each. GLBs as SRAM macros, OSU 0.18 µm, `make bench-ppa3d`.")
 
