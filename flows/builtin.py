@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats.def_ import def_units_die, drop_fill_over_macros, snap_to_tracks
+from .formats.def_ import def_units_die, drop_fill_over_macros, net_kinds, snap_to_tracks
 from .formats.lef import lef_geometry
 from .formats.rc import loads_tcl
 from .formats.sta import parse_power
@@ -418,6 +418,8 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
         "failed_routes": failed, "failed_nets": _failed_nets(work / "fail.out") if failed else [],
+        "failed_net_kinds": net_kinds((work / f"{top}.def").read_text(), set(views),
+                                      set(_failed_nets(work / "fail.out"))) if failed and macros else {},
         "wire_cap_pf": wire_c,
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,

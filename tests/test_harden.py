@@ -446,3 +446,30 @@ def test_three_levels_pe_in_pe_array_in_an_expert_core(tmp_path, capsys):
     assert set(blk["flow"]["step_cpu_seconds"]) == {"synthesis", "placement", "routing"}
     lib = (tmp_path / "expert_core" / "expert_core_block.lib").read_text()
     assert "cell (expert_core_block)" in lib or "cell(expert_core_block)" in lib
+
+
+def test_net_kinds_sort_nets_by_io_pin_and_macro_pin():
+    """The failed-route diagnosis of the flow report: nets by whether they reach a port and/or a
+    hard-macro pin (:func:`spikestack.flows.formats.def_.net_kinds`)."""
+    from spikestack.flows.formats.def_ import net_kinds
+    d = """UNITS DISTANCE MICRONS 100 ;
+DIEAREA ( 0 0 ) ( 1000 1000 ) ;
+COMPONENTS 3 ;
+- m1 lane_macro + PLACED ( 0 0 ) N ;
+- u1 INVX1 + PLACED ( 500 0 ) N ;
+- u2 INVX1 + PLACED ( 600 0 ) N ;
+END COMPONENTS
+NETS 4 ;
+- a
+  ( PIN a ) ( m1 x ) ;
+- b
+  ( PIN b ) ( u1 A ) ;
+- c
+  ( m1 y ) ( u1 A ) ( u2 A ) ;
+- d
+  ( u1 Y ) ( u2 A ) ;
+END NETS
+"""
+    assert net_kinds(d, {"lane_macro"}) == {"port+macro": 1, "port": 1, "macro": 1, "cells": 1}
+    assert net_kinds(d, {"lane_macro"}, {"a", "c"}) == {"port+macro": 1, "port": 0, "macro": 1, "cells": 0}
+    assert net_kinds(d, set()) == {"port+macro": 0, "port": 2, "macro": 0, "cells": 2}
