@@ -50,7 +50,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         cells, block_abs, bsum = harden_blocks(cfg, list(blocks), out_dir / "blocks", grains=grains,
                                                clock_ns=clock_ns, activity=activity, sram_macros=sram_macros,
                                                jobs=o.jobs, log=log)
-        hier = {"grain": harden, "blocks": bsum["blocks"], "blocks_seconds": bsum["seconds"], "seconds": 0.0,
+        hier = {"grain": harden, "block_grains": grains, "blocks": bsum["blocks"],
+                "blocks_seconds": bsum["seconds"], "seconds": 0.0,
                 "macros": {}}
     top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
     abstracts, hashes = None, {}
