@@ -15,6 +15,10 @@
    the block's one PE array as a macro of 64 of them; ``repeated`` then: the block's other
    repeated sub-blocks, e.g. its LIF neurons). A sub-block around inner macros gets its route
    layers and output buffers by its port bits as the block does (:func:`~spikestack.flows.harden.block_options`);
+   measured on the default MoE (shared machine), the PE-array level does not pay yet: its 2276
+   nets nearly all join an I/O pin to a PE pin across a 1.77 x 1.29 mm die, and qrouter's first
+   pass failed 481 of the first 497 (its stage-1 mask keeps a route near the net's bounding box,
+   which a PE pin facing away from the I/O pin cannot leave; ``flow report: failed_net_kinds``);
 3. hardens the block itself with those macros inside (:func:`spikestack.flows.harden.harden`
    with ``blocks=``): placed, routed, characterised through the sub-macros' liberty models, and
    written as a LEF + liberty abstract like any other macro. A block of up to ``OSU018.knobs.narrow_pins``
