@@ -6,7 +6,8 @@
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
-                   [--harden GRAIN] [--blocks B1,B2] [--jobs N] [--common-footprint] [--precision full|draft]
+                   [--harden GRAIN] [--blocks B1,B2 [--block-grains G1,G2]] [--jobs N] [--common-footprint]
+                   [--precision full|draft]
     spikestack energy CONFIG.toml -o DIR [--wire-model none,fanout] [--calibrate-from RUN] [--clock-ns NS]
                    [--seed S] [--rate R]   pre-layout pJ/SOP of the workload (synthesis + OpenSTA, no P&R)
     spikestack census CONFIG.toml [--sram-macros] [-o DIR] [--jobs N]
@@ -142,7 +143,12 @@ def _ppa_checked(args):
     assignment_for(design_for(cfg), args.partition)      # refuse a bad partition before any tool runs
     if getattr(args, "harden", None) and args.harden not in GRAINS:
         raise CliError(f"harden: unknown grain {args.harden!r}; choose one of {', '.join(sorted(GRAINS))}")
+    for g in (getattr(args, "block_grains", None) or "").split(","):
+        if g.strip() and g.strip() not in GRAINS:
+            raise CliError(f"block-grains: unknown grain {g.strip()!r}; choose from {', '.join(sorted(GRAINS))}")
     blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
+    if getattr(args, "block_grains", None) and not blocks:
+        raise CliError("block-grains: the inner grains of --blocks; give --blocks too")
     if blocks:
         try:
             check_blocks(cfg, blocks)
@@ -164,7 +170,9 @@ def ppa_options(args, blocks: list[str]) -> PpaOptions:
                       bond=Bond(r_ohm=args.bond_r, c_ff=args.bond_c, pitch_um=args.bond_pitch),
                       seed=args.seed, rate=args.rate, reuse=args.reuse, sram_macros=args.sram_macros,
                       harden=args.harden, common_footprint=args.common_footprint, bond_pins=not args.no_bond_pins,
-                      blocks=tuple(blocks) or None, jobs=args.jobs, precision=getattr(args, "precision", None),
+                      blocks=tuple(blocks) or None, jobs=args.jobs,
+                      block_grains=tuple(g.strip() for g in (getattr(args, "block_grains", None) or "").split(",")
+                                         if g.strip()) or None, precision=getattr(args, "precision", None),
                       method=getattr(args, "method", "independent"))
 
 
@@ -290,6 +298,9 @@ def _ppa_options(pp: argparse.ArgumentParser):
                     help="hierarchical flow, upper level: these design blocks or groups (expert_core, merge, "
                          "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
                          "macros in the 2D top and the tiers")
+    pp.add_argument("--block-grains", metavar="G1,G2", default=None,
+                    help="the --blocks' inner macros, nested, innermost first (e.g. pe,pe_array,repeated: PE macros "
+                         "in a PE-array macro, the block's repeated sub-blocks as macros; default: the --harden grain)")
     pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
     pp.add_argument("--precision", default=None, metavar="full|draft",
                     help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")

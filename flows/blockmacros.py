@@ -7,9 +7,18 @@
 1. elaborates the block alone as the cell ``<name>_block``
    (:func:`spikestack.gen.generate.block_verilog`; GLBs inside it as SRAM macros with
    ``sram_macros``);
-2. hardens its repeated sub-blocks of the inner ``grains`` first (``pe``, ...:
-   :func:`spikestack.flows.ppa.harden_for`, the text-based classes of
-   :mod:`spikestack.flows.harden`), so a block is built from macros of the level below;
+2. hardens its sub-blocks of the inner ``grains`` first, innermost first (``pe``, ...:
+   :func:`spikestack.flows.harden.harden_for`, the text-based classes of
+   :mod:`spikestack.flows.harden`), so a block is built from macros of the level below. The
+   grains nest: each is hardened with the macros of the grains before it inside
+   (``blocks=``), and a named grain needs one instance only (``pe,pe_array``: the PE macro, then
+   the block's one PE array as a macro of 64 of them; ``repeated`` then: the block's other
+   repeated sub-blocks, e.g. its LIF neurons). A sub-block around inner macros gets its route
+   layers and output buffers by its port bits as the block does (:func:`~spikestack.flows.harden.block_options`);
+   measured on the default MoE (shared machine), the PE-array level does not pay yet: its 2276
+   nets nearly all join an I/O pin to a PE pin across a 1.77 x 1.29 mm die, and qrouter's first
+   pass failed 481 of the first 497 (its stage-1 mask keeps a route near the net's bounding box,
+   which a PE pin facing away from the I/O pin cannot leave; ``flow report: failed_net_kinds``);
 3. hardens the block itself with those macros inside (:func:`spikestack.flows.harden.harden`
    with ``blocks=``): placed, routed, characterised through the sub-macros' liberty models, and
    written as a LEF + liberty abstract like any other macro. A block of up to ``OSU018.knobs.narrow_pins``
@@ -33,32 +42,22 @@ and the built-in flow places and routes them with the macros (``run_flow(blocks=
 """
 from __future__ import annotations
 
+import argparse
 import json
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..config import load_config
 from ..gen.generate import block_verilog
 from ..hw.layers.graph import boxed
 from ..hw.layers import design_for
-from .formats.verilog import modules, port_decls
-from .harden import harden, harden_for
-from .platform import OSU018, FlowError
+from .harden import GRAINS, block_options, harden, harden_for
+from .platform import FlowError
 
 __all__ = ["cell_name", "check_blocks", "harden_blocks"]
 
 
-
-
-def port_bits(verilog_text: str, module: str) -> int:
-    """The port bits of ``module`` in a Verilog text (each ``input``/``output`` declaration's width)."""
-    m = modules(verilog_text)[module]
-    n = 0
-    for d in port_decls(m.text, m.ports):
-        r = re.search(r"\[\s*(\d+)\s*:\s*(\d+)\s*\]", d)
-        n += abs(int(r.group(1)) - int(r.group(2))) + 1 if r else 1
-    return n
 
 
 def cell_name(block: str) -> str:
@@ -89,17 +88,15 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
         d = out_dir / name
         text = block_verilog(cfg, name, cell, macros=sram_macros)
         inner, inner_summary = [], {}
-        for g in grains:
+        for g in grains:                   # innermost first: each grain's macros hold the ones below
             try:
                 text, abstracts, _, summary = harden_for(text, d / f"inner_{g}", g, clock_ns, activity, log,
-                                                         prefix=f"{name}_")
-            except ValueError:             # no repeated block of that grain inside this one
+                                                         prefix=f"{name}_", blocks=list(inner) or None, min_count=1)
+            except ValueError:             # no block of that grain inside this one
                 continue
             inner += abstracts
             inner_summary[g] = summary
-        bits = port_bits(text, cell)
-        layers = route_layers if bits <= OSU018.knobs.narrow_pins else 6
-        buffered = bits <= OSU018.knobs.buffered_pins
+        layers, buffered = block_options(text, cell, route_layers)
         log(f"[blocks] {name}: hardening {cell}" + (f" from {len(inner)} inner macro(s)" if inner else "")
             + f", routed on {layers} layers ...")
         try:
@@ -113,7 +110,8 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
                         log=log, blocks=inner, output_buffers=buffered)
         return ab, {"cell": cell, "cells": ab.flow["cells"], "macros": ab.flow.get("macros", 0),
                     "size_um": [ab.width_um, ab.height_um], "pins": len(ab.pins), "seconds": ab.seconds,
-                    "step_seconds": ab.flow.get("step_seconds", {}), "wall_seconds": round(time.time() - t0, 2),
+                    "step_seconds": ab.flow.get("step_seconds", {}),
+                    "step_cpu_seconds": ab.flow.get("step_cpu_seconds", {}), "wall_seconds": round(time.time() - t0, 2),
                     "inner": inner_summary, "lef": str(ab.lef), "liberty": str(ab.lib)}
 
     t0 = time.time()
@@ -122,3 +120,37 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
     summary = {"seconds": round(time.time() - t0, 2), "blocks": {n: s for n, (_, s) in results.items()}}
     (out_dir / "blocks.json").write_text(json.dumps(summary, indent=1) + "\n")
     return {n: cell_name(n) for n in names}, [ab for ab, _ in results.values()], summary
+
+
+def main(argv=None) -> int:
+    """``python -m spikestack.flows.blockmacros CONFIG -o DIR --blocks expert_core,merge
+    [--grains pe,pe_array,repeated] [--sram-macros] [--jobs N]``: harden design blocks alone, each
+    from its nested inner macros (grains innermost first), and print each level's size and times."""
+    ap = argparse.ArgumentParser(prog="python -m spikestack.flows.blockmacros", description=main.__doc__)
+    ap.add_argument("config")
+    ap.add_argument("-o", required=True, help="output directory")
+    ap.add_argument("--blocks", required=True, help="design blocks or groups, comma-separated")
+    ap.add_argument("--grains", default="", help="inner grains, innermost first (pe,pe_array,repeated)")
+    ap.add_argument("--sram-macros", action="store_true")
+    ap.add_argument("--clock-ns", type=float, default=10.0)
+    ap.add_argument("--jobs", type=int, default=1)
+    args = ap.parse_args(argv)
+    grains = [g for g in args.grains.split(",") if g]
+    for g in grains:
+        if g not in GRAINS:
+            raise SystemExit(f"--grains: unknown grain {g!r}; choose from {', '.join(sorted(GRAINS))}")
+    _, _, summary = harden_blocks(load_config(args.config), [b for b in args.blocks.split(",") if b], Path(args.o),
+                                  grains=grains, clock_ns=args.clock_ns, sram_macros=args.sram_macros,
+                                  jobs=args.jobs)
+    for name, b in summary["blocks"].items():
+        for g, s in b["inner"].items():
+            for m, x in s["macros"].items():
+                print(f"{name} / {g}: {m} x{x['instances']}: {x['cells']} cells, {x['size_um'][0]} x "
+                      f"{x['size_um'][1]} um, steps {x['step_seconds']}, CPU {x.get('step_cpu_seconds')}")
+        print(f"{name}: {b['cells']} cells, {b['macros']} macros, {b['size_um'][0]} x {b['size_um'][1]} um, "
+              f"{b['pins']} pins, steps {b['step_seconds']}, CPU {b['step_cpu_seconds']}, {b['wall_seconds']:.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

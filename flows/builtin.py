@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats.def_ import def_units_die, drop_fill_over_macros, snap_to_tracks
+from .formats.def_ import def_units_die, drop_fill_over_macros, net_kinds, snap_to_tracks
 from .formats.lef import lef_geometry
 from .formats.rc import loads_tcl
 from .formats.sta import parse_power
@@ -213,6 +214,8 @@ class FlowRun:
     log: Callable = print
     macros: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)   # the step's tools (all of this process's
+                                                                  # children: with flows in parallel, theirs too)
 
     @property
     def work(self) -> Path:
@@ -278,7 +281,7 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     put on the routing tracks and the fill cells over them dropped."""
     work, top, macros = run.work, run.top, run.macros
     run.log(f"[ppa] {top}: step {i}/{N_STEPS}: {name} ...")
-    t0 = time.time()
+    t0, c0 = time.time(), _children_cpu()
     run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
     if name.startswith("synthesis") and macros and nobuffers:
         _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
@@ -292,6 +295,14 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
             if f.exists():
                 f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))
     run.seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
+    run.cpu_seconds[name.split(" ")[0]] = round(_children_cpu() - c0, 2)
+    run.log(f"[ppa] {top}: {name.split(' ')[0]} done: {run.seconds[name.split(' ')[0]]:.0f} s wall, "
+            f"{run.cpu_seconds[name.split(' ')[0]]:.0f} s CPU")
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def routing_line(top: str, total: int, route_log: str, elapsed_s: float) -> str | None:
@@ -415,6 +426,8 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
         "failed_routes": failed, "failed_nets": _failed_nets(work / "fail.out") if failed else [],
+        "failed_net_kinds": net_kinds((work / f"{top}.def").read_text(), set(views),
+                                      set(_failed_nets(work / "fail.out"))) if failed and macros else {},
         "wire_cap_pf": wire_c,
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
@@ -422,7 +435,7 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
         "power_w": parse_power(sta_out),
         "macro_power_w": _macro_power(sta_out, macro_inst_names) if macros else 0.0,
         "activity": activity,
-        "step_seconds": seconds, "total_seconds": round(total_s, 2),
+        "step_seconds": seconds, "step_cpu_seconds": run.cpu_seconds, "total_seconds": round(total_s, 2),
         "cells_per_second": len(insts) / total_s if total_s else None,
         "tools": {k: v for k, v in run.tools.items()},
         "logs": {p.stem: str(p) for p in sorted(run.logs.iterdir())},

@@ -59,10 +59,10 @@ from .characterise import characterise
 from .formats.lef import write_lef
 from .formats.liberty import write_liberty
 from .formats.verilog import (blackbox, block_classes, clean_ports, descendants, extract_module, modules, port_bits,
-                              repeated_blocks, replace_with_macro)
-from .platform import FlowError
+                              port_decls, repeated_blocks, replace_with_macro)
+from .platform import OSU018, FlowError
 
-__all__ = ["MacroAbstract", "harden", "harden_repeated", "harden_for", "GRAINS"]
+__all__ = ["MacroAbstract", "harden", "harden_repeated", "harden_for", "GRAINS", "block_options", "port_bit_count"]
 
 
 @dataclass
@@ -163,14 +163,17 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
 
 def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *, select=None, min_count: int = 2,
                     activity: float = 0.1, route_layers: int = 4, log=print,
-                    jobs: int = 1) -> tuple[str, list[MacroAbstract]]:
+                    jobs: int = 1, blocks: list | None = None) -> tuple[str, list[MacroAbstract]]:
     """Harden each distinct repeated block once and swap every instance for its macro.
 
     ``select(members) -> macro name or None`` picks the classes (lists of identical modules, see
     :func:`repeated_blocks`; default: the outermost ones, named after their first member's last
     path component). Classes are hardened smallest first, each into ``out_dir/<name>``. Returns
     the parent's Verilog (blackboxes appended) and the abstracts; ``out_dir/macros.json`` lists,
-    per macro, its files, its instances and the hardening time."""
+    per macro, its files, its instances and the hardening time. ``blocks``: macros of the level
+    below (abstracts) the text already instantiates: a class that holds them is hardened with
+    them inside (the next level of a nested hierarchy), its route layers and output buffers chosen
+    by its port bits (:func:`block_options`)."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if select is None:
@@ -194,9 +197,15 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
         raise ValueError(f"harden_repeated: two classes would share a macro name ({names})")
     text, abstracts, listing = verilog_text, [], {}
     picked = sorted(picked, key=lambda c: len(mods[c[0][0]].text))
+
+    def one(c):
+        layers, buffered = route_layers, True
+        if blocks:                  # a class around macros of the level below: a block like any other
+            layers, buffered = block_options(verilog_text, c[0][0], route_layers)
+        return harden(verilog_text, c[0][0], out_dir / c[1], clock_ns, name=c[1], activity=activity,
+                      route_layers=layers, log=log, blocks=blocks, output_buffers=buffered)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:      # classes are independent jobs
-        done = list(pool.map(lambda c: harden(verilog_text, c[0][0], out_dir / c[1], clock_ns, name=c[1],
-                                              activity=activity, route_layers=route_layers, log=log), picked))
+        done = list(pool.map(one, picked))
     for (g, n), ab in zip(picked, done):
         text = replace_with_macro(text, g, n, ab.verilog.read_text())
         abstracts.append(ab)
@@ -206,27 +215,50 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
     return text, abstracts
 
 
-GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "expert_core": r"\.expert_core_\d+$",
+def port_bit_count(verilog_text: str, module: str) -> int:
+    """The port bits of ``module`` in a Verilog text (each ``input``/``output`` declaration's width)."""
+    m = modules(verilog_text)[module]
+    n = 0
+    for d in port_decls(m.text, m.ports):
+        r = re.search(r"\[\s*(\d+)\s*:\s*(\d+)\s*\]", d)
+        n += abs(int(r.group(1)) - int(r.group(2))) + 1 if r else 1
+    return n
+
+
+def block_options(verilog_text: str, module: str, route_layers: int = 4) -> tuple[int, bool]:
+    """``(route layers, output buffers)`` of a block hardened around macros of the level below:
+    ``route_layers`` up to ``OSU018.knobs.narrow_pins`` port bits, all six beyond (its nets then
+    cross its inner macros); buffered outputs up to ``OSU018.knobs.buffered_pins`` port bits
+    (see :mod:`spikestack.flows.blockmacros`)."""
+    bits = port_bit_count(verilog_text, module)
+    return (route_layers if bits <= OSU018.knobs.narrow_pins else 6), bits <= OSU018.knobs.buffered_pins
+
+
+GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "core": r"\.core$", "expert_core": r"\.expert_core_\d+$",
           "attention_core": r"\.attention_core_\d+$", "proj_core": r"\.proj_core_\d+$",
           "repeated": None}      # every outermost repeated class (PEs, lanes, ...)
 
 
 def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = "",
-               jobs: int = 1):
+               jobs: int = 1, blocks: list | None = None, min_count: int = 2):
     """Hierarchical step of the PPA flow: harden each distinct block of ``grain`` (a key of
     :data:`spikestack.flows.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of a
     Verilog text once (:func:`~spikestack.flows.harden.harden_repeated`), the macros named
     ``<prefix><grain>_macro[N]`` (grain ``repeated``: every outermost repeated class,
     ``<prefix><block>_macro``; ``jobs`` classes hardened at once). Returns the parent text, the abstracts, per macro the class hash
     of its blocks (to find them in the tiers) and a summary for the report: the wall time and, per
-    macro, its instances, cells, size, times and files. ``ValueError`` if no block matches."""
+    macro, its instances, cells, size, times and files. ``ValueError`` if no block matches.
+    ``blocks``: the macros of the grain below, already in the text (a nested hierarchy, e.g. the
+    ``pe`` macros inside a ``pe_array``); ``min_count``: instances a named grain needs to be
+    hardened (1 inside a hardened block, which holds one ``pe_array``)."""
     if grain not in GRAINS:
         raise ValueError(f"harden grain {grain!r}: choose one of {', '.join(sorted(GRAINS))}")
     pattern = GRAINS[grain]
     names = {}
 
     mods = modules(text)
-    hard = re.compile(r"^\s*(?:spikestack_sram_\w+|\w+_block)\s+\S+\s*\(", re.M)     # SRAM and block cells
+    inner = "".join(f"|{re.escape(ab.name)}" for ab in blocks or ())
+    hard = re.compile(rf"^\s*(?:spikestack_sram_\w+|\w+_block{inner})\s+\S+\s*\(", re.M)   # SRAM, block, inner cells
 
     def holds_macro(name: str) -> bool:
         return any(hard.search(mods[d].body) for d in descendants(mods, name))
@@ -245,7 +277,7 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
     t0 = time.time()
     cls = block_classes(text)
     parent, abstracts = harden_repeated(text, out_dir, clock_ns, select=select, activity=activity, log=log,
-                                        jobs=jobs)
+                                        jobs=jobs, blocks=blocks, min_count=min_count if pattern else 2)
     if not abstracts:
         raise ValueError(f"harden grain {grain!r}: no repeated block of the design matches {pattern}")
     listing = json.loads((Path(out_dir) / "macros.json").read_text())
@@ -253,7 +285,8 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
     summary = {"seconds": round(time.time() - t0, 2), "macros": {
         ab.name: {"instances": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
                   "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds,
-                  "step_seconds": ab.flow["step_seconds"], "lef": str(ab.lef), "liberty": str(ab.lib)}
+                  "step_seconds": ab.flow["step_seconds"], "step_cpu_seconds": ab.flow.get("step_cpu_seconds", {}),
+                  "lef": str(ab.lef), "liberty": str(ab.lib)}
         for ab in abstracts}}
     return parent, abstracts, hashes, summary
 

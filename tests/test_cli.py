@@ -139,6 +139,8 @@ def test_gen_writes_verilog_and_manifest(tmp_path, root):
 
 @pytest.mark.parametrize("opt,word", [(["--jobs", "0"], "jobs"), (["--blocks", "nope"], "blocks"),
                                       (["--harden", "atoms"], "harden"),
+                                      (["--blocks", "expert_core", "--block-grains", "pe,atoms"], "block-grains"),
+                                      (["--block-grains", "pe"], "block-grains"),
                                       (["--method", "coplaced", "--harden", "pe"], "method")])
 def test_demo_refuses_a_bad_ppa_option_before_it_starts(tmp_path, root, opt, word):
     """`make run`'s job takes the ppa options; a bad one stops it at once, nothing written."""

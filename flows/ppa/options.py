@@ -33,6 +33,9 @@ class PpaOptions:
     bond_pins: the F2F bonds become area pins of both tiers, which are routed again to them.
     blocks: design blocks or groups (``expert_core``, ``merge``, ...) hardened alone, each from its
         own inner ``harden`` macros, and instantiated as macros in the 2D top and both tiers.
+    block_grains: the blocks' inner grains, innermost first (``("pe", "pe_array", "repeated")``: PE
+        macros inside one PE-array macro, beside the block's repeated sub-blocks as macros; see
+        :mod:`spikestack.flows.blockmacros`); None: ``(harden,)``.
     jobs: flows (and hardened blocks) run at once.
     precision: the workload's mode for a MoE with ``[elastic]`` (``full`` or ``draft``; None: the
         configuration's), for the simulated activity.
@@ -54,6 +57,7 @@ class PpaOptions:
     common_footprint: bool = False
     bond_pins: bool = True
     blocks: tuple[str, ...] | None = None
+    block_grains: tuple[str, ...] | None = None
     jobs: int = 2
     precision: str | None = None
     method: str = "independent"
@@ -67,6 +71,8 @@ class PpaOptions:
             raise ValueError("method: coplaced is implemented for the flat flow only (no --harden / --blocks)")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(self.blocks) or None)
+        if self.block_grains is not None:
+            object.__setattr__(self, "block_grains", tuple(self.block_grains) or None)
 
     def replace(self, **changes) -> "PpaOptions":
         """A copy with ``changes`` (``TypeError`` naming an unknown option)."""

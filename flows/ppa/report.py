@@ -61,7 +61,8 @@ def _hierarchy_md(res: dict) -> list[str]:
            f"flows/harden.py), then placed as a macro in the 2D top and the tiers; hardening {total:.0f} s in all.", "",
            *rows, ""]
     if h.get("blocks"):
-        out += [f"Design blocks hardened alone, each from its inner `{h['grain']}` macros (flows/blockmacros.py), "
+        grains = "/".join(h.get("block_grains") or [h["grain"]])
+        out += [f"Design blocks hardened alone, each from its inner `{grains}` macros (flows/blockmacros.py), "
                 f"and placed as macros in the 2D top and both tiers; {h['blocks_seconds']:.0f} s for all of them "
                 f"({len(h['blocks'])} jobs, two at a time):", "",
                 "| block | cell | inner macros (cells x instances) | cells | macros | pins | size (µm, with halo) | "

@@ -44,11 +44,14 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     cells, block_abs, hier = None, [], None
     if blocks:
         log(f"[ppa] hierarchical flow: hardening the blocks {', '.join(blocks)}"
-            + (f" from their {harden} macros" if harden else "") + " ...")
-        cells, block_abs, bsum = harden_blocks(cfg, list(blocks), out_dir / "blocks", grains=[harden] if harden else [],
+            + (f" from their {'/'.join(o.block_grains or [harden])} macros" if harden or o.block_grains else "")
+            + " ...")
+        grains = list(o.block_grains or ([harden] if harden else []))
+        cells, block_abs, bsum = harden_blocks(cfg, list(blocks), out_dir / "blocks", grains=grains,
                                                clock_ns=clock_ns, activity=activity, sram_macros=sram_macros,
                                                jobs=o.jobs, log=log)
-        hier = {"grain": harden, "blocks": bsum["blocks"], "blocks_seconds": bsum["seconds"], "seconds": 0.0,
+        hier = {"grain": harden, "block_grains": grains, "blocks": bsum["blocks"],
+                "blocks_seconds": bsum["seconds"], "seconds": 0.0,
                 "macros": {}}
     top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
     abstracts, hashes = None, {}
