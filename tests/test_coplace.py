@@ -304,3 +304,5 @@ def test_stray_tier_net_obstructions_and_splice():
     text, done = splice_routes(routed, new, ["T_a", "B_n1"])
     assert done == ["T_a"] and BOND_VIA not in net_blocks(text)["T_a"] and "( 1500 * )" in text
     assert net_blocks(text)["B_n1"] == net_blocks(routed)["B_n1"]
+    bus = "NETS 1 ;\n- d[1]\n  ( T_U1 Y ) ( PIN d[1] )\n+ ROUTED metal2b ( 0 0 ) ( 10 * ) ;\nEND NETS\n"
+    assert list(net_blocks(bus)) == ["d[1]"]                  # a bus bit's name ends in "]"

@@ -25,7 +25,7 @@ _PT = re.compile(r"\(\s*(\S+)\s+(\S+)(?:\s+\S+)?\s*\)")
 def net_blocks(def_text: str) -> dict[str, str]:
     """Net name -> its whole ``- name ... ;`` block in the NETS section."""
     sec = re.search(r"^NETS\s+\d+\s*;(.*?)^END NETS", def_text, re.S | re.M)
-    return {m.group(1): m.group(0) for m in re.finditer(r"^\s*-\s+(\S+)\b.*?;\s*$", sec.group(1) if sec else "",
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\s*-\s+(\S+)(?=\s).*?;\s*$", sec.group(1) if sec else "",
                                                         re.S | re.M)}
 
 
