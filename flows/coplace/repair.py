@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..builtin import FlowError, run_logged
-from .stack import tier_of_layer
+from .stack import routing_layers, tier_of_layer
 
 __all__ = ["net_blocks", "route_obstructions", "splice_routes", "repair_strays"]
 
@@ -103,8 +103,7 @@ def repair_strays(rdir: Path, name: str, lef: str, placed_def: str, routed_def: 
         sec = re.search(r"^NETS\s+\d+\s*;.*?^END NETS\s*$", placed_def, re.S | re.M)
         one = placed_def[:sec.start()] + f"NETS {len(nets)} ;\n" + "\n".join(placed_blocks[n].strip("\n") for n in nets) \
             + "\nEND NETS\n" + placed_def[sec.end():]
-        other = [l for l in re.findall(r"^LAYER\s+(\S+)", lef, re.M) if tier_of_layer(l) not in (tier, "bond")
-                 and l in _layer_widths(lef)]
+        other = [l for l in routing_layers(lef) if tier_of_layer(l) not in (tier, "bond")]
         x0, y0, x1, y1 = die_um
         obst = route_obstructions(routed_def, lef, set(nets), units) + \
             [f"obstruction {x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f} {l}" for l in other]

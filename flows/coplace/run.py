@@ -44,7 +44,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..builtin import FlowError, routing_line, run_logged
+from ..builtin import FlowError, failed_routes, routing_line, run_logged
 from ..netlist import repair_header
 from ..spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
@@ -230,8 +230,7 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
     obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
     routed, route_s = _route(co, name, lef, def_text, obst, log, reuse=keep_placement)
     log_text = (co / "route" / "route.log").read_text()
-    m = re.search(r"Final: (?:Failed net routes: )?(\d+)|Final: No failed routes", log_text)
-    failed = (int(m.group(1)) if m and m.group(1) else 0) if m else None
+    failed = failed_routes(log_text)
     routes = read_routes(routed)
     strays = _strays(routes, info["kinds"])
     repair = {"repaired": [], "kept": []}
