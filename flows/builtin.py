@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats.def_ import def_units_die, drop_fill_over_macros, net_kinds, snap_to_tracks
+from .formats.def_ import def_stats, drop_fill_over_macros, net_kinds, snap_to_tracks
 from .formats.lef import lef_geometry
 from .formats.rc import loads_tcl
 from .formats.sta import parse_power
@@ -127,24 +127,6 @@ def _cell_areas() -> dict[str, float]:
     for m in re.finditer(r"cell\s*\(\s*\"?(\w+)\"?\s*\)\s*\{(.*?)area\s*:\s*([\d.]+)", text, re.S):
         areas[m.group(1)] = float(m.group(3))
     return areas
-
-
-def _def_stats(def_text: str) -> dict:
-    units, (x0, y0, x1, y1) = def_units_die(def_text)
-    die = (x1 - x0) / units * (y1 - y0) / units
-    wl = 0.0
-    for line in def_text.splitlines():
-        if "ROUTED" not in line and "NEW" not in line:
-            continue
-        px = py = None
-        for xs, ys in re.findall(r"\(\s*(-?\d+|\*)\s+(-?\d+|\*)(?:\s+-?\d+)?\s*\)", line):
-            x = px if xs == "*" else float(xs)
-            y = py if ys == "*" else float(ys)
-            if px is not None:
-                wl += abs(x - px) + abs(y - py)
-            px, py = x, y
-    return {"die_area_um2": die, "die_w_um": (x1 - x0) / units, "die_h_um": (y1 - y0) / units,
-            "wirelength_um": wl / units}
 
 
 def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, project_vars: bool = True) -> list[dict]:
@@ -410,7 +392,7 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
     views = {m["name"]: m for m in macros}
     macro_insts = [c for c, _ in gates if c in views]
     macro_area = sum(views[c]["area_um2"] for c in macro_insts)
-    dstats = _def_stats((work / f"{top}.def").read_text())
+    dstats = def_stats((work / f"{top}.def").read_text())
     worst = min(slacks) if slacks else None
     total_s = sum(seconds.values())
     rep = {

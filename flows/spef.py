@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .formats.def_ import components, def_pins
+from .formats.def_ import components, def_pins, route_statements
 from .formats.spef import SpefNet, spef_name, write_spef
 from .platform import FlowError
 
@@ -131,21 +131,6 @@ def netlist_pins(netlist: str, prefix: str = "") -> dict[tuple[str, str], str]:
     return out
 
 
-def _routes(body: str):
-    """``(layer, [(x, y)], via or None)`` per ``ROUTED``/``NEW`` statement of a DEF net."""
-    for st in re.split(r"\+\s*ROUTED|\bNEW\b", body)[1:]:
-        w = st.split()
-        if not w:
-            continue
-        layer, pts, px, py = w[0], [], None, None
-        for xs, ys in re.findall(r"\(\s*([-\d*]+)\s+([-\d*]+)(?:\s+[-\d]+)?\s*\)", st):
-            px = px if xs == "*" else float(xs)
-            py = py if ys == "*" else float(ys)
-            pts.append((px, py))
-        via = re.search(r"\)\s*([A-Za-z]\w*)\s*$", st.strip().rstrip(";").strip())
-        yield layer, pts, (via.group(1) if via else None)
-
-
 class _Net:
     def __init__(self, name):
         self.name, self.n, self.ids, self.caps, self.res, self.pos = name, 0, {}, {}, [], {}
@@ -222,7 +207,7 @@ def extract_nets(routed_def: str, lef: str, inst_name: Callable[[str], str | Non
             continue
         seen.add(name)
         net = _Net(spef_name(name))
-        for layer, pts, via in _routes(body):
+        for layer, pts, via in route_statements(body):
             for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
                 net.node((layer, x0, y0)), net.node((layer, x1, y1))
             if len(pts) == 1:

@@ -8,6 +8,7 @@ import pytest
 
 from spikestack.flows.coplace.attract import ATTRACT_PREFIX, add_attractors, row_positions, strip_attractors
 from spikestack.flows.coplace.merge import combined_def, read_routes
+from spikestack.flows.formats.def_ import def_stats
 from spikestack.flows.coplace.run import min_distance, split_rc
 from spikestack.flows.coplace.stack import BOND_LAYER, BOND_VIA, combined_lef, mirror_macro, routing_layers
 from spikestack.flows.platform import OSU018
@@ -100,6 +101,22 @@ def test_bonds_read_from_the_routed_def():
     r = read_routes(routed)
     assert r["b0"]["bonds"] == [(1000.0, 2500.0)] and r["B_n1"]["bonds"] == []
     assert r["b0"]["length"] == {"metal6": 500.0, "metal6b": 600.0} and r["B_n1"]["length"] == {"metal1": 300.0}
+    # a statement without a via, then more: none is lost (an earlier reader took the next "NEW" for a via)
+    chain = ("UNITS DISTANCE MICRONS 100 ;\nNETS 1 ;\n- b1\n  ( T_U1 Y ) ( B_U1 A )\n"
+             "+ ROUTED metal2 ( 0 0 ) ( 0 400 )\n  NEW metal3 ( 0 400 ) ( 700 * )\n"
+             f"  NEW metal6 ( 700 400 ) {BOND_VIA}\n  NEW metal6b ( 700 400 ) ( * 100 )\n;\nEND NETS\n")
+    r = read_routes(chain)["b1"]
+    assert r["length"] == {"metal2": 400.0, "metal3": 700.0, "metal6b": 300.0} and r["bonds"] == [(700.0, 400.0)]
+
+
+def test_wirelength_counts_the_signal_nets_only():
+    """The 2D and tier reports' wirelength and the co-placed one count the same thing: the routed
+    signal nets, not the power routes of SPECIALNETS."""
+    text = ("UNITS DISTANCE MICRONS 100 ;\nDIEAREA ( 0 0 ) ( 10000 5000 ) ;\nNETS 1 ;\n- n1\n  ( U1 Y ) ( U2 A )\n"
+            "+ ROUTED metal1 ( 0 0 ) ( 300 * ) M2_M1\n  NEW metal2 ( 300 0 ) ( * 200 )\n;\nEND NETS\n"
+            "SPECIALNETS 1 ;\n- vdd\n+ ROUTED metal1 240 ( 0 0 ) ( 10000 * )\n;\nEND SPECIALNETS\n")
+    st = def_stats(text)
+    assert st["wirelength_um"] == pytest.approx(5.0) and st["die_area_um2"] == pytest.approx(5000.0)
 
 
 def test_min_distance():
@@ -291,7 +308,8 @@ def test_stray_tier_net_obstructions_and_splice():
     """The repair of a tier net routed through the other tier: every other net's wires and vias
     become obstructions of their layer's width (the stray's own do not), and the new route
     replaces the old one in the routed DEF."""
-    from spikestack.flows.coplace.repair import net_blocks, route_obstructions, splice_routes
+    from spikestack.flows.coplace.repair import route_obstructions, splice_routes
+    from spikestack.flows.formats.def_ import net_blocks
     lef = combined_lef(OSU018.stdcell_lef.read_text(), [], {"INVX1"}, 1.0, 3.0)
     routed = ("UNITS DISTANCE MICRONS 100 ;\nNETS 2 ;\n- T_a\n  ( T_U1 Y ) ( T_U2 A )\n"
               f"+ ROUTED metal2b ( 1000 2000 ) ( * 2500 ) M3_M2B\n  NEW metal6b ( 1000 2500 ) {BOND_VIA}\n;\n"

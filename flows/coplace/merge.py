@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..formats.def_ import components, def_units_die
+from ..formats.def_ import components, def_units_die, net_blocks, route_lengths, route_statements
 from ..platform import OSU018
 from .stack import BOND_VIA, TOP_SUFFIX, tier_of_layer
 
@@ -27,12 +27,8 @@ _TERM = re.compile(r"\(\s*(\S+)\s+(\S+)\s*\)")
 
 def def_nets(def_text: str) -> dict[str, list[tuple[str, str]]]:
     """Net -> its terminals ``(instance, pin)`` (``("PIN", port)`` for a port) of a placed DEF."""
-    sec = re.search(r"^NETS\s+\d+\s*;(.*?)^END NETS", def_text, re.S | re.M)
-    out = {}
-    for m in re.finditer(r"^\s*-\s+(\S+)(.*?);\s*$", sec.group(1) if sec else "", re.S | re.M):
-        body = re.split(r"\+\s*(?:ROUTED|FIXED|COVER)", m.group(2))[0]
-        out[m.group(1)] = _TERM.findall(body)
-    return out
+    return {name: _TERM.findall(re.split(r"\+\s*(?:ROUTED|FIXED|COVER)", block)[0])
+            for name, block in net_blocks(def_text).items()}
 
 
 def def_pins_raw(def_text: str) -> dict[str, str]:
@@ -160,29 +156,12 @@ def combined_def(defs: dict[str, str], bond_bits: set[str], name: str, top_shift
     return "\n".join(lines), info
 
 
-_SEG = re.compile(r"(?:ROUTED|NEW)\s+(\S+)\s+(?:\d+\s+)?((?:\(\s*[-\d*]+\s+[-\d*]+(?:\s+[-\d]+)?\s*\)\s*)+)(\S+)?")
-_PT = re.compile(r"\(\s*([-\d*]+)\s+([-\d*]+)(?:\s+[-\d]+)?\s*\)")
-
-
 def read_routes(routed_def: str) -> dict[str, dict]:
     """Per routed net: ``length`` (DEF units per layer), ``bonds`` (the ``F2F_BOND`` via points)."""
-    sec = re.search(r"^NETS\s+\d+\s*;(.*?)^END NETS", routed_def, re.S | re.M)
     out = {}
-    for m in re.finditer(r"^\s*-\s+(\S+)(.*?);\s*$", sec.group(1) if sec else "", re.S | re.M):
-        length: dict[str, float] = {}
-        bonds = []
-        for seg in _SEG.finditer(m.group(2)):
-            layer, pts, via = seg.group(1), _PT.findall(seg.group(2)), seg.group(3)
-            px = py = None
-            for xs, ys in pts:
-                x = px if xs == "*" else float(xs)
-                y = py if ys == "*" else float(ys)
-                if px is not None:
-                    length[layer] = length.get(layer, 0.0) + abs(x - px) + abs(y - py)
-                px, py = x, y
-            if via == BOND_VIA and px is not None:
-                bonds.append((px, py))
-        out[m.group(1)] = {"length": length, "bonds": bonds}
+    for name, block in net_blocks(routed_def).items():
+        bonds = [pts[-1] for _, pts, via in route_statements(block) if via == BOND_VIA and pts]
+        out[name] = {"length": route_lengths(block), "bonds": bonds}
     return out
 
 

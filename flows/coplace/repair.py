@@ -15,18 +15,10 @@ import re
 from pathlib import Path
 
 from ..builtin import FlowError, run_logged
+from ..formats.def_ import net_blocks, route_statements
 from .stack import routing_layers, tier_of_layer
 
-__all__ = ["net_blocks", "route_obstructions", "splice_routes", "repair_strays"]
-
-_PT = re.compile(r"\(\s*(\S+)\s+(\S+)(?:\s+\S+)?\s*\)")
-
-
-def net_blocks(def_text: str) -> dict[str, str]:
-    """Net name -> its whole ``- name ... ;`` block in the NETS section."""
-    sec = re.search(r"^NETS\s+\d+\s*;(.*?)^END NETS", def_text, re.S | re.M)
-    return {m.group(1): m.group(0) for m in re.finditer(r"^\s*-\s+(\S+)(?=\s).*?;\s*$", sec.group(1) if sec else "",
-                                                        re.S | re.M)}
+__all__ = ["route_obstructions", "splice_routes", "repair_strays"]
 
 
 def _layer_widths(lef: str) -> dict[str, float]:
@@ -51,23 +43,15 @@ def route_obstructions(routed_def: str, lef: str, skip: set[str], units: float) 
     for name, block in net_blocks(routed_def).items():
         if name in skip or "ROUTED" not in block:
             continue
-        for stmt in re.split(r"\bNEW\b", block.split("+ ROUTED", 1)[1] if "+ ROUTED" in block else ""):
-            w = [t for t in stmt.split() if t != ";"]
-            if not w or w[0] not in widths:
+        for layer, pts, via in route_statements(block):
+            if layer not in widths or not pts:
                 continue
-            layer, pts, x, y = w[0], [], None, None
-            for a, b in _PT.findall(stmt):
-                x = x if a == "*" else float(a)
-                y = y if b == "*" else float(b)
-                pts.append((x / units, y / units))
-            if not pts:
-                continue
+            pts = [(x / units, y / units) for x, y in pts]
             h = widths[layer] / 2
             for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if len(pts) > 1 else [(pts[0], pts[0])]:
                 out.append(f"obstruction {min(x0, x1) - h:.3f} {min(y0, y1) - h:.3f} {max(x0, x1) + h:.3f} "
                            f"{max(y0, y1) + h:.3f} {layer}")
-            via = w[-1] if w[-1] in vias else None
-            if via:
+            if via in vias:
                 vx, vy = pts[-1]
                 for vl in vias[via]:
                     hv = widths[vl] / 2

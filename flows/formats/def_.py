@@ -1,12 +1,14 @@
 """DEF (placed and routed designs, as qflow's tools write them), read as text: units and die,
-components, pins, the nets reaching the ports, routing tracks, the layers the routing uses and the
-vdd/gnd geometry; and two edits of a placed DEF around hard macros."""
+components, pins, the nets reaching the ports, the signal nets and their routes, routing tracks,
+the layers the routing uses and the vdd/gnd geometry; and two edits of a placed DEF around hard
+macros."""
 from __future__ import annotations
 
 import re
 
 __all__ = ["def_units_die", "die_um", "components", "port_terminals", "tracks", "def_pins", "routed_layers",
-           "power_shapes", "snap_to_tracks", "drop_fill_over_macros", "net_kinds"]
+           "power_shapes", "snap_to_tracks", "drop_fill_over_macros", "net_kinds", "net_blocks", "route_statements",
+           "route_lengths", "def_stats"]
 
 
 def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, float]]:
@@ -14,6 +16,54 @@ def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, floa
     units = float(re.search(r"UNITS DISTANCE MICRONS (\d+)", def_text).group(1))
     die = re.search(r"DIEAREA \( (\S+) (\S+) \) \( (\S+) (\S+) \)", def_text)
     return units, tuple(float(v) for v in die.groups())
+
+
+_NETS = re.compile(r"^NETS\s+\d+\s*;(.*?)^END NETS", re.S | re.M)
+_NET = re.compile(r"^\s*-\s+(\S+)(?=\s).*?;\s*$", re.S | re.M)
+_PT = re.compile(r"\(\s*([-\d.*]+)\s+([-\d.*]+)(?:\s+[-\d]+)?\s*\)")
+_VIA_AT_END = re.compile(r"\)\s*([A-Za-z]\w*)\s*$")
+
+
+def net_blocks(def_text: str) -> dict[str, str]:
+    """Signal net name -> its whole ``- name ... ;`` block in the ``NETS`` section (``SPECIALNETS``,
+    the power routes, are not signal nets)."""
+    sec = _NETS.search(def_text)
+    return {m.group(1): m.group(0) for m in _NET.finditer(sec.group(1) if sec else "")}
+
+
+def route_statements(block: str):
+    """``(layer, [(x, y)], via or None)`` per ``+ ROUTED`` / ``NEW`` statement of one net's block, in
+    DEF units; a ``*`` repeats the previous point's coordinate; ``via`` is the via named after the
+    last point (placed there)."""
+    for st in re.split(r"\+\s*ROUTED|\bNEW\b", block)[1:]:
+        w = st.split()
+        if not w:
+            continue
+        pts, px, py = [], None, None
+        for xs, ys in _PT.findall(st):
+            px = px if xs == "*" else float(xs)
+            py = py if ys == "*" else float(ys)
+            pts.append((px, py))
+        via = _VIA_AT_END.search(st.strip().rstrip(";").strip())
+        yield w[0], pts, (via.group(1) if via else None)
+
+
+def route_lengths(block: str) -> dict[str, float]:
+    """Layer -> routed length (DEF units) of one net's block."""
+    out: dict[str, float] = {}
+    for layer, pts, _ in route_statements(block):
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            out[layer] = out.get(layer, 0.0) + abs(x1 - x0) + abs(y1 - y0)
+    return out
+
+
+def def_stats(def_text: str) -> dict:
+    """Die (area, width, height, µm) and routed wirelength (µm) of the signal nets; the power routes
+    (``SPECIALNETS``) are left out, as the co-placed flow's wirelength leaves them out."""
+    units, (x0, y0, x1, y1) = def_units_die(def_text)
+    wl = sum(sum(route_lengths(b).values()) for b in net_blocks(def_text).values())
+    return {"die_area_um2": (x1 - x0) / units * (y1 - y0) / units, "die_w_um": (x1 - x0) / units,
+            "die_h_um": (y1 - y0) / units, "wirelength_um": wl / units}
 
 
 def die_um(def_text: str) -> tuple[float, float, float, float]:

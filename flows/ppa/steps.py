@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..bondpins import plan_bonds, read_lefs, with_bond_pins
 from ..builtin import run_flow
+from ..formats.def_ import def_stats
 from ..formats.verilog import block_classes, replace_with_macro
 from ..harden import harden_for
 from ..platform import OSU018
@@ -32,8 +33,14 @@ def flow_or_reuse(job: FlowJob, out_dir: Path, reuse: bool, clock_ns: float, act
     src = out / "work" / "source" / f"{job.top}.v"
     if reuse and (out / "ppa.json").exists() and src.exists() and src.read_text() == job.text \
             and (out / "work" / "sta_net.v").exists():
-        return json.loads((out / "ppa.json").read_text())
+        return _with_def_stats(json.loads((out / "ppa.json").read_text()), out / "work" / f"{job.top}.def")
     return run_job(job, out_dir, clock_ns, activity, log)
+
+
+def _with_def_stats(rep: dict, routed_def: Path) -> dict:
+    """A stored report with its die and wirelength read again from its routed DEF (what they count
+    may have changed since the report was written)."""
+    return dict(rep, **def_stats(routed_def.read_text()))
 
 
 def harden_tier(text: str, tier: str, out_dir: Path, grain: str, abstracts, hashes, clock_ns: float,
@@ -94,7 +101,7 @@ def _rerouted(work: Path, tier: str) -> dict | None:
     r = json.loads(rep.read_text())
     # a re-route stopped before qrouter wrote its result leaves the placed DEF under the routed name
     finished = routed.stat().st_mtime >= placed.stat().st_mtime and "+ ROUTED" in routed.read_text()
-    return r if "first_routing" in r.get("step_seconds", {}) and finished else None
+    return _with_def_stats(r, routed) if "first_routing" in r.get("step_seconds", {}) and finished else None
 
 
 def area_bond_pins(reps: dict, jobs: list[FlowJob], out_dir: Path, fmap: dict, pitch_um: float, clock_ns: float,
