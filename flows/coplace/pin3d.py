@@ -12,8 +12,10 @@ split that is Macro-3D's step, the logic placed under the memory macros' pins �
 tier, and so on. After every pass the half-perimeter wirelength of the whole 3D design
 (:func:`~spikestack.flows.coplace.pins.hpwl`) is measured; the passes end after
 ``OSU018.knobs.pin3d_placements`` placements, or when a placement shortens it by less than
-``pin3d_settle`` — a later placement that lengthens it is undone (the first, the logic tier
-under the other tier's pins, always stands: it is the co-placed method's baseline step).
+``pin3d_settle`` — a later placement is kept if it shortens it, or if it lengthens it by less
+than ``pin3d_settle`` (within the annealer's noise: the same wirelength) and shortens the bond
+nets, the nets 3D adds; else it is undone (the first, the logic tier under the other tier's pins,
+always stands: it is the co-placed method's baseline step).
 
 Differences from Pin-3D, stated: Pin-3D projects the other tier's *cells* (with a shrunk
 footprint in a combined placement) and is timing-driven (OpenROAD's RePlAce); here only the other
@@ -50,6 +52,24 @@ def _key(jobs: dict, shift, passes: int, settle: float) -> str:
     return h.hexdigest()[:16]
 
 
+def _kept(k: int, wl: dict, best: dict, settle: float) -> bool:
+    """Whether placement ``k`` (its 3D HPWL ``wl``) stands against the best kept so far (module
+    docstring)."""
+    if k == 0 or wl["total"] < best["total"]:
+        return True
+    return wl["total"] <= best["total"] * (1 + settle) and wl["bond"] < best["bond"]
+
+
+def _same_decisions(rec: dict, settle: float) -> bool:
+    """Whether today's rule (:func:`_kept`) takes the recorded passes' decisions from their HPWLs."""
+    best = rec["hpwl_um"]["independent"]
+    for k, p in enumerate(rec["passes"]):
+        if _kept(k, p["hpwl_um"], best, settle) != p["kept"]:
+            return False
+        best = p["hpwl_um"] if p["kept"] else best
+    return True
+
+
 def place_both_tiers(co: Path, jobs: dict, ind: dict[str, Path], geo: dict, bond_bits: set[str],
                      shift: tuple[float, float], log=print, reuse: bool = False) -> dict:
     """Alternating placements (module docstring) in ``co/<tier>``, from the independent runs' work
@@ -62,7 +82,7 @@ def place_both_tiers(co: Path, jobs: dict, ind: dict[str, Path], geo: dict, bond
     key = _key(jobs, shift, knobs.pin3d_placements, knobs.pin3d_settle)
     if reuse and record.exists():
         rec = json.loads(record.read_text())
-        if rec.get("key") == key and all((co / t / "work" / f"{t}.def").exists() for t in rec["replaced"]):
+        if rec.get("key") == key and _same_decisions(rec, knobs.pin3d_settle) and all((co / t / "work" / f"{t}.def").exists() for t in rec["replaced"]):
             log(f"[ppa] coplaced: reusing {len(rec['passes'])} tier placements in {co}")
             rec["defs"] = {t: (co / t / "work" / f"{t}.def").read_text() if t in rec["replaced"]
                            else (ind[t] / f"{t}_unroute.def").read_text() for t in TIERS}
@@ -72,7 +92,7 @@ def place_both_tiers(co: Path, jobs: dict, ind: dict[str, Path], geo: dict, bond
     wl0 = hpwl(defs, geo, bond_bits, shift)
     log(f"[ppa] coplaced: 3D half-perimeter wirelength of the independent placements: {wl0['total']:.0f} µm "
         f"(bond nets {wl0['bond']:.0f})")
-    runs, synthesised, passes, replaced, best = {}, set(), [], set(), wl0["total"]
+    runs, synthesised, passes, replaced, best = {}, set(), [], set(), wl0
     for k in range(knobs.pin3d_placements):
         tier = ("tier_bottom", "tier_top")[k % 2]
         other = TIERS[0] if tier == TIERS[1] else TIERS[1]
@@ -103,14 +123,16 @@ def place_both_tiers(co: Path, jobs: dict, ind: dict[str, Path], geo: dict, bond
         qflow_step(run, 2, *steps[1])
         new = _read(run.work, tier)
         wl = hpwl({**defs, tier: new["def"]}, geo, bond_bits, shift)
-        gain = (best - wl["total"]) / best if best else 0.0
-        kept = k == 0 or wl["total"] < best            # the first (Macro-3D's logic tier) always stands
+        gain = (best["total"] - wl["total"]) / best["total"] if best["total"] else 0.0
+        kept = _kept(k, wl, best, knobs.pin3d_settle)
         passes.append({"tier": tier, "attractors": len(points), "hpwl_um": wl, "gain": round(gain, 4),
                        "kept": kept, "seconds": round(time.time() - t0, 1)})
         log(f"[ppa] coplaced: {tier} placed: 3D wirelength {wl['total']:.0f} µm (bond nets {wl['bond']:.0f}), "
-            f"{100 * gain:+.1f} % against the best so far{'' if kept else ': undone'}")
+            f"{100 * gain:+.1f} % against the best so far"
+            + (": undone" if not kept else ", within the settle tolerance with shorter bond nets: kept"
+               if k and gain < 0 else ""))
         if kept:
-            state[tier], defs[tier], best = new, new["def"], wl["total"]
+            state[tier], defs[tier], best = new, new["def"], wl
             replaced.add(tier)
         else:
             shutil.rmtree(run.work)
