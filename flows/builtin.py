@@ -35,8 +35,8 @@ of each step; the tool logs stay in ``out_dir/logs``.
 from __future__ import annotations
 
 import json
+import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -104,21 +104,27 @@ def route_progress(route_log: str) -> dict | None:
 
 
 def run_logged(cmd: list[str], cwd: Path, log: Path, step: str, progress: Callable[[float], None] | None = None,
-               every_s: float = 60.0):
+               every_s: float = 60.0) -> float:
     """Run a flow step's command, its output into ``log``; ``progress(elapsed_s)`` every ``every_s``
-    seconds while it runs (long steps say how far they are)."""
-    t0 = time.time()
+    seconds while it runs (long steps say how far they are). Returns the CPU seconds of the command
+    and of the processes it waited for — its own usage, so flows run side by side in threads do not
+    count each other's."""
+    t0 = last = time.time()
     with open(log, "w") as f:
         r = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
         while True:
-            try:
-                r.wait(timeout=every_s if progress else None)
+            pid, status, usage = os.wait4(r.pid, os.WNOHANG)
+            if pid:
                 break
-            except subprocess.TimeoutExpired:
-                progress(time.time() - t0)
+            time.sleep(min(0.2, every_s))
+            if progress and time.time() - last >= every_s:
+                last = time.time()
+                progress(last - t0)
+    r.returncode = os.waitstatus_to_exitcode(status)
     if r.returncode:
         tail = log.read_text()[-800:]
         raise FlowError(f"{step} failed (exit {r.returncode}); see {log}: ...{tail[-300:]}")
+    return usage.ru_utime + usage.ru_stime
 
 
 def _cell_areas() -> dict[str, float]:
@@ -263,8 +269,8 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     put on the routing tracks and the fill cells over them dropped."""
     work, top, macros = run.work, run.top, run.macros
     run.log(f"[ppa] {top}: step {i}/{N_STEPS}: {name} ...")
-    t0, c0 = time.time(), _children_cpu()
-    run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
+    t0 = time.time()
+    cpu = run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
     if name.startswith("synthesis") and macros and nobuffers:
         _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
     if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
@@ -277,14 +283,9 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
             if f.exists():
                 f.write_text(drop_fill_over_macros(snap_to_tracks(f.read_text(), cells), sizes))
     run.seconds[name.split(" ")[0]] = round(time.time() - t0, 2)
-    run.cpu_seconds[name.split(" ")[0]] = round(_children_cpu() - c0, 2)
+    run.cpu_seconds[name.split(" ")[0]] = round(cpu, 2)
     run.log(f"[ppa] {top}: {name.split(' ')[0]} done: {run.seconds[name.split(' ')[0]]:.0f} s wall, "
             f"{run.cpu_seconds[name.split(' ')[0]]:.0f} s CPU")
-
-
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def routing_line(top: str, total: int, route_log: str, elapsed_s: float) -> str | None:

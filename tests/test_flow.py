@@ -1,6 +1,7 @@
 """The built-in PPA flow (real Yosys, graywolf, qrouter, OpenSTA) end to end on small designs."""
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -30,6 +31,12 @@ def test_long_steps_report_progress(tmp_path):
     assert (tmp_path / "x.log").read_text() == "hi\n" and len(calls) >= 2 and calls == sorted(calls)
     with pytest.raises(FlowError, match="x failed"):
         run_logged(["sh", "-c", "exit 3"], tmp_path, tmp_path / "y.log", "x")
+    # a step's CPU seconds are its own: a busy step beside it (another thread) is not counted
+    busy = ["sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"]
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(run_logged, busy, tmp_path, tmp_path / "b.log", "busy")
+        idle = run_logged(["sh", "-c", "sleep 0.5"], tmp_path, tmp_path / "s.log", "idle")
+        assert other.result() > 0.1 and idle < 0.05
     log = ("Running qrouter\n*** Running stage1 routing with defaults\nFinished routing net a\nNets remaining: 19\n"
            "Failed to route net clk_bF$buf7\nNets remaining: 18\nFailed to route net b\nFinished routing net c\n"
            "Nets remaining: 17\n")
