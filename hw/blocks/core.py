@@ -31,7 +31,7 @@ from ..lib.glb import addr_width
 from ..lib.pe import pe_op_layout
 from ..lib.pe_array import PEArray
 
-__all__ = ["CoreParams", "SpikingCore", "weight_port_bias_lanes"]
+__all__ = ["CoreParams", "SpikingCore"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class CoreParams:
     event_driven: bool = True
     hold: bool = False      # a ``hold_last`` input (the JobCore's result drain, issue 21)
     bias_lanes: int = 0     # >0: biases held in the PEs, loaded through the weight port, this many
-                            # lanes a word (issue 21; :func:`weight_port_bias_lanes`)
+                            # lanes a word (issue 21; :attr:`~spikestack.config.LayerConfig.bias_lanes`)
     bias_base: int = 0      # with bias_lanes: the weight-buffer address of bias word 0
     w_slices: int = 1       # the weight word is this many bit slices; bias words are in the top one
     pe_neurons: bool = True  # False: the PEs integrate only; the rows are fired outside (JobCore's drain)
@@ -109,19 +109,6 @@ class CoreParams:
     def b_port(self) -> memory.ReadPort.Signature:
         """The bias buffer's read port of a core without ``bias_lanes`` (a bias word a row)."""
         return memory.ReadPort.Signature(addr_width=addr_width(self.b_depth), shape=self.lanes * self.b_bits)
-
-
-def weight_port_bias_lanes(lanes: int, w_bits: int, b_bits: int, slices: int = 1) -> int:
-    """Biases a weight word's top slice carries: the largest divisor of ``lanes`` whose biases fit
-    ``lanes * w_bits / slices`` bits. A configuration where not even one fits is refused, naming
-    ``b_bits``."""
-    room = lanes * w_bits // slices
-    fits = [r for r in range(1, lanes + 1) if lanes % r == 0 and r * b_bits <= room]
-    if not fits:
-        raise ValueError(f"b_bits: a {b_bits}-bit bias does not fit a weight word's top slice "
-                         f"({lanes} lanes x {w_bits} bits / {slices} slices = {room} bits): biases are "
-                         f"loaded through the weight port")
-    return max(fits)
 
 
 class SpikingCore(wiring.Component):

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ...config import LayerConfig
 from ...sim.layers import mha_intermediates
 from ..blocks.attention import AttentionDispatcher
-from ..blocks.core import CoreParams, weight_port_bias_lanes
+from ..blocks.core import CoreParams
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.ssa import attention_core, head_bits
 from ..lib.arbiter import round_robin
@@ -63,7 +63,7 @@ class MhaPlan:
         self.width = self.tiles * P
         # biases after the weights in the weight GLB: bias row s*tiles + tile as GB words of BR lanes
         # from B_WORD0 + row*GB, loaded into the PEs once per tile through the core's weight port
-        self.bias_lanes = weight_port_bias_lanes(P, cfg.w_bits, cfg.b_bits)       # BR
+        self.bias_lanes = cfg.bias_lanes                                         # BR
         self.bias_words = P // self.bias_lanes                                   # GB
         self.b_word0 = 4 * self.tiles * D
         w_depth = self.b_word0 + 4 * self.tiles * self.bias_words

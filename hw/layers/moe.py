@@ -13,7 +13,7 @@ Blocks (memory/control tier roles in brackets):
   slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
   ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; then the biases, bias row ``(slot*tiles_h + tile)``
   (b1) and ``B2_BASE + slot*tiles_out + tile`` (b2) as ``GB`` words from ``B_WORD0 + row*GB``,
-  each the low ``BR * b_bits`` bits of a word's top slice (``BR`` = :func:`weight_port_bias_lanes`,
+  each the low ``BR * b_bits`` bits of a word's top slice (``BR`` = :attr:`~spikestack.config.LayerConfig.bias_lanes`,
   ``GB = P / BR``; loaded into the PEs once per output tile through the core's weight port).
 * ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
   hidden buffer) then its output integration ``H @ W2 + b2`` (currents), drained from the PEs
@@ -42,7 +42,7 @@ from ...config import LayerConfig, run_precision, signed_bits
 from ...sim.elastic import run_tensors, weight_slices
 from ...sim.layers import router_scores, top_k_mask
 from ...sim.lif import lif_population
-from ..blocks.core import CoreParams, weight_port_bias_lanes
+from ..blocks.core import CoreParams
 from ..blocks.dispatch import Dispatcher
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.merge import Merge, SpikeGenerator
@@ -76,7 +76,7 @@ class MoePlan:
         self.w2_base = self.slots * self.tiles_h * D
         self.b2_base = self.slots * self.tiles_h
         self.slices, self.elastic = hw.weight_slices, cfg.elastic
-        self.bias_lanes = weight_port_bias_lanes(P, cfg.w_bits, cfg.b_bits, self.slices)    # BR
+        self.bias_lanes = cfg.bias_lanes                                                     # BR
         self.bias_words = P // self.bias_lanes                                              # GB
         self.b_word0 = self.w2_base + self.slots * self.tiles_out * Dh       # first bias word
         b_depth = self.b2_base + self.slots * self.tiles_out                 # bias rows
