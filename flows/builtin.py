@@ -273,6 +273,10 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     cpu = run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
     if name.startswith("synthesis") and macros and nobuffers:
         _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
+    cfg = work / f"{top}.cfg"
+    if name.startswith("placement") and cfg.exists() and not route_cleanup((work / f"{top}.def").read_text()):
+        line = standard_route(f"{top}_route.def", True)
+        cfg.write_text(re.sub(rf"^{re.escape(line)}\s*$", standard_route(f"{top}_route.def", False), cfg.read_text(), flags=re.M))
     if name.startswith("placement") and any(m["kind"] == "block" for m in macros):
         # hardened blocks' pins on the routing tracks (qflow leaves them half a pitch off)
         # and no fill cells on the macros (qflow fills every row across them)
@@ -286,6 +290,18 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     run.cpu_seconds[name.split(" ")[0]] = round(cpu, 2)
     run.log(f"[ppa] {top}: {name.split(' ')[0]} done: {run.seconds[name.split(' ')[0]]:.0f} s wall, "
             f"{run.cpu_seconds[name.split(' ')[0]]:.0f} s CPU")
+
+
+def route_cleanup(placed_def: str) -> bool:
+    """Whether qrouter runs its clean-up stage (stage 3) on this placed design: not above
+    ``knobs.cleanup_nets`` nets. The same rule for every implementation of a comparison."""
+    nets = re.search(r"^NETS\s+(\d+)", placed_def, re.M)
+    return not nets or int(nets.group(1)) <= OSU018.knobs.cleanup_nets
+
+
+def standard_route(routed_def: str, cleanup: bool) -> str:
+    """qrouter's routing script line: stages 1 and 2, then stage 3 unless ``cleanup`` is false."""
+    return f"qrouter::standard_route {routed_def} false" + ("" if cleanup else " true")
 
 
 def routing_line(top: str, total: int, route_log: str, elapsed_s: float) -> str | None:
@@ -394,6 +410,7 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
     macro_insts = [c for c, _ in gates if c in views]
     macro_area = sum(views[c]["area_um2"] for c in macro_insts)
     dstats = def_stats((work / f"{top}.def").read_text())
+    cfg_text = (work / f"{top}.cfg").read_text() if (work / f"{top}.cfg").exists() else ""
     worst = min(slacks) if slacks else None
     total_s = sum(seconds.values())
     rep = {
@@ -408,6 +425,7 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
                                     **({"model": str(m["model"])} if "model" in m else {})} for m in macros},
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
+        "route_cleanup": standard_route(f"{top}_route.def", False) not in cfg_text,
         "failed_routes": failed, "failed_nets": _failed_nets(work / "fail.out") if failed else [],
         "failed_net_kinds": net_kinds((work / f"{top}.def").read_text(), set(views),
                                       set(_failed_nets(work / "fail.out"))) if failed and macros else {},

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from spikestack.flows.builtin import route_progress, routing_line, run_flow, run_logged
+from spikestack.flows.builtin import route_cleanup, route_progress, routing_line, run_flow, run_logged, standard_route
 from spikestack.flows.platform import FlowError, ensure_tools
 from spikestack.flows.ppa import ppa_for_config
 from spikestack.config import HwConfig, LayerConfig, LifConfig
@@ -370,3 +370,13 @@ def test_prelayout_energy_below_the_routed_run(tiny_ppa, tmp_path):
     again = prelayout_energy(TINY, tmp_path, models=("none",), sram_macros=False, log=lambda *_: None)
     assert again["synthesis"] == res["synthesis"]                       # kept, not synthesised again
     assert again["models"]["none"]["power_w"] == none["power_w"]
+
+
+def test_large_designs_route_without_the_clean_up_stage():
+    """qrouter's stage 3 re-routes every net searching the whole die: left out above
+    ``knobs.cleanup_nets`` nets (the cfg line qflow writes, with its nocleanup argument)."""
+    from spikestack.flows.platform import OSU018
+    n = OSU018.knobs.cleanup_nets
+    assert route_cleanup(f"DESIGN x ;\nNETS {n} ;\n") and not route_cleanup(f"DESIGN x ;\nNETS {n + 1} ;\n")
+    assert standard_route("t_route.def", True) == "qrouter::standard_route t_route.def false"
+    assert standard_route("t_route.def", False) == "qrouter::standard_route t_route.def false true"

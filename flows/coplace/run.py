@@ -44,7 +44,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..builtin import FlowError, failed_routes, routing_line, run_logged
+from ..builtin import FlowError, failed_routes, route_cleanup, routing_line, run_logged, standard_route
 from ..netlist import repair_header
 from ..spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
@@ -158,7 +158,7 @@ def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str]
     same LEF, DEF and script there is kept."""
     rdir = co / "route"
     rdir.mkdir(parents=True, exist_ok=True)
-    cfg = [*_base_cfg(obstructions), f"read_def {name}.def", f"qrouter::standard_route {name}_route.def false", "quit"]
+    cfg = [*_base_cfg(obstructions), f"read_def {name}.def", standard_route(f"{name}_route.def", route_cleanup(def_text)), "quit"]
     inputs = {"combined.lef": lef, f"{name}.def": def_text, f"{name}.cfg": "\n".join(cfg) + "\n"}
     routed = rdir / f"{name}_route.def"
     if reuse and routed.exists() and (rdir / "route.log").exists() and all(
@@ -290,6 +290,7 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
            "offsets_um": {t: [v / u for v in o] for t, o in info["offsets"].items()},
            "placements": placed["passes"], "hpwl_um": placed["hpwl_um"], "replaced_tiers": placed["replaced"],
            "attractors": placed["passes"][0]["attractors"] if placed["passes"] else 0, "failed_routes": failed,
+           "route_cleanup": route_cleanup(def_text),
            "stray_tier_nets": {"found": len(strays), "rerouted_in_tier": repair["repaired"],
                                "left_crossing": repair["kept"]},
            "wirelength_um": wl["tier_top"] + wl["tier_bottom"], "wirelength_tier_um": wl,
