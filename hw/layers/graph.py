@@ -239,7 +239,7 @@ def _connect(m: Module, comps: dict, a: str, b: str):
     for path, (fa, va) in la.items():
         fb, vb = lb[path]
         if _width(va) != _width(vb):
-            raise ValueError(f"wire {a} <-> {b}: {'.'.join(path)} is {_width(va)} vs {_width(vb)} bits")
+            raise ValueError(f"wire {a} <-> {b}: {'.'.join(path) or 'port'} is {_width(va)} vs {_width(vb)} bits")
         if fa == Out and fb == In:
             m.d.comb += vb.eq(va)
         elif fa == In and fb == Out:
