@@ -1,5 +1,6 @@
-"""Block-level benches on Verilator: the LIF PE, the PE array, the event encoder and the attention head select, every output
-bit compared with the golden models over random inputs (cycle-by-cycle bench, tb/cycle_tb.py)."""
+"""Block-level benches on Verilator: the LIF PE, the PE array, the event encoder and the attention
+head select, every output bit compared with the golden models over random inputs (cycle-by-cycle
+bench, tb/cycle_tb.py)."""
 import numpy as np
 import pytest
 from amaranth import Module
