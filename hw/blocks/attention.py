@@ -95,10 +95,11 @@ class AttentionDispatcher(wiring.Component):
 
     Attributes: ``start`` In(1), ``done`` Out(1) (pulse); ``q_rd``, ``k_rd``, ``v_rd`` (``addr``,
     ``en`` of a read port); ``attn_wr`` (``addr``, ``en``: one lane a head); ``round`` (with more
-    than one round: the round of the rows the buffers return this cycle, for the :class:`HeadSelect`
-    blocks);
-    ``core_<c>`` (``valid``, ``v_zero`` [, ``first``, ``head``] of core c's input);
-    ``out_valid_<c>`` In(1) (core c's ``out.valid``).
+    than one round: the round of the rows the buffers return this cycle, for the
+    :class:`HeadSelect` blocks); ``core_<c>`` (``valid``, ``v_zero`` [, ``first``, ``head``] of
+    core c's input, :func:`attention_ctl_members`); ``out_valid_<c>`` In(1) (core c's
+    ``out.valid``). Same schedule and pipeline as the cores' data: rows at the cores one cycle
+    after their address, spikes written two cycles later.
     """
 
     def __init__(self, *, t: int, n: int, heads: int, cores: int,
