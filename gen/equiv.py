@@ -97,11 +97,17 @@ def _strip_tier_prefixes(rtlil: str) -> str:
     """Rename the flattened 3D top's ``\\tier_x.block.signal`` to ``\\block.signal`` — the name the
     same signal has in the flattened 2D top — unless that name is already taken (a tier's port
     wire next to the top-level wire it is connected to, or two tiers' same-named ports, keep their
-    prefixed names)."""
+    prefixed names). A tier's own wires (``\\tier_x.busy$110``, ``\\tier_x.rd0__data``: no block
+    in the name) keep their prefix: Amaranth names such a wire after a port of one of the blocks it
+    joins (numbered in the tier module), and the 2D top's wire of that name may join other blocks'
+    ports (another GLB's ``rd0.data``); they are aliases of block ports, paired by those."""
     declared = _declared_wires(rtlil)
     stripped: dict[str, list[str]] = {}
     for old in {m.group(0) for m in _TIER_PREFIX.finditer(rtlil)}:
-        stripped.setdefault("\\" + old.split(".", 1)[1], []).append(old)
+        rest = old.split(".", 1)[1]
+        if "." not in rest:
+            continue
+        stripped.setdefault("\\" + rest, []).append(old)
     rename = {olds[0]: new for new, olds in stripped.items() if len(olds) == 1 and new not in declared}
 
     def strip(m):

@@ -10,21 +10,26 @@ Two pipeline stages (A registered, then the adds and the LIF): ``spikes`` is val
 ``valid``. Rows of one head must come for n, then t in order (each lane keeps one membrane).
 
 :class:`AttentionDispatcher` walks rounds of heads (``cores`` heads at a time when there are more
-heads than cores), tokens n and timesteps t: it reads the query row ``q_glb[n*T + t]`` and the key
-and value rows of timestep t (``k_glb[t]``, ``v_glb[t]``: all N tokens side by side), gives each
-core its head's slice, and writes the cores' spikes back to ``attn_glb[n*T + t]`` in lane group
-``head``. Cost: ``rounds * N * T`` cycles plus 3 cycles of pipeline.
+heads than cores), tokens n and timesteps t: it addresses the query row ``q_glb[n*T + t]`` and the
+key and value rows of timestep t (``k_glb[t]``, ``v_glb[t]``: all N tokens side by side), tells
+the cores a row is there, and writes the cores' spikes back to ``attn_glb[n*T + t]`` in lane group
+``head`` (lane enables). It carries no data: each core's Q, K and V slices go from the buffers'
+read ports to the core as wiring of the layer graph (with one round), or through the core's
+:class:`HeadSelect` (more heads than cores: the slice changes by round), and every core's spikes
+go straight to its heads' lanes of ``attn_glb``'s write data. Cost: ``rounds * N * T`` cycles plus
+3 cycles of pipeline.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal, signed
-from amaranth.lib import data, memory, wiring
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lib.lif import LifNeuron
 from ..lib.shapes import ceil_div
 
-__all__ = ["AttentionCore", "AttentionDispatcher", "attention_in_signature", "attention_out_signature"]
+__all__ = ["AttentionCore", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
+           "attention_ctl_members"]
 
 
 def attention_in_signature(n: int, d: int, head_bits: int = 0) -> wiring.Signature:
@@ -34,6 +39,11 @@ def attention_in_signature(n: int, d: int, head_bits: int = 0) -> wiring.Signatu
     if head_bits:
         members.update({"first": Out(1), "head": Out(head_bits)})
     return wiring.Signature(members)
+
+
+def attention_ctl_members(head_bits: int = 0) -> tuple[str, ...]:
+    """The members of :func:`attention_in_signature` the dispatcher drives (the rest is data)."""
+    return ("valid", "v_zero") + (("first", "head") if head_bits else ())
 
 
 def attention_out_signature(d: int) -> wiring.Signature:
@@ -80,34 +90,44 @@ class AttentionCore(wiring.Component):
 
 
 class AttentionDispatcher(wiring.Component):
-    """Parameters: ``t, n, heads, d`` (head width), ``cores``, ``row_width`` (a Q row: tiles*P
-    bits), ``q_addr_bits, kv_addr_bits, attn_addr_bits``.
+    """Parameters: ``t, n, heads, cores``, ``q_addr_bits, kv_addr_bits, attn_addr_bits``;
+    ``head_bits > 0`` (SSA mode): the cores also get ``first`` and ``head``.
 
-    Attributes: ``start`` In(1), ``done`` Out(1) (pulse), ``q_rd``, ``k_rd``, ``v_rd`` (read
-    ports), ``attn_wr`` (write port, granularity d), ``core_in_<c>`` / ``core_out_<c>``.
-    ``head_bits > 0`` (SSA mode): the cores' inputs also carry ``first`` and ``head``.
+    Attributes: ``start`` In(1), ``done`` Out(1) (pulse); ``q_rd``, ``k_rd``, ``v_rd`` (``addr``,
+    ``en`` of a read port); ``attn_wr`` (``addr``, ``en``: one lane a head); ``round`` (with more
+    than one round: the round of the rows the buffers return this cycle, for the
+    :class:`HeadSelect` blocks); ``core_<c>`` (``valid``, ``v_zero`` [, ``first``, ``head``] of
+    core c's input, :func:`attention_ctl_members`); ``out_valid_<c>`` In(1) (core c's
+    ``out.valid``). Same schedule and pipeline as the cores' data: rows at the cores one cycle
+    after their address, spikes written two cycles later.
     """
 
-    def __init__(self, *, t: int, n: int, heads: int, d: int, cores: int, row_width: int,
+    def __init__(self, *, t: int, n: int, heads: int, cores: int,
                  q_addr_bits: int, kv_addr_bits: int, attn_addr_bits: int, head_bits: int = 0):
         self.head_bits = head_bits
-        self.t, self.n, self.heads, self.d, self.cores, self.row_width = t, n, heads, d, cores, row_width
+        self.t, self.n, self.heads, self.cores = t, n, heads, cores
         self.rounds = ceil_div(heads, cores)
+
+        def rd(bits):
+            return Out(wiring.Signature({"addr": Out(bits), "en": Out(1)}))
+        ctl = {"valid": Out(1), "v_zero": Out(1)}
+        if head_bits:
+            ctl.update({"first": Out(1), "head": Out(head_bits)})
         members = {
             "start": In(1), "done": Out(1),
-            "q_rd": In(memory.ReadPort.Signature(addr_width=q_addr_bits, shape=row_width)),
-            "k_rd": In(memory.ReadPort.Signature(addr_width=kv_addr_bits, shape=n * row_width)),
-            "v_rd": In(memory.ReadPort.Signature(addr_width=kv_addr_bits, shape=n * row_width)),
-            "attn_wr": In(memory.WritePort.Signature(addr_width=attn_addr_bits, shape=heads * d, granularity=d)),
+            "q_rd": rd(q_addr_bits), "k_rd": rd(kv_addr_bits), "v_rd": rd(kv_addr_bits),
+            "attn_wr": Out(wiring.Signature({"addr": Out(attn_addr_bits), "en": Out(heads)})),
         }
+        if self.rounds > 1:
+            members["round"] = Out(range(self.rounds))
         for c in range(cores):
-            members[f"core_in_{c}"] = Out(attention_in_signature(n, d, head_bits))
-            members[f"core_out_{c}"] = In(attention_out_signature(d))
+            members[f"core_{c}"] = Out(wiring.Signature(ctl))
+            members[f"out_valid_{c}"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        T, N, d, C, R, W = self.t, self.n, self.d, self.cores, self.rounds, self.row_width
+        T, N, C, R = self.t, self.n, self.cores, self.rounds
         running = Signal()
         rnd = Signal(range(max(2, R)))
         n = Signal(range(max(2, N)))
@@ -128,46 +148,56 @@ class AttentionDispatcher(wiring.Component):
                     m.d.sync += [n.eq(0), rnd.eq(rnd + 1)]
             with m.If(last):
                 m.d.sync += running.eq(0)
-        # stage 1: buffer data arrives -> slices to the cores
+        # stage 1: the buffers' rows arrive (at the cores, or their HeadSelect)
         s_valid, s_zero, s_last = Signal(), Signal(), Signal()
         s_rnd = Signal.like(rnd)
         s_row = Signal.like(self.attn_wr.addr)
         m.d.sync += [s_valid.eq(running), s_zero.eq(t == 0), s_last.eq(running & last), s_rnd.eq(rnd),
                      s_row.eq(n * T + t)]
+        if R > 1:
+            m.d.comb += self.round.eq(s_rnd)
         if self.head_bits:
             s_first = Signal()
             m.d.sync += s_first.eq((n == 0) & (t == 0))
         for c in range(C):
-            port = getattr(self, f"core_in_{c}")
+            port = getattr(self, f"core_{c}")
             m.d.comb += [port.valid.eq(s_valid), port.v_zero.eq(s_zero)]
             if self.head_bits:
-                m.d.comb += port.first.eq(s_first)
-            for r in range(R):
-                h = r * C + c
-                if h >= self.heads:
-                    continue
-                with m.If(s_rnd == r):
-                    if self.head_bits:
-                        m.d.comb += port.head.eq(h)
-                    m.d.comb += [
-                        port.q.eq(self.q_rd.data[h * d:(h + 1) * d]),
-                        port.k.eq(Cat(*(self.k_rd.data[mm * W + h * d:mm * W + (h + 1) * d] for mm in range(N)))),
-                        port.v.eq(Cat(*(self.v_rd.data[mm * W + h * d:mm * W + (h + 1) * d] for mm in range(N)))),
-                    ]
-        # stages 2, 3: the cores' pipeline; write their spikes back
+                m.d.comb += [port.first.eq(s_first),
+                             port.head.eq(c if R == 1 else Mux(s_rnd * C + c < self.heads, s_rnd * C + c, 0))]
+        # stages 2, 3: the cores' pipeline; their spikes are wired to their heads' lanes: enable
+        # the lanes of this round's heads
         p_rnd, p_row = [Signal.like(s_rnd) for _ in range(2)], [Signal.like(s_row) for _ in range(2)]
         p_last = [Signal() for _ in range(2)]
         m.d.sync += [p_rnd[0].eq(s_rnd), p_row[0].eq(s_row), p_last[0].eq(s_last),
                      p_rnd[1].eq(p_rnd[0]), p_row[1].eq(p_row[0]), p_last[1].eq(p_last[0])]
-        outs = [getattr(self, f"core_out_{c}") for c in range(C)]
-        data_bits = Signal(self.heads * d)
         en = Signal(self.heads)
-        for r in range(R):
-            with m.If(p_rnd[1] == r):
-                for c in range(C):
-                    h = r * C + c
-                    if h < self.heads:
-                        m.d.comb += [data_bits[h * d:(h + 1) * d].eq(outs[c].spikes), en[h].eq(outs[c].valid)]
-        m.d.comb += [self.attn_wr.addr.eq(p_row[1]), self.attn_wr.data.eq(data_bits), self.attn_wr.en.eq(en)]
+        for h in range(self.heads):
+            r, c = divmod(h, C)
+            valid = getattr(self, f"out_valid_{c}")
+            m.d.comb += en[h].eq(valid & (p_rnd[1] == r) if R > 1 else valid)
+        m.d.comb += [self.attn_wr.addr.eq(p_row[1]), self.attn_wr.en.eq(en)]
         m.d.sync += self.done.eq(p_last[1])
+        return m
+
+
+class HeadSelect(wiring.Component):
+    """One attention core's Q, K and V slices when there are more heads than cores: ``cand_<r>``
+    (``q`` d bits, ``k`` and ``v`` N*d bits: the slices of the core's head of round r, wired from
+    the buffers' read data) -> ``out`` (``q``, ``k``, ``v`` of round ``round``). Combinational."""
+
+    def __init__(self, *, n: int, d: int, rounds: int):
+        self.n, self.d, self.rounds = n, d, rounds
+        data = {"q": Out(d), "k": Out(n * d), "v": Out(n * d)}
+        members = {"round": In(range(rounds)), "out": Out(wiring.Signature(data))}
+        for r in range(rounds):
+            members[f"cand_{r}"] = In(wiring.Signature(data))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        for r in range(self.rounds):
+            cand = getattr(self, f"cand_{r}")
+            with m.If(self.round == r):
+                m.d.comb += [self.out.q.eq(cand.q), self.out.k.eq(cand.k), self.out.v.eq(cand.v)]
         return m

@@ -16,11 +16,15 @@ and the same cell, whatever names the parent would have given the block's ports.
 
 Wires are written ``"block.member"`` (a whole port, e.g. a stream or a memory port) on both sides;
 they are matched leaf by leaf (``payload``, ``valid``, ...), each leaf driven by the side whose flow
-is ``Out``. A bond is named after its driving leaf, ``<block>__<path>``, so one driver feeding
+is ``Out``. A reference to one leaf may name a bit range of it, ``"block.member.leaf[lo:hi]"``
+(``hi`` exclusive, Python's slice): the wire then joins those bits only, so a wide port can feed
+several blocks, or be fed by several, with no block in between. A bond is named after its driving
+leaf, ``<block>__<path>`` (a bit range: ``<block>__<path>__<lo>_<hi>``), so one driver feeding
 several sinks in the other tier is one bond.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -167,8 +171,17 @@ def _box_of(build, cell: str) -> BlockBox:
     return BlockBox(wiring.Signature(dict(comp.signature.members)), cell)
 
 
+_RANGE = re.compile(r"(.*)\[(\d+):(\d+)\]")
+
+
+def _unranged(ref: str) -> tuple[str, tuple[int, int] | None]:
+    """``"b.m.leaf[lo:hi]"`` -> ``("b.m.leaf", (lo, hi))``; without a range, ``(ref, None)``."""
+    m = _RANGE.fullmatch(ref)
+    return (m.group(1), (int(m.group(2)), int(m.group(3)))) if m else (ref, None)
+
+
 def _split(ref: str) -> tuple[str, tuple[str, ...]]:
-    block, *path = ref.split(".")
+    block, *path = _unranged(ref)[0].split(".")
     return block, tuple(path)
 
 
@@ -194,17 +207,39 @@ def _width(v) -> int:
     return Shape.cast(v.shape()).width
 
 
+def _ref_leaves(comps: dict, ref: str) -> dict[tuple[str, ...], tuple[Flow, object]]:
+    """``_leaves`` of a reference; a bit range (``leaf[lo:hi]``) is one leaf, those bits of it."""
+    base, bits = _unranged(ref)
+    blk, path = _split(base)
+    member, value = _member(comps[blk], path)
+    leaves = _leaves(member, value)
+    if bits is None:
+        return leaves
+    if not member.is_port:
+        raise ValueError(f"wire end {ref}: a bit range needs one port, {base} has members")
+    lo, hi = bits
+    if not 0 <= lo < hi <= _width(value):
+        raise ValueError(f"wire end {ref}: bits {lo}:{hi} are not within the port's {_width(value)} bits")
+    flow, v = leaves[()]
+    return {(): (flow, v[lo:hi])}
+
+
+def _leaf_ref(ref: str, path: tuple[str, ...]) -> str:
+    """The reference of leaf ``path`` under ``ref`` (a bit range is a leaf already)."""
+    base, bits = _unranged(ref)
+    return ref if bits else ".".join((base,) + path)
+
+
 def _connect(m: Module, comps: dict, a: str, b: str):
     """Drive each sink leaf of wire a<->b from the matching source leaf."""
-    (ba, pa), (bb, pb) = _split(a), _split(b)
-    la = _leaves(*_member(comps[ba], pa))
-    lb = _leaves(*_member(comps[bb], pb))
+    la = _ref_leaves(comps, a)
+    lb = _ref_leaves(comps, b)
     if set(la) != set(lb):
         raise ValueError(f"wire {a} <-> {b}: ports do not match ({sorted(la)} vs {sorted(lb)})")
     for path, (fa, va) in la.items():
         fb, vb = lb[path]
         if _width(va) != _width(vb):
-            raise ValueError(f"wire {a} <-> {b}: {'.'.join(path)} is {_width(va)} vs {_width(vb)} bits")
+            raise ValueError(f"wire {a} <-> {b}: {'.'.join(path) or 'port'} is {_width(va)} vs {_width(vb)} bits")
         if fa == Out and fb == In:
             m.d.comb += vb.eq(va)
         elif fa == In and fb == Out:
@@ -303,16 +338,15 @@ def bonds(design: Design, assignment: dict[str, str]) -> list[Bond]:
     comps = _build(design, design.blocks, inspect_only=True)
     found: dict[str, dict] = {}
     for a, b in design.wires:
-        (ba, pa), (bb, pb) = _split(a), _split(b)
+        ba, bb = _split(a)[0], _split(b)[0]
         if assignment[ba] == assignment[bb]:
             continue
-        la = _leaves(*_member(comps[ba], pa))
-        _leaves(*_member(comps[bb], pb))           # the other end must name a member too (raises if not)
+        la = _ref_leaves(comps, a)
+        _ref_leaves(comps, b)                      # the other end must name a member too (raises if not)
         for path, (fa, va) in la.items():
-            (src_b, src_p, sink_b, sink_p) = ((ba, pa, bb, pb) if fa == Out else (bb, pb, ba, pa))
-            src = ".".join((src_b,) + src_p + path)
-            sink = ".".join((sink_b,) + sink_p + path)
-            name = src.replace(".", "__")
+            (src_ref, src_b, sink_ref, sink_b) = ((a, ba, b, bb) if fa == Out else (b, bb, a, ba))
+            src, sink = _leaf_ref(src_ref, path), _leaf_ref(sink_ref, path)
+            name = _RANGE.sub(r"\1__\2_\3", src).replace(".", "__")
             entry = found.setdefault(name, {"width": _width(va), "source": src, "sinks": [],
                                             "from": assignment[src_b], "to": assignment[sink_b]})
             entry["sinks"].append(sink)
@@ -341,7 +375,8 @@ def tier_top(design: Design, assignment: dict[str, str], tier: str) -> wiring.Co
         value = getattr(comp, path[0])
         for p in path[1:]:
             value = getattr(value, p)
-        return value
+        bits = _unranged(ref)[1]
+        return value[bits[0]:bits[1]] if bits else value
 
     def elaborate(top):
         m = Module()

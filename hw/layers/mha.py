@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...config import LayerConfig
 from ...sim.layers import mha_intermediates
-from ..blocks.attention import AttentionDispatcher
+from ..blocks.attention import AttentionDispatcher, HeadSelect, attention_ctl_members
 from ..blocks.core import CoreParams
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.ssa import attention_core, head_bits
@@ -315,6 +315,36 @@ class MhaSequencer(wiring.Component):
         return m
 
 
+def _attention_wiring(d: Design, plan: MhaPlan):
+    """Phase 2's wires: the dispatcher's addresses, enables and core controls; the data as bit
+    ranges — core c's head slices of the Q, K and V rows (through its ``head_select_<c>`` when the
+    slice changes by round), and its spikes into its heads' lanes of ``attn_glb``'s write data."""
+    cfg, C, R, W = plan.cfg, plan.attn_cores, plan.rounds, plan.width
+    N, hd = cfg.n, cfg.head_dim
+    for x in "qkv":
+        d.wire_all([(f"attention_dispatcher.{x}_rd.{leaf}", f"{x}_glb.rd0.{leaf}") for leaf in ("addr", "en")])
+    d.wire_all([(f"attention_dispatcher.attn_wr.{leaf}", f"attn_glb.wr0.{leaf}") for leaf in ("addr", "en")])
+    for c in range(C):
+        core = f"attention_core_{c}"
+        d.wire_all([(f"attention_dispatcher.core_{c}.{leaf}", f"{core}.inp.{leaf}")
+                    for leaf in attention_ctl_members(head_bits(cfg))])
+        d.wire(f"{core}.out.valid", f"attention_dispatcher.out_valid_{c}")
+        if R > 1:
+            d.add(f"head_select_{c}", lambda: HeadSelect(n=N, d=hd, rounds=R), role="logic", group="head_select")
+            d.wire("attention_dispatcher.round", f"head_select_{c}.round")
+            d.wire_all([(f"head_select_{c}.out.{x}", f"{core}.inp.{x}") for x in "qkv"])
+        for r in range(R):
+            h = r * C + c
+            if h >= cfg.heads:
+                continue
+            dst = f"head_select_{c}.cand_{r}" if R > 1 else f"{core}.inp"
+            d.wire(f"q_glb.rd0.data[{h * hd}:{(h + 1) * hd}]", f"{dst}.q")
+            for x in "kv":
+                d.wire_all([(f"{x}_glb.rd0.data[{mm * W + h * hd}:{mm * W + (h + 1) * hd}]",
+                             f"{dst}.{x}[{mm * hd}:{(mm + 1) * hd}]") for mm in range(N)])
+            d.wire(f"{core}.out.spikes", f"attn_glb.wr0.data[{h * hd}:{(h + 1) * hd}]")
+
+
 def mha_design(cfg: LayerConfig) -> Design:
     """The graph of the MHA layer (see module docstring)."""
     d, plan = layer_design(cfg, "mha", MhaPlan)
@@ -329,11 +359,12 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.add(f"proj_core_{c}", lambda: JobCore(plan.job), role="logic", group="proj_core")
     d.add("busy_counters", lambda: BusyCounters(plan.cores), role="control")
     d.add("attention_dispatcher", lambda: AttentionDispatcher(
-        t=cfg.t, n=cfg.n, heads=cfg.heads, d=cfg.head_dim, cores=plan.attn_cores, row_width=plan.width,
+        t=cfg.t, n=cfg.n, heads=cfg.heads, cores=plan.attn_cores,
         q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width,
         head_bits=head_bits(cfg)), role="control")
     for c in range(plan.attn_cores):
         d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
+    _attention_wiring(d, plan)
     d.wire_all([("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o"),
                 ("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete"),
                 ("sequencer.attn_start", "attention_dispatcher.start"), ("attention_dispatcher.done", "sequencer.attn_done"),
@@ -346,11 +377,6 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.export(f"proj_core_{c}_busy_cycles", f"busy_counters.count_{c}")
     d.wire("sequencer.qkv_start", "busy_counters.clear")
     d.wire_all([(f"collector.{x}_wr", f"{x}_glb.wr0") for x in "qkv"] + [("collector.out_wr", "activation_glb.wr0")])
-    d.wire_all([(f"attention_dispatcher.{x}_rd", f"{x}_glb.rd0") for x in "qkv"]
-               + [("attention_dispatcher.attn_wr", "attn_glb.wr0")])
-    for c in range(plan.attn_cores):
-        d.wire(f"attention_dispatcher.core_in_{c}", f"attention_core_{c}.inp")
-        d.wire(f"attention_core_{c}.out", f"attention_dispatcher.core_out_{c}")
     d.export_ports("sequencer", ("start", "busy", "done", "cycles", "cycles_qkv", "cycles_attn"))
     d.export_host(("activation_glb", "weight_glb"), read=("activation_glb",))
     return d
