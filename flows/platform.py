@@ -47,6 +47,7 @@ class FlowKnobs:
     attract_row_margin: float = 0.97  # pseudo-3D attractors stay within this share of the shortest row
     pin3d_placements: int = 4       # co-placed 3D: tier placements at most (logic, memory, logic, memory, ...)
     pin3d_settle: float = 0.01      # ... ending when a placement shortens the 3D wirelength by less than this
+    pin3d_bond_ties: bool = False   # ... and keeping one within pin3d_settle of the best that shortens the bond nets
     cleanup_nets: int = 8000        # above this many nets qrouter's clean-up stage (stage 3, re-routing every
                                     # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out
 

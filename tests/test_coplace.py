@@ -329,13 +329,13 @@ def test_stray_tier_net_obstructions_and_splice():
 def test_pin3d_keeps_a_placement_by_total_then_bond_wirelength():
     from spikestack.flows.coplace.pin3d import _kept, _same_decisions
     best = {"total": 1000.0, "bond": 100.0}
-    assert _kept(0, {"total": 2000.0, "bond": 500.0}, best, 0.01)          # the logic tier's first pass stands
-    assert _kept(1, {"total": 999.0, "bond": 300.0}, best, 0.01)           # shorter in all
-    assert _kept(1, {"total": 1005.0, "bond": 40.0}, best, 0.01)           # same within 1 %, bond nets shorter
-    assert not _kept(1, {"total": 1005.0, "bond": 120.0}, best, 0.01)
-    assert not _kept(1, {"total": 1020.0, "bond": 10.0}, best, 0.01)       # longer by more than the tolerance
+    for ties in (False, True):
+        assert _kept(0, {"total": 2000.0, "bond": 500.0}, best, 0.01, ties)   # the logic tier's first pass stands
+        assert _kept(1, {"total": 999.0, "bond": 300.0}, best, 0.01, ties)    # shorter in all
+        assert not _kept(1, {"total": 1005.0, "bond": 120.0}, best, 0.01, ties)
+        assert not _kept(1, {"total": 1020.0, "bond": 10.0}, best, 0.01, ties)  # longer by more than the tolerance
+    assert not _kept(1, {"total": 1005.0, "bond": 40.0}, best, 0.01, False)   # the same within 1 %, bond nets shorter:
+    assert _kept(1, {"total": 1005.0, "bond": 40.0}, best, 0.01, True)        # kept only with pin3d_bond_ties
     rec = {"hpwl_um": {"independent": {"total": 1100.0, "bond": 200.0}},
-           "passes": [{"hpwl_um": best, "kept": True}, {"hpwl_um": {"total": 1002.0, "bond": 30.0}, "kept": False}]}
-    assert not _same_decisions(rec, 0.01)           # recorded under another rule: placed again, not reused
-    rec["passes"][1]["kept"] = True
-    assert _same_decisions(rec, 0.01)
+           "passes": [{"hpwl_um": best, "kept": True}, {"hpwl_um": {"total": 1002.0, "bond": 30.0}, "kept": True}]}
+    assert _same_decisions(rec, 0.01, True) and not _same_decisions(rec, 0.01, False)   # placed again, not reused
