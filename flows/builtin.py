@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats.def_ import def_stats, drop_fill_over_macros, net_kinds, snap_to_tracks
+from .formats.def_ import def_stats, drop_fill_over_macros, net_count, net_kinds, snap_to_tracks
 from .formats.lef import lef_geometry
 from .formats.rc import loads_tcl
 from .formats.sta import parse_power
@@ -202,8 +202,7 @@ class FlowRun:
     log: Callable = print
     macros: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)   # the step's tools (all of this process's
-                                                                  # children: with flows in parallel, theirs too)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)   # the step's own tools (:func:`run_logged`)
 
     @property
     def work(self) -> Path:
@@ -295,8 +294,7 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
 def route_cleanup(placed_def: str) -> bool:
     """Whether qrouter runs its clean-up stage (stage 3) on this placed design: not above
     ``knobs.cleanup_nets`` nets. The same rule for every implementation of a comparison."""
-    nets = re.search(r"^NETS\s+(\d+)", placed_def, re.M)
-    return not nets or int(nets.group(1)) <= OSU018.knobs.cleanup_nets
+    return net_count(placed_def) <= OSU018.knobs.cleanup_nets
 
 
 def standard_route(routed_def: str, cleanup: bool) -> str:
@@ -325,8 +323,7 @@ def _routing_progress(run: FlowRun) -> Callable[[float], None]:
     def say(elapsed_s: float):
         nonlocal total
         if total is None:
-            m = re.search(r"^NETS (\d+)", _read(run.work / f"{run.top}.def"), re.M)
-            total = int(m.group(1)) if m else 0
+            total = net_count(_read(run.work / f"{run.top}.def"))
         line = routing_line(run.top, total, _read(run.work / "log" / "route.log"), elapsed_s)
         if line:
             run.log(line)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .formats.def_ import components, def_pins, route_statements
+from .formats.def_ import components, def_pins, net_blocks, route_statements
 from .formats.spef import SpefNet, spef_name, write_spef
 from .platform import FlowError
 
@@ -186,13 +186,11 @@ def extract_nets(routed_def: str, lef: str, inst_name: Callable[[str], str | Non
     u, _, chip_pins = def_pins(routed_def)
     comps = components(routed_def)
     m2 = layers.get("metal2") or next(v for v in layers.values() if "r_per_um" in v)
-    sec = re.search(r"^NETS\s+\d+\s*;(.*?)^END NETS", routed_def, re.S | re.M)
     nets, stats = [], {"nets": 0, "unmapped": 0, "joined": 0, "bond_vias": 0, "vias": 0, "duplicate": 0}
     seen = set()
-    for m in re.finditer(r"^\s*-\s+(\S+)(.*?);\s*$", sec.group(1) if sec else "", re.S | re.M):
-        body = m.group(2)
+    for net_name, body in net_blocks(routed_def).items():
         terms = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", re.split(r"\+\s*(?:ROUTED|FIXED|COVER|USE)", body)[0])
-        if m.group(1) in ("vdd", "gnd") or not terms:
+        if net_name in ("vdd", "gnd") or not terms:
             continue
         name = None
         for inst, pin in terms:

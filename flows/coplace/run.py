@@ -47,7 +47,7 @@ from pathlib import Path
 from ..builtin import FlowError, failed_routes, route_cleanup, routing_line, run_logged, standard_route
 from ..netlist import repair_header
 from ..spef import VIA_R_OHM, spef_for
-from ..formats.def_ import components, def_units_die, die_um, power_shapes
+from ..formats.def_ import components, def_units_die, die_um, net_count, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
 from ..platform import OSU018
@@ -171,7 +171,7 @@ def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str]
     for f, t in inputs.items():
         (rdir / f).write_text(t)
     t0 = time.time()
-    total = int(m.group(1)) if (m := re.search(r"^NETS (\d+)", def_text, re.M)) else 0
+    total = net_count(def_text)
 
     def progress(elapsed_s: float):
         line = routing_line(f"{name} (co-placed, 12 layers)", total, (rdir / "route.log").read_text(errors="replace"),

@@ -8,7 +8,7 @@ import re
 
 __all__ = ["def_units_die", "die_um", "components", "port_terminals", "tracks", "def_pins", "routed_layers",
            "power_shapes", "snap_to_tracks", "drop_fill_over_macros", "net_kinds", "net_blocks", "route_statements",
-           "route_lengths", "def_stats"]
+           "route_lengths", "def_stats", "net_count"]
 
 
 def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, float]]:
@@ -22,6 +22,12 @@ _NETS = re.compile(r"^NETS\s+\d+\s*;(.*?)^END NETS", re.S | re.M)
 _NET = re.compile(r"^\s*-\s+(\S+)(?=\s).*?;\s*$", re.S | re.M)
 _PT = re.compile(r"\(\s*([-\d.*]+)\s+([-\d.*]+)(?:\s+[-\d]+)?\s*\)")
 _VIA_AT_END = re.compile(r"\)\s*([A-Za-z]\w*)\s*$")
+
+
+def net_count(def_text: str) -> int:
+    """The signal net count the ``NETS`` header declares (0 without one)."""
+    m = re.search(r"^NETS\s+(\d+)", def_text, re.M)
+    return int(m.group(1)) if m else 0
 
 
 def net_blocks(def_text: str) -> dict[str, str]:
@@ -103,12 +109,11 @@ def net_kinds(def_text: str, macro_cells: set[str], nets: set[str] | None = None
     block of the default MoE: 427 of its 554 such nets failed qrouter's first passes, 134 of its
     4525 cell-only nets)."""
     cell_of = {i: c for i, (c, *_rest) in components(def_text).items()}
-    sec = re.search(r"^NETS.*?^END NETS", def_text, re.S | re.M)
     out = {"port+macro": 0, "port": 0, "macro": 0, "cells": 0}
-    for net in re.finditer(r"^-\s+(\S+)(.*?);\s*$", sec.group(0) if sec else "", re.S | re.M):
-        if nets is not None and net.group(1) not in nets:
+    for name, block in net_blocks(def_text).items():
+        if nets is not None and name not in nets:
             continue
-        terms = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", net.group(2))
+        terms = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", block)
         port = any(i == "PIN" for i, _ in terms)
         macro = any(cell_of.get(i) in macro_cells for i, _ in terms)
         out["port+macro" if port and macro else "port" if port else "macro" if macro else "cells"] += 1
