@@ -49,7 +49,7 @@ _BLOCK = r"^{kind}\s+(\S+)(?:\s+\w+)?\s*$(.*?)^END\s+\1\s*$"
 
 
 def layer_rc(lef: str) -> dict[str, dict]:
-    """Routing layer -> ``{"r_per_um": ohm/µm, "c_per_um": pF/µm, "order": k}``; cut layer ->
+    """Routing layer -> ``{"r_per_um": ohm/µm, "c_per_um": pF/µm, "width_um": µm, "order": k}``; cut layer ->
     ``{"r_via": ohm or None, "order": k}``."""
     out = {}
     for k, m in enumerate(re.finditer(_BLOCK.format(kind="LAYER"), lef, re.S | re.M)):
@@ -61,7 +61,7 @@ def layer_rc(lef: str) -> dict[str, dict]:
             e = re.search(r"EDGECAPACITANCE\s+([\d.eE+-]+)", t)
             out[name] = {"r_per_um": (float(r.group(1)) / w) if r else 0.0,
                          "c_per_um": (float(a.group(1)) * w if a else 0.0) + (2 * float(e.group(1)) if e else 0.0),
-                         "order": k}
+                         "width_um": w, "order": k}
         elif re.search(r"TYPE\s+CUT", t):
             r = re.search(r"RESISTANCE\s+([\d.eE+-]+)", t)
             out[name] = {"r_via": float(r.group(1)) if r else None, "order": k}

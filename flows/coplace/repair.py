@@ -14,31 +14,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..builtin import FlowError, run_logged
+from ..builtin import FlowError, route_cleanup, run_logged, standard_route
 from ..formats.def_ import net_blocks, route_statements
+from ..spef import layer_rc, via_table
 from .stack import routing_layers, tier_of_layer
 
 __all__ = ["route_obstructions", "splice_routes", "repair_strays"]
-
-
-def _layer_widths(lef: str) -> dict[str, float]:
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^LAYER\s+(\S+)\s*\n(?:(?!^END).*\n)*?\s*WIDTH\s+([\d.]+)",
-                                                              lef, re.M)}
-
-
-def _via_layers(lef: str, widths: dict[str, float]) -> dict[str, list[str]]:
-    out = {}
-    for m in re.finditer(r"^VIA\s+(\S+).*?^END\s+\1", lef, re.S | re.M):
-        out[m.group(1)] = [l for l in re.findall(r"^\s*LAYER\s+(\S+)", m.group(0), re.M) if l in widths]
-    return out
 
 
 def route_obstructions(routed_def: str, lef: str, skip: set[str], units: float) -> list[str]:
     """qrouter ``obstruction`` lines (µm) covering every routed wire and via of the nets not in
     ``skip``: each segment a rectangle of its layer's width, each via its metal layers' widths at
     its point."""
-    widths = _layer_widths(lef)
-    vias = _via_layers(lef, widths)
+    layers = layer_rc(lef)
+    widths = {name: v["width_um"] for name, v in layers.items() if "width_um" in v}
+    vias = {name: metals for name, (metals, _) in via_table(lef, layers).items()}
     out = []
     for name, block in net_blocks(routed_def).items():
         if name in skip or "ROUTED" not in block:
@@ -94,7 +84,7 @@ def repair_strays(rdir: Path, name: str, lef: str, placed_def: str, routed_def: 
         tag = f"{name}_repair_{tier}"
         (work / f"{tag}.def").write_text(one)
         (work / f"{tag}.cfg").write_text("\n".join([*base_cfg, *obst, f"read_def {tag}.def",
-                                                    f"qrouter::standard_route {tag}_route.def false", "quit"]) + "\n")
+                                                    standard_route(f"{tag}_route.def", route_cleanup(one)), "quit"]) + "\n")
         (work / "combined.lef").write_text(lef)
         log(f"[ppa] coplaced: {len(nets)} {tier} net(s) routed through the other tier; routing them again inside "
             f"{tier} ...")
