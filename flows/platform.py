@@ -41,7 +41,7 @@ class FlowKnobs:
     buffered_pins: int = 1000       # port bits up to which a hardened block's outputs are buffered
     large_cells: int = 15000        # from here graywolf runs its fast settings (tune_par) ...
     large_pins: int = 1000          # ... or from here
-    spread_density: float = 0.4     # cell density of a large design's core beside hard macros
+    spread_density: float = 0.4     # cell density of every large design's core (with or without macros)
     halo_um: float = 4.0            # free routing margin of a macro's LEF around the routed block
     load_step_pf: float = 0.05      # second point of a characterised macro's output-load tables
     attract_row_margin: float = 0.97  # pseudo-3D attractors stay within this share of the shortest row
