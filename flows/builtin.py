@@ -406,7 +406,9 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
     views = {m["name"]: m for m in macros}
     macro_insts = [c for c, _ in gates if c in views]
     macro_area = sum(views[c]["area_um2"] for c in macro_insts)
-    dstats = def_stats((work / f"{top}.def").read_text())
+    routed = (work / f"{top}.def").read_text()
+    dstats = def_stats(routed)
+    failed_nets = _failed_nets(work / "fail.out") if failed else []
     cfg_text = (work / f"{top}.cfg").read_text() if (work / f"{top}.cfg").exists() else ""
     worst = min(slacks) if slacks else None
     total_s = sum(seconds.values())
@@ -423,9 +425,8 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
         "route_cleanup": standard_route(f"{top}_route.def", False) not in cfg_text,
-        "failed_routes": failed, "failed_nets": _failed_nets(work / "fail.out") if failed else [],
-        "failed_net_kinds": net_kinds((work / f"{top}.def").read_text(), set(views),
-                                      set(_failed_nets(work / "fail.out"))) if failed and macros else {},
+        "failed_routes": failed, "failed_nets": failed_nets,
+        "failed_net_kinds": net_kinds(routed, set(views), set(failed_nets)) if failed and macros else {},
         "wire_cap_pf": wire_c,
         "worst_slack_ns": worst,
         "critical_path_ns": (clock_ns - worst) if worst is not None else None,
