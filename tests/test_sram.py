@@ -411,3 +411,18 @@ def test_large_design_without_macros_is_spread_too(tmp_path):
     seen = (tmp_path / "seen.cel").read_text()
     assert (tmp_path / "top.cel.bak").read_text() == cel
     assert seen.count("FILL") >= n // 2 and seen.count("INVX1_") == n
+
+
+def test_enlarge_die_keeps_the_placement_and_covers_the_new_die_with_tracks():
+    """The router bench's larger dies: DIEAREA grown from its lower-left corner, every TRACKS line
+    extended to the new edge, nothing else changed."""
+    from spikestack.bench.router import _grid_points, enlarge_die
+    d = ("UNITS DISTANCE MICRONS 100 ;\nDIEAREA ( -320 -300 ) ( 33680 23300 ) ;\n"
+         "TRACKS Y -300 DO 237 STEP 100 LAYER metal1 ;\nTRACKS X -320.0 DO 426 STEP 80 LAYER metal2 ;\n"
+         "COMPONENTS 1 ;\n- u1 INVX1 + PLACED ( 1000 2000 ) N ;\nEND COMPONENTS\n")
+    assert enlarge_die(d, 1) == d
+    big = enlarge_die(d, 3)
+    assert "DIEAREA ( -320 -300 ) ( 101680 70500 ) ;" in big and "- u1 INVX1 + PLACED ( 1000 2000 ) N ;" in big
+    assert "TRACKS Y -300 DO 709 STEP 100 LAYER metal1 ;" in big         # (70500 + 300) / 100 + 1
+    assert "TRACKS X -320.0 DO 1276 STEP 80 LAYER metal2 ;" in big       # (101680 + 320) / 80 + 1
+    assert _grid_points(big) == 1276 * 709 * 2

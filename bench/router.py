@@ -1,0 +1,109 @@
+"""`make bench-router`: qrouter's cost per net against the die it routes in.
+
+Why the large designs take hours in the built-in flow: qrouter 1.4.71 (Debian) prepares every net
+by copying the whole routing grid (``route_setup`` in ``qrouter.c``: every layer x every grid
+point), so the time of a net grows with the die area, not with the net. This bench measures it on
+one real placed design: the logic tier of ``configs/moe_ppa_small.toml`` (memory-on-logic, GLBs as
+SRAM macros on the other tier) through the built-in flow, then qrouter's first stage on the same
+placement in dies enlarged by ``SCALES`` in x and y (the cells stay where they are; only the grid
+grows). Table: die, grid points, nets routed, CPU seconds, ms per net, and the ms per net that each
+mm² of die adds (against the smallest die).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..config import load_config
+from ..flows.builtin import run_flow
+from ..flows.formats.def_ import def_units_die, net_count
+from ..flows.platform import OSU018, FlowError
+from ..gen.tiers import tier_sources
+from . import markdown_table
+
+__all__ = ["run", "SCALES", "enlarge_die"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCALES = (1, 6, 12)
+
+
+def enlarge_die(def_text: str, scale: int) -> str:
+    """The placed DEF in a die ``scale`` times as wide and as high (lower-left corner kept), with its
+    ``TRACKS`` extended to cover it."""
+    if scale == 1:
+        return def_text
+    m = re.search(r"DIEAREA \( (-?\d+) (-?\d+) \) \( (-?\d+) (-?\d+) \) ;", def_text)
+    x0, y0, x1, y1 = map(int, m.groups())
+    nx1, ny1 = x0 + (x1 - x0) * scale, y0 + (y1 - y0) * scale
+    text = def_text.replace(m.group(0), f"DIEAREA ( {x0} {y0} ) ( {nx1} {ny1} ) ;")
+
+    def tracks(t):
+        axis, start, step = t.group(1), float(t.group(2)), int(t.group(4))
+        span = (nx1 if axis == "X" else ny1) - start
+        return f"TRACKS {axis} {t.group(2)} DO {int(span // step) + 1} STEP {step}"
+    return re.sub(r"TRACKS ([XY]) (-?[\d.]+) DO (\d+) STEP (\d+)", tracks, text)
+
+
+def _grid_points(def_text: str) -> int:
+    """qrouter's grid: the most tracks across x times the most along y, times the layers."""
+    tracks = re.findall(r"TRACKS ([XY]) \S+ DO (\d+) STEP \d+ LAYER (\S+)", def_text)
+    nx = max(int(n) for a, n, _ in tracks if a == "X")
+    ny = max(int(n) for a, n, _ in tracks if a == "Y")
+    return nx * ny * len({layer for *_, layer in tracks})
+
+
+def _stage1(work: Path, name: str, def_text: str, lefs: list[str]) -> dict:
+    """qrouter's first stage on ``def_text``: CPU seconds and nets routed."""
+    exe = shutil.which("qrouter")
+    if not exe:
+        raise FlowError(f"qrouter not found: {OSU018.packages}")
+    (work / f"{name}.def").write_text(def_text)
+    (work / f"{name}.cfg").write_text("".join(f"read_lef {lef}\n" for lef in lefs)
+                                      + f"catch {{layers 6}}\nvia stack 1\nvdd vdd\ngnd gnd\n"
+                                        f"read_def {name}.def\nstage1\nquit\n")
+    log = work / f"{name}.log"
+    with open(log, "w") as f:
+        p = subprocess.Popen([exe, "-nog", "-s", f"{name}.cfg"], cwd=work, stdout=f, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise FlowError(f"qrouter failed on {work / name}.def; see {log}")
+    out = log.read_text()
+    routed = len(re.findall(r"^Finished routing net", out, re.M))
+    failed = re.findall(r"^Failed net routes: (\d+)", out, re.M)
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "nets_routed": routed,
+            "failed": int(failed[-1]) if failed else None}
+
+
+def run(out_dir: Path, scales=SCALES) -> str:
+    out_dir = Path(out_dir) / "router"
+    cfg = load_config(ROOT / "configs" / "moe_ppa_small.toml")
+    src = tier_sources(cfg, "memory-on-logic", macros=True, tiers_only=True)
+    rep = run_flow(src["texts"]["tier_bottom.v"], "tier_bottom", out_dir / "flow", log=lambda *_: None)
+    work = out_dir / "flow" / "work"
+    placed = (work / "tier_bottom_unroute.def").read_text()
+    lefs = re.findall(r"^read_lef\s+(\S+)", (work / "tier_bottom.cfg").read_text(), re.M)
+    rows, raw, base = [], {}, None
+    for s in scales:
+        text = enlarge_die(placed, s)
+        u, (x0, y0, x1, y1) = def_units_die(text)
+        mm2 = (x1 - x0) * (y1 - y0) / u / u / 1e6
+        grid = _grid_points(text)
+        r = _stage1(out_dir, f"die_x{s}", text, lefs)
+        ms = 1e3 * r["cpu_s"] / max(1, r["nets_routed"])
+        base = base or (mm2, ms)
+        per_mm2 = (ms - base[1]) / (mm2 - base[0]) if mm2 > base[0] else None
+        raw[s] = dict(r, die_mm2=mm2, grid_points=grid, ms_per_net=ms, ms_per_net_per_mm2=per_mm2)
+        rows.append([f"x{s}", f"{mm2:.3f}", f"{grid / 1e6:.1f} M", r["nets_routed"], r["failed"],
+                     f"{r['cpu_s']:.1f}", f"{ms:.1f}", f"{per_mm2:.1f}" if per_mm2 is not None else "-"])
+    (out_dir / "router.json").write_text(json.dumps({"design": "moe_ppa_small tier_bottom (memory-on-logic)",
+                                                     "nets": net_count(placed), "flow": rep["step_seconds"],
+                                                     "scales": raw}, indent=1) + "\n")
+    head = ["die", "die (mm²)", "grid points (6 layers)", "nets routed", "failed (stage 1)", "CPU s",
+            "ms per net", "ms per net per added mm²"]
+    return ("qrouter's first stage on one placement (moe_ppa_small's logic tier, memory-on-logic, "
+            f"{net_count(placed)} nets) in dies enlarged in x and y; the cells stay in place. "
+            "`make bench-router`.\n\n" + markdown_table(head, rows))
