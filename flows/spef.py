@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .formats.def_ import components, def_pins, net_blocks, route_statements
+from .formats.def_ import components, def_pins, net_blocks, net_terminals, route_statements
 from .formats.spef import SpefNet, spef_name, write_spef
 from .platform import FlowError
 
@@ -189,7 +189,7 @@ def extract_nets(routed_def: str, lef: str, inst_name: Callable[[str], str | Non
     nets, stats = [], {"nets": 0, "unmapped": 0, "joined": 0, "bond_vias": 0, "vias": 0, "duplicate": 0}
     seen = set()
     for net_name, body in net_blocks(routed_def).items():
-        terms = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", re.split(r"\+\s*(?:ROUTED|FIXED|COVER|USE)", body)[0])
+        terms = net_terminals(body)
         if net_name in ("vdd", "gnd") or not terms:
             continue
         name = None

@@ -15,20 +15,18 @@ from __future__ import annotations
 import math
 import re
 
-from ..formats.def_ import components, def_units_die, net_blocks, route_lengths, route_statements
+from ..formats.def_ import components, def_units_die, net_blocks, net_terminals, route_lengths, route_statements
 from ..platform import OSU018
 from .stack import BOND_VIA, TOP_SUFFIX, tier_of_layer
 
 __all__ = ["PREFIX", "top_offset", "def_nets", "def_pins_raw", "combined_def", "read_routes", "split_def"]
 
 PREFIX = {"tier_bottom": "B_", "tier_top": "T_"}
-_TERM = re.compile(r"\(\s*(\S+)\s+(\S+)\s*\)")
 
 
 def def_nets(def_text: str) -> dict[str, list[tuple[str, str]]]:
     """Net -> its terminals ``(instance, pin)`` (``("PIN", port)`` for a port) of a placed DEF."""
-    return {name: _TERM.findall(re.split(r"\+\s*(?:ROUTED|FIXED|COVER)", block)[0])
-            for name, block in net_blocks(def_text).items()}
+    return {name: net_terminals(block) for name, block in net_blocks(def_text).items()}
 
 
 def def_pins_raw(def_text: str) -> dict[str, str]:
@@ -210,7 +208,7 @@ def split_def(routed_def: str, tier: str) -> str:
             elif net is not None and w[:1] in (["+"], ["NEW"]) and ("ROUTED" in w[:2] or w[0] == "NEW"):
                 net["routes"].append(line.strip())
             elif net is not None:
-                net["terms"] += _TERM.findall(line)
+                net["terms"] += net_terminals(line)
         elif sec in ("SPECIALNETS", "VIAS") and tier != "tier_bottom":
             continue
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["def_units_die", "die_um", "components", "port_terminals", "tracks", "def_pins", "routed_layers",
+__all__ = ["def_units_die", "net_terminals", "die_um", "components", "port_terminals", "tracks", "def_pins", "routed_layers",
            "power_shapes", "snap_to_tracks", "drop_fill_over_macros", "net_kinds", "net_blocks", "route_statements",
            "route_lengths", "def_stats", "net_count"]
 
@@ -35,6 +35,16 @@ def net_blocks(def_text: str) -> dict[str, str]:
     the power routes, are not signal nets)."""
     sec = _NETS.search(def_text)
     return {m.group(1): m.group(0) for m in _NET.finditer(sec.group(1) if sec else "")}
+
+
+_TERM = re.compile(r"\(\s*(\S+)\s+(\S+)\s*\)")
+_ATTR = re.compile(r"\s\+\s")
+
+
+def net_terminals(block: str) -> list[tuple[str, str]]:
+    """The terminals ``(instance, pin)`` of one net's block (``("PIN", port)`` for a port): the
+    connections DEF lists before the net's first ``+`` attribute (``ROUTED``, ``USE``, ...)."""
+    return _TERM.findall(_ATTR.split(block, 1)[0])
 
 
 def route_statements(block: str):
@@ -113,7 +123,7 @@ def net_kinds(def_text: str, macro_cells: set[str], nets: set[str] | None = None
     for name, block in net_blocks(def_text).items():
         if nets is not None and name not in nets:
             continue
-        terms = re.findall(r"\(\s*(\S+)\s+(\S+)\s*\)", block)
+        terms = net_terminals(block)
         port = any(i == "PIN" for i, _ in terms)
         macro = any(cell_of.get(i) in macro_cells for i, _ in terms)
         out["port+macro" if port and macro else "port" if port else "macro" if macro else "cells"] += 1
