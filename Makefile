@@ -73,7 +73,7 @@ bench-census: setup pd-tools
 bench-ssa: setup pd-tools
 	nice $(VPY) -m spikestack.cli bench --only ssa --out out/bench --table BENCHMARKS.md
 
-# qrouter's time per net against the die area, on one placement in enlarged dies (about 15 minutes)
+# qrouter's time per net against the die area, on one placement in enlarged dies (9 minutes here)
 bench-router: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only router --out out/bench --table BENCHMARKS.md
 
