@@ -12,16 +12,13 @@ mm² of die adds (against the smallest die).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 from ..config import load_config
-from ..flows.builtin import run_flow
+from ..flows.builtin import run_flow, run_logged
 from ..flows.formats.def_ import def_units_die, net_count
-from ..flows.platform import OSU018, FlowError
+from ..flows.platform import ensure_tools
 from ..gen.tiers import tier_sources
 from . import markdown_table
 
@@ -36,10 +33,9 @@ def enlarge_die(def_text: str, scale: int) -> str:
     ``TRACKS`` extended to cover it."""
     if scale == 1:
         return def_text
-    m = re.search(r"DIEAREA \( (-?\d+) (-?\d+) \) \( (-?\d+) (-?\d+) \) ;", def_text)
-    x0, y0, x1, y1 = map(int, m.groups())
+    x0, y0, x1, y1 = map(round, def_units_die(def_text)[1])
     nx1, ny1 = x0 + (x1 - x0) * scale, y0 + (y1 - y0) * scale
-    text = def_text.replace(m.group(0), f"DIEAREA ( {x0} {y0} ) ( {nx1} {ny1} ) ;")
+    text = re.sub(r"DIEAREA[^;]*;", f"DIEAREA ( {x0} {y0} ) ( {nx1} {ny1} ) ;", def_text, count=1)
 
     def tracks(t):
         axis, start, step = t.group(1), float(t.group(2)), int(t.group(4))
@@ -58,24 +54,18 @@ def _grid_points(def_text: str) -> int:
 
 def _stage1(work: Path, name: str, def_text: str, lefs: list[str]) -> dict:
     """qrouter's first stage on ``def_text``: CPU seconds and nets routed."""
-    exe = shutil.which("qrouter")
-    if not exe:
-        raise FlowError(f"qrouter not found: {OSU018.packages}")
+    exe = ensure_tools()["qrouter"]
     (work / f"{name}.def").write_text(def_text)
     (work / f"{name}.cfg").write_text("".join(f"read_lef {lef}\n" for lef in lefs)
                                       + f"catch {{layers 6}}\nvia stack 1\nvdd vdd\ngnd gnd\n"
                                         f"read_def {name}.def\nstage1\nquit\n")
     log = work / f"{name}.log"
-    with open(log, "w") as f:
-        p = subprocess.Popen([exe, "-nog", "-s", f"{name}.cfg"], cwd=work, stdout=f, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(p.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise FlowError(f"qrouter failed on {work / name}.def; see {log}")
+    cpu_s = run_logged([exe, "-nog", "-s", f"{name}.cfg"], work, log, f"qrouter stage 1 on {name}.def")
     out = log.read_text()
     routed = len(re.findall(r"^Finished routing net", out, re.M))
     failed = re.findall(r"^Failed net routes: (\d+)", out, re.M)
     routes = re.findall(r"Stage 1 total routes completed: (\d+)", out)
-    return {"cpu_s": usage.ru_utime + usage.ru_stime, "nets_routed": routed,
+    return {"cpu_s": cpu_s, "nets_routed": routed,
             "routes": int(routes[-1]) if routes else None, "failed": int(failed[-1]) if failed else None}
 
 
