@@ -197,6 +197,30 @@ def test_attractors_of_either_tier_sit_under_the_other_tiers_pins():
     assert got == {"b0": (int(y // 1000) + 1, int(x))}
 
 
+def test_attractors_of_a_spread_tier_find_its_cells_padded_with_fill():
+    """A large tier is spread (macro_place.spread): graywolf's files name each cell padded with fill
+    ``FILL.<w>X<n>.<instance>`` and place2def writes ``FILL_0_<instance>`` at its left edge; the
+    graywolf-to-DEF translation is read from that piece, as from an unpadded cell."""
+    from spikestack.flows.coplace.pins import attract_points, tier_shift
+    from spikestack.flows.formats.lef import lef_geometry
+    geo = lef_geometry([OSU018.stdcell_lef.read_text()])
+    defs = _two_tiers(top_pin=False)
+    pl2 = "1 0 0 5000 1000 0 0\n2 0 1000 5000 2000 0 0\n3 0 2000 5000 3000 0 0\n"
+    plain = attract_points(defs["tier_top"], defs["tier_bottom"], "U1 250 250 0 0\n", pl2, geo, {"b0"},
+                           tier_shift("tier_bottom", (8.0, 8.0)))
+    # the same cell padded with two fills of 0.8 um: the pieces start 1.6 um left of the cell
+    spread = defs["tier_bottom"].replace("- U1 INVX1 + PLACED ( 300 300 ) N ;",
+                                         "- FILL_0_U1 FILL + PLACED ( 140 300 ) N ;\n- FILL_1_U1 FILL + PLACED ( 220 300 ) N ;\n"
+                                         "- U1 INVX1 + PLACED ( 300 300 ) N ;")
+    assert "FILL_0_U1" in spread
+    got = attract_points(defs["tier_top"], spread, "FILL.80X2.U1 90 250 0 0\n", pl2, geo, {"b0"},
+                         tier_shift("tier_bottom", (8.0, 8.0)))
+    assert got == plain
+    with pytest.raises(ValueError, match="no cell of the .pl1"):
+        attract_points(defs["tier_top"], defs["tier_bottom"], "FILL.80X2.U9 90 250 0 0\n", pl2, geo, {"b0"},
+                       tier_shift("tier_bottom", (8.0, 8.0)))
+
+
 @pytest.fixture(scope="module")
 def coplaced_tiny(tmp_path_factory):
     """One PPA run of the tiny linear layer with SRAM GLBs, both 3D methods."""

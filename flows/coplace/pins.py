@@ -7,6 +7,8 @@ Frames: the logic tier (``tier_bottom``) at its own DEF coordinates, the other t
 """
 from __future__ import annotations
 
+import re
+
 from ..formats.def_ import components
 from .attract import row_positions
 from .merge import PREFIX, combined_def, def_nets
@@ -15,6 +17,10 @@ from .stack import TOP_SUFFIX
 __all__ = ["TIERS", "pin_points", "centroid", "bond_pin_centroid", "attract_points", "tier_shift", "hpwl"]
 
 TIERS = ("tier_top", "tier_bottom")
+# qflow's decongest.tcl names a cell it pads with fill ``<fill>.<width>[X<n>].<instance>`` in graywolf's
+# files; place2def writes the fill first, from the padded cell's left edge, as ``<fill>_0_<instance>``
+# (the instance: what follows the last dot), ``<fill>_1_<instance>``, ..., then the cell
+PADDED = re.compile(r"([^ \t.]+)\.[0-9X]+\.")
 
 
 def pin_points(def_text: str, geo: dict, prefix: str = "", shift: tuple[float, float] = (0.0, 0.0)) -> dict:
@@ -70,8 +76,12 @@ def attract_points(other_def: str, tier_def: str, tier_pl1: str, tier_pl2: str, 
     tx = ty = None
     for line in tier_pl1.splitlines():
         w = line.split()
-        if len(w) >= 5 and w[0] in comps:
-            tx, ty = comps[w[0]][1] * 100 - int(w[1]), comps[w[0]][2] * 100 - int(w[2])
+        name = w[0] if w else ""
+        padded = PADDED.match(name)
+        if padded:                    # a spread design's cell padded with fill (macro_place.spread)
+            name = f"{padded.group(1)}_0_{name.rsplit('.', 1)[1]}"
+        if len(w) >= 5 and name in comps:
+            tx, ty = comps[name][1] * 100 - int(w[1]), comps[name][2] * 100 - int(w[2])
             break
     if tx is None:
         raise ValueError("attract: no cell of the .pl1 in the placed DEF")
