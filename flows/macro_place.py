@@ -32,8 +32,8 @@ get a sparser core (:func:`spread`: fill cells to ``OSU018.knobs.spread_density`
 macros, so that every large implementation of a comparison has one cell density; with macros, their
 macros in an order that follows the nets (:func:`order_macros`: the macros that talk most to
 the cells nearest the core, partners stacked together). All large designs
-are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: 1 move in
-``cells / 1000``) and without TimberWolfSC's channel global router, whose feed-through
+are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: the same share,
+``1 / OSU018.knobs.anneal_fast`` of qflow's moves per cell, for every large design) and without TimberWolfSC's channel global router, whose feed-through
 assignment the over-the-cell router qrouter does not use: an expert core of 8.7 k cells and
 2947 pins took 26 min in graywolf as qflow sets it up, 52 s so.
 The net list graywolf writes only with its global router (``<root>.pin``) is then written from
@@ -173,13 +173,14 @@ def order_macros(macros: list[dict], std_text: str) -> list[dict]:
     return out
 
 
-def tune_par(par_text: str, cells: int) -> str:
-    """The graywolf parameter file of a large design (:func:`is_large`) of ``cells`` standard
-    cells and pins: ``TWSC*fast`` (annealing moves per cell divided by ``cells / 1000``) and
+def tune_par(par_text: str) -> str:
+    """The graywolf parameter file of a large design (:func:`is_large`): ``TWSC*fast`` (annealing
+    moves per cell divided by ``OSU018.knobs.anneal_fast``, the same for every large design, so
+    every implementation of a comparison gets the same placement effort per cell) and
     TimberWolfSC's global router off."""
     text = re.sub(r"^TWSC\*do\.global\.route.*$", "TWSC*do.global.route  : off", par_text, flags=re.M)
     text = re.sub(r"^TWSC\*fast.*\n", "", text, flags=re.M)
-    return text.rstrip("\n") + f"\nTWSC*fast : {max(2, round(cells / 1000))}\n"
+    return text.rstrip("\n") + f"\nTWSC*fast : {OSU018.knobs.anneal_fast}\n"
 
 
 def count_cells(cel_text: str) -> tuple[int, int]:
@@ -400,11 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     graywolf, args = argv[0], argv[1:]
     root = args[-1]
     cel, par = Path(f"{root}.cel"), Path(f"{root}.par")
+    # large or not is decided on the design's own pins, before attractors take the place of its bond
+    # pads: a tier placed with the other tier's pins as attractors gets the settings (spread, rows,
+    # annealing) of its own independent placement, whose rows the attractors are given in
+    large = is_large(cel.read_text() if cel.exists() else "")
     attracted = attract.apply(root)          # the other tier's pins as fixed attractors (coplaced 3D)
     text = cel.read_text() if cel.exists() else ""
-    large = is_large(text)
     if large and par.exists():
-        par.write_text(tune_par(par.read_text(), sum(count_cells(text))))
+        par.write_text(tune_par(par.read_text()))
     has_macros = bool(re.search(r"^hardcell", text, re.M))
     if large:
         spread(root)
