@@ -42,7 +42,7 @@ class FlowKnobs:
     large_cells: int = 15000        # from here graywolf runs its fast settings (tune_par) ...
     large_pins: int = 1000          # ... or from here
     anneal_fast: int = 5            # ... with 1/this of qflow's annealing moves per cell (TWSC*fast): moe_ppa_mid's
-                                    # logic tier failed 14 % of qrouter's first pass at 1/22 (the old 1 per 1000 cells),
+                                    # logic tier failed 14 % of qrouter's first pass at 1/23 (the old 1 per 1000 cells),
                                     # 0.8 % at 1/5 (173 of 22,827 nets; all routed after 32 CPU-min; placed in 8.5 min)
     spread_density: float = 0.4     # cell density of every large design's core (with or without macros)
     halo_um: float = 4.0            # free routing margin of a macro's LEF around the routed block
