@@ -404,9 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     # large or not is decided on the design's own pins, before attractors take the place of its bond
     # pads: a tier placed with the other tier's pins as attractors gets the settings (spread, rows,
     # annealing) of its own independent placement, whose rows the attractors are given in
-    large = is_large(cel.read_text() if cel.exists() else "")
-    attracted = attract.apply(root)          # the other tier's pins as fixed attractors (coplaced 3D)
     text = cel.read_text() if cel.exists() else ""
+    large = is_large(text)
+    attracted = attract.apply(root)          # the other tier's pins as fixed attractors (coplaced 3D)
+    if attracted:
+        text = cel.read_text()
     if large and par.exists():
         par.write_text(tune_par(par.read_text()))
     has_macros = bool(re.search(r"^hardcell", text, re.M))
