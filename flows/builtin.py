@@ -34,6 +34,7 @@ of each step; the tool logs stay in ``out_dir/logs``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -52,6 +53,7 @@ from .formats.sta import parse_power
 from .formats.verilog import cells_of
 from .netlist import drop_port_buffers, repair_header
 from .platform import OSU018, FlowError, ensure_tools
+from .resumable import first_pass, ripup_script
 from .sram import shapes_in, write_macro
 
 __all__ = ["run_flow", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
@@ -262,6 +264,22 @@ def set_up_reroute(run: FlowRun, blocks: list | None, reroute) -> None:
     run.seconds["reroute_prep"] = round(time.time() - t0, 2)
 
 
+def resume_routing(run: FlowRun, blocks: list | None, placed_key: str) -> bool:
+    """Whether ``out_dir`` holds the placement of the same run (``placed.json``) with a routing in
+    checkpointed chunks begun on it (:func:`checkpointed_first_pass`): then its synthesis and
+    placement (and their times) are kept and the routing goes on from the checkpoint."""
+    rec = run.out_dir / "placed.json"
+    if not (rec.exists() and (run.work / f"{run.top}_ckpt.json").exists()):
+        return False
+    placed = json.loads(rec.read_text())
+    if placed["key"] != placed_key:
+        return False
+    run.macros = _macro_setup(run.verilog_text, run.work, blocks, project_vars=False)
+    run.seconds, run.cpu_seconds = placed["step_seconds"], placed["cpu_seconds"]
+    run.log(f"[ppa] {run.top}: resuming the routing of the placement in {run.work}")
+    return True
+
+
 def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, nobuffers: bool = False) -> None:
     """Step ``i`` of the flow, one qflow script; after synthesis (``nobuffers``) the buffers
     between macro pins and output ports are taken out, after placement the hardened blocks are
@@ -269,7 +287,9 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     work, top, macros = run.work, run.top, run.macros
     run.log(f"[ppa] {top}: step {i}/{N_STEPS}: {name} ...")
     t0 = time.time()
-    cpu = run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
+    before = checkpointed_first_pass(run) if name.startswith("routing") else {"cpu_s": 0.0, "wall_s": 0.0, "now_s": 0.0}
+    t0 -= before["wall_s"] - before["now_s"]          # chunks of earlier runs count in the step's time
+    cpu = before["cpu_s"] + run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
     if name.startswith("synthesis") and macros and nobuffers:
         _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
     cfg = work / f"{top}.cfg"
@@ -289,6 +309,25 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     run.cpu_seconds[name.split(" ")[0]] = round(cpu, 2)
     run.log(f"[ppa] {top}: {name.split(' ')[0]} done: {run.seconds[name.split(' ')[0]]:.0f} s wall, "
             f"{run.cpu_seconds[name.split(' ')[0]]:.0f} s CPU")
+
+
+def checkpointed_first_pass(run: FlowRun) -> dict:
+    """Before the routing step of a design above ``knobs.cleanup_nets`` nets: qrouter's first pass
+    in checkpointed chunks (:mod:`spikestack.flows.resumable`; a checkpoint of the same placement
+    is continued), and the routing script made the last run, the rip-up of the checkpoint's failed
+    nets. Returns the chunks' ``cpu_s`` and ``wall_s`` (over every run of them) and ``now_s`` (this
+    call's seconds); zeros for a smaller design."""
+    work, top = run.work, run.top
+    placed = (work / f"{top}_unroute.def").read_text()
+    if route_cleanup(placed):
+        return {"cpu_s": 0.0, "wall_s": 0.0, "now_s": 0.0}
+    t0 = time.time()
+    cfg = work / f"{top}.cfg"
+    lines = cfg.read_text().splitlines()
+    head = lines[:next(k for k, line in enumerate(lines) if line.startswith("read_def"))]
+    state = first_pass(work, top, head, placed, OSU018.knobs.chunk_nets, run_logged, run.log, label=top)
+    cfg.write_text("\n".join(ripup_script(head, f"{top}_ckpt.def", state["failed"], f"{top}_route.def")) + "\n")
+    return {"cpu_s": state["cpu_s"], "wall_s": state["wall_s"], "now_s": time.time() - t0}
 
 
 def route_cleanup(placed_def: str) -> bool:
@@ -461,13 +500,19 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     timed again, keeping its synthesis and placement (their times are carried over)."""
     run = FlowRun(verilog_text, top, Path(out_dir).resolve(), ensure_tools(), log)
     steps = qflow_steps(run)
+    placed_key = hashlib.sha256(json.dumps([verilog_text, top, project_vars, repr(blocks)]).encode()).hexdigest()[:16]
     if reroute is not None:
         set_up_reroute(run, blocks, reroute)
+        steps = steps[2:]
+    elif resume_routing(run, blocks, placed_key):
         steps = steps[2:]
     else:
         set_up(run, blocks, project_vars)
     for i, step in enumerate(steps, 4 - len(steps)):
         qflow_step(run, i, *step, nobuffers=bool((project_vars or {}).get("nobuffers")))
+        if step[0].startswith("placement"):
+            (run.out_dir / "placed.json").write_text(json.dumps({"key": placed_key, "step_seconds": run.seconds,
+                                                                 "cpu_seconds": run.cpu_seconds}) + "\n")
     failed = failed_routes((run.logs / "route.log").read_text())
     sta_net, wire_c = parasitics(run, port_loads_pf)
     sta_out, macro_inst_names = static_timing(run, sta_net, clock_ns, activity, input_delays_ns)

@@ -52,7 +52,9 @@ class FlowKnobs:
     pin3d_settle: float = 0.01      # ... ending when a placement shortens the 3D wirelength by less than this
     pin3d_bond_ties: bool = False   # ... and keeping one within pin3d_settle of the best that shortens the bond nets
     cleanup_nets: int = 8000        # above this many nets qrouter's clean-up stage (stage 3, re-routing every
-                                    # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out
+                                    # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out, and the
+                                    # first pass runs in checkpointed chunks (flows/resumable.py) ...
+    chunk_nets: int = 3000          # ... of this many nets: hours of routing resume where they stopped
 
 
 @dataclass(frozen=True)

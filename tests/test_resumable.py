@@ -1,0 +1,129 @@
+"""Checkpointed routing (flows/resumable.py): qrouter's first pass in chunks that a later run
+continues, then the rip-up; real qrouter on a small placed design."""
+import dataclasses
+import json
+import re
+from collections import defaultdict
+
+import pytest
+
+from spikestack.config import LifConfig
+from spikestack.flows import builtin
+from spikestack.flows.builtin import run_flow, run_logged
+from spikestack.flows.formats.def_ import net_terminals, route_statements
+from spikestack.flows.platform import OSU018
+from spikestack.flows.resumable import first_pass, net_blocks, qrouter_order, with_blocks
+
+DEF = """VERSION 5.6 ;
+NETS 4 ;
+- a
+  ( U1 Y ) ;
+- b
+  ( U1 A ) ( U2 Y ) ( U3 A )
+- c
+  ( U2 A ) ( U4 Y )
++ ROUTED metal1 ( 10 20 ) ( 30 * ) ;
+- d
+  ( U3 Y ) ( U4 A ) ( U5 A ) ;
+END NETS
+END DESIGN
+"""
+
+
+def test_blocks_are_split_at_each_net_even_without_its_semicolon():
+    """qrouter's write_def leaves out the ';' of some ignored nets; each net is still its own block,
+    and qrouter's order is most terminals first, then DEF order, nets of one terminal left out."""
+    blocks = net_blocks(DEF)
+    assert list(blocks) == ["a", "b", "c", "d"] and all(b.endswith(";") for b in blocks.values())
+    assert [len(net_terminals(b)) for b in blocks.values()] == [1, 3, 2, 3]
+    assert qrouter_order(DEF) == ["b", "d", "c"]
+    new = with_blocks(DEF, {"b": "- b\n  ( U1 A ) ( U2 Y ) ( U3 A )\n+ ROUTED metal2 ( 1 2 ) ( 3 * ) ;"})
+    assert "+ ROUTED metal2" in net_blocks(new)["b"] and net_blocks(new)["c"] == blocks["c"]
+    assert new.count("\n- ") == 4 and new.endswith("END NETS\nEND DESIGN\n")
+
+
+def _grid_owners(def_text: str, step: int = 10) -> dict:
+    """(layer, x, y) -> the nets whose routed segments pass there, sampled every ``step`` units."""
+    owners = defaultdict(set)
+    for net, block in net_blocks(def_text).items():
+        for layer, pts, _via in route_statements(block):
+            for (x0, y0), (x1, y1) in zip(pts, pts[1:] or pts):
+                n = max(abs(x1 - x0), abs(y1 - y0)) // step + 1
+                for k in range(int(n) + 1):
+                    t = k / n
+                    owners[(layer, round(x0 + (x1 - x0) * t), round(y0 + (y1 - y0) * t))].add(net)
+    return owners
+
+
+@pytest.fixture(scope="module")
+def chunked_pe(tmp_path_factory):
+    """A LIF PE through the whole flow, routed in checkpointed chunks of 150 nets (the knobs made
+    small enough for it)."""
+    from amaranth.back import verilog
+    from spikestack.hw.lib.pe import LifPE
+    out = tmp_path_factory.mktemp("chunked")
+    v = verilog.convert(LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=8, b_bits=16, acc_bits=18, v_bits=16), name="lifpe")
+    knobs = dataclasses.replace(OSU018.knobs, cleanup_nets=100, chunk_nets=150)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builtin, "OSU018", dataclasses.replace(OSU018, knobs=knobs))
+        rep = run_flow(v, "lifpe", out, clock_ns=10.0, log=lambda *_: None)
+    return out, rep
+
+
+def test_a_large_design_routes_in_chunks_then_rips_up(chunked_pe):
+    """The first pass ran in several chunks, the last run routed what they left: 0 failed routes,
+    every net of two terminals or more routed, no grid point on a layer shared by two nets."""
+    out, rep = chunked_pe
+    work = out / "work"
+    state = json.loads((work / "lifpe_ckpt.json").read_text())
+    assert state["finished"] and state["chunks"] >= 2 and state["done"] == len(state["order"]) > 300
+    assert "stage1 route" in (work / "lifpe.cfg").read_text() or not state["failed"]
+    assert rep["failed_routes"] == 0 and rep["wirelength_um"] > 0
+    routed = (work / "lifpe.def").read_text()
+    blocks = net_blocks(routed)
+    assert all("+ ROUTED" in blocks[n] for n in state["order"])
+    shared = [k for k, nets in _grid_owners(routed).items() if len(nets) > 1]
+    assert shared == []
+    assert rep["step_seconds"]["routing"] > 0 and set(rep["step_seconds"]) == {"synthesis", "placement", "routing",
+                                                                               "parasitics", "sta"}
+
+
+def test_an_interrupted_first_pass_resumes_to_the_same_routes(chunked_pe, tmp_path):
+    """Stopped after one chunk and run again, the first pass ends with the same checkpoint DEF, byte
+    for byte, as one run without a stop (the chunks are deterministic and start from the saved one)."""
+    out, _ = chunked_pe
+    work = out / "work"
+    placed = (work / "lifpe_unroute.def").read_text()
+    lines = (work / "lifpe.cfg").read_text().splitlines()
+    head = lines[:next(i for i, line in enumerate(lines) if line.startswith("read_def"))]
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    whole = first_pass(one, "lifpe", head, placed, 150, run_logged, log=lambda *_: None)
+    said = []
+    part = first_pass(two, "lifpe", head, placed, 150, run_logged, log=said.append, max_chunks=1)
+    assert not part["finished"] and part["chunks"] == 1
+    rest = first_pass(two, "lifpe", head, placed, 150, run_logged, log=said.append)
+    assert any("resuming the first pass at 150" in s for s in said)
+    assert rest["finished"] and rest["chunks"] == whole["chunks"] and rest["failed"] == whole["failed"]
+    assert (two / "lifpe_ckpt.def").read_text() == (one / "lifpe_ckpt.def").read_text()
+    # a checkpoint of another script (or placement) is not continued: it starts again
+    again = first_pass(two, "lifpe", head + ["# another script"], placed, 150, run_logged, log=lambda *_: None,
+                       max_chunks=0)
+    assert again["done"] == 0 and again["chunks"] == 0
+
+
+def test_the_flow_run_again_resumes_the_routing(chunked_pe, monkeypatch):
+    """run_flow of the same design in the same directory, with a checkpointed routing there, keeps
+    the synthesis and placement (not run again) and continues the routing from the checkpoint."""
+    from amaranth.back import verilog
+    from spikestack.hw.lib.pe import LifPE
+    out, rep = chunked_pe
+    v = verilog.convert(LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=8, b_bits=16, acc_bits=18, v_bits=16), name="lifpe")
+    synth = (out / "logs" / "synth.log").stat().st_mtime_ns
+    monkeypatch.setattr(builtin, "OSU018", dataclasses.replace(OSU018, knobs=dataclasses.replace(
+        OSU018.knobs, cleanup_nets=100, chunk_nets=150)))
+    said = []
+    again = run_flow(v, "lifpe", out, clock_ns=10.0, log=said.append)
+    assert any("resuming the routing" in s for s in said) and (out / "logs" / "synth.log").stat().st_mtime_ns == synth
+    assert again["failed_routes"] == 0 and again["cells"] == rep["cells"]
+    assert again["step_seconds"]["placement"] == rep["step_seconds"]["placement"]
