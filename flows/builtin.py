@@ -53,7 +53,7 @@ from .formats.sta import parse_power
 from .formats.verilog import cells_of
 from .netlist import drop_port_buffers, repair_header
 from .platform import OSU018, FlowError, ensure_tools
-from .resumable import first_pass, ripup_script
+from .resumable import delays_script, final_routes, first_pass, ripup_script
 from .sram import shapes_in, write_macro
 
 __all__ = ["run_flow", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
@@ -290,6 +290,8 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
     before = checkpointed_first_pass(run) if name.startswith("routing") else {"cpu_s": 0.0, "wall_s": 0.0, "now_s": 0.0}
     t0 -= before["wall_s"] - before["now_s"]          # chunks of earlier runs count in the step's time
     cpu = before["cpu_s"] + run_logged(cmd, work, run.logs / logname, name, _routing_progress(run) if name.startswith("routing") else None)
+    if before.get("head") is not None:
+        cpu += checkpointed_routes(run, before["head"])
     if name.startswith("synthesis") and macros and nobuffers:
         _drop_port_buffers(work, top, run.verilog_text, {m["name"] for m in macros}, run.log)
     cfg = work / f"{top}.cfg"
@@ -327,7 +329,19 @@ def checkpointed_first_pass(run: FlowRun) -> dict:
     head = lines[:next(k for k, line in enumerate(lines) if line.startswith("read_def"))]
     state = first_pass(work, top, head, placed, OSU018.knobs.chunk_nets, run_logged, run.log, label=top)
     cfg.write_text("\n".join(ripup_script(head, f"{top}_ckpt.def", state["failed"], f"{top}_route.def")) + "\n")
-    return {"cpu_s": state["cpu_s"], "wall_s": state["wall_s"], "now_s": time.time() - t0}
+    return {"cpu_s": state["cpu_s"], "wall_s": state["wall_s"], "now_s": time.time() - t0, "head": head}
+
+
+def checkpointed_routes(run: FlowRun, head: list[str]) -> float:
+    """After the last run of a checkpointed routing: the routed DEF with each net's route once
+    (:func:`~spikestack.flows.resumable.final_routes`) and its RC file written again from it.
+    Returns qrouter's CPU seconds."""
+    work, top = run.work, run.top
+    routed = work / f"{top}.def"
+    routed.write_text(final_routes(routed.read_text(), (work / f"{top}_ckpt.def").read_text(),
+                                   (work / "log" / "route.log").read_text(errors="replace")))   # qrouter's whole log
+    (work / f"{top}_rc.cfg").write_text("\n".join(delays_script(head, routed.name, f"{top}.rc")) + "\n")
+    return run_logged(["qrouter", "-nog", "-s", f"{top}_rc.cfg"], work, run.logs / "route_rc.log", "RC of the routed DEF")
 
 
 def route_cleanup(placed_def: str) -> bool:

@@ -84,6 +84,12 @@ def test_a_large_design_routes_in_chunks_then_rips_up(chunked_pe):
     assert all("+ ROUTED" in blocks[n] for n in state["order"])
     shared = [k for k, nets in _grid_owners(routed).items() if len(nets) > 1]
     assert shared == []
+    # each net's route once (qrouter writes a net read from the DEF twice; the first pass's route is kept)
+    assert not [n for n, b in blocks.items() if b.count("+ ROUTED") > 1]
+    ckpt = net_blocks((work / "lifpe_ckpt.def").read_text())
+    ripped = set(re.findall(r"^Ripping up blocking net (\S+)", (work / "log" / "route.log").read_text(), re.M))
+    assert all(blocks[n] == b for n, b in ckpt.items() if "+ ROUTED" in b and n not in ripped)
+    assert (work / "lifpe.rc").stat().st_mtime >= (work / "lifpe.def").stat().st_mtime
     assert rep["step_seconds"]["routing"] > 0 and set(rep["step_seconds"]) == {"synthesis", "placement", "routing",
                                                                                "parasitics", "sta"}
 

@@ -51,7 +51,7 @@ from ..formats.def_ import components, def_units_die, die_um, net_count, power_s
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
 from ..platform import OSU018
-from ..resumable import first_pass, ripup_script
+from ..resumable import final_routes, first_pass, ripup_script
 from .extract import calibration, rc_text
 from .merge import PREFIX, combined_def, read_routes, split_def, top_offset
 from .pin3d import place_both_tiers
@@ -190,6 +190,9 @@ def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str]
         run_logged(["qrouter", "-nog", "-s", f"{name}.cfg"], rdir, rdir / "route.log", "co-placed routing", progress)
     except FlowError as e:                  # no routed DEF: reported below as a failed routing
         log(f"[ppa] coplaced: {e}")
+    if chunks["wall_s"] and routed.exists():
+        routed.write_text(final_routes(routed.read_text(), (rdir / f"{name}_ckpt.def").read_text(),
+                                       (rdir / "route.log").read_text(errors="replace")))
     secs = time.time() - t0 + chunks["wall_s"]
     log(f"[ppa] coplaced: one qrouter run over the 12-layer stack: {secs:.0f} s")
     return (routed.read_text() if routed.exists() else ""), secs
