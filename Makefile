@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router ppa pd-tools clean
+.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-ssa: setup pd-tools
 # qrouter's time per net against the die area, on one placement in enlarged dies (9 minutes here)
 bench-router: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only router --out out/bench --table BENCHMARKS.md
+
+# Checkpointed routing (large designs: the first pass in saved chunks) against one qrouter run (a few minutes).
+bench-chunks: setup pd-tools
+	$(VPY) -m spikestack.cli bench --only chunks --out out/bench --table BENCHMARKS.md
 
 # the default MoE and MHA alone: cycles against the ideal (two Verilator builds, a few minutes)
 bench-defaults: setup

@@ -98,3 +98,75 @@ def run(out_dir: Path, scales=SCALES) -> str:
     return ("qrouter's first stage on one placement (moe_ppa_small's logic tier, memory-on-logic, "
             f"{net_count(placed)} nets) in dies enlarged in x and y; the cells stay in place. "
             "`make bench-router`.\n\n" + markdown_table(head, rows))
+
+
+CHUNKS = (1000, 500)
+
+
+def _one_run(work: Path, head: list[str], placed: str, name: str) -> dict:
+    """One qrouter run: stages 1 and 2 of ``standard_route``, no clean-up (as for a large design)."""
+    from ..flows.builtin import failed_routes, standard_route
+    work.mkdir(parents=True, exist_ok=True)
+    (work / f"{name}.def").write_text(placed)
+    (work / f"{name}.cfg").write_text("\n".join([*head, f"read_def {name}.def", standard_route(f"{name}_route.def", False),
+                                                 "quit"]) + "\n")
+    cpu = run_logged(["qrouter", "-nog", "-s", f"{name}.cfg"], work, work / "route.log", "one qrouter run")
+    log = (work / "route.log").read_text()
+    first = re.search(r"^Failed net routes: (\d+)|^No failed routes", log, re.M)
+    return {"runs": 1, "first_failed": int(first.group(1) or 0) if first else None, "failed": failed_routes(log),
+            "cpu_s": cpu, "def": (work / f"{name}_route.def").read_text(), "rc": (work / f"{name}_route.rc").read_text()}
+
+
+def _chunked(work: Path, head: list[str], placed: str, name: str, chunk: int) -> dict:
+    """The checkpointed routing of :mod:`spikestack.flows.resumable` in chunks of ``chunk`` nets."""
+    from ..flows.builtin import failed_routes
+    from ..flows.resumable import delays_script, final_routes, first_pass, ripup_script
+    work.mkdir(parents=True, exist_ok=True)
+    for f in work.glob(f"{name}_ckpt*"):
+        f.unlink()                                  # measured from nothing
+    state = first_pass(work, name, head, placed, chunk, run_logged, log=lambda *_: None)
+    (work / f"{name}.cfg").write_text("\n".join(ripup_script(head, f"{name}_ckpt.def", state["failed"],
+                                                             f"{name}_route.def")) + "\n")
+    cpu = state["cpu_s"] + run_logged(["qrouter", "-nog", "-s", f"{name}.cfg"], work, work / "route.log", "rip-up run")
+    log = (work / "route.log").read_text()
+    routed = final_routes((work / f"{name}_route.def").read_text(), (work / f"{name}_ckpt.def").read_text(), log)
+    (work / f"{name}_final.def").write_text(routed)
+    (work / "rc.cfg").write_text("\n".join(delays_script(head, f"{name}_final.def", f"{name}_final.rc")) + "\n")
+    cpu += run_logged(["qrouter", "-nog", "-s", "rc.cfg"], work, work / "rc.log", "RC file")
+    return {"runs": state["chunks"] + 2, "first_failed": len(state["failed"]), "failed": failed_routes(log), "cpu_s": cpu,
+            "def": routed, "rc": (work / f"{name}_final.rc").read_text()}
+
+
+def run_chunks(out_dir: Path, chunks=CHUNKS) -> str:
+    """`make bench-chunks`: the checkpointed routing of large designs (flows/resumable.py) against
+    one qrouter run, on the placement of :func:`run` (moe_ppa_small's logic tier): failures of the
+    first pass and after the rip-up, routed wirelength, qrouter's wire C and CPU seconds."""
+    from ..flows.formats.def_ import def_stats
+    from ..flows.formats.rc import loads_tcl
+    out_dir = Path(out_dir) / "router"
+    cfg = load_config(ROOT / "configs" / "moe_ppa_small.toml")
+    src = tier_sources(cfg, "memory-on-logic", macros=True, tiers_only=True)
+    run_flow(src["texts"]["tier_bottom.v"], "tier_bottom", out_dir / "flow", log=lambda *_: None)
+    work = out_dir / "flow" / "work"
+    placed = (work / "tier_bottom_unroute.def").read_text()
+    lines = (work / "tier_bottom.cfg").read_text().splitlines()
+    head = lines[:next(i for i, line in enumerate(lines) if line.startswith("read_def"))]
+    res = {"one run": _one_run(out_dir / "one_run", head, placed, "tier_bottom")}
+    for c in chunks:
+        res[f"chunks of {c}"] = _chunked(out_dir / f"chunks_{c}", head, placed, "tier_bottom", c)
+    rows, raw = [], {}
+    base = res["one run"]
+    for k, r in res.items():
+        wl, cap = def_stats(r["def"])["wirelength_um"], loads_tcl(r["rc"])[1]
+        raw[k] = {x: r[x] for x in ("runs", "first_failed", "failed", "cpu_s")} | {"wirelength_um": wl, "wire_c_pf": cap}
+        bwl, bcap = def_stats(base["def"])["wirelength_um"], loads_tcl(base["rc"])[1]
+        rows.append([k, r["runs"], r["first_failed"], r["failed"], f"{wl:,.0f}", f"{wl / bwl:.3f}", f"{cap:.3f}",
+                     f"{cap / bcap:.3f}", f"{r['cpu_s']:.1f}"])
+    (out_dir / "chunks.json").write_text(json.dumps({"design": "moe_ppa_small tier_bottom (memory-on-logic)",
+                                                     "nets": net_count(placed), "results": raw}, indent=1) + "\n")
+    head_row = ["routing", "qrouter runs", "failed (first pass)", "failed (after rip-up)", "wirelength (µm)",
+                "wirelength / one run", "wire C (pF, qrouter RC)", "wire C / one run", "CPU s"]
+    return (f"Checkpointed routing (flows/resumable.py: the first pass in chunks saved between qrouter runs, then one "
+            f"rip-up run) against one qrouter run (stages 1 and 2, no clean-up, as every design above "
+            f"`FlowKnobs.cleanup_nets` nets), on one placement: moe_ppa_small's logic tier, memory-on-logic, "
+            f"{net_count(placed)} nets. `make bench-chunks`.\n\n" + markdown_table(head_row, rows))
