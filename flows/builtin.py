@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -52,8 +51,9 @@ from .formats.rc import loads_tcl
 from .formats.sta import parse_power
 from .formats.verilog import cells_of
 from .netlist import drop_port_buffers, repair_header
-from .platform import OSU018, FlowError, ensure_tools
-from .resumable import delays_script, final_routes, first_pass, ripup_script
+from .platform import OSU018, FlowError, ensure_tools, run_logged
+from .routing import (checkpointed_first_pass, checkpointed_routes, failed_routes, route_cleanup, route_progress,
+                      routing_line, standard_route)
 from .sram import shapes_in, write_macro
 
 __all__ = ["run_flow", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
@@ -85,48 +85,6 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
     wrapper.write_text(f"#!/bin/sh\n{fix}exec {yowasp} \"$@\"\n")
     wrapper.chmod(0o755)
     return b
-
-
-def route_progress(route_log: str) -> dict | None:
-    """How far qrouter is, from its running log (``None`` before its first routed net): ``stage``
-    (1: the first routing of every net; 2: a rip-up-and-reroute pass over the failed ones; 3: a
-    clean-up pass that routes every net again and keeps the old route where it finds no better),
-    ``passes`` (qrouter passes begun), ``left`` (its last ``Nets remaining``), ``failed`` (nets
-    this pass could not route; not the clean-up's kept routes) and ``failed_before`` (the
-    ``Failed net routes`` of the last finished pass, ``None`` before one)."""
-    marks = re.findall(r"^\*\*\* Running stage(\d)", route_log, re.M)
-    cur = re.split(r"^\*\*\* Running stage.*$", route_log, flags=re.M)[-1]
-    left = re.findall(r"^Nets remaining: (\d+)", cur, re.M)
-    if not left:
-        return None
-    before = re.findall(r"^Failed net routes: (\d+)|^(No failed routes)", route_log[:len(route_log) - len(cur)], re.M)
-    return {"stage": int(marks[-1]) if marks else 1, "passes": len(marks), "left": int(left[-1]),
-            "failed": len(re.findall(r"^Failed to route net (?!.*restoring original)", cur, re.M)),
-            "failed_before": (int(before[-1][0]) if before[-1][0] else 0) if before else None}
-
-
-def run_logged(cmd: list[str], cwd: Path, log: Path, step: str, progress: Callable[[float], None] | None = None,
-               every_s: float = 60.0) -> float:
-    """Run a flow step's command, its output into ``log``; ``progress(elapsed_s)`` every ``every_s``
-    seconds while it runs (long steps say how far they are). Returns the CPU seconds of the command
-    and of the processes it waited for — its own usage, so flows run side by side in threads do not
-    count each other's."""
-    t0 = last = time.time()
-    with open(log, "w") as f:
-        r = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
-        while True:
-            pid, status, usage = os.wait4(r.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(min(0.2, every_s))
-            if progress and time.time() - last >= every_s:
-                last = time.time()
-                progress(last - t0)
-    r.returncode = os.waitstatus_to_exitcode(status)
-    if r.returncode:
-        tail = log.read_text()[-800:]
-        raise FlowError(f"{step} failed (exit {r.returncode}); see {log}: ...{tail[-300:]}")
-    return usage.ru_utime + usage.ru_stime
 
 
 def _cell_areas() -> dict[str, float]:
@@ -313,61 +271,6 @@ def qflow_step(run: FlowRun, i: int, name: str, cmd: list[str], logname: str, no
             f"{run.cpu_seconds[name.split(' ')[0]]:.0f} s CPU")
 
 
-def checkpointed_first_pass(run: FlowRun) -> dict:
-    """Before the routing step of a design above ``knobs.cleanup_nets`` nets: qrouter's first pass
-    in checkpointed chunks (:mod:`spikestack.flows.resumable`; a checkpoint of the same placement
-    is continued), and the routing script made the last run, the rip-up of the checkpoint's failed
-    nets. Returns the chunks' ``cpu_s`` and ``wall_s`` (over every run of them) and ``now_s`` (this
-    call's seconds); zeros for a smaller design."""
-    work, top = run.work, run.top
-    placed = (work / f"{top}_unroute.def").read_text()
-    if route_cleanup(placed):
-        return {"cpu_s": 0.0, "wall_s": 0.0, "now_s": 0.0}
-    t0 = time.time()
-    cfg = work / f"{top}.cfg"
-    lines = cfg.read_text().splitlines()
-    head = lines[:next(k for k, line in enumerate(lines) if line.startswith("read_def"))]
-    state = first_pass(work, top, head, placed, OSU018.knobs.chunk_nets, run_logged, run.log, label=top)
-    cfg.write_text("\n".join(ripup_script(head, f"{top}_ckpt.def", state["failed"], f"{top}_route.def")) + "\n")
-    return {"cpu_s": state["cpu_s"], "wall_s": state["wall_s"], "now_s": time.time() - t0, "head": head}
-
-
-def checkpointed_routes(run: FlowRun, head: list[str]) -> float:
-    """After the last run of a checkpointed routing: the routed DEF with each net's route once
-    (:func:`~spikestack.flows.resumable.final_routes`) and its RC file written again from it.
-    Returns qrouter's CPU seconds."""
-    work, top = run.work, run.top
-    routed = work / f"{top}.def"
-    routed.write_text(final_routes(routed.read_text(), (work / f"{top}_ckpt.def").read_text(),
-                                   (work / "log" / "route.log").read_text(errors="replace")))   # qrouter's whole log
-    (work / f"{top}_rc.cfg").write_text("\n".join(delays_script(head, routed.name, f"{top}.rc")) + "\n")
-    return run_logged(["qrouter", "-nog", "-s", f"{top}_rc.cfg"], work, run.logs / "route_rc.log", "RC of the routed DEF")
-
-
-def route_cleanup(placed_def: str) -> bool:
-    """Whether qrouter runs its clean-up stage (stage 3) on this placed design: not above
-    ``knobs.cleanup_nets`` nets. The same rule for every implementation of a comparison."""
-    return net_count(placed_def) <= OSU018.knobs.cleanup_nets
-
-
-def standard_route(routed_def: str, cleanup: bool) -> str:
-    """qrouter's routing script line: stages 1 and 2, then stage 3 unless ``cleanup`` is false."""
-    return f"qrouter::standard_route {routed_def} false" + ("" if cleanup else " true")
-
-
-def routing_line(top: str, total: int, route_log: str, elapsed_s: float) -> str | None:
-    """One progress line of a qrouter run of ``top`` (``total`` nets; its running log so far):
-    nets routed of all, failed in this pass, minutes; ``None`` before its first routed net."""
-    got = route_progress(route_log)
-    if not (got and total):
-        return None
-    done = total - got["left"]
-    where = {1: f"first pass, {done} of {total} nets ({100 * done / total:.0f} %)",
-             2: f"rip-up pass (the pass before left {got['failed_before']} failed), {got['left']} to go",
-             3: f"clean-up pass, {done} of {total} nets"}[got["stage"]]
-    return f"[ppa] {top}: routing: {where}, {got['failed']} failed in this pass, {elapsed_s / 60:.0f} min"
-
-
 def _routing_progress(run: FlowRun) -> Callable[[float], None]:
     """Progress of qrouter on ``run`` (its running log ``work/log/route.log``, the net count of
     the placed DEF), one line a call: nets routed of all, failed so far, minutes."""
@@ -385,12 +288,6 @@ def _routing_progress(run: FlowRun) -> Callable[[float], None]:
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
-
-
-def failed_routes(route_log: str) -> int | None:
-    """qrouter's count of failed routes (``None``: no result in the log)."""
-    m = re.search(r"Final: (?:Failed net routes: )?(\d+)(?: failed routes)?|Final: No failed routes", route_log)
-    return int(m.group(1)) if m and m.group(1) else (0 if m else None)
 
 
 def parasitics(run: FlowRun, port_loads_pf: dict[str, float] | None) -> tuple[str, float]:
@@ -477,7 +374,10 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
                                     **({"model": str(m["model"])} if "model" in m else {})} for m in macros},
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
-        "route_cleanup": standard_route(f"{top}_route.def", False) not in cfg_text,
+        "route_cleanup": standard_route(f"{top}_route.def", False) not in cfg_text and "stage1 route" not in cfg_text
+        and not (run.work / f"{top}_ckpt.json").exists(),
+        "route_checkpoints": json.loads((run.work / f"{top}_ckpt.json").read_text())["chunks"]
+        if (run.work / f"{top}_ckpt.json").exists() else 0,
         "failed_routes": failed, "failed_nets": failed_nets,
         "failed_net_kinds": net_kinds(routed, set(views), set(failed_nets)) if failed and macros else {},
         "wire_cap_pf": wire_c,

