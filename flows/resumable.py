@@ -131,7 +131,9 @@ progress function of the seconds elapsed (a line in ``log`` each time). Returns 
         cpu = runner(["qrouter", "-nog", "-s", f"{name}_chunk.cfg"], rdir, chunk_log, "routing (first pass, a chunk)",
                      progress)
         out = net_blocks((rdir / f"{name}_chunk.def").read_text())
-        new = {n: out[n] for n in part if n in out and _routed(out[n])}
+        # a net qrouter failed keeps what it did route in its DEF: left out, routed again by the rip-up
+        bad = set(re.findall(r"^Failed to route net (\S+)", chunk_log.read_text(errors="replace"), re.M))
+        new = {n: out[n] for n in part if n in out and _routed(out[n]) and n not in bad}
         _atomic(ck_def, with_blocks(ck_def.read_text(), new))
         state["failed"] += [n for n in part if n not in new]
         state["done"] += len(part)

@@ -83,6 +83,9 @@ def test_a_large_design_routes_in_chunks_then_rips_up(chunked_pe):
     routed = (work / "lifpe.def").read_text()
     blocks = net_blocks(routed)
     assert all("+ ROUTED" in blocks[n] for n in state["order"])
+    # a net the last chunk's qrouter failed is on the rip-up's list even with part of it routed
+    last = set(re.findall(r"^Failed to route net (\S+)", (work / "lifpe_chunk.log").read_text(), re.M))
+    assert last <= set(state["failed"])
     shared = [k for k, nets in _grid_owners(routed).items() if len(nets) > 1]
     assert shared == []
     # each net's route once (qrouter writes a net read from the DEF twice; the first pass's route is kept)
