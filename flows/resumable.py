@@ -45,13 +45,18 @@ __all__ = ["net_blocks", "qrouter_order", "with_blocks", "first_pass", "ripup_sc
 STATE = "{name}_ckpt.json"
 
 
+def _split_nets(body: str) -> list[str]:
+    """A ``NETS`` section's text cut before each ``- name`` line (the first piece: what precedes)."""
+    return re.split(r"(?m)^(?=[ \t]*- \S)", body)
+
+
 def net_blocks(def_text: str) -> dict[str, str]:
     """Signal net -> its ``NETS`` block, each ending with its ``;``. Split at each ``- name`` line,
     not at the ``;``: qrouter 1.4's ``write_def`` leaves out the ``;`` of an ignored net of three
     terminals or more (seen on every such net), which would join it to the next net's block."""
     body = def_text.partition("\nNETS ")[2].partition("\nEND NETS")[0]
     out = {}
-    for b in re.split(r"(?m)^(?=\s*- )", body)[1:]:
+    for b in _split_nets(body)[1:]:
         b = b.rstrip()
         out[b.split()[1]] = b if b.endswith(";") else b + " ;"
     return out
@@ -68,7 +73,7 @@ def with_blocks(def_text: str, blocks: dict[str, str]) -> str:
     """``def_text`` with the ``NETS`` blocks of the nets in ``blocks`` replaced by theirs."""
     head, sep, rest = def_text.partition("\nNETS ")
     body, end, tail = rest.partition("\nEND NETS")
-    first, *parts = re.split(r"(?m)^(?=\s*- )", body)
+    first, *parts = _split_nets(body)
     out = [blocks.get(p.split()[1], p.rstrip()) + "\n" for p in parts]
     return head + sep + first + "".join(out).rstrip("\n") + end + tail
 

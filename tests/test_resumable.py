@@ -22,7 +22,9 @@ NETS 4 ;
   ( U1 A ) ( U2 Y ) ( U3 A )
 - c
   ( U2 A ) ( U4 Y )
+
 + ROUTED metal1 ( 10 20 ) ( 30 * ) ;
+
 - d
   ( U3 Y ) ( U4 A ) ( U5 A ) ;
 END NETS
@@ -31,7 +33,8 @@ END DESIGN
 
 
 def test_blocks_are_split_at_each_net_even_without_its_semicolon():
-    """qrouter's write_def leaves out the ';' of some ignored nets; each net is still its own block,
+    """qrouter's write_def leaves out the ';' of some ignored nets and puts blank lines in and between
+    blocks; each net is still its own block,
     and qrouter's order is most terminals first, then DEF order, nets of one terminal left out."""
     blocks = net_blocks(DEF)
     assert list(blocks) == ["a", "b", "c", "d"] and all(b.endswith(";") for b in blocks.values())
