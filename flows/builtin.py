@@ -360,6 +360,7 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
     dstats = def_stats(routed)
     failed_nets = _failed_nets(work / "fail.out") if failed else []
     cfg_text = (work / f"{top}.cfg").read_text() if (work / f"{top}.cfg").exists() else ""
+    ckpt = json.loads((work / f"{top}_ckpt.json").read_text()) if (work / f"{top}_ckpt.json").exists() else {}
     worst = min(slacks) if slacks else None
     total_s = sum(seconds.values())
     rep = {
@@ -374,10 +375,8 @@ def report(run: FlowRun, sta_net: str, sta_out: str, macro_inst_names: list[str]
                                     **({"model": str(m["model"])} if "model" in m else {})} for m in macros},
         **dstats,
         "utilisation": (cell_area + macro_area) / dstats["die_area_um2"] if dstats["die_area_um2"] else None,
-        "route_cleanup": standard_route(f"{top}_route.def", False) not in cfg_text and "stage1 route" not in cfg_text
-        and not (run.work / f"{top}_ckpt.json").exists(),
-        "route_checkpoints": json.loads((run.work / f"{top}_ckpt.json").read_text())["chunks"]
-        if (run.work / f"{top}_ckpt.json").exists() else 0,
+        "route_cleanup": standard_route(f"{top}_route.def", False) not in cfg_text and not ckpt,
+        "route_checkpoints": ckpt.get("chunks", 0),
         "failed_routes": failed, "failed_nets": failed_nets,
         "failed_net_kinds": net_kinds(routed, set(views), set(failed_nets)) if failed and macros else {},
         "wire_cap_pf": wire_c,

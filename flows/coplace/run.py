@@ -162,7 +162,8 @@ def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str]
     cfg = [*_base_cfg(obstructions), f"read_def {name}.def", standard_route(f"{name}_route.def", route_cleanup(def_text)), "quit"]
     routed = rdir / f"{name}_route.def"
     chunks = {"cpu_s": 0.0, "wall_s": 0.0}
-    if not route_cleanup(def_text):
+    checkpointed = not route_cleanup(def_text)
+    if checkpointed:
         # a large design: the first pass in checkpointed chunks, then the rip-up (flows/resumable.py)
         (rdir / "combined.lef").write_text(lef)
         chunks = first_pass(rdir, name, _base_cfg(obstructions), def_text, OSU018.knobs.chunk_nets, run_logged, log,
@@ -190,7 +191,7 @@ def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str]
         run_logged(["qrouter", "-nog", "-s", f"{name}.cfg"], rdir, rdir / "route.log", "co-placed routing", progress)
     except FlowError as e:                  # no routed DEF: reported below as a failed routing
         log(f"[ppa] coplaced: {e}")
-    if chunks["wall_s"] and routed.exists():
+    if checkpointed and routed.exists():
         routed.write_text(final_routes(routed.read_text(), (rdir / f"{name}_ckpt.def").read_text(),
                                        (rdir / "route.log").read_text(errors="replace")))
     secs = time.time() - t0 + chunks["wall_s"]
