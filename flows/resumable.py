@@ -38,28 +38,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .formats.def_ import net_terminals
+from .formats.def_ import net_blocks, net_pieces, net_terminals
 
 __all__ = ["net_blocks", "qrouter_order", "with_blocks", "first_pass", "ripup_script", "final_routes", "delays_script", "STATE"]
 
 STATE = "{name}_ckpt.json"
-
-
-def _split_nets(body: str) -> list[str]:
-    """A ``NETS`` section's text cut before each ``- name`` line (the first piece: what precedes)."""
-    return re.split(r"(?m)^(?=[ \t]*- \S)", body)
-
-
-def net_blocks(def_text: str) -> dict[str, str]:
-    """Signal net -> its ``NETS`` block, each ending with its ``;``. Split at each ``- name`` line,
-    not at the ``;``: qrouter 1.4's ``write_def`` leaves out the ``;`` of an ignored net of three
-    terminals or more (seen on every such net), which would join it to the next net's block."""
-    body = def_text.partition("\nNETS ")[2].partition("\nEND NETS")[0]
-    out = {}
-    for b in _split_nets(body)[1:]:
-        b = b.rstrip()
-        out[b.split()[1]] = b if b.endswith(";") else b + " ;"
-    return out
 
 
 def qrouter_order(def_text: str) -> list[str]:
@@ -73,7 +56,7 @@ def with_blocks(def_text: str, blocks: dict[str, str]) -> str:
     """``def_text`` with the ``NETS`` blocks of the nets in ``blocks`` replaced by theirs."""
     head, sep, rest = def_text.partition("\nNETS ")
     body, end, tail = rest.partition("\nEND NETS")
-    first, *parts = _split_nets(body)
+    first, *parts = net_pieces(body)
     out = [blocks.get(p.split()[1], p.rstrip()) + "\n" for p in parts]
     return head + sep + first + "".join(out).rstrip("\n") + end + tail
 

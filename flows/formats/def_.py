@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["def_units_die", "net_terminals", "die_um", "components", "port_terminals", "tracks", "def_pins", "routed_layers",
-           "power_shapes", "snap_to_tracks", "drop_fill_over_macros", "net_kinds", "net_blocks", "route_statements",
+           "power_shapes", "snap_to_tracks", "drop_fill_over_macros", "net_kinds", "net_pieces", "net_blocks", "route_statements",
            "route_lengths", "def_stats", "net_count"]
 
 
@@ -19,7 +19,7 @@ def def_units_die(def_text: str) -> tuple[float, tuple[float, float, float, floa
 
 
 _NETS = re.compile(r"^NETS\s+\d+\s*;(.*?)^END NETS", re.S | re.M)
-_NET = re.compile(r"^\s*-\s+(\S+)(?=\s).*?;\s*$", re.S | re.M)
+_NET_START = re.compile(r"(?m)^(?=[ \t]*- \S)")
 _PT = re.compile(r"\(\s*([-\d.*]+)\s+([-\d.*]+)(?:\s+[-\d]+)?\s*\)")
 _VIA_AT_END = re.compile(r"\)\s*([A-Za-z]\w*)\s*$")
 
@@ -30,11 +30,22 @@ def net_count(def_text: str) -> int:
     return int(m.group(1)) if m else 0
 
 
+def net_pieces(body: str) -> list[str]:
+    """A ``NETS`` section's text cut before each ``- name`` line (the first piece: what precedes)."""
+    return _NET_START.split(body)
+
+
 def net_blocks(def_text: str) -> dict[str, str]:
-    """Signal net name -> its whole ``- name ... ;`` block in the ``NETS`` section (``SPECIALNETS``,
-    the power routes, are not signal nets)."""
+    """Signal net name -> its ``- name ... ;`` block in the ``NETS`` section (``SPECIALNETS``, the
+    power routes, are not signal nets). Cut at each ``- name`` line, not at the ``;``: qrouter 1.4's
+    ``write_def`` leaves out the ``;`` of a net it was told to ignore (seen on every such net of three
+    terminals or more), which would join that net to the next one; such a block gets its ``;`` back."""
     sec = _NETS.search(def_text)
-    return {m.group(1): m.group(0) for m in _NET.finditer(sec.group(1) if sec else "")}
+    out = {}
+    for b in net_pieces(sec.group(1) if sec else "")[1:]:
+        b = b.rstrip()
+        out[b.split()[1]] = b if b.endswith(";") else b + " ;"
+    return out
 
 
 _TERM = re.compile(r"\(\s*(\S+)\s+(\S+)\s*\)")
