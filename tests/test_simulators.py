@@ -163,3 +163,15 @@ def test_cli_refuses_a_bad_simulator(tmp_path, cli_run, args, word):
     r, *_ = cli_run(args, "o.npz")
     assert r.returncode == 2 and r.stderr.startswith(f"spikestack: error: {word}:")
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.npz").exists()
+
+
+def test_cxx_optimisation_is_checked(monkeypatch):
+    """SPIKESTACK_CXX_OPT: a gcc -O level or nothing; anything else is refused naming it."""
+    from spikestack.tb.harness import cxx_opt
+    monkeypatch.setenv("SPIKESTACK_CXX_OPT", "-O0")
+    assert cxx_opt() == "-O0"
+    monkeypatch.delenv("SPIKESTACK_CXX_OPT")
+    assert cxx_opt() == ""
+    monkeypatch.setenv("SPIKESTACK_CXX_OPT", "-O0 -march=native")
+    with pytest.raises(ValueError, match="SPIKESTACK_CXX_OPT"):
+        cxx_opt()
