@@ -13,7 +13,7 @@ from spikestack.config import HwConfig, LayerConfig, LifConfig
 TINY = LayerConfig(kind="linear", t=1, n=2, d=3, d_out=2, lif={"out": LifConfig(8, 1, "hard", "out")},
                    hw=HwConfig(rows=1, cols=2, cores=1))
 # the same with narrow words: a 300-cell PE (the default-width one routes slowly beside a second
-# PE macro inside a parent of a few hundred cells)
+# PE macro inside a parent of a few hundred cells), 1549 cells in all; the shared PPA run's design
 TINY_NARROW = TINY.replace(w_bits=4, b_bits=6, v_bits=8)
 
 
@@ -72,9 +72,10 @@ def test_flow_on_a_lif_pe(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_ppa(tmp_path_factory):
-    """One PPA run of TINY (2D, both tiers, simulations, whole-design analyses), shared."""
+    """One PPA run of TINY_NARROW (2D, both tiers, simulations, whole-design analyses), shared: the
+    narrow words make 1549 cells instead of TINY's 2466 and halve the run (placement and routing)."""
     out = tmp_path_factory.mktemp("tiny_ppa")
-    return out, ppa_for_config(TINY, out, log=lambda *_: None)
+    return out, ppa_for_config(TINY_NARROW, out, log=lambda *_: None)
 
 
 def test_ppa_2d_and_pseudo_3d(tiny_ppa):
@@ -343,14 +344,14 @@ def test_two_level_hierarchy_block_built_from_pe_macros(tmp_path):
 
 
 def test_prelayout_energy_below_the_routed_run(tiny_ppa, tmp_path):
-    """Pre-layout energy of TINY end to end (the flow's synthesis, the Verilator activity, OpenSTA):
+    """Pre-layout energy of TINY_NARROW end to end (the flow's synthesis, the Verilator activity, OpenSTA):
     without wire C its dynamic power is below the routed 2D design's (same netlist flow, same
     workload, qrouter's wire C); the fanout wire model adds switching power; the energy is the
     routed flow's formula on the same cycles and SOPs."""
     from spikestack.flows.ppa import energy
     from spikestack.flows.ppa.prelayout import prelayout_energy
     _, ppa = tiny_ppa
-    res = prelayout_energy(TINY, tmp_path, sram_macros=False, log=lambda *_: None)
+    res = prelayout_energy(TINY_NARROW, tmp_path, sram_macros=False, log=lambda *_: None)
     routed = ppa["whole_design"]["2d"]
     none, fan = res["models"]["none"], res["models"]["fanout"]
     assert res["synthesis"]["cells"] > 0 and res["synthesis"]["macros"] == 0
@@ -367,7 +368,7 @@ def test_prelayout_energy_below_the_routed_run(tiny_ppa, tmp_path):
     assert s["dynamic_pj_per_sop"] + s["leakage_pj_per_sop"] == pytest.approx(e["pj_per_sop"])
     assert json.loads((tmp_path / "energy.json").read_text())["models"]["none"]["energy"] == none["energy"]
     assert "ODIN" in (tmp_path / "energy.md").read_text()
-    again = prelayout_energy(TINY, tmp_path, models=("none",), sram_macros=False, log=lambda *_: None)
+    again = prelayout_energy(TINY_NARROW, tmp_path, models=("none",), sram_macros=False, log=lambda *_: None)
     assert again["synthesis"] == res["synthesis"]                       # kept, not synthesised again
     assert again["models"]["none"]["power_w"] == none["power_w"]
 
