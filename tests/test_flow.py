@@ -225,17 +225,18 @@ def test_energy_formula():
 
 def test_activity_from_simulation(tmp_path):
     """Toggle rates come from the Verilator run: in (0, 1), different for a sparse and a dense
-    workload, and matched to the gate netlist's registers by name."""
+    workload, and matched to the gate netlist's registers by name (TINY_NARROW: the traced build of
+    the shared PPA run)."""
     from spikestack.flows.activity import flops_of, register_activity, simulate_activity
-    sparse = simulate_activity(TINY, "2d", seed=1, rate=0.05, workdir=tmp_path / "sparse", log=lambda *_: None)
-    dense = simulate_activity(TINY, "2d", seed=1, rate=0.9, workdir=tmp_path / "dense", log=lambda *_: None)
+    sparse = simulate_activity(TINY_NARROW, "2d", seed=1, rate=0.05, workdir=tmp_path / "sparse", log=lambda *_: None)
+    dense = simulate_activity(TINY_NARROW, "2d", seed=1, rate=0.9, workdir=tmp_path / "dense", log=lambda *_: None)
     for a in (sparse, dense):
         assert 0 < a["mean_toggle_rate"] < 1 and a["sim_cycles_window"] > 0 and a["cycles"] > 0
         assert all(0 <= v <= 1 for v in a["toggles"].values())
     assert sparse["mean_toggle_rate"] != dense["mean_toggle_rate"]
     assert dense["sops"] > sparse["sops"]
-    net = "DFFPOSX1 DFFPOSX1_1 ( .CLK(clk), .D(n1), .Q(core_pe_array_pe_0_1_w_6_) );\n"
-    key = "core.pe_array.pe_0_1.w[6]"
+    net = "DFFPOSX1 DFFPOSX1_1 ( .CLK(clk), .D(n1), .Q(core_pe_array_pe_0_1_w_3_) );\n"
+    key = "core.pe_array.pe_0_1.w[3]"
     assert key in dense["toggles"]
     assert register_activity(flops_of(net), dense["toggles"]) == {"DFFPOSX1_1": dense["toggles"][key]}
 
