@@ -127,8 +127,9 @@ def _with_runtime(sim_dir: Path, trace: bool, make, pch: bool = True) -> None:
         for kind in ("fast", "slow"):
             Path(f"{nopch}.{kind}.gch").touch()
         flags = f"{flags} VK_PCH_H={nopch} VK_PCH_I_FAST= VK_PCH_I_SLOW="
-    if cxx_opt():
-        flags = f"{flags} OPT_FAST={cxx_opt()} OPT_SLOW={cxx_opt()}"
+    opt = cxx_opt()
+    if opt:
+        flags = f"{flags} OPT_FAST={opt} OPT_SLOW={opt}"
     os.environ["MAKEFLAGS"] = flags
     if reused:
         sim_dir.mkdir(parents=True, exist_ok=True)
