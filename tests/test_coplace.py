@@ -221,6 +221,28 @@ def test_attractors_of_a_spread_tier_find_its_cells_padded_with_fill():
                        tier_shift("tier_bottom", (8.0, 8.0)))
 
 
+def test_attractors_follow_the_stripe_steps_of_graywolf_to_def():
+    """qflow's addspacers widens the rows at each power stripe, so DEF x = graywolf x + an offset
+    that steps along x: an attractor takes the offset of the tier's cell nearest to it in DEF x
+    (here 0.5 um left of a stripe, 2.5 um right of it), and y the offset all cells share."""
+    from spikestack.flows.coplace.pins import _gw_translation, attract_points, tier_shift
+    from spikestack.flows.formats.lef import lef_geometry
+    geo = lef_geometry([OSU018.stdcell_lef.read_text()])
+    w, h = geo["INVX1"]["size"]
+    defs = _two_tiers(top_pin=False)
+    # the logic tier's U1 at DEF x 3 um is at graywolf 2.5 um, U2 at DEF 5 um at graywolf 2.5 um:
+    # a stripe of 2 um between them
+    pl1 = "U1 250 250 0 0\nU2 250 250 0 0\n"
+    move = _gw_translation(defs["tier_bottom"], pl1)
+    assert move(300, 400) == (250, 350) and move(390, 400) == (340, 350)
+    assert move(410, 400) == (160, 350) and move(900, 0) == (650, -50) and move(0, 0) == (-50, -50)
+    pl2 = "1 0 0 5000 1000 0 0\n2 0 1000 5000 2000 0 0\n3 0 2000 5000 3000 0 0\n"
+    got = attract_points(defs["tier_top"], defs["tier_bottom"], pl1, pl2, geo, {"b0"},
+                         tier_shift("tier_bottom", (8.0, 8.0)))
+    x, y = (1 + w / 2 + 8) * 100 - 250, (1 + h / 2 + 8) * 100 - 50    # right of U2: U2's offset
+    assert got == {"b0": (int(y // 1000) + 1, int(x))}
+
+
 @pytest.fixture(scope="module")
 def coplaced_tiny(tmp_path_factory):
     """One PPA run of the tiny linear layer with SRAM GLBs, both 3D methods."""

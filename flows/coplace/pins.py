@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from ..formats.def_ import components
 from .attract import row_positions
 from .merge import PREFIX, combined_def, def_nets
@@ -65,15 +67,14 @@ def tier_shift(tier: str, shift: tuple[float, float]) -> tuple[float, float]:
     return tuple(shift) if tier == "tier_bottom" else (-shift[0], -shift[1])
 
 
-def attract_points(other_def: str, tier_def: str, tier_pl1: str, tier_pl2: str, geo: dict,
-                   bond_bits: set[str], shift: tuple[float, float]) -> dict[str, tuple[int, int]]:
-    """Each bond's pin centroid on the other tier (``other_def``), moved into the placed tier's frame
-    by ``shift`` (µm, :func:`tier_shift`) and into graywolf's (``.pl1`` vs the placed ``tier_def``),
-    as (row, x from the row's left end)."""
-    pts = pin_points(other_def, geo, shift=shift)
-    # graywolf -> DEF is a translation (place2def moves the cells by the track offset)
+def _gw_translation(tier_def: str, tier_pl1: str):
+    """DEF point (centimicrons) -> graywolf's frame, from the cells found in both the placed DEF
+    and graywolf's ``.pl1``. It is not one translation: qflow's ``addspacers`` widens the rows at
+    each power stripe, so a cell's DEF-minus-graywolf x offset steps along x (on a mid-size tier,
+    74 distinct offsets from 2.8 to 58.8 µm). A point takes the x offset of the cell nearest to it
+    in DEF x, and the y offset all cells share (their median)."""
     comps = components(tier_def)
-    tx = ty = None
+    dx, ox, oy = [], [], []
     for line in tier_pl1.splitlines():
         w = line.split()
         name = w[0] if w else ""
@@ -81,10 +82,30 @@ def attract_points(other_def: str, tier_def: str, tier_pl1: str, tier_pl2: str, 
         if padded:                    # a spread design's cell padded with fill (macro_place.spread)
             name = f"{padded.group(1)}_0_{name.rsplit('.', 1)[1]}"
         if len(w) >= 5 and name in comps:
-            tx, ty = comps[name][1] * 100 - int(w[1]), comps[name][2] * 100 - int(w[2])
-            break
-    if tx is None:
+            x, y = comps[name][1] * 100, comps[name][2] * 100
+            dx.append(x)
+            ox.append(x - int(w[1]))
+            oy.append(y - int(w[2]))
+    if not dx:
         raise ValueError("attract: no cell of the .pl1 in the placed DEF")
+    order = np.argsort(dx, kind="stable")
+    dx, ox = np.asarray(dx, dtype=float)[order], np.asarray(ox, dtype=float)[order]
+    ty = float(np.median(oy))
+
+    def move(x: float, y: float) -> tuple[float, float]:
+        i = int(np.searchsorted(dx, x))
+        j = i - 1 if i == len(dx) or (i > 0 and x - dx[i - 1] <= dx[i] - x) else i
+        return x - float(ox[j]), y - ty
+    return move
+
+
+def attract_points(other_def: str, tier_def: str, tier_pl1: str, tier_pl2: str, geo: dict,
+                   bond_bits: set[str], shift: tuple[float, float]) -> dict[str, tuple[int, int]]:
+    """Each bond's pin centroid on the other tier (``other_def``), moved into the placed tier's frame
+    by ``shift`` (µm, :func:`tier_shift`) and into graywolf's (``.pl1`` vs the placed ``tier_def``),
+    as (row, x from the row's left end)."""
+    pts = pin_points(other_def, geo, shift=shift)
+    move = _gw_translation(tier_def, tier_pl1)
     want = {}
     for net, terms in def_nets(other_def).items():
         port = _port(net, terms, bond_bits)
@@ -92,7 +113,7 @@ def attract_points(other_def: str, tier_def: str, tier_pl1: str, tier_pl2: str, 
             continue
         c = centroid([pts.get((i, q)) for i, q in terms if i != "PIN"])
         if c:
-            want[port] = (c[0] * 100 - tx, c[1] * 100 - ty)
+            want[port] = move(c[0] * 100, c[1] * 100)
     return row_positions(tier_pl2, want)
 
 
