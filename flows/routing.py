@@ -82,7 +82,8 @@ def routing_line(top: str, total: int, route_log: str, elapsed_s: float) -> str 
         return None
     done = total - got["left"]
     where = {1: f"first pass, {done} of {total} nets ({100 * done / total:.0f} %)",
-             2: f"rip-up pass (the pass before left {got['failed_before']} failed), {got['left']} to go",
+             2: "rip-up pass" + ("" if got["failed_before"] is None else
+                                 f" (the pass before left {got['failed_before']} failed)") + f", {got['left']} to go",
              3: f"clean-up pass, {done} of {total} nets"}[got["stage"]]
     return f"[ppa] {top}: routing: {where}, {got['failed']} failed in this pass, {elapsed_s / 60:.0f} min"
 

@@ -50,6 +50,11 @@ def test_long_steps_report_progress(tmp_path):
     assert route_progress("Running qrouter\n") is None
     assert routing_line("top", 20, log, 125.0) == "[ppa] top: routing: clean-up pass, 1 of 20 nets, 0 failed in this pass, 2 min"
     assert routing_line("top", 20, "Running qrouter\n", 60.0) is None
+    # a rip-up run of a checkpoint starts at stage 2 with no pass before it in its log
+    rip = "*** Running stage2 routing with options mask 10, effort 10\nNets remaining: 5\n"
+    assert routing_line("top", 20, rip, 60.0) == "[ppa] top: routing: rip-up pass, 5 to go, 0 failed in this pass, 1 min"
+    assert routing_line("top", 20, rip + "Failed net routes: 4\n" + rip, 60.0) == \
+        "[ppa] top: routing: rip-up pass (the pass before left 4 failed), 5 to go, 0 failed in this pass, 1 min"
 
 
 def test_flow_on_a_lif_pe(tmp_path):
