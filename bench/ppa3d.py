@@ -39,6 +39,8 @@ def table(results: dict[str, dict]) -> str:
                 continue
             r = n["ratios"]
             passes = len(res["coplaced"]["placements"]) if m == "coplaced" else "-"
+            routing = "-" if m != "coplaced" else (
+                "by tier" if res["coplaced"].get("routing", {}).get("groups") else "one run + repair")
             # tier nets the router took through the other tier (two bonds): qrouter has no per-net layer limit
             stray = "-"
             if m == "coplaced":
@@ -46,10 +48,10 @@ def table(results: dict[str, dict]) -> str:
                 left = len(co["bonds"]["unexpected_crossing"])
                 found = co.get("stray_tier_nets", {}).get("found", left)
                 stray = f"{found}" + (f" ({left} still crossing)" if left else "")
-            rows.append([name, part, m, passes, _f(r["wirelength_um"]), _f(r["memory_access_ns"]), _f(r["power_w"]),
+            rows.append([name, part, m, passes, routing, _f(r["wirelength_um"]), _f(r["memory_access_ns"]), _f(r["power_w"]),
                          _f(r["footprint_um2"]), _f(r["fmax_mhz"]), n["bonds"], _f(n["mean_pin_to_bond_um"], ".1f"),
                          n["failed_routes"], stray])
-    header = ["configuration", "partition", "3D method", "tier placements", "wirelength 3D/2D", "memory access 3D/2D", "power 3D/2D",
+    header = ["configuration", "partition", "3D method", "tier placements", "routing", "wirelength 3D/2D", "memory access 3D/2D", "power 3D/2D",
               "footprint 3D/2D", "fmax 3D/2D", "F2F bonds", "mean pin-to-bond (µm)", "failed routes (3D)",
               "tier nets through the other tier"]
     return markdown_table(header, rows) + (
@@ -57,10 +59,11 @@ def table(results: dict[str, dict]) -> str:
         "placed and routed alone, bonds as area pins at the midpoint of their pins' centroids, tiers routed again. "
         "`coplaced`: Macro-3D + Pin-3D — one footprint, the macros over the other tier, the tiers placed in "
         "turn with the other tier's bond pins as fixed attractors (tier placements: how many graywolf runs "
-        "before the 3D wirelength settled, the logic tier first), one qrouter run over a 12-layer stack (metal1-6, F2F cut, metal6b-1b), bonds "
-        "counted from the routed F2F vias; the last column: tier nets the one routing took through the other tier (over "
-        "two bonds; qrouter has no per-net layer limit), before they were routed again inside their tier "
-        "(flows/coplace/repair.py). Timing and power of 2D and both methods from SPEFs of their routed "
+        "before the 3D wirelength settled, the logic tier first), routed over a 12-layer stack (metal1-6, F2F cut, metal6b-1b): the 3D nets "
+        "first, then each tier's nets with the other tier's metals closed (flows/coplace/route.py; qrouter has no "
+        "per-net layer limit); bonds counted from the routed F2F vias; the last column: tier nets routed through "
+        "the other tier (over two bonds), 0 by construction, and before they were routed again inside their tier "
+        "(flows/coplace/repair.py) with `FlowKnobs.coplace_tier_layers` off. Timing and power of 2D and both methods from SPEFs of their routed "
         "DEFs by one extractor (flows/spef.py: wire R and C per routed piece, via R, the bond's R and C), one "
         "OpenSTA run each. GLBs as SRAM macros, OSU 0.18 µm, `make bench-ppa3d`.")
 

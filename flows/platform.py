@@ -59,6 +59,8 @@ class FlowKnobs:
                                     # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out, and the
                                     # first pass runs in checkpointed chunks (flows/resumable.py) ...
     chunk_nets: int = 3000          # ... of this many nets: hours of routing resume where they stopped
+    coplace_tier_layers: bool = True  # co-placed routing: the 3D nets, then each tier's with the other tier's metals
+                                    # closed (flows/coplace/route.py); False: one run, crossing tier nets repaired
 
 
 @dataclass(frozen=True)

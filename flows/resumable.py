@@ -76,21 +76,23 @@ def _atomic(path: Path, text: str) -> None:
 
 
 def first_pass(rdir: Path, name: str, head: list[str], placed_def: str, chunk: int, runner: Callable,
-               log: Callable = print, label: str | None = None, max_chunks: int | None = None) -> dict:
+               log: Callable = print, label: str | None = None, max_chunks: int | None = None,
+               nets: set[str] | None = None) -> dict:
     """The first stage of qrouter over ``placed_def`` in chunks of ``chunk`` nets, checkpointed in
     ``rdir`` (module docstring); ``head``: the routing script's lines before its ``read_def``
     (LEF, layers, obstructions); ``runner(cmd, cwd, log_path, step)`` runs qrouter and returns its
     CPU seconds. A checkpoint of the same placement, script and chunk size is continued.
-    ``max_chunks``: stop after that many chunks (a test of the resumption). ``runner`` is also given a
+    ``max_chunks``: stop after that many chunks (a test of the resumption). ``nets``: only these
+    nets are routed (the others stay as the DEF has them: routed ones are obstructions). ``runner`` is also given a
 progress function of the seconds elapsed (a line in ``log`` each time). Returns the state:
     ``done`` (nets attempted), ``failed`` (those left unrouted), ``order``, ``cpu_s``, ``wall_s``,
     ``chunks``, ``finished``."""
     rdir = Path(rdir)
     ck_def, ck_json = rdir / f"{name}_ckpt.def", rdir / STATE.format(name=name)
-    key = hashlib.sha256("\0".join([placed_def, *head, str(chunk)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([placed_def, *head, str(chunk), *sorted(nets or ())]).encode()).hexdigest()[:16]
     state = json.loads(ck_json.read_text()) if ck_json.exists() else None
     if not state or state.get("key") != key or not ck_def.exists():
-        order = qrouter_order(placed_def)
+        order = [n for n in qrouter_order(placed_def) if nets is None or n in nets]
         state = {"key": key, "order": order, "done": 0, "failed": [], "cpu_s": 0.0, "wall_s": 0.0, "chunks": 0,
                  "finished": False}
         _atomic(ck_def, placed_def)
@@ -137,12 +139,14 @@ progress function of the seconds elapsed (a line in ``log`` each time). Returns 
     return state
 
 
-def ripup_script(head: list[str], ckpt_def: str, failed: list[str], routed_def: str) -> list[str]:
+def ripup_script(head: list[str], ckpt_def: str, failed: list[str], routed_def: str,
+                 ignore: list[str] = ()) -> list[str]:
     """The last run's script: the checkpoint read, the failed nets routed one by one, then the
     rip-up-and-reroute schedule of ``qrouter::standard_route`` without its clean-up stage, and the
-    DEF, ``fail.out`` and RC file written as it writes them."""
+    DEF, ``fail.out`` and RC file written as it writes them; the nets of ``ignore`` are neither
+    routed nor ripped up."""
     root = re.sub(r"\.def$", "", routed_def)
-    return [*head, f"read_def {ckpt_def}", "set result 0",
+    return [*head, f"read_def {ckpt_def}", *(f"ignore {_quote(n)}" for n in ignore), "set result 0",
             *(f"set result [stage1 route {_quote(n)}]" for n in failed),
             "if {$result > 0} {",
             "  set msize 10",

@@ -31,6 +31,22 @@ def test_combined_stack_is_twelve_layers_with_the_bond_cut_between_the_tops():
         combined_lef(std, [], {"NO_SUCH_CELL"}, 1.0, 3.0)
 
 
+def test_routing_groups_keep_each_tier_net_to_its_own_metals():
+    """The 3D nets (bonds, inputs of both tiers) first over all 12 layers; then the logic tier's nets
+    with the six mirrored metals closed; then the memory tier's with metal1-6 closed; no net twice,
+    none left out, an empty group dropped."""
+    from spikestack.flows.coplace.route import layer_groups
+    lef = combined_lef(OSU018.stdcell_lef.read_text(), [], {"NAND2X1"}, 1.0, 3.0)
+    kinds = {"b0": "bond", "clk": "shared_input", "t1": "tier_top", "l1": "tier_bottom", "l2": "tier_bottom"}
+    groups = layer_groups(kinds, lef)
+    assert [(g, n) for g, n, _ in groups] == [("3d", {"b0", "clk"}), ("tier_bottom", {"l1", "l2"}), ("tier_top", {"t1"})]
+    closed = {g: c for g, _, c in groups}
+    assert closed["3d"] == []
+    assert closed["tier_bottom"] == [f"metal{i}b" for i in range(6, 0, -1)]
+    assert closed["tier_top"] == [f"metal{i}" for i in range(1, 7)]
+    assert [g for g, *_ in layer_groups({"l1": "tier_bottom"}, lef)] == ["tier_bottom"]
+
+
 def test_mirrored_macro_keeps_its_geometry():
     m = "MACRO X\n  SIZE 1 BY 2 ;\n  PIN A\n    PORT\n      LAYER metal2 ;\n        RECT 0 0 1 1 ;\n    END\n  END A\nEND X\n"
     t = mirror_macro(m)
@@ -264,6 +280,16 @@ def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says
     b = co["bonds"]
     assert b["bonds"] >= b["nets_crossing"] > 0
     assert b["missing_crossing"] == [] and b["unexpected_crossing"] == [] and b["tier_nets_spanning_both"] == []
+    # routed by groups (flows/coplace/route.py): every tier net's wires on its own tier's metals
+    from spikestack.flows.coplace.stack import tier_of_layer
+    assert [g["group"] for g in co["routing"]["groups"]] == ["3d", "tier_bottom", "tier_top"]
+    assert all(g["failed"] == 0 for g in co["routing"]["groups"]) and co["stray_tier_nets"]["found"] == 0
+    kinds = json.loads((out / "coplaced" / "net_kinds.json").read_text())
+    top = json.loads((out / "f2f_map.json").read_text())["top"]
+    routes = read_routes((out / "coplaced" / "route" / f"{top}_route.def").read_text())
+    layers = {n: {tier_of_layer(l) for l in r["length"]} for n, r in routes.items()}
+    assert all(layers[n] <= {k} for n, k in kinds.items() if k in ("tier_top", "tier_bottom") and n in layers)
+    assert sum(1 for n, k in kinds.items() if k in ("tier_top", "tier_bottom") and layers.get(n)) > 100
     fmap = json.loads((out / "f2f_map.json").read_text())
     assert 0 < b["bond_nets"] <= fmap["bond_count"]        # a bit with cells on one tier only (or none) needs no bond
     locs = [(x, y) for _, x, y in json.loads((out / "coplaced" / "bonds.json").read_text())]
@@ -385,3 +411,22 @@ def test_pin3d_keeps_a_placement_by_total_then_bond_wirelength():
     rec = {"hpwl_um": {"independent": {"total": 1100.0, "bond": 200.0}},
            "passes": [{"hpwl_um": best, "kept": True}, {"hpwl_um": {"total": 1002.0, "bond": 30.0}, "kept": True}]}
     assert _same_decisions(rec, 0.01, True) and not _same_decisions(rec, 0.01, False)   # placed again, not reused
+
+
+def test_ppa3d_table_names_each_co_placed_routing_and_its_crossing_tier_nets():
+    """`make bench-ppa3d`'s rows: the independent method, then the co-placed one with how it was
+    routed (by tier, or one run with its crossing tier nets repaired) and those nets' count."""
+    from spikestack.bench.ppa3d import table
+    nums = {"ratios": {k: 0.9 for k in ("wirelength_um", "memory_access_ns", "power_w", "footprint_um2", "fmax_mhz")},
+            "bonds": 10, "mean_pin_to_bond_um": 20.0, "failed_routes": 0}
+    bonds = {"unexpected_crossing": []}
+    by_tier = {"methods": {"independent": nums, "coplaced": nums},
+               "coplaced": {"placements": [1, 2], "bonds": bonds, "stray_tier_nets": {"found": 0},
+                            "routing": {"groups": [{"group": "3d"}]}}}
+    one_run = {"methods": {"coplaced": nums},
+               "coplaced": {"placements": [1], "bonds": {"unexpected_crossing": ["n"]},
+                            "stray_tier_nets": {"found": 3}, "routing": {"groups": []}}}
+    rows = [l.split(" | ") for l in table({("a", "p"): by_tier, ("b", "p"): one_run}).splitlines()[2:5]]
+    assert [r[2:5] for r in rows] == [["independent", "-", "-"], ["coplaced", "2", "by tier"],
+                                      ["coplaced", "1", "one run + repair"]]
+    assert [r[-1].strip(" |") for r in rows] == ["-", "0", "3 (1 still crossing)"]

@@ -130,7 +130,7 @@ def place_both_tiers(co: Path, jobs: dict, ind: dict[str, Path], geo: dict, bond
         passes.append({"tier": tier, "attractors": len(points), "hpwl_um": wl, "gain": round(gain, 4),
                        "kept": kept, "seconds": round(time.time() - t0, 1)})
         log(f"[ppa] coplaced: {tier} placed: 3D wirelength {wl['total']:.0f} µm (bond nets {wl['bond']:.0f}), "
-            f"{100 * gain:+.1f} % against the best so far"
+            f"{abs(100 * gain):.1f} % {'shorter' if gain >= 0 else 'longer'} than the best so far"
             + (": undone" if not kept else ", within the settle tolerance with shorter bond nets: kept"
                if k and gain < 0 else ""))
         if kept:

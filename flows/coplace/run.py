@@ -19,8 +19,9 @@ both tiers the same way, one tier at a time with the other fixed, alternating. H
    generators beside the SRAM macros; logic-on-logic: its half of the cores) with the logic tier's
    new pins as attractors, and so on until the 3D wirelength settles; macros keep their places;
 3. the combined LEF (:mod:`spikestack.flows.coplace.stack`: ``metal1-6``, ``f2f``, ``metal6b-1b``,
-   12 layers) and one DEF of both tiers; **one qrouter run**; bonds counted from the routed
-   ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
+   12 layers) and one DEF of both tiers, routed in one grid with each net kept to its metals
+   (:mod:`spikestack.flows.coplace.route`: the 3D nets over both tiers, then each tier's nets with
+   the other tier's metals closed); bonds counted from the routed ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
 4. timing and power: one SPEF of the combined routing (:mod:`spikestack.flows.spef`: an RC tree
    per net over both tiers' wires, the vias and the bond vias with the bond's R and C, named after
    the stitched netlist; ``coplaced.spef``) read by one OpenSTA run of the stitched netlist
@@ -39,23 +40,22 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import time
 from pathlib import Path
 
-from ..builtin import FlowError, failed_routes, route_cleanup, routing_line, run_logged, standard_route
+from ..builtin import failed_routes, route_cleanup
 from ..netlist import repair_header
 from ..spef import VIA_R_OHM, spef_for
-from ..formats.def_ import components, def_units_die, die_um, net_count, power_shapes
+from ..formats.def_ import components, def_units_die, die_um, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
 from ..platform import OSU018
-from ..resumable import final_routes, first_pass, ripup_script
 from .extract import calibration, rc_text
 from .merge import PREFIX, combined_def, read_routes, split_def, top_offset
 from .pin3d import place_both_tiers
 from .repair import repair_strays
+from .route import base_cfg, qrouter_run, route_by_tier
 from .pins import TIERS, bond_pin_centroid, centroid, pin_points
 from .stack import combined_lef, tier_of_layer
 
@@ -143,60 +143,9 @@ def split_rc(rc_text: str, info: dict) -> dict[str, str]:
     return {t: "\n".join(v) + "\n" for t, v in out.items()}
 
 
-def _base_cfg(obstructions: list[str]) -> list[str]:
-    return ["verbose 1", "read_lef combined.lef", "catch {layers 12}", "via stack 1", "vdd vdd", "gnd gnd",
-            *obstructions]
-
-
 def _strays(routes: dict, kinds: dict) -> dict[str, str]:
     """Tier nets that cross the bond layer: net -> its tier."""
     return {n: kinds[n] for n, r in routes.items() if r["bonds"] and kinds.get(n) in TIERS}
-
-
-def _route(co: Path, name: str, lef: str, def_text: str, obstructions: list[str], log,
-           reuse: bool = False) -> tuple[str, float]:
-    """One qrouter run over the combined stack in ``co/route``; ``reuse``: a finished run of the
-    same LEF, DEF and script there is kept."""
-    rdir = co / "route"
-    rdir.mkdir(parents=True, exist_ok=True)
-    cfg = [*_base_cfg(obstructions), f"read_def {name}.def", standard_route(f"{name}_route.def", route_cleanup(def_text)), "quit"]
-    routed = rdir / f"{name}_route.def"
-    chunks = {"cpu_s": 0.0, "wall_s": 0.0}
-    checkpointed = not route_cleanup(def_text)
-    if checkpointed:
-        # a large design: the first pass in checkpointed chunks, then the rip-up (flows/resumable.py)
-        (rdir / "combined.lef").write_text(lef)
-        chunks = first_pass(rdir, name, _base_cfg(obstructions), def_text, OSU018.knobs.chunk_nets, run_logged, log,
-                            label=f"{name} (co-placed, 12 layers)")
-        cfg = ripup_script(_base_cfg(obstructions), f"{name}_ckpt.def", chunks["failed"], f"{name}_route.def")
-    inputs = {"combined.lef": lef, f"{name}.def": def_text, f"{name}.cfg": "\n".join(cfg) + "\n"}
-    if reuse and routed.exists() and (rdir / "route.log").exists() and all(
-            (rdir / f).exists() and (rdir / f).read_text() == t for f, t in inputs.items()):
-        log("[ppa] coplaced: reusing the routing of the same combined DEF")
-        prev = co / "coplaced.json"
-        secs = json.loads(prev.read_text())["seconds"]["routing"] if prev.exists() else 0.0
-        return routed.read_text(), secs
-    routed.unlink(missing_ok=True)
-    for f, t in inputs.items():
-        (rdir / f).write_text(t)
-    t0 = time.time()
-    total = net_count(def_text)
-
-    def progress(elapsed_s: float):
-        line = routing_line(f"{name} (co-placed, 12 layers)", total, (rdir / "route.log").read_text(errors="replace"),
-                            elapsed_s)
-        if line:
-            log(line)
-    try:
-        run_logged(["qrouter", "-nog", "-s", f"{name}.cfg"], rdir, rdir / "route.log", "co-placed routing", progress)
-    except FlowError as e:                  # no routed DEF: reported below as a failed routing
-        log(f"[ppa] coplaced: {e}")
-    if checkpointed and routed.exists():
-        routed.write_text(final_routes(routed.read_text(), (rdir / f"{name}_ckpt.def").read_text(),
-                                       (rdir / "route.log").read_text(errors="replace")))
-    secs = time.time() - t0 + chunks["wall_s"]
-    log(f"[ppa] coplaced: one qrouter run over the 12-layer stack: {secs:.0f} s")
-    return (routed.read_text() if routed.exists() else ""), secs
 
 
 def _top_power_obstructions(top_def: str, shift: tuple[int, int]) -> list[str]:
@@ -240,17 +189,26 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
     name = fmap["top"]
     def_text, info = combined_def(defs, bits, name, shift)
     obst = _top_power_obstructions(top_def, info["offsets"]["tier_top"])
-    routed, route_s = _route(co, name, lef, def_text, obst, log, reuse=keep_placement)
-    log_text = (co / "route" / "route.log").read_text()
-    failed = failed_routes(log_text)
+    u0 = info["units"]
+    die = tuple(v / u0 for v in info["die"])
+    cleanup = route_cleanup(def_text)
+    by_tier = OSU018.knobs.coplace_tier_layers
+    if by_tier:
+        # each net kept to its metals: the 3D nets, then each tier's (flows/coplace/route.py)
+        r = route_by_tier(co / "route", name, lef, def_text, obst, info["kinds"], die, cleanup, log, reuse=keep_placement)
+        routed, route_s, failed, groups = r["routed_def"], r["seconds"], r["failed"], r["groups"]
+        (co / "route" / f"{name}_route.def").write_text(routed)
+    else:
+        routed, route_s, log_text = qrouter_run(co / "route", name, lef, def_text, base_cfg(obst), cleanup, log,
+                                                f"{name} (co-placed, 12 layers)", reuse=keep_placement)
+        failed, groups = (failed_routes(log_text) if routed else None), []
+    log(f"[ppa] coplaced: routing over the 12-layer stack: {route_s:.0f} s")
     routes = read_routes(routed)
     strays = _strays(routes, info["kinds"])
     repair = {"repaired": [], "kept": []}
     if strays and routed:
         # tier nets the router took through the other tier: routed again inside their own tier
-        u0 = info["units"]
-        repair = repair_strays(co / "route", name, lef, def_text, routed, strays, _base_cfg(obst), u0,
-                               tuple(v / u0 for v in info["die"]), log)
+        repair = repair_strays(co / "route", name, lef, def_text, routed, strays, base_cfg(obst), u0, die, log)
         routed = repair.pop("routed_def")
         (co / "route" / f"{name}_route.def").write_text(routed)
         routes = read_routes(routed)
@@ -296,13 +254,16 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
     x0, y0, x1, y1 = info["die"]
     res = {"method": "coplaced (Macro-3D + Pin-3D: one footprint, the macros over the other tier, the tiers placed "
                      "in turn with the other tier's bond pins as attractors until the 3D wirelength settles, "
-                     "one qrouter run over a "
+                     "routed over a "
                      "12-layer combined stack, bonds where routes cross the f2f layer)",
            "footprint_um2": (x1 - x0) * (y1 - y0) / u / u, "die_um": [x0 / u, y0 / u, x1 / u, y1 / u],
            "offsets_um": {t: [v / u for v in o] for t, o in info["offsets"].items()},
            "placements": placed["passes"], "hpwl_um": placed["hpwl_um"], "replaced_tiers": placed["replaced"],
            "attractors": placed["passes"][0]["attractors"] if placed["passes"] else 0, "failed_routes": failed,
-           "route_cleanup": route_cleanup(def_text),
+           "route_cleanup": cleanup,
+           "routing": {"mode": "by tier: the 3D nets, then each tier's nets with the other tier's metals closed"
+                       if by_tier else "one run over all nets, crossing tier nets routed again inside their tier",
+                       "groups": groups},
            "stray_tier_nets": {"found": len(strays), "rerouted_in_tier": repair["repaired"],
                                "left_crossing": repair["kept"]},
            "wirelength_um": wl["tier_top"] + wl["tier_bottom"], "wirelength_tier_um": wl,

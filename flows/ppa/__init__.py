@@ -27,8 +27,8 @@ Results: ``ppa.json``, ``ppa.md`` and ``ppa_ratios.png`` (:mod:`spikestack.flows
 Co-placed 3D (``method="coplaced"``, flat, either partition): beside the tier-by-tier method above
 (kept as the baseline), a Macro-3D + Pin-3D flow (:mod:`spikestack.flows.coplace.run`): one
 footprint, the tiers placed again in turn with the other tier's bond pins as fixed attractors
-until the 3D wirelength settles, one qrouter run over a
-combined 12-layer stack with an F2F bond cut, bonds counted from the routed result; analysed by the
+until the 3D wirelength settles, one routing over a combined 12-layer
+stack with an F2F bond cut (the 3D nets, then each tier's nets on its own metals), bonds counted from the routed result; analysed by the
 same stitched STA; ``ppa.md`` / ``ppa.json`` (``methods``) give both methods against one 2D run
 (:mod:`spikestack.flows.ppa.methods`).
 

@@ -73,8 +73,8 @@ def methods_md(res: dict) -> list[str]:
              "`independent`: each tier placed and routed alone, each bond an area pin at the midpoint of its "
              "pins' centroids, both tiers routed again (flows/bondpins.py). `coplaced`: Macro-3D memory-on-logic "
              "(flows/coplace/): one footprint, the logic tier placed with the memory tier's bond pins as fixed "
-             "attractors, one qrouter run over a 12-layer stack (metal1-6, F2F bond cut, metal6b-1b), bonds where "
-             "routes cross the bond layer.", "",
+             "attractors, routed over a 12-layer stack (metal1-6, F2F bond cut, metal6b-1b): the 3D nets first, then "
+             "each tier's nets with the other tier's metals closed; bonds where routes cross the bond layer.", "",
              ("Parasitics of the timing and power in this table, all three columns: " + kinds.pop() + "."
               if len(kinds) == 1 else "Parasitics of the timing and power in this table: " + "; ".join(
                   f"{k}: {v.get('parasitics')}" for k, v in (("2D", b), ("independent", i), ("coplaced", c))))

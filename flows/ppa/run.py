@@ -92,7 +92,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     co = None
     if three_d and o.method == "coplaced":
         log(f"[ppa] coplaced 3D (Macro-3D + Pin-3D, {partition}): the tiers placed in turn under each other's "
-            "bond pins, one routing ...")
+            "bond pins, one routing over both ...")
         co = coplaced(out_dir, fmap, {j.name: j for j in jobs if j.name != "2d"}, bond, log, keep_placement=o.reuse)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
