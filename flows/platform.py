@@ -55,6 +55,7 @@ class FlowKnobs:
     pin3d_placements: int = 4       # co-placed 3D: tier placements at most (logic, memory, logic, memory, ...)
     pin3d_settle: float = 0.01      # ... ending when a placement shortens the 3D wirelength by less than this
     pin3d_bond_ties: bool = False   # ... and keeping one within pin3d_settle of the best that shortens the bond nets
+    pin3d_retries: int = 2          # ... a later placement that is undone annealed again from this many other seeds
     cleanup_nets: int = 8000        # above this many nets qrouter's clean-up stage (stage 3, re-routing every
                                     # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out, and the
                                     # first pass runs in checkpointed chunks (flows/resumable.py) ...

@@ -413,6 +413,25 @@ def test_pin3d_keeps_a_placement_by_total_then_bond_wirelength():
     assert _same_decisions(rec, 0.01, True) and not _same_decisions(rec, 0.01, False)   # placed again, not reused
 
 
+def test_pin3d_sets_graywolfs_seed_in_qflows_parameter_file(tmp_path):
+    """A lost pass is annealed again from another seed: qflow's osu018.par has one `*random.seed`
+    line (12345, the first try's), which set_seed rewrites; a file without one is an error."""
+    import shutil
+    from spikestack.flows.builtin import FlowError
+    from spikestack.flows.coplace.pin3d import SEED, set_seed
+    par = tmp_path / "t.par"
+    shutil.copy(OSU018.tech_dir / f"{OSU018.name}.par", par)
+    before = par.read_text()
+    assert f"*random.seed\t      : {SEED}" in before or f": {SEED}" in before
+    set_seed(par, SEED + 2)
+    after = par.read_text()
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+    assert len(changed) == 1 and changed[0][1].startswith("*random.seed") and changed[0][1].endswith(str(SEED + 2))
+    (tmp_path / "bad.par").write_text("RULES\nENDRULES\n")
+    with pytest.raises(FlowError, match="random.seed"):
+        set_seed(tmp_path / "bad.par", 1)
+
+
 def test_ppa3d_table_names_each_co_placed_routing_and_its_crossing_tier_nets():
     """`make bench-ppa3d`'s rows: the independent method, then the co-placed one with how it was
     routed (by tier, or one run with its crossing tier nets repaired) and those nets' count."""
