@@ -40,7 +40,7 @@ from pathlib import Path
 
 from .formats.def_ import net_blocks, net_pieces, net_terminals
 
-__all__ = ["net_blocks", "qrouter_order", "with_blocks", "first_pass", "ripup_script", "final_routes", "delays_script", "STATE"]
+__all__ = ["net_blocks", "tcl_net", "qrouter_order", "with_blocks", "first_pass", "ripup_script", "final_routes", "delays_script", "STATE"]
 
 STATE = "{name}_ckpt.json"
 
@@ -65,8 +65,9 @@ def _routed(block: str) -> bool:
     return "+ ROUTED" in block
 
 
-def _quote(net: str) -> str:
-    return "{" + net + "}"          # Tcl: no substitution of the $ in qflow's buffer names
+def tcl_net(net: str) -> str:
+    """A net name as one Tcl word for a qrouter script (braces: no substitution of the $ in qflow's buffer names)."""
+    return "{" + net + "}"
 
 
 def _atomic(path: Path, text: str) -> None:
@@ -106,7 +107,7 @@ progress function of the seconds elapsed (a line in ``log`` each time). Returns 
         t0 = time.time()
         part = order[state["done"]:state["done"] + chunk]
         mine = set(part)
-        script = [*head, f"read_def {ck_def.name}", *(f"ignore {_quote(n)}" for n in all_nets if n not in mine),
+        script = [*head, f"read_def {ck_def.name}", *(f"ignore {tcl_net(n)}" for n in all_nets if n not in mine),
                   "stage1", f"write_def {name}_chunk.def", "quit"]
         (rdir / f"{name}_chunk.cfg").write_text("\n".join(script) + "\n")
         (rdir / f"{name}_chunk.def").unlink(missing_ok=True)
@@ -146,8 +147,8 @@ def ripup_script(head: list[str], ckpt_def: str, failed: list[str], routed_def: 
     DEF, ``fail.out`` and RC file written as it writes them; the nets of ``ignore`` are neither
     routed nor ripped up."""
     root = re.sub(r"\.def$", "", routed_def)
-    return [*head, f"read_def {ckpt_def}", *(f"ignore {_quote(n)}" for n in ignore), "set result 0",
-            *(f"set result [stage1 route {_quote(n)}]" for n in failed),
+    return [*head, f"read_def {ckpt_def}", *(f"ignore {tcl_net(n)}" for n in ignore), "set result 0",
+            *(f"set result [stage1 route {tcl_net(n)}]" for n in failed),
             "if {$result > 0} {",
             "  set msize 10",
             "  while {$msize <= 100} {",

@@ -29,7 +29,7 @@ from pathlib import Path
 from ..builtin import FlowError, failed_routes, routing_line, run_logged, standard_route
 from ..formats.def_ import net_blocks, net_count
 from ..platform import OSU018
-from ..resumable import final_routes, first_pass, ripup_script, with_blocks
+from ..resumable import final_routes, first_pass, ripup_script, tcl_net, with_blocks
 from .pins import TIERS
 from .stack import routing_layers, tier_of_layer
 
@@ -42,10 +42,6 @@ def base_cfg(obstructions: list[str]) -> list[str]:
             *obstructions]
 
 
-def _quote(net: str) -> str:
-    return "{" + net + "}"          # Tcl: no substitution of the $ in qflow's buffer names
-
-
 def qrouter_run(rdir: Path, tag: str, lef: str, def_text: str, head: list[str], cleanup: bool, log,
                 label: str, reuse: bool = False, nets: set[str] | None = None) -> tuple[str, float, str]:
     """One routing of ``def_text`` in ``rdir`` (files ``<tag>.*``): qrouter's stages 1, 2 and (with
@@ -56,7 +52,7 @@ def qrouter_run(rdir: Path, tag: str, lef: str, def_text: str, head: list[str], 
     rdir.mkdir(parents=True, exist_ok=True)
     ignore = [] if nets is None else [n for n in net_blocks(def_text) if n not in nets]
     routed, logf, done = rdir / f"{tag}_route.def", rdir / f"{tag}.log", rdir / f"{tag}_route.json"
-    cfg = [*head, f"read_def {tag}.def", *(f"ignore {_quote(n)}" for n in ignore),
+    cfg = [*head, f"read_def {tag}.def", *(f"ignore {tcl_net(n)}" for n in ignore),
            standard_route(f"{tag}_route.def", cleanup), "quit"]
     chunks = {"wall_s": 0.0}
     if not cleanup:
