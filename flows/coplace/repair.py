@@ -17,7 +17,7 @@ from pathlib import Path
 from ..builtin import FlowError, route_cleanup, run_logged, standard_route
 from ..formats.def_ import net_blocks, route_statements
 from ..spef import layer_rc, via_table
-from .stack import routing_layers, tier_of_layer
+from .route import closed_layers, other_tier_layers
 
 __all__ = ["route_obstructions", "splice_routes", "repair_strays"]
 
@@ -77,10 +77,8 @@ def repair_strays(rdir: Path, name: str, lef: str, placed_def: str, routed_def: 
         sec = re.search(r"^NETS\s+\d+\s*;.*?^END NETS\s*$", placed_def, re.S | re.M)
         one = placed_def[:sec.start()] + f"NETS {len(nets)} ;\n" + "\n".join(placed_blocks[n].strip("\n") for n in nets) \
             + "\nEND NETS\n" + placed_def[sec.end():]
-        other = [l for l in routing_layers(lef) if tier_of_layer(l) not in (tier, "bond")]
-        x0, y0, x1, y1 = die_um
         obst = route_obstructions(routed_def, lef, set(nets), units) + \
-            [f"obstruction {x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f} {l}" for l in other]
+            closed_layers(other_tier_layers(lef, tier), die_um)
         tag = f"{name}_repair_{tier}"
         (work / f"{tag}.def").write_text(one)
         (work / f"{tag}.cfg").write_text("\n".join([*base_cfg, *obst, f"read_def {tag}.def",

@@ -3,8 +3,8 @@
 qrouter has no per-net layer range. Given all nets at once over the combined stack it takes a tier
 net through the other tier's metals (over two bonds) wherever its own tier is congested: 0 or 1
 nets on the small designs, but 1871 of moe_ppa_mid's 31,189 (6 %), which a repair run per tier
-(:mod:`spikestack.flows.coplace.repair`) then had to route again inside their tier for about two
-hours, one of them in vain. So the nets are routed in groups, in one grid that the groups fill in
+(:mod:`spikestack.flows.coplace.repair`) then had to route again inside their tier: about an hour
+for the logic tier's 1186, one of which it could not route back. So the nets are routed in groups, in one grid that the groups fill in
 turn (:func:`route_by_tier`):
 
 1. the **3D nets** (bonds of the F2F map; chip inputs used on both tiers) over all 12 layers;
@@ -33,7 +33,7 @@ from ..resumable import final_routes, first_pass, ripup_script, tcl_net, with_bl
 from .pins import TIERS
 from .stack import routing_layers, tier_of_layer
 
-__all__ = ["base_cfg", "qrouter_run", "layer_groups", "route_by_tier"]
+__all__ = ["base_cfg", "qrouter_run", "other_tier_layers", "closed_layers", "layer_groups", "route_by_tier"]
 
 
 def base_cfg(obstructions: list[str]) -> list[str]:
@@ -89,15 +89,24 @@ def qrouter_run(rdir: Path, tag: str, lef: str, def_text: str, head: list[str], 
     return (routed.read_text() if routed.exists() else ""), secs, log_text
 
 
+def other_tier_layers(lef: str, tier: str) -> list[str]:
+    """The routing layers of the combined stack that are not ``tier``'s own."""
+    return [l for l in routing_layers(lef) if tier_of_layer(l) not in (tier, "bond")]
+
+
+def closed_layers(layers: list[str], die_um: tuple[float, float, float, float]) -> list[str]:
+    """qrouter ``obstruction`` lines closing each of ``layers`` over the whole die (µm)."""
+    x0, y0, x1, y1 = die_um
+    return [f"obstruction {x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f} {l}" for l in layers]
+
+
 def layer_groups(kinds: dict[str, str], lef: str) -> list[tuple[str, set[str], list[str]]]:
     """The routing groups in order: (label, nets, routing layers closed to them); ``kinds``: net ->
     ``tier_top`` / ``tier_bottom`` / another kind (a net that may cross: a bond, a shared input)."""
-    layers = routing_layers(lef)
     cross = {n for n, k in kinds.items() if k not in TIERS}
     out = [("3d", cross, [])]
     for t in ("tier_bottom", "tier_top"):
-        out.append((t, {n for n, k in kinds.items() if k == t},
-                    [l for l in layers if tier_of_layer(l) not in (t, "bond")]))
+        out.append((t, {n for n, k in kinds.items() if k == t}, other_tier_layers(lef, t)))
     return [g for g in out if g[1]]
 
 
@@ -106,10 +115,9 @@ def route_by_tier(rdir: Path, name: str, lef: str, def_text: str, obstructions: 
     """The groups of :func:`layer_groups` routed in turn (module docstring). Returns ``routed_def``
     (all groups' routes), ``seconds``, ``failed`` (the groups' failed routes; ``None`` if a group's
     qrouter gave no result) and ``groups`` (per group: nets, failed, seconds)."""
-    x0, y0, x1, y1 = die_um
     cur, secs, failed, groups = def_text, 0.0, 0, []
     for label, nets, closed in layer_groups(kinds, lef):
-        head = base_cfg([*obstructions, *(f"obstruction {x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f} {l}" for l in closed)])
+        head = base_cfg([*obstructions, *closed_layers(closed, die_um)])
         what = f"{name} (co-placed, {label} nets" + (", the other tier's metals closed)" if closed else ", 12 layers)")
         routed, s, log_text = qrouter_run(rdir, f"{name}_{label}", lef, cur, head, cleanup, log, what, reuse, nets)
         got = net_blocks(routed) if routed else {}
