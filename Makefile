@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean
+.PHONY: setup run test train-digits digits test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -44,6 +44,16 @@ test: setup pd-tools
 
 test-slow: setup pd-tools
 	$(VPY) -m pytest -n $(JOBS) --durations=15 -m slow tests
+
+# The trained digits classifier (docs/networks.md): train it (numpy, about 2 minutes), and run the
+# test split through the float model, the integer golden model and the RTL of every layer.
+train-digits: setup
+	$(VPY) -c 'import sklearn' 2>/dev/null || $(VPY) -m pip install -q -e '.[digits]'
+	nice $(VPY) -m spikestack.bench.digits_train
+
+digits: setup
+	$(VPY) -c 'import sklearn' 2>/dev/null || $(VPY) -m pip install -q -e '.[digits]'
+	nice $(VPY) -m spikestack.bench.digits --out out/digits
 
 bench: setup
 	$(VPY) -m spikestack.cli bench --out out/bench --table BENCHMARKS.md

@@ -233,16 +233,18 @@ def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | Non
 
 def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None,
                   waves: bool = False, reset_cycles: int = 3, random_init: int | None = None,
-                  precisions: list[str | None] | None = None) -> list[dict]:
+                  precisions: list[str | None] | None = None, keep_loaded: bool = False) -> list[dict]:
     """Like :func:`simulate`, with per case ``{"spikes", "cycles", "wall_s", "counters"}`` (wall
     time from start to done, i.e. the simulator's speed without the host loading; ``counters``:
     the hardware counters the plan lists, e.g. busy cycles per core and per phase).
     ``reset_cycles``: rising edges with ``rst`` high before anything else happens;
     ``random_init`` (Verilator): every register and memory bit starts at a random value drawn from
     this seed (a positive int) instead of zero. ``precisions``: per case ``full`` or ``draft``
-    (a MoE with ``[elastic]``; ``None``: the configuration's)."""
+    (a MoE with ``[elastic]``; ``None``: the configuration's). ``keep_loaded``: a buffer is loaded
+    only when its contents change from the previous case (weights once for a run of cases; the
+    buffer the design writes itself is always loaded)."""
     job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases)),
-           "reset_cycles": np.int64(reset_cycles)}
+           "reset_cycles": np.int64(reset_cycles), "keep_loaded": np.int64(keep_loaded)}
     if precisions is not None:
         if len(precisions) != len(cases):
             raise ValueError(f"precisions: {len(precisions)} for {len(cases)} cases")

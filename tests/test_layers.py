@@ -1,7 +1,7 @@
 """The package is layered one way: each module imports only its own layer and those below it,
 and no module imports another's ``_private`` name.
 
-    config  <-  sim  <-  hw  <-  gen  <-  tb  <-  flows  <-  cli, demo, bench
+    config, netconfig  <-  sim  <-  hw  <-  gen  <-  tb  <-  flows  <-  cli, demo, bench, netcli
 
 Read from the source (``ast``), so function-local imports count the same as top-level ones.
 """
@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["config", "sim", "hw", "gen", "tb", "flows", ("cli", "demo", "bench")]
+LAYERS = [("config", "netconfig"), "sim", "hw", "gen", "tb", "flows", ("cli", "demo", "bench", "netcli")]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in ((layer,) if isinstance(layer, str) else layer)}
 
 

@@ -1,0 +1,149 @@
+"""`make digits`: the trained digits classifier on the float model, the integer golden model and the RTL.
+
+Reads ``configs/digits/digits.toml`` and its weights (``make train-digits`` writes them), encodes
+the fixed test split (:mod:`.digits_train`), and runs it
+
+* through the float model (the stored float weights, theta = 1, no rounding),
+* through the integer golden model (:mod:`spikestack.sim.network`),
+* through the generated RTL on Verilator (:mod:`spikestack.tb.network`): one top per layer, built
+  once, all test images in one simulation per layer (``n`` images a run, one per token), weights
+  loaded once; every layer's output spikes are compared bit for bit with the golden model's.
+
+Prints accuracies, cycles per inference, wall times, RTL samples per second and the energy per
+inference: each layer's synaptic operations on the test split times a pJ/SOP. The pJ/SOP comes
+from the pre-layout energy flow (:func:`spikestack.flows.ppa.prelayout.prelayout_energy`) of that
+layer when ``--energy`` is given (synthesis + OpenSTA of each layer, minutes per layer; reused from
+the output directory afterwards), otherwise from the measured pJ/SOP of the default MoE in
+BENCHMARKS.md's energy section (``FALLBACK_PJ_PER_SOP``), and the output says which.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..hw.layers import design_for
+from ..netconfig import load_network, split_tensors
+from ..sim.network import batch_tokens, check_network_tensors, run_network_golden, unbatch_tokens
+from ..sim.snn_train import forward
+from ..tb.harness import compare
+from ..tb.network import run_network_rtl
+from .digits_train import CONFIG_DIR, SPEC, encode, load_split, predict
+
+__all__ = ["run", "main", "FALLBACK_PJ_PER_SOP"]
+
+#: pJ/SOP at 0.18 um of moe_default, wire model fanout (BENCHMARKS.md, `make bench-energy`, 2026-12-02)
+FALLBACK_PJ_PER_SOP = 84.8
+
+
+def _energy(net, out_dir: Path, log) -> dict:
+    """pJ/SOP (0.18 um, wire model ``fanout``) per layer from the pre-layout flow."""
+    from ..flows.ppa.prelayout import prelayout_energy
+    res = {}
+    for name, cfg in net.layers:
+        t0 = time.time()
+        e = prelayout_energy(cfg, out_dir / f"energy_{name}", models=("fanout",), log=lambda *_: None)
+        per = e["models"]["fanout"].get("per_sop") or {}
+        res[name] = {"pj_per_sop": per.get("dynamic_pj_per_sop", 0) + per.get("leakage_pj_per_sop", 0),
+                     "seconds": round(time.time() - t0, 1)}
+        log(f"  energy {name}: {res[name]['pj_per_sop']:.1f} pJ/SOP (pre-layout, {res[name]['seconds']} s)")
+    return res
+
+
+def run(net_path: Path = CONFIG_DIR / "digits.toml", out_dir: Path = Path("out/digits"), rtl: bool = True,
+        energy: bool = False, limit: int | None = None, log=print) -> dict:
+    t_all = time.time()
+    net = load_network(net_path)
+    with np.load(net.weights_path()) as f:
+        stored = {k: f[k] for k in f.files}
+    per_layer = check_network_tensors(net, {k: v for k, v in stored.items() if not k.startswith("float.")})
+    floats = {k[len("float."):]: v.astype(float) for k, v in stored.items() if k.startswith("float.")}
+    _, _, xte, yte = load_split()
+    if limit:
+        xte, yte = xte[:limit], yte[:limit]
+    samples = encode(xte, net.t)                                         # (S, T, 64)
+    res = {"samples": len(yte), "t": net.t, "tokens_per_run": net.n}
+    if floats:
+        out, _ = forward(SPEC, floats, samples.transpose(1, 0, 2), quant=False)
+        res["float_accuracy"] = float((predict(out) == yte).mean())
+    runs = batch_tokens(samples, net.n)
+    t0 = time.time()
+    golden = [run_network_golden(net, r, per_layer) for r in runs]      # [run][layer] (T, n, D)
+    res["golden_s"] = round(time.time() - t0, 2)
+    pred_g = predict(unbatch_tokens([g[-1] for g in golden], len(yte)).transpose(1, 0, 2))
+    res["golden_accuracy"] = float((pred_g == yte).mean())
+    sops = {}
+    for li, (name, cfg) in enumerate(net.layers):
+        plan = design_for(cfg).plan
+        ins = [runs[i] if li == 0 else golden[i][li - 1] for i in range(len(runs))]
+        sops[name] = sum(plan.sops(x, per_layer[li]) for x in ins) / len(yte)
+    res["sops_per_inference"] = sops
+    if rtl:
+        t0 = time.time()
+        r = run_network_rtl(net, per_layer, runs, log=log)
+        wall = time.time() - t0
+        mism = []
+        for li, (name, _) in enumerate(net.layers):
+            for i in range(len(runs)):
+                bad = compare(golden[i][li], r["layers"][li][i], f"{name} run {i}")
+                if bad:
+                    mism.append(bad)
+        pred_r = predict(unbatch_tokens(r["layers"][-1], len(yte)).transpose(1, 0, 2))
+        res.update(rtl_accuracy=float((pred_r == yte).mean()), rtl_equal_golden=not mism,
+                   rtl_predictions_equal=bool((pred_r == pred_g).all()), mismatches=mism[:5],
+                   cycles_per_run={n: float(c.mean()) for (n, _), c in zip(net.layers, r["cycles"])},
+                   build_s=round(sum(r["build_s"]), 1), sim_s=round(sum(r["sim_s"]), 1), rtl_wall_s=round(wall, 1))
+        res["cycles_per_inference"] = float(r["cycles"].sum(axis=0).mean()) / net.n
+        res["rtl_samples_per_s"] = len(yte) / sum(r["sim_s"])
+    if energy:
+        e = _energy(net, out_dir, log)
+        res["energy_source"] = "pre-layout flow per layer (0.18 um, wire model fanout)"
+    else:
+        e = {name: {"pj_per_sop": FALLBACK_PJ_PER_SOP} for name, _ in net.layers}
+        res["energy_source"] = (f"{FALLBACK_PJ_PER_SOP} pJ/SOP for every layer: the pre-layout figure of moe_default "
+                                "(BENCHMARKS.md, fanout wires, 0.18 um); `--energy` runs the flow on these layers")
+    res["pj_per_sop"] = {n: e[n]["pj_per_sop"] for n in e}
+    res["energy_nj_per_inference"] = sum(sops[n] * e[n]["pj_per_sop"] for n in sops) / 1e3
+    res["wall_s"] = round(time.time() - t_all, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "digits.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def report(res: dict) -> str:
+    lines = [f"digits test split: {res['samples']} images, t = {res['t']}, {res['tokens_per_run']} images per run"]
+    if "float_accuracy" in res:
+        lines.append(f"  float model accuracy      {res['float_accuracy'] * 100:.2f} %")
+    lines.append(f"  integer golden accuracy   {res['golden_accuracy'] * 100:.2f} %")
+    if "rtl_accuracy" in res:
+        lines += [f"  RTL accuracy              {res['rtl_accuracy'] * 100:.2f} %  (every layer's spikes equal to the golden "
+                  f"model's on every sample: {'yes' if res['rtl_equal_golden'] else 'NO'})",
+                  f"  cycles per inference      {res['cycles_per_inference']:.1f}  (per run of {res['tokens_per_run']}: "
+                  + ", ".join(f"{n} {c:.0f}" for n, c in res["cycles_per_run"].items()) + ")",
+                  f"  RTL: builds {res['build_s']} s, simulation {res['sim_s']} s = "
+                  f"{res['rtl_samples_per_s']:.1f} samples/s"]
+    lines += ["  SOPs per inference        " + ", ".join(f"{n} {s:.0f}" for n, s in res["sops_per_inference"].items()),
+              f"  energy per inference      {res['energy_nj_per_inference']:.2f} nJ at 0.18 um ({res['energy_source']})",
+              f"  wall time                 {res['wall_s']} s"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m spikestack.bench.digits", description=__doc__.split("\n")[0])
+    ap.add_argument("--net", default=str(CONFIG_DIR / "digits.toml"))
+    ap.add_argument("--out", default="out/digits")
+    ap.add_argument("--no-rtl", action="store_true", help="float and golden only")
+    ap.add_argument("--energy", action="store_true", help="pJ/SOP from the pre-layout flow of each layer (slow)")
+    ap.add_argument("--limit", type=int, default=None, help="first LIMIT test images only")
+    a = ap.parse_args(argv)
+    res = run(Path(a.net), Path(a.out), rtl=not a.no_rtl, energy=a.energy, limit=a.limit)
+    print(report(res))
+    return 0 if res.get("rtl_equal_golden", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
