@@ -2,6 +2,10 @@
 
     spikestack run CONFIG.toml --weights W.npz --spikes S.npz --out OUT.npz [--backend rtl|golden]
                    [--simulator verilator|icarus] [--precision full|draft]
+    spikestack run NET.toml --spikes S.npz --out OUT.npz [--weights W.npz] [--backend rtl|golden]
+                                          a network of layers (docs/networks.md)
+    spikestack import MODEL.nir -o DIR [--t T] [--n N] [--w-bits B] [--spikes S.npz]   NIR -> network (docs/nir.md)
+    spikestack export NET.toml -o MODEL.nir [--weights W.npz]                          network -> NIR
     spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]] [--src-attrs]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
@@ -46,6 +50,7 @@ from .gen.partition import assignment_for, parse_assignments
 from .gen.tiers import write_tiers
 from .hw.layers.graph import TierError
 from .hw.layers import design_for
+from .netcli import export_cmd, import_cmd, is_network_file, run_network_cmd
 from .sim.layers import run_golden
 from .sim.tensors import check_spikes, check_tensors
 from .tb.harness import SIMULATORS, build, simulate
@@ -89,6 +94,16 @@ def run_layer(cfg: LayerConfig, spikes, tensors, backend: str, simulator: str = 
 
 
 def cmd_run(args) -> int:
+    if is_network_file(args.config):
+        if args.precision is not None:
+            raise CliError("precision: not for a network file")
+        if args.simulator is not None and args.backend != "rtl":
+            raise CliError("simulator: only with --backend rtl (the golden backend simulates no Verilog)")
+        print(run_network_cmd(args.config, args.weights, args.spikes, args.out, args.backend,
+                              args.simulator or "verilator"))
+        return 0
+    if args.weights is None:
+        raise CliError("weights: required for a layer configuration (--weights W.npz)")
     if args.simulator is not None and args.simulator not in SIMULATORS:
         raise CliError(f"simulator: unknown {args.simulator!r}; choose one of {', '.join(SIMULATORS)}")
     if args.simulator is not None and args.backend != "rtl":
@@ -315,9 +330,9 @@ def _ppa_options(pp: argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spikestack", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="run one layer on the golden model or the generated RTL")
+    r = sub.add_parser("run", help="run one layer or a network on the golden model or the generated RTL")
     r.add_argument("config")
-    r.add_argument("--weights", required=True)
+    r.add_argument("--weights", default=None)
     r.add_argument("--spikes", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
@@ -327,6 +342,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MoE with an [elastic] table: full precision or the draft (top k_draft experts, top "
                         "draft_slices weight slices); default: elastic.precision")
     r.set_defaults(fn=cmd_run)
+    im = sub.add_parser("import", help="a NIR graph -> a network file and its integer weights (docs/nir.md)")
+    im.add_argument("model")
+    im.add_argument("-o", "--out", required=True)
+    im.add_argument("--t", type=int, default=None, help="timesteps (default: the graph's spikestack_t, else 8)")
+    im.add_argument("--n", type=int, default=None, help="tokens per run (default: the graph's spikestack_n, else 1)")
+    im.add_argument("--w-bits", type=int, default=8)
+    im.add_argument("--b-bits", type=int, default=16)
+    im.add_argument("--v-bits", type=int, default=16)
+    im.add_argument("--spikes", default=None, help="inputs (T, tokens, d) for the quantisation report")
+    im.set_defaults(fn=lambda a: print(import_cmd(a.model, a.out, a.t, a.n, a.w_bits, a.b_bits, a.v_bits,
+                                                  a.spikes)) or 0)
+    ex = sub.add_parser("export", help="a network file -> a NIR graph (docs/nir.md)")
+    ex.add_argument("config")
+    ex.add_argument("-o", "--out", required=True)
+    ex.add_argument("--weights", default=None)
+    ex.set_defaults(fn=lambda a: print(export_cmd(a.config, a.out, a.weights)) or 0)
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
     g.add_argument("config")
     g.add_argument("-o", required=True, metavar="DIR")

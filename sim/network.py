@@ -2,6 +2,8 @@
 each layer's output spikes the next one's input spikes (SPEC.md per layer)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..config import ConfigError
@@ -9,7 +11,12 @@ from ..netconfig import NetworkConfig, split_tensors
 from .layers import run_golden
 from .tensors import check_spikes, check_tensors
 
-__all__ = ["check_network_tensors", "run_network_golden", "batch_tokens", "unbatch_tokens"]
+__all__ = ["check_network_tensors", "run_network_golden", "batch_tokens", "unbatch_tokens", "with_tokens"]
+
+
+def with_tokens(net: NetworkConfig, n: int) -> NetworkConfig:
+    """The same network for runs of ``n`` tokens."""
+    return dataclasses.replace(net, n=n, layers=tuple((name, cfg.replace(n=n)) for name, cfg in net.layers))
 
 
 def check_network_tensors(net: NetworkConfig, tensors: dict) -> list[dict]:
