@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..config import ConfigError, HwConfig, LayerConfig, LifConfig
+from ..config import LIF_POPULATIONS, ConfigError, HwConfig, LayerConfig, LifConfig
 from ..netconfig import NetworkConfig
 
 __all__ = ["to_nir", "from_nir", "nir_float_run", "require_nir"]
@@ -308,6 +308,7 @@ def _subgraph(nir, name, g, meta, d, dt, t, n, wb, hw):
     if not np.all(pa[1] == pa[1][0]) or not np.all(pa[2] == pa[2][0]):
         raise ConfigError(f"node {name}.attn: v_threshold: one value for the population")
     lifs["attn"] = _lif_cfg("attn", pa, int(math.floor(pa[2][0] / pa[1][0])) + 1)
+    lifs = {p: lifs[p] for p in LIF_POPULATIONS["mha"]}
     cfg = LayerConfig(kind="mha", t=t, n=n, d=d, heads=int(meta.get(_P + "heads", 1)),
                       attn_shift=int(meta.get(_P + "attn_shift", 0)), w_bits=wb[0], b_bits=wb[1], v_bits=wb[2],
                       lif=lifs, hw=hw)
