@@ -1,0 +1,54 @@
+"""The numpy training: its quantised forward pass is the integer golden model, bit for bit; gradients
+have the parameters' shapes and lower the loss; the committed digits model keeps >= 90 %."""
+import numpy as np
+import pytest
+
+from spikestack.sim.network import run_network_golden
+from spikestack.sim.snn_train import Adam, backward, forward, init_params, to_network
+
+SPEC = [{"name": "a", "kind": "linear", "d": 9, "d_out": 7},
+        {"name": "m", "kind": "moe", "d": 7, "dh": 5, "experts": 3, "top_k": 2},
+        {"name": "c", "kind": "linear", "d": 7, "d_out": 4}]
+
+
+def test_quantised_forward_is_the_golden_model():
+    rng = np.random.default_rng(0)
+    p = init_params(SPEC, rng)
+    x = (rng.random((5, 13, 9)) < 0.3).astype(np.uint8)
+    out, cache = forward(SPEC, p, x, quant=True)
+    net, q = to_network(SPEC, p, "t", 5, 13, {})
+    per_layer = [{k.split(".", 1)[1]: v for k, v in q.items() if k.startswith(n + ".")} for n, _ in net.layers]
+    gold = run_network_golden(net, x, per_layer)
+    for c, g in zip(cache, gold):
+        np.testing.assert_array_equal(c["out"][0].astype(np.uint8), g)
+    np.testing.assert_array_equal(out, gold[-1])
+
+
+def test_gradients_lower_the_loss():
+    rng = np.random.default_rng(1)
+    p = init_params(SPEC, rng)
+    x = (rng.random((6, 32, 9)) < 0.4).astype(np.uint8)
+    y = rng.integers(0, 4, 32)
+
+    def loss_and_grad(quant):
+        out, cache = forward(SPEC, p, x, quant)
+        counts = out.sum(axis=0).astype(float)
+        z = np.exp(counts - counts.max(axis=1, keepdims=True))
+        prob = z / z.sum(axis=1, keepdims=True)
+        loss = -np.log(prob[np.arange(32), y]).mean()
+        prob[np.arange(32), y] -= 1
+        return loss, backward(SPEC, cache, np.broadcast_to(prob / 32, out.shape).copy())
+    first, g = loss_and_grad(False)
+    assert set(g) == set(p) and all(g[k].shape == p[k].shape and np.isfinite(g[k]).all() for k in p)
+    opt = Adam(p, lr=5e-3)
+    for _ in range(60):
+        opt.step(p, loss_and_grad(False)[1])
+    assert loss_and_grad(False)[0] < first
+
+
+def test_committed_digits_model_accuracy(tmp_path):
+    pytest.importorskip("sklearn")
+    from spikestack.bench.digits import run
+    res = run(rtl=False, out_dir=tmp_path)
+    assert res["samples"] == 360
+    assert res["golden_accuracy"] >= 0.90 and res["float_accuracy"] >= 0.90
