@@ -52,3 +52,13 @@ def test_committed_digits_model_accuracy(tmp_path):
     res = run(rtl=False, out_dir=tmp_path)
     assert res["samples"] == 360
     assert res["golden_accuracy"] >= 0.90 and res["float_accuracy"] >= 0.90
+
+
+@pytest.mark.slow
+def test_digits_rtl_equals_golden(tmp_path):
+    """`make digits` on the first 80 test images: every layer's RTL spikes equal the golden model's."""
+    pytest.importorskip("sklearn")
+    from spikestack.bench.digits import run
+    res = run(out_dir=tmp_path, limit=80)
+    assert res["rtl_equal_golden"], res["mismatches"]
+    assert res["rtl_accuracy"] == res["golden_accuracy"] and res["cycles_per_inference"] > 0
