@@ -40,7 +40,7 @@ __all__ = ["run", "main", "FALLBACK_PJ_PER_SOP", "DIGITS_PJ_PER_SOP"]
 FALLBACK_PJ_PER_SOP = 84.8
 #: pJ/SOP (0.18 um; 28 nm 0.9 V scaled) of the digits layers from the pre-layout flow, wire model fanout,
 #: its own workload (seeded random spikes, rate 0.2): `python -m spikestack.bench.digits --energy --no-rtl`
-DIGITS_PJ_PER_SOP = {"fc1": (44.5, 1.73), "moe": None, "fc2": None}
+DIGITS_PJ_PER_SOP = {"fc1": (44.5, 1.73), "moe": (153.5, 5.97), "fc2": (56.9, 2.21)}
 
 
 def _energy(net, out_dir: Path, log) -> dict:
