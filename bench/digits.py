@@ -10,11 +10,12 @@ the fixed test split (:mod:`.digits_train`), and runs it
   loaded once; every layer's output spikes are compared bit for bit with the golden model's.
 
 Prints accuracies, cycles per inference, wall times, RTL samples per second and the energy per
-inference: each layer's synaptic operations on the test split times a pJ/SOP. The pJ/SOP comes
-from the pre-layout energy flow (:func:`spikestack.flows.ppa.prelayout.prelayout_energy`) of that
-layer when ``--energy`` is given (synthesis + OpenSTA of each layer, minutes per layer; reused from
-the output directory afterwards), otherwise from the measured pJ/SOP of the default MoE in
-BENCHMARKS.md's energy section (``FALLBACK_PJ_PER_SOP``), and the output says which.
+inference: each layer's synaptic operations on the test split times that layer's pJ/SOP from the
+pre-layout energy flow (:func:`spikestack.flows.ppa.prelayout.prelayout_energy`, wire model
+``fanout``). The flow takes minutes per layer (40 minutes for the three on a loaded 2-core
+machine), so the figures it measured are kept in ``DIGITS_PJ_PER_SOP`` and ``--energy`` reruns it
+(synthesis and activity reused from the output directory afterwards); a network with other layer
+names falls back to the default MoE's pJ/SOP (``FALLBACK_PJ_PER_SOP``). The output says which.
 """
 from __future__ import annotations
 
