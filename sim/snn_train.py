@@ -8,8 +8,9 @@ times ``s``): spikes get the arctan surrogate derivative, the hard reset is deta
 straight through the rounding, and the router learns through ``mask + p - stop_grad(p)`` with
 ``p = softmax(scores)`` (the forward stays the hard top-k sum of SPEC's merge).
 
-A layer spec is a dict: ``{"name", "kind": "linear"|"moe", "d", "d_out" (linear) | "dh", "experts",
-"top_k" (moe)}``; parameters are named ``<layer>.<tensor>`` with SPEC's tensor names. Theta (float)
+A layer spec is a dict: ``{"name", "kind": "linear"|"moe"|"mha", "d", "d_out" (linear) | "dh", "experts",
+"top_k" (moe) | "heads", "attn_shift", "attn_threshold" (mha: LIF_attn's fixed integer threshold)}``; an MHA
+layer's tokens attend to each other along the axis before the features (spikes ``(T, ..., N, D)``); parameters are named ``<layer>.<tensor>`` with SPEC's tensor names. Theta (float)
 is 1 for every population; ``leak_shift`` is shared (0: integrate-and-fire, exact in float too).
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .layers import top_k_mask
 __all__ = ["init_params", "forward", "backward", "quantise", "to_network", "Adam", "POPS"]
 
 #: population -> (weight, bias) tensors whose scale sets its integer threshold
-POPS = {"linear": {"out": ("w", "b")}, "moe": {"hidden": ("w1", "b1"), "out": ("w2", "b2"), "router": ("wr", None)}}
+POPS = {"linear": {"out": ("w", "b")}, "moe": {"hidden": ("w1", "b1"), "out": ("w2", "b2"), "router": ("wr", None)},
+        "mha": {"q": ("wq", "bq"), "k": ("wk", "bk"), "v": ("wv", "bv"), "o": ("wo", "bo")}}
 
 
 def init_params(spec: list[dict], rng: np.random.Generator, rate: float = 0.25) -> dict:
@@ -34,6 +36,10 @@ def init_params(spec: list[dict], rng: np.random.Generator, rate: float = 0.25) 
         if L["kind"] == "linear":
             p[f"{n}.w"] = rng.normal(0, g, (d, L["d_out"]))
             p[f"{n}.b"] = np.zeros(L["d_out"])
+        elif L["kind"] == "mha":
+            for x in "qkvo":
+                p[f"{n}.w{x}"] = rng.normal(0, g, (d, d))
+                p[f"{n}.b{x}"] = np.zeros(d)
         else:
             E, dh = L["experts"], L["dh"]
             p[f"{n}.wr"] = rng.normal(0, 1 / np.sqrt(d), (d, E))
@@ -114,6 +120,24 @@ def forward(spec, p, x, quant: bool, leak_shift: int = 0, v_bits: int = 16, w_bi
         if L["kind"] == "linear":
             S, H = _lif(xi @ ts["w"] + ts["b"], th["out"], leak_shift, v_bits)
             c["out"] = (S, H * sc["out"])
+        elif L["kind"] == "mha":
+            T, heads, sh = x.shape[0], L["heads"], L["attn_shift"]
+            for p_ in "qkv":
+                Sp, Hp = _lif(xi @ ts[f"w{p_}"] + ts[f"b{p_}"], th[p_], leak_shift, v_bits)
+                c[p_] = (Sp, Hp * sc[p_])
+            q, k, v = (c[p_][0].reshape(*c[p_][0].shape[:-1], heads, -1) for p_ in "qkv")
+            if quant:
+                q, k, v = (a.astype(np.int64) for a in (q, k, v))
+            a = np.einsum("...nhd,...mhd->...hnm", q, k)
+            o = np.einsum("...hnm,...mhd->...nhd", a, v)
+            ia = (o >> sh) if quant else np.floor(o / 2 ** sh)
+            ia = ia.reshape(*ia.shape[:-2], -1)
+            tha = L["attn_threshold"]
+            Sa, Ha = _lif(ia, tha, leak_shift, v_bits)
+            Sai = Sa.astype(np.int64) if quant else Sa
+            S, H = _lif(Sai @ ts["wo"] + ts["bo"], th["o"], leak_shift, v_bits)
+            c.update(qkv=(q, k, v), amap=a, attn=(Sa, Ha), out=(S, H * sc["o"]))
+            c["theta"]["attn"] = float(tha)
         else:
             scores = xi.sum(axis=0) @ ts["wr"]                                    # (N, E)
             mask = top_k_mask(scores, L["top_k"])
@@ -138,11 +162,29 @@ def backward(spec, cache, g_out, leak_shift: int = 0) -> dict:
     for L, c in zip(reversed(spec), reversed(cache)):
         n, wf, th, x = L["name"], c["wf"], c["theta"], c["x"].astype(float)
         S, H = c["out"]
-        gI = _lif_back(g, H, S, th["out"], leak_shift)
+        gI = _lif_back(g, H, S, th["o" if L["kind"] == "mha" else "out"], leak_shift)
+        flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
         if L["kind"] == "linear":
-            grads[f"{n}.w"] = np.einsum("tnd,tno->do", x, gI)
-            grads[f"{n}.b"] = gI.sum(axis=(0, 1))
+            grads[f"{n}.w"] = flat(x).T @ flat(gI)
+            grads[f"{n}.b"] = flat(gI).sum(axis=0)
             g = gI @ wf["w"].T
+            continue
+        if L["kind"] == "mha":
+            Sa, Ha = c["attn"]
+            grads[f"{n}.wo"], grads[f"{n}.bo"] = flat(Sa).T @ flat(gI), flat(gI).sum(axis=0)
+            gia = _lif_back(gI @ wf["wo"].T, Ha, Sa, th["attn"], leak_shift)
+            q, k, v = (a.astype(float) for a in c["qkv"])
+            go = gia.reshape(q.shape) / 2 ** L["attn_shift"]
+            a = c["amap"].astype(float)
+            ga = np.einsum("...nhd,...mhd->...hnm", go, v)
+            gqkv = {"v": np.einsum("...hnm,...nhd->...mhd", a, go), "q": np.einsum("...hnm,...mhd->...nhd", ga, k),
+                    "k": np.einsum("...hnm,...nhd->...mhd", ga, q)}
+            g = 0.0
+            for p_ in "qkv":
+                Sp, Hp = c[p_]
+                gp = _lif_back(gqkv[p_].reshape(Sp.shape), Hp, Sp, th[p_], leak_shift)
+                grads[f"{n}.w{p_}"], grads[f"{n}.b{p_}"] = flat(x).T @ flat(gp), flat(gp).sum(axis=0)
+                g = g + gp @ wf[f"w{p_}"].T
             continue
         mask = c["mask"].astype(float)
         gio = gI[:, :, None, :] * mask[None, :, :, None]                             # (T, N, E, D)
@@ -187,7 +229,11 @@ def to_network(spec, p, name: str, t: int, n: int, hw: dict, leak_shift: int = 0
         nm = L["name"]
         lif = {pop: LifConfig(threshold=max(1, int(round(1.0 / scales[f"{nm}.{pop}"]))), leak_shift=leak_shift,
                               reset="hard", name=pop) for pop in POPS[L["kind"]] if pop != "router"}
-        extra = ({"d_out": L["d_out"]} if L["kind"] == "linear"
+        if L["kind"] == "mha":
+            lif["attn"] = LifConfig(threshold=L["attn_threshold"], leak_shift=leak_shift, reset="hard", name="attn")
+            lif = {p_: lif[p_] for p_ in ("q", "k", "v", "attn", "o")}
+        extra = ({"d_out": L["d_out"]} if L["kind"] == "linear" else
+                 {"heads": L["heads"], "attn_shift": L["attn_shift"]} if L["kind"] == "mha"
                  else {"dh": L["dh"], "experts": L["experts"], "top_k": L["top_k"]})
         layers.append((nm, LayerConfig(kind=L["kind"], t=t, n=n, d=L["d"], w_bits=w_bits, b_bits=b_bits,
                                        v_bits=v_bits, lif=lif, hw=HwConfig(**hw.get(nm, {})), **extra)))

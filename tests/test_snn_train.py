@@ -11,12 +11,18 @@ SPEC = [{"name": "a", "kind": "linear", "d": 9, "d_out": 7},
         {"name": "c", "kind": "linear", "d": 7, "d_out": 4}]
 
 
-def test_quantised_forward_is_the_golden_model():
+MHA_SPEC = [{"name": "a", "kind": "linear", "d": 9, "d_out": 6},
+            {"name": "m", "kind": "mha", "d": 6, "heads": 2, "attn_shift": 1, "attn_threshold": 3},
+            {"name": "c", "kind": "linear", "d": 6, "d_out": 4}]
+
+
+@pytest.mark.parametrize("spec", [SPEC, MHA_SPEC], ids=["moe", "mha"])
+def test_quantised_forward_is_the_golden_model(spec):
     rng = np.random.default_rng(0)
-    p = init_params(SPEC, rng)
-    x = (rng.random((5, 13, 9)) < 0.3).astype(np.uint8)
-    out, cache = forward(SPEC, p, x, quant=True)
-    net, q = to_network(SPEC, p, "t", 5, 13, {})
+    p = init_params(spec, rng)
+    x = (rng.random((5, 13, 9)) < 0.4).astype(np.uint8)
+    out, cache = forward(spec, p, x, quant=True)
+    net, q = to_network(spec, p, "t", 5, 13, {})
     per_layer = [{k.split(".", 1)[1]: v for k, v in q.items() if k.startswith(n + ".")} for n, _ in net.layers]
     gold = run_network_golden(net, x, per_layer)
     for c, g in zip(cache, gold):
@@ -24,7 +30,8 @@ def test_quantised_forward_is_the_golden_model():
     np.testing.assert_array_equal(out, gold[-1])
 
 
-def test_gradients_lower_the_loss():
+@pytest.mark.parametrize("SPEC", [SPEC, MHA_SPEC], ids=["moe", "mha"])
+def test_gradients_lower_the_loss(SPEC):
     rng = np.random.default_rng(1)
     p = init_params(SPEC, rng)
     x = (rng.random((6, 32, 9)) < 0.4).astype(np.uint8)
