@@ -69,16 +69,25 @@ def run(net_path: Path = CONFIG_DIR / "digits.toml", out_dir: Path = Path("out/d
     _, _, xte, yte = load_split()
     if limit:
         xte, yte = xte[:limit], yte[:limit]
-    samples = encode(xte, net.t)                                         # (S, T, 64)
-    res = {"samples": len(yte), "t": net.t, "tokens_per_run": net.n}
+    attn = any(cfg.kind == "mha" for _, cfg in net.layers)
+    if attn:        # one image a run: its 8 row tokens attend to each other
+        from . import digits_attn as variant
+        X = variant.tokens(xte, net.t)                                   # (T, S, 8, 16)
+        runs, per_run, spec, pred = [X[:, i] for i in range(len(yte))], 1, variant.SPEC, variant.predict
+        float_in, last = X, lambda outs: np.stack(outs, axis=1)          # -> (T, S, 8, 10)
+    else:           # n images a run, one per token
+        samples = encode(xte, net.t)                                     # (S, T, 64)
+        runs, per_run, spec, pred = batch_tokens(samples, net.n), net.n, SPEC, predict
+        float_in = samples.transpose(1, 0, 2)
+        last = lambda outs: unbatch_tokens(outs, len(yte)).transpose(1, 0, 2)  # noqa: E731
+    res = {"samples": len(yte), "t": net.t, "tokens_per_run": net.n, "images_per_run": per_run}
     if floats:
-        out, _ = forward(SPEC, floats, samples.transpose(1, 0, 2), quant=False)
-        res["float_accuracy"] = float((predict(out) == yte).mean())
-    runs = batch_tokens(samples, net.n)
+        out, _ = forward(spec, floats, float_in, quant=False)
+        res["float_accuracy"] = float((pred(out) == yte).mean())
     t0 = time.time()
     golden = [run_network_golden(net, r, per_layer) for r in runs]      # [run][layer] (T, n, D)
     res["golden_s"] = round(time.time() - t0, 2)
-    pred_g = predict(unbatch_tokens([g[-1] for g in golden], len(yte)).transpose(1, 0, 2))
+    pred_g = pred(last([g[-1] for g in golden]))
     res["golden_accuracy"] = float((pred_g == yte).mean())
     sops = {}
     for li, (name, cfg) in enumerate(net.layers):
@@ -96,12 +105,12 @@ def run(net_path: Path = CONFIG_DIR / "digits.toml", out_dir: Path = Path("out/d
                 bad = compare(golden[i][li], r["layers"][li][i], f"{name} run {i}")
                 if bad:
                     mism.append(bad)
-        pred_r = predict(unbatch_tokens(r["layers"][-1], len(yte)).transpose(1, 0, 2))
+        pred_r = pred(last(r["layers"][-1]))
         res.update(rtl_accuracy=float((pred_r == yte).mean()), rtl_equal_golden=not mism,
                    rtl_predictions_equal=bool((pred_r == pred_g).all()), mismatches=mism[:5],
                    cycles_per_run={n: float(c.mean()) for (n, _), c in zip(net.layers, r["cycles"])},
                    build_s=round(sum(r["build_s"]), 1), sim_s=round(sum(r["sim_s"]), 1), rtl_wall_s=round(wall, 1))
-        res["cycles_per_inference"] = float(r["cycles"].sum(axis=0).mean()) / net.n
+        res["cycles_per_inference"] = float(r["cycles"].sum(axis=0).mean()) / per_run
         res["rtl_samples_per_s"] = len(yte) / sum(r["sim_s"])
     if energy:
         e = _energy(net, out_dir, log)
@@ -125,14 +134,15 @@ def run(net_path: Path = CONFIG_DIR / "digits.toml", out_dir: Path = Path("out/d
 
 
 def report(res: dict) -> str:
-    lines = [f"digits test split: {res['samples']} images, t = {res['t']}, {res['tokens_per_run']} images per run"]
+    lines = [f"digits test split: {res['samples']} images, t = {res['t']}, {res['images_per_run']} image(s) per run "
+             f"of {res['tokens_per_run']} tokens"]
     if "float_accuracy" in res:
         lines.append(f"  float model accuracy      {res['float_accuracy'] * 100:.2f} %")
     lines.append(f"  integer golden accuracy   {res['golden_accuracy'] * 100:.2f} %")
     if "rtl_accuracy" in res:
         lines += [f"  RTL accuracy              {res['rtl_accuracy'] * 100:.2f} %  (every layer's spikes equal to the golden "
                   f"model's on every sample: {'yes' if res['rtl_equal_golden'] else 'NO'})",
-                  f"  cycles per inference      {res['cycles_per_inference']:.1f}  (per run of {res['tokens_per_run']}: "
+                  f"  cycles per inference      {res['cycles_per_inference']:.1f}  (per run of {res['images_per_run']}: "
                   + ", ".join(f"{n} {c:.0f}" for n, c in res["cycles_per_run"].items()) + ")",
                   f"  RTL: builds {res['build_s']} s, simulation {res['sim_s']} s = "
                   f"{res['rtl_samples_per_s']:.1f} samples/s"]
