@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test train-digits digits test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean
+.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -50,10 +50,16 @@ test-slow: setup pd-tools
 train-digits: setup
 	$(VPY) -c 'import sklearn' 2>/dev/null || $(VPY) -m pip install -q -e '.[digits]'
 	nice $(VPY) -m spikestack.bench.digits_train
+	nice $(VPY) -m spikestack.bench.digits_attn
 
 digits: setup
 	$(VPY) -c 'import sklearn' 2>/dev/null || $(VPY) -m pip install -q -e '.[digits]'
 	nice $(VPY) -m spikestack.bench.digits --out out/digits
+
+# The spiking self-attention variant (rows as tokens; linear, MHA, linear): the same report.
+digits-attn: setup
+	$(VPY) -c 'import sklearn' 2>/dev/null || $(VPY) -m pip install -q -e '.[digits]'
+	nice $(VPY) -m spikestack.bench.digits --net configs/digits_attn/digits_attn.toml --out out/digits_attn
 
 bench: setup
 	$(VPY) -m spikestack.cli bench --out out/bench --table BENCHMARKS.md
