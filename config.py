@@ -297,7 +297,6 @@ class LayerConfig:
             if name not in need:
                 raise ConfigError(f"lif.{name}: not a population of kind {self.kind!r} "
                                   f"(expected {', '.join(need)})")
-        _ = self.bias_lanes if self.kind in ("moe", "mha") else None     # a bias must fit a weight word's top slice
         if not isinstance(self.attention, AttentionConfig):
             raise ConfigError("attention: expected a table [attention]")
         self.attention.check_layer(self.kind, self.d // self.heads if self.kind == "mha" else 0, self.n)
@@ -311,16 +310,6 @@ class LayerConfig:
     @property
     def head_dim(self) -> int:
         return self.d // self.heads
-
-    @property
-    def bias_lanes(self) -> int:
-        """Biases in a weight word's top slice (the cores load them through the weight port): the largest divisor of the lanes that fits."""
-        lanes, room = self.hw.lanes, self.hw.lanes * self.w_bits // (self.hw.weight_slices if self.kind == "moe" else 1)
-        fits = [r for r in range(1, lanes + 1) if lanes % r == 0 and r * self.b_bits <= room]
-        if not fits:
-            raise ConfigError(f"b_bits: a {self.b_bits}-bit bias does not fit a weight word's top slice (hw.rows * hw.cols"
-                              f" * w_bits / slices = {room} bits): the cores load biases through the weight port")
-        return max(fits)
 
     def synaptic_bits(self, fan_in: int, bias: bool = True) -> int:
         """Width of an exact synaptic sum over ``fan_in`` binary inputs (plus the bias)."""
