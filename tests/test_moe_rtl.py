@@ -48,6 +48,10 @@ CONFIGS = {
                               hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
     "fire_pe_r2_odd": moe(3, 4, 13, 7, 4, 2, HwConfig(rows=3, cols=3, cores=3, glb_share=2, result_lanes=3, fire="pe"),
                           hidden=(12, 1, "soft"), out=(9, 0, "hard")),
+    # issue 42: the dispatcher holding 2 and 3 tokens (a later token's job passes a waiting one)
+    "window2_odd": moe(2, 5, 7, 11, 3, 2, HwConfig(rows=2, cols=3, cores=2, glb_share=1, dispatch_window=2)),
+    "window3_top1_e8": moe(3, 6, 9, 5, 8, 1, HwConfig(rows=2, cols=2, cores=4, glb_share=2, dispatch_window=3),
+                           hidden=(20, 0, "soft"), out=(15, 1, "soft")),
     # issue 42: a bias wider than a weight word's top slice, loaded over several words: 3-bit
     # weights and 4-bit biases on one 1x1 core (2 words a bias), and 12-bit biases over the 4-bit
     # top slice of a 1x2 array of 2-slice weights (3 words a bias)

@@ -247,7 +247,7 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.add("dispatcher", lambda: Dispatcher(
         t=cfg.t, n=cfg.n, d=cfg.d, experts=cfg.experts, core_groups=plan.core_groups, groups=plan.groups,
         job_layout=plan.job.job_layout, act_addr_bits=plan.activation.addr_width,
-        act_width=plan.activation.width), role="control")
+        act_width=plan.activation.width, window=cfg.hw.dispatch_window), role="control")
     S = plan.slices
     for g in range(plan.groups):
         if S > 1:
