@@ -131,6 +131,20 @@ def test_biases_through_the_weight_port():
     assert (sliced.bias_lanes, sliced.bias_parts, sliced.bias_words) == (1, 3, 6)
 
 
+def test_dispatch_window_config():
+    """hw.dispatch_window: validated once (one line naming it), written back only when not 1, and the
+    dispatcher it builds holds that many token registers."""
+    from spikestack.config import dump_config, parse_config
+    import tomllib
+    with pytest.raises(ConfigError, match=r"^hw.dispatch_window"):
+        HwConfig(dispatch_window=0)
+    cfg = CONFIGS["window2_odd"]
+    assert parse_config(tomllib.loads(dump_config(cfg))) == cfg
+    assert "dispatch_window" not in dump_config(CONFIGS["odd_top2_e3"])
+    design = design_for(cfg)
+    assert design.blocks["dispatcher"].build().window == 2
+
+
 def test_result_lanes_same_bits():
     """The same layer drained 1 and 5 lanes a cycle: the same bits, other cycles."""
     a = CONFIGS["drain_r1_odd"]
