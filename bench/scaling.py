@@ -6,8 +6,8 @@ The default MoE's tokens and sizes (T=4, N=16, D=64, Dh=128, 8x8 PEs a core, spi
 * ``pairs``: the default (weight GLBs shared by core pairs, expert e in group ``e % groups``; the
   dispatcher holds one token);
 * ``pairs, window 4``: the same GLBs, the dispatcher holding 4 tokens (``hw.dispatch_window``);
-* ``shared, window 2``: one weight GLB with a read port per core (``hw.glb_share = cores``: any
-  core runs any expert) and a 2-token window.
+* ``shared``: one weight GLB with a read port per core (``hw.glb_share = cores``: any core runs
+  any expert).
 
 Every point is one Verilator build running the routing skews of :data:`SKEWS` (router weights of
 expert 0 raised by ``skew``: from the router's own balance to expert 0 taking most tokens), every
@@ -32,13 +32,12 @@ from . import markdown_table, simulate_checked
 __all__ = ["run", "POINTS", "SKEWS", "SCHEDULES"]
 
 SKEWS = (0, 16, 64)
-SCHEDULES = {"pairs": {}, "pairs, window 4": {"dispatch_window": 4}, "shared, window 2": {"shared": True,
-                                                                                          "dispatch_window": 2}}
+SCHEDULES = {"pairs": {}, "pairs, window 4": {"dispatch_window": 4}, "shared": {"shared": True}}
 # (axis, layer changes, hw changes, schedules)
-POINTS = ([("experts", {"experts": e}, {}, tuple(SCHEDULES) if e in (4, 16, 64) else ("pairs", "shared, window 2"))
+POINTS = ([("experts", {"experts": e}, {}, tuple(SCHEDULES) if e in (4, 16, 64) else ("pairs", "shared"))
            for e in (4, 8, 16, 32, 64)]
-          + [("cores", {"experts": 16}, {"cores": c}, ("shared, window 2",)) for c in (8, 16)]
-          + [("top-k", {"experts": 16, "top_k": k}, {}, ("shared, window 2",)) for k in (1, 4)])
+          + [("cores", {"experts": 16}, {"cores": c}, ("shared",)) for c in (8, 16)]
+          + [("top-k", {"experts": 16, "top_k": k}, {}, ("shared",)) for k in (1, 4)])
 
 
 def point_config(layer: dict, hw: dict, schedule: str):

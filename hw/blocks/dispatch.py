@@ -11,7 +11,8 @@ GLB share its cores dynamically (load balancing under routing skew).
 With ``window`` W > 1 (``hw.dispatch_window``) the dispatcher holds W tokens: the next route is
 loaded into a free token register while the others' jobs go out, and a job of a later token may
 go to an idle core while an earlier token's expert waits for its group (no head-of-line
-blocking); the lowest register with a dispatchable job goes first. The cores' results are summed
+blocking); the oldest token with a dispatchable job goes first (the spike generator fires tokens
+in order, so a token passed over for long would hold up all later ones' output). The cores' results are summed
 exactly in the merge, so the order never changes the result.
 
 Interface: ``routes`` In(stream), ``act_rd`` (activation GLB read port), ``jobs_<c>`` Out(stream)
@@ -99,10 +100,17 @@ class Dispatcher(wiring.Component):
         avail = [Signal(E, name=f"avail_{i}") for i in range(W)]
         for i in range(W):
             m.d.comb += avail[i].eq(pending[i] & ready_e & ~(sending | (loading & (slot == i))).replicate(E))
+        # the oldest token first (routes come in token order): a later token passes only when the
+        # earlier one's experts wait for their groups, so tokens complete about in order for the
+        # spike generator, which fires them in order
         src = Signal(range(max(2, W)))                   # the token register chosen this cycle
         pick = Signal(E)
-        for i in reversed(range(W)):
-            with m.If(avail[i].any()):
+        for i in range(W):
+            oldest = avail[i].any()
+            for j in range(W):
+                if j != i:
+                    oldest = oldest & (~avail[j].any() | (n_tok[i] < n_tok[j]))
+            with m.If(oldest):
                 m.d.comb += [src.eq(i), pick.eq(avail[i])]
         chosen = Signal(E)
         m.d.comb += chosen.eq(pick & (~pick + 1))          # lowest set bit, one-hot
