@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean
+.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean bench-scaling
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -102,6 +102,11 @@ bench-chunks: setup pd-tools
 # the default MoE and MHA alone: cycles against the ideal (two Verilator builds, a few minutes)
 bench-defaults: setup
 	$(VPY) -m spikestack.cli bench --only defaults --out out/bench --table BENCHMARKS.md
+
+# the MoE over experts 4..64, cores 4..16, top-1..4 and routing skew under three [hw] schedules (issue 42;
+# Verilator builds only, at -O0: the cycles do not depend on it; docs/scaling.md)
+bench-scaling: setup
+	SPIKESTACK_CXX_OPT=-O0 nice $(VPY) -m spikestack.cli bench --only scaling --out out/bench --table BENCHMARKS.md
 
 # PPA (built-in flow, 2D and pseudo-3D) of the reduced MoE and MHA configurations: GLBs as
 # flip-flops, flat; and GLBs as SRAM macros, PEs hardened once (hierarchical), both tiers in one footprint;

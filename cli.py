@@ -416,10 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--table", default=None, help="write the Markdown tables into this file")
     b.add_argument("--only", action="append", metavar="SECTION",
                    help="run only this section (linear, moe, mha, elastic, flow, census, ssa, defaults, ppa3d, "
-                        "energy); flow "
+                        "energy, scaling); flow "
                         "(PPA flow run time), census (cells per block), ssa (SSA vs deterministic attention) and "
                         "defaults (the default MoE and MHA alone), ppa3d and energy (pre-layout pJ/SOP of the "
-                        "default MoE and MHA) run only when asked")
+                        "default MoE and MHA) and scaling (the MoE over experts, cores, top-k and skew) run only when asked")
     b.set_defaults(fn=cmd_bench)
     return p
 

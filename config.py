@@ -96,6 +96,8 @@ class HwConfig:
                    own LIF neuron (the paper's PE). Same bits either way.
     weight_slices  (MoE) each expert weight stored as this many bit slices, one GLB bank each
                    (1 = one word per weight); see :class:`ElasticConfig`
+    dispatch_window (MoE) tokens the dispatcher holds (1: one at a time, in order); more let a later
+                   token's job go to an idle core while an earlier one's expert waits for its GLB group
     """
     rows: int = 8
     cols: int = 8
@@ -106,6 +108,7 @@ class HwConfig:
     result_lanes: int = 8
     weight_slices: int = 1
     fire: str = "drain"
+    dispatch_window: int = 1
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -116,6 +119,7 @@ class HwConfig:
             raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
         _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
         _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
+        _int("hw.dispatch_window", self.dispatch_window, lo=1, hi=16)
         if self.fire not in FIRE_PLACES:
             raise ConfigError(f"hw.fire: expected one of {', '.join(FIRE_PLACES)}, got {self.fire!r}")
 
@@ -297,7 +301,6 @@ class LayerConfig:
             if name not in need:
                 raise ConfigError(f"lif.{name}: not a population of kind {self.kind!r} "
                                   f"(expected {', '.join(need)})")
-        _ = self.bias_lanes if self.kind in ("moe", "mha") else None     # a bias must fit a weight word's top slice
         if not isinstance(self.attention, AttentionConfig):
             raise ConfigError("attention: expected a table [attention]")
         self.attention.check_layer(self.kind, self.d // self.heads if self.kind == "mha" else 0, self.n)
@@ -311,16 +314,6 @@ class LayerConfig:
     @property
     def head_dim(self) -> int:
         return self.d // self.heads
-
-    @property
-    def bias_lanes(self) -> int:
-        """Biases in a weight word's top slice (the cores load them through the weight port): the largest divisor of the lanes that fits."""
-        lanes, room = self.hw.lanes, self.hw.lanes * self.w_bits // (self.hw.weight_slices if self.kind == "moe" else 1)
-        fits = [r for r in range(1, lanes + 1) if lanes % r == 0 and r * self.b_bits <= room]
-        if not fits:
-            raise ConfigError(f"b_bits: a {self.b_bits}-bit bias does not fit a weight word's top slice (hw.rows * hw.cols"
-                              f" * w_bits / slices = {room} bits): the cores load biases through the weight port")
-        return max(fits)
 
     def synaptic_bits(self, fan_in: int, bias: bool = True) -> int:
         """Width of an exact synaptic sum over ``fan_in`` binary inputs (plus the bias)."""
@@ -401,10 +394,9 @@ def dump_config(cfg: LayerConfig) -> str:
     hw = d.pop("hw")
     d.pop("attention")
     elastic = d.pop("elastic")
-    if hw["weight_slices"] == 1:
-        del hw["weight_slices"]           # the default: the text of every earlier configuration
-    if hw["fire"] == "drain":
-        del hw["fire"]
+    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1)):
+        if hw[k] == default:
+            del hw[k]                     # the default: the text of every earlier configuration
     for k, v in d.items():
         if k in ("d_out",) and cfg.kind != "linear":
             continue

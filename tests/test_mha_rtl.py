@@ -45,6 +45,10 @@ CONFIGS = {
     "bias_r3_tiles": mha(3, 5, 20, 4, 2, HwConfig(rows=3, cols=5, cores=3, result_lanes=4), lifs()),
     "fire_pe_r2": mha(2, 5, 9, 3, 1, HwConfig(rows=2, cols=3, cores=2, result_lanes=2, fire="pe"),
                       lifs(attn=(2, 3, "soft"), o=(12, 1, "soft"))),
+    # issue 42: 4-bit biases wider than a 1x1 core's 3-bit weight word: two words a bias
+    "narrow_w3_b4_1x1": mha(2, 3, 4, 2, 1, HwConfig(rows=1, cols=1, cores=1),
+                            lifs(q=(4, 1, "soft"), k=(4, 1, "hard"), v=(4, 0, "soft"), attn=(1, 1, "hard"),
+                                 o=(4, 1, "soft")), v_bits=8, w_bits=3, b_bits=4),
 }
 
 

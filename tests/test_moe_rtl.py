@@ -48,6 +48,17 @@ CONFIGS = {
                               hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
     "fire_pe_r2_odd": moe(3, 4, 13, 7, 4, 2, HwConfig(rows=3, cols=3, cores=3, glb_share=2, result_lanes=3, fire="pe"),
                           hidden=(12, 1, "soft"), out=(9, 0, "hard")),
+    # issue 42: the dispatcher holding 2 and 3 tokens (a later token's job passes a waiting one)
+    "window2_odd": moe(2, 5, 7, 11, 3, 2, HwConfig(rows=2, cols=3, cores=2, glb_share=1, dispatch_window=2)),
+    "window3_top1_e8": moe(3, 6, 9, 5, 8, 1, HwConfig(rows=2, cols=2, cores=4, glb_share=2, dispatch_window=3),
+                           hidden=(20, 0, "soft"), out=(15, 1, "soft")),
+    # issue 42: a bias wider than a weight word's top slice, loaded over several words: 3-bit
+    # weights and 4-bit biases on one 1x1 core (2 words a bias), and 12-bit biases over the 4-bit
+    # top slice of a 1x2 array of 2-slice weights (3 words a bias)
+    "narrow_w3_b4_1x1": moe(2, 5, 7, 3, 3, 2, HwConfig(rows=1, cols=1, cores=1), hidden=(3, 1, "soft"),
+                            out=(2, 0, "hard"), v_bits=7, w_bits=3, b_bits=4),
+    "narrow_sliced_b12": moe(2, 3, 5, 3, 3, 1, HwConfig(rows=1, cols=2, cores=2, glb_share=1, weight_slices=2),
+                             hidden=(6, 1, "hard"), out=(5, 2, "soft"), v_bits=14, w_bits=4, b_bits=12),
 }
 
 
@@ -64,8 +75,9 @@ def constructed(cfg, seed):
     out.append((s, pair))
     out.append((np.zeros_like(s), w))                                       # no spike: all scores 0
     skew = dict(w)
-    skew["wr"] = np.full_like(w["wr"], -3)
-    skew["wr"][:, cfg.experts - 1] = 5                                      # every token to the last expert
+    top = (1 << (cfg.w_bits - 1)) - 1                                      # router weights within w_bits
+    skew["wr"] = np.full_like(w["wr"], -min(3, top))
+    skew["wr"][:, cfg.experts - 1] = min(5, top)                                     # every token to the last expert
     out.append((random_case(cfg, seed=seed + 8, rate=0.4)[0], skew))
     out.append((np.ones_like(s), w))                                        # every spike
     return out
@@ -105,16 +117,32 @@ def test_result_lanes():
 
 def test_biases_through_the_weight_port():
     """Biases live after the weights in the weight GLB, as many a word as fit its top slice (the
-    largest divisor of the lanes); a configuration where none fits is refused naming b_bits."""
+    largest divisor of the lanes); a bias wider than the slice takes several words (issue 42)."""
     plan = MoePlan(CONFIGS["drain_r2_tiles"])                 # 6 lanes x 8 bits: 3 biases of 16 a word
     assert (plan.bias_lanes, plan.bias_words, plan.job.core.bias_groups) == (3, 2, 2)
     assert plan.weights[0].depth == plan.b_word0 + plan.job.core.b_depth * 2
     assert not any(name.startswith("bias_glb") for name in design_for(CONFIGS["drain_r2_tiles"]).blocks)
     assert MoePlan(CONFIGS["e4_wide_out_tiles"]).bias_words == 4
-    with pytest.raises(ConfigError, match=r"^b_bits: a 16-bit bias does not fit .* = 8 bits"):
-        moe(2, 3, 4, 5, 2, 1, HwConfig(rows=1, cols=1))
-    with pytest.raises(ConfigError, match=r"^b_bits: a 12-bit bias does not fit .* = 8 bits"):
-        moe(2, 3, 4, 5, 2, 1, HwConfig(rows=1, cols=2, weight_slices=2), b_bits=12)
+    one = MoePlan(moe(2, 3, 4, 5, 2, 1, HwConfig(rows=1, cols=1)))          # 16-bit biases, 8-bit words
+    assert (one.bias_lanes, one.bias_parts, one.bias_words, one.job.core.bias_groups) == (1, 2, 2, 2)
+    narrow = MoePlan(CONFIGS["narrow_w3_b4_1x1"])
+    assert (narrow.bias_lanes, narrow.bias_parts, narrow.bias_words) == (1, 2, 2)
+    sliced = MoePlan(CONFIGS["narrow_sliced_b12"])                          # 2 lanes x 2 top bits
+    assert (sliced.bias_lanes, sliced.bias_parts, sliced.bias_words) == (1, 3, 6)
+
+
+def test_dispatch_window_config():
+    """hw.dispatch_window: validated once (one line naming it), written back only when not 1, and the
+    dispatcher it builds holds that many token registers."""
+    from spikestack.config import dump_config, parse_config
+    import tomllib
+    with pytest.raises(ConfigError, match=r"^hw.dispatch_window"):
+        HwConfig(dispatch_window=0)
+    cfg = CONFIGS["window2_odd"]
+    assert parse_config(tomllib.loads(dump_config(cfg))) == cfg
+    assert "dispatch_window" not in dump_config(CONFIGS["odd_top2_e3"])
+    design = design_for(cfg)
+    assert design.blocks["dispatcher"].build().window == 2
 
 
 def test_result_lanes_same_bits():

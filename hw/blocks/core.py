@@ -51,9 +51,11 @@ class CoreParams:
     event_driven: bool = True
     hold: bool = False      # a ``hold_last`` input (the JobCore's result drain, issue 21)
     bias_lanes: int = 0     # >0: biases held in the PEs, loaded through the weight port, this many
-                            # lanes a word (issue 21; :attr:`~spikestack.config.LayerConfig.bias_lanes`)
+                            # lanes a word (issue 21; :func:`~spikestack.hw.lib.shapes.bias_packing`)
     bias_base: int = 0      # with bias_lanes: the weight-buffer address of bias word 0
     w_slices: int = 1       # the weight word is this many bit slices; bias words are in the top one
+    bias_parts: int = 1     # with bias_lanes: weight words a bias word takes (a bias wider than the
+                            # top slice: its slice-wide parts, low part first; then bias_lanes is 1)
     pe_neurons: bool = True  # False: the PEs integrate only; the rows are fired outside (JobCore's drain)
 
     def __post_init__(self):
@@ -65,7 +67,9 @@ class CoreParams:
         if self.bias_lanes:
             if self.lanes % self.bias_lanes:
                 raise ValueError(f"bias_lanes: {self.bias_lanes} does not divide the {self.lanes} lanes")
-            if self.bias_lanes * self.b_bits > self.slice_bits:
+            if self.bias_parts < 1 or (self.bias_parts > 1 and self.bias_lanes != 1):
+                raise ValueError(f"bias_parts: {self.bias_parts} needs bias_lanes 1 (got {self.bias_lanes})")
+            if self.bias_lanes * self.b_bits > self.slice_bits * self.bias_parts:
                 raise ValueError(f"bias_lanes: {self.bias_lanes} biases of {self.b_bits} bits do not fit the "
                                  f"{self.slice_bits}-bit top slice of a weight word")
             if self.bias_base + self.b_depth * self.bias_groups > self.w_depth:
@@ -102,8 +106,8 @@ class CoreParams:
 
     @property
     def bias_groups(self) -> int:
-        """Bias words per output tile: ``lanes / bias_lanes`` (1 without bias registers)."""
-        return self.lanes // self.bias_lanes if self.bias_lanes else 1
+        """Bias words per output tile: ``lanes / bias_lanes * bias_parts`` (1 without bias registers)."""
+        return self.lanes // self.bias_lanes * self.bias_parts if self.bias_lanes else 1
 
     @property
     def b_port(self) -> memory.ReadPort.Signature:
@@ -133,6 +137,9 @@ class SpikingCore(wiring.Component):
     row accepted); the low ``R * b_bits`` bits of the word's top slice (:attr:`CoreParams.slice_bits`:
     the top ``w_bits / w_slices`` bits of every lane, lane 0 first) are written into lane group
     ``bias_group`` of the PEs at the end of the next cycle, so a row accepted then or later sees them.
+    With ``bias_parts`` K > 1 (a bias wider than the top slice; R = 1) bias word ``bias_group`` is
+    part ``bias_group % K`` (low part first) of lane ``bias_group // K``: the first K - 1 parts are
+    held in a staging register, the last writes the assembled bias into the PE.
     """
 
     def __init__(self, p: CoreParams):
@@ -160,7 +167,7 @@ class SpikingCore(wiring.Component):
         m.submodules.pe_array = arr = PEArray(
             p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits,
             bias_lanes=p.bias_lanes, neurons=p.pe_neurons)
-        if p.bias_lanes:
+        if p.bias_lanes and p.bias_parts == 1:
             m.d.sync += [arr.bias_we.eq(self.bias_load), arr.bias_group.eq(self.bias_group)]
         m.d.comb += [
             enc.rows.valid.eq(self.rows.valid),
@@ -187,7 +194,10 @@ class SpikingCore(wiring.Component):
         if p.bias_lanes:
             # gated by the load (operand isolation: the PEs' bias inputs keep still while weights
             # stream; it also keeps them a bus of their own, not bits of the weight bus)
-            m.d.comb += arr.biases.eq(Mux(arr.bias_we, self._top_slice(self.w_rd.data)[:p.bias_lanes * p.b_bits], 0))
+            top = self._top_slice(self.w_rd.data)
+            if p.bias_parts > 1:
+                top = self._bias_parts(m, arr, top)
+            m.d.comb += arr.biases.eq(Mux(arr.bias_we, top[:p.bias_lanes * p.b_bits], 0))
         else:
             m.d.comb += arr.biases.eq(self.b_rd.data)
         stall = self.bias_load if p.bias_lanes else 0
@@ -207,6 +217,26 @@ class SpikingCore(wiring.Component):
             self.busy.eq(enc.events.valid | op.valid),
         ]
         return m
+
+    def _bias_parts(self, m, arr, top):
+        """``bias_parts`` K > 1: stage parts 0..K-2 of a bias word, write the PE on part K-1; returns
+        the assembled bias bits (valid with ``arr.bias_we``)."""
+        p, K, S = self.p, self.p.bias_parts, self.p.slice_bits
+        we, group = Signal(), Signal(range(p.bias_groups))
+        m.d.sync += [we.eq(self.bias_load), group.eq(self.bias_group)]
+        part, last = Signal(range(K)), Signal()
+        with m.Switch(group):
+            for i in range(p.bias_groups):
+                with m.Case(i):
+                    m.d.comb += [part.eq(i % K), last.eq(i % K == K - 1), arr.bias_group.eq(i // K)]
+        stash = Signal(S * (K - 1))
+        with m.If(we & ~last):
+            with m.Switch(part):
+                for k in range(K - 1):
+                    with m.Case(k):
+                        m.d.sync += stash[k * S:(k + 1) * S].eq(top[:S])
+        m.d.comb += arr.bias_we.eq(we & last)
+        return Cat(stash, top[:S])
 
     def _top_slice(self, word):
         """The top ``w_bits / w_slices`` bits of every lane of a weight word, lane 0 lowest."""

@@ -69,6 +69,7 @@ class JobCoreParams:
     drain_lanes: int = 0    # >0, currents only: drained this many lanes a cycle (no result FIFO)
     bias_lanes: int = 0     # >0: biases loaded into the PEs once per output tile through the weight
                             # port, this many lanes a word (``core.bias_base``: word of bias row 0)
+    bias_parts: int = 1     # weight words a bias word takes (CoreParams.bias_parts)
     fire_lanes: int = 0     # >0: every row leaves the PEs this many lanes a cycle and firing rows
                             # meet that many shared LIF neurons there (the PEs have none)
 
@@ -88,7 +89,7 @@ class JobCoreParams:
             raise ValueError(f"fire_lanes: {self.fire_lanes} differs from drain_lanes {self.drain_lanes}")
         object.__setattr__(self, "core", dataclasses.replace(
             self.core, tag_bits=self.tag_layout.size, hold=self.drains or bool(self.fire_lanes),
-            bias_lanes=self.bias_lanes, pe_neurons=not self.fire_lanes))
+            bias_lanes=self.bias_lanes, bias_parts=self.bias_parts, pe_neurons=not self.fire_lanes))
 
     @property
     def out_lanes(self) -> int:

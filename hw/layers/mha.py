@@ -36,8 +36,8 @@ from ..lib.arbiter import round_robin
 from ..lib.beats import BeatSender
 from ..lib.control import BusyCounters, RunControl, control_members
 from ..lib.glb import GLB, GlbParams
-from ..lib.pack import pack_bits, pack_lanes, unpack_bits
-from ..lib.shapes import ceil_div
+from ..lib.pack import pack_biases, pack_bits, pack_lanes, unpack_bits
+from ..lib.shapes import bias_packing, ceil_div
 from .graph import Design, layer_design
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
@@ -63,8 +63,8 @@ class MhaPlan:
         self.width = self.tiles * P
         # biases after the weights in the weight GLB: bias row s*tiles + tile as GB words of BR lanes
         # from B_WORD0 + row*GB, loaded into the PEs once per tile through the core's weight port
-        self.bias_lanes = cfg.bias_lanes                                         # BR
-        self.bias_words = P // self.bias_lanes                                   # GB
+        self.bias_room, self.bias_lanes, self.bias_parts = bias_packing(cfg)   # BR, K
+        self.bias_words = P // self.bias_lanes * self.bias_parts                 # GB
         self.b_word0 = 4 * self.tiles * D
         w_depth = self.b_word0 + 4 * self.tiles * self.bias_words
         self.job = JobCoreParams(
@@ -74,7 +74,7 @@ class MhaPlan:
                        event_driven=hw.event_driven),
             t=T, n=N, sels=4,
             stages=(JobStage(din=D, tiles=self.tiles, w_base=0, b_base=0, fire=True),),
-            bias_lanes=self.bias_lanes, fire_lanes=hw.drain_lanes if hw.fire == "drain" else 0)
+            bias_lanes=self.bias_lanes, bias_parts=self.bias_parts, fire_lanes=hw.drain_lanes if hw.fire == "drain" else 0)
         self.activation = GlbParams(depth=T * N, width=self.width, granularity=P, read_ports=1,
                                     write_ports=1, host_read=True)
         self.weights = GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=self.cores)
@@ -100,7 +100,8 @@ class MhaPlan:
             b[s * tiles:(s + 1) * tiles] = bp.reshape(tiles, P)
         return {
             "activation_glb_host_w": pack_bits(spikes.transpose(1, 0, 2).reshape(-1, D)),
-            "weight_glb_host_w": pack_lanes(w, cfg.w_bits) + pack_lanes(b.reshape(-1, self.bias_lanes), cfg.b_bits),
+            "weight_glb_host_w": pack_lanes(w, cfg.w_bits) + pack_biases(b, cfg.b_bits, self.bias_lanes, self.bias_parts,
+                                                                         self.bias_room),
         }
 
     def readout_depth(self) -> int:

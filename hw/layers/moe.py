@@ -13,8 +13,9 @@ Blocks (memory/control tier roles in brackets):
   slot ``e // groups``: W1 rows ``(slot*tiles_h + tile)*D + j`` then W2 rows
   ``W2_BASE + (slot*tiles_out + tile)*Dh + j``; then the biases, bias row ``(slot*tiles_h + tile)``
   (b1) and ``B2_BASE + slot*tiles_out + tile`` (b2) as ``GB`` words from ``B_WORD0 + row*GB``,
-  each the low ``BR * b_bits`` bits of a word's top slice (``BR`` = :attr:`~spikestack.config.LayerConfig.bias_lanes`,
-  ``GB = P / BR``; loaded into the PEs once per output tile through the core's weight port).
+  each the low ``BR * b_bits`` bits of a word's top slice (``BR`` = :func:`~spikestack.hw.lib.shapes.bias_packing`,
+  ``GB = P / BR * K``, ``K`` = its ``parts`` words a bias when one is
+  wider than the slice; loaded into the PEs once per output tile through the core's weight port).
 * ``expert_core_<c>`` [logic] a :class:`JobCore`: the expert's hidden layer (fused LIF, local
   hidden buffer) then its output integration ``H @ W2 + b2`` (currents), drained from the PEs
   ``R = hw.drain_lanes`` lanes a cycle (G = P / R words per output row, overlapped with the next
@@ -49,8 +50,8 @@ from ..blocks.merge import Merge, SpikeGenerator
 from ..blocks.router import Router, RouterParams
 from ..lib.control import BusyCounters, RunControl, control_members
 from ..lib.glb import GLB, GlbParams
-from ..lib.pack import pack_bits, pack_lanes, unpack_bits
-from ..lib.shapes import ceil_div
+from ..lib.pack import pack_biases, pack_bits, pack_lanes, unpack_bits
+from ..lib.shapes import bias_packing, ceil_div
 from ..lib.slices import DraftMode, WeightSlices
 from .graph import Design, layer_design
 
@@ -76,8 +77,8 @@ class MoePlan:
         self.w2_base = self.slots * self.tiles_h * D
         self.b2_base = self.slots * self.tiles_h
         self.slices, self.elastic = hw.weight_slices, cfg.elastic
-        self.bias_lanes = cfg.bias_lanes                                                     # BR
-        self.bias_words = P // self.bias_lanes                                              # GB
+        self.bias_room, self.bias_lanes, self.bias_parts = bias_packing(cfg)   # BR, K
+        self.bias_words = P // self.bias_lanes * self.bias_parts                            # GB
         self.b_word0 = self.w2_base + self.slots * self.tiles_out * Dh       # first bias word
         b_depth = self.b2_base + self.slots * self.tiles_out                 # bias rows
         w_depth = self.b_word0 + b_depth * self.bias_words
@@ -94,7 +95,7 @@ class MoePlan:
             t=T, n=N, sels=self.slots,
             stages=(JobStage(din=D, tiles=self.tiles_h, w_base=0, b_base=0, fire=True),
                     JobStage(din=Dh, tiles=self.tiles_out, w_base=self.w2_base, b_base=self.b2_base, fire=False)),
-            drain_lanes=self.drain_lanes, bias_lanes=self.bias_lanes,
+            drain_lanes=self.drain_lanes, bias_lanes=self.bias_lanes, bias_parts=self.bias_parts,
             fire_lanes=self.drain_lanes if hw.fire == "drain" else 0)
         self.counters = [f"expert_core_{c}_busy_cycles" for c in range(self.cores)]
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
@@ -141,7 +142,7 @@ class MoePlan:
                 b2 = np.zeros(to * P, dtype=np.int64)
                 b2[:D] = tensors["b2"][e]
                 b[self.b2_base + s * to:self.b2_base + (s + 1) * to] = b2.reshape(to, P)
-            bias = pack_lanes(b.reshape(-1, self.bias_lanes), cfg.b_bits)      # into the top slice
+            bias = pack_biases(b, cfg.b_bits, self.bias_lanes, self.bias_parts, self.bias_room)   # top slice
             if self.slices > 1:
                 for i, sl in enumerate(weight_slices(w, cfg.w_bits, self.slices)):
                     img[f"weight_glb_{g}_s{i}_host_w"] = (pack_lanes(sl, cfg.w_bits // self.slices)
@@ -246,7 +247,7 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.add("dispatcher", lambda: Dispatcher(
         t=cfg.t, n=cfg.n, d=cfg.d, experts=cfg.experts, core_groups=plan.core_groups, groups=plan.groups,
         job_layout=plan.job.job_layout, act_addr_bits=plan.activation.addr_width,
-        act_width=plan.activation.width), role="control")
+        act_width=plan.activation.width, window=cfg.hw.dispatch_window), role="control")
     S = plan.slices
     for g in range(plan.groups):
         if S > 1:

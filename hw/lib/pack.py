@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pack_lanes", "pack_bits", "unpack_bits", "unpack_lanes"]
+__all__ = ["pack_lanes", "pack_biases", "pack_bits", "unpack_bits", "unpack_lanes"]
 
 
 def pack_lanes(values: np.ndarray, bits: int) -> list[int]:
@@ -21,6 +21,17 @@ def pack_lanes(values: np.ndarray, bits: int) -> list[int]:
             word |= x << s
         out.append(word)
     return out
+
+
+def pack_biases(values: np.ndarray, bits: int, lanes: int, parts: int, room: int) -> list[int]:
+    """Bias words of a weight GLB: ``lanes`` signed ``bits``-bit biases a word, or with ``parts`` > 1
+    (one bias wider than the ``room`` bits of a word's top slice) each bias as ``parts`` words of
+    ``room`` bits, low part first."""
+    if parts == 1:
+        return pack_lanes(np.asarray(values).reshape(-1, lanes), bits)
+    v = np.asarray(values, dtype=np.int64).reshape(-1) & ((1 << bits) - 1)
+    mask = (1 << room) - 1
+    return [(int(x) >> (k * room)) & mask for x in v.tolist() for k in range(parts)]
 
 
 def pack_bits(bits: np.ndarray) -> list[int]:

@@ -1,0 +1,161 @@
+"""`make bench-scaling` (issue 42): how the MoE scales with experts, cores, top-k and routing skew.
+
+The default MoE's tokens and sizes (T=4, N=16, D=64, Dh=128, 8x8 PEs a core, spike rate 0.2, seed
+0) with one thing changed a point, under three ``[hw]`` schedules:
+
+* ``pairs``: the default (weight GLBs shared by core pairs, expert e in group ``e % groups``; the
+  dispatcher holds one token);
+* ``pairs, window 4``: the same GLBs, the dispatcher holding 4 tokens (``hw.dispatch_window``);
+* ``shared``: one weight GLB with a read port per core (``hw.glb_share = cores``: any core runs
+  any expert).
+
+Every point is one Verilator build running the routing skews of :data:`SKEWS` (router weights of
+expert 0 raised by ``skew``: from the router's own balance to expert 0 taking most tokens), every
+output checked bit-exact against the golden model. Per run: cycles / ideal (routed synaptic adds /
+(cores x PEs)), the cores' busy counters as utilisation (mean and lowest core), the tokens of the
+busiest expert, weight-GLB reads (one word per core event cycle plus the bias words of every job
+tile, from the golden model's work) and the GLB bits of the top. A PNG plot goes next to the table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..demo import default_config
+from ..hw.layers.moe import MoePlan
+from ..sim.tensors import random_case
+from . import markdown_table, simulate_checked
+
+__all__ = ["run", "POINTS", "SKEWS", "SCHEDULES"]
+
+SKEWS = (0, 16, 64)
+SCHEDULES = {"pairs": {}, "pairs, window 4": {"dispatch_window": 4}, "shared": {"shared": True}}
+# (axis, layer changes, hw changes, schedules)
+POINTS = ([("experts", {"experts": e}, {}, tuple(SCHEDULES) if e in (4, 16) else ("pairs", "shared"))
+           for e in (4, 8, 16, 32, 64)]
+          + [("cores", {"experts": 16}, {"cores": c}, ("shared",)) for c in (8, 16)]
+          + [("top-k", {"experts": 16, "top_k": k}, {}, ("shared",)) for k in (1, 4)])
+
+
+def point_config(layer: dict, hw: dict, schedule: str):
+    base = default_config("moe")
+    h = {**hw, **SCHEDULES[schedule]}
+    if h.pop("shared", False):
+        h["glb_share"] = h.get("cores", base.hw.cores)
+    return base.replace(**layer, hw=dataclasses.replace(base.hw, **h))
+
+
+def skewed(cfg, skew: int, seed: int = 0):
+    s, w = random_case(cfg, seed=seed, rate=0.2)
+    w = dict(w)
+    wr = w["wr"].copy()
+    wr[:, 0] = np.clip(wr[:, 0] + skew, -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1)
+    w["wr"] = wr
+    return s, w
+
+
+def glb_bits(plan: MoePlan) -> int:
+    glbs = [plan.activation, plan.router_w] + (plan.weights if plan.slices == 1 else
+                                              [b for g in plan.weight_banks for b in g])
+    return sum(g.depth * g.width for g in glbs)
+
+
+def measure(cfg) -> list[dict]:
+    plan = MoePlan(cfg)
+    cases = [skewed(cfg, s) for s in SKEWS]
+    out = []
+    for skew, case, r in zip(SKEWS, cases, simulate_checked(cfg, cases)):
+        work = plan.work(*case)
+        jobs = int(work["mask"].sum())
+        ideal = plan.ideal_cycles(*case)
+        util = [r["counters"][k] / r["cycles"] for k in plan.counters]
+        out.append({"skew": skew, "cycles": r["cycles"], "ideal": ideal, "ratio": r["cycles"] / ideal,
+                    "util_mean": float(np.mean(util)), "util_min": float(min(util)),
+                    "top_tokens": int(work["mask"].sum(axis=0).max()),
+                    "reads": int(work["core_cycles"].sum()) + jobs * (plan.tiles_h + plan.tiles_out) * plan.bias_words,
+                    "glb_bits": glb_bits(plan), "groups": plan.groups})
+    return out
+
+
+def _plot(records: list[dict], path: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, axis, key in zip(axes, ("experts", "cores", "top-k"), ("experts", "cores", "top_k")):
+        for sched in SCHEDULES:
+            for skew, style in zip(SKEWS, ("-o", "--s", ":^")):
+                pts = sorted((r[key], r["ratio"]) for r in records
+                             if r["schedule"] == sched and r["skew"] == skew and (r["axis"] == axis or
+                                                                                 r["default_" + key]))
+                if len(pts) > 1:
+                    ax.plot(*zip(*pts), style, label=f"{sched}, skew {skew}")
+        ax.axhline(1.10, color="grey", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("cycles / ideal")
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    tmp.replace(path)
+
+
+def cells(schedules=tuple(SCHEDULES)) -> str:
+    """Census (synthesis to osu018) of the default layer's dispatcher under each schedule, and the
+    weight GLBs' SRAM macro shapes (the rest of the top is the same)."""
+    from amaranth.back import verilog
+    from ..flows.census import census
+    from ..hw.layers import design_for
+    rows = []
+    for sched in schedules:
+        cfg = point_config({}, {}, sched)
+        plan = MoePlan(cfg)
+        text = verilog.convert(design_for(cfg).blocks["dispatcher"].build(), name="dispatcher")
+        top = census(text, "dispatcher", jobs=2)[0]
+        shapes = sorted({f"{len(plan.weights)} x {g.depth} words x {g.width} bits, {g.read_ports} read ports"
+                         for g in plan.weights})
+        rows.append([sched, top.subtree_cells, top.flops, "; ".join(shapes)])
+    return markdown_table(["schedule (default layer, E=4)", "dispatcher cells", "dispatcher flip-flops",
+                           "weight GLBs"], rows)
+
+
+def run(out_dir: Path) -> str:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = default_config("moe")
+    records, rows = [], []
+    todo = [(axis, sched, point_config(layer, hw, sched)) for axis, layer, hw, schedules in POINTS for sched in schedules]
+    with ThreadPoolExecutor(2) as pool:             # two builds at a time (each a Verilator build + run)
+        measured = pool.map(lambda x: measure(x[2]), todo)
+        for (axis, sched, cfg), ms in zip(todo, measured):
+            for m in ms:
+                rec = {"axis": axis, "schedule": sched, "experts": cfg.experts, "cores": cfg.hw.cores,
+                       "top_k": cfg.top_k, **m}
+                # the experts sweep's 16-expert point is also the cores and top-k sweeps' default
+                rec.update({f"default_{k}": axis == "experts" and cfg.experts == 16 and k != "experts"
+                            for k in ("experts", "cores", "top_k")})
+                records.append(rec)
+                rows.append([axis, cfg.experts, cfg.hw.cores, cfg.top_k, sched, m["skew"], m["top_tokens"],
+                             m["cycles"], f"{m['ideal']:.0f}", f"{m['ratio']:.2f}",
+                             f"{m['util_mean']:.2f} / {m['util_min']:.2f}", m["reads"], m["glb_bits"]])
+            print(f"scaling: {axis} E={cfg.experts} C={cfg.hw.cores} k={cfg.top_k} {sched}: "
+                  + ", ".join(f"{r['ratio']:.2f}" for r in records[-len(SKEWS):]), flush=True)
+            (out_dir / "scaling.json").write_text(json.dumps(records, indent=1))
+    _plot(records, out_dir / "scaling.png")
+    table = markdown_table(["axis", "experts", "cores", "top-k", "schedule", "skew", "tokens of the busiest expert",
+                            "cycles", "ideal", "cycles / ideal", "core utilisation mean / lowest",
+                            "weight-GLB reads", "GLB bits"], rows)
+    text = (f"The default MoE's tokens (T={base.t}, N={base.n}, D={base.d}, Dh={base.dh}, 8x8 PEs a core; "
+            f"seed 0, spike rate 0.2), one axis changed a point; skew: router weights of expert 0 raised by "
+            f"that much. Plot: `{out_dir / 'scaling.png'}`.\n\n" + table)
+    try:
+        text += "\n\nCost (census of the dispatcher alone; the rest of the top differs only in the weight GLBs' read ports):\n\n" + cells()
+    except Exception as err:                   # the PD tools are optional for this bench
+        text += f"\n\nCells: census not run ({err})."
+    (out_dir / "scaling.md").write_text(text + "\n")
+    return text
