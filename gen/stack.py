@@ -16,7 +16,7 @@ import json
 from ..config import LayerConfig
 from ..hw.layers import TOP_NAMES, design_for
 from ..hw.layers.graph import TierError, flat_top
-from ..hw.layers.stack import nets, stack_tier, stacked_top, tier_name
+from ..hw.layers.stack import nets, registered_streams, stack_tier, stacked_top, tier_name
 from . import emit
 from .generate import manifest, write_files
 from .partition import stack_assignment
@@ -68,6 +68,7 @@ def stack_maps(src: dict) -> dict[str, dict]:
     (``bonds_tier_<i>_tier_<i+1>.json``: every bond crossing it, with direction, width, driver,
     sinks and whether the interface is the net's first crossing)."""
     n, all_nets = src["n"], src["nets"]
+    regd = {x.name for g in registered_streams(all_nets).values() for x in g.values()} if src["regs"] else set()
     per: dict[int, list] = {i: [] for i in range(n - 1)}
     through = {tier_name(k): 0 for k in range(n)}
     for net in all_nets:
@@ -77,11 +78,11 @@ def stack_maps(src: dict) -> dict[str, dict]:
                            "source": net.source, "source_tier": tier_name(net.tier),
                            "source_block": net.source.split(".")[0],
                            "sinks": [s for s, _ in net.sinks], "sink_tiers": sorted({tier_name(t) for _, t in net.sinks}),
-                           "feed_through": a != net.tier})
+                           "feed_through": a != net.tier, "protocol": net.kind, "registered": net.name in regd})
         for k in range(net.bottom + 1, net.top):
             if k != net.tier:
                 through[tier_name(k)] += net.width
-    top = stack_top_name_of(src)
+    top = f"{src['name']}_3d{n}"
     maps = {}
     interfaces = []
     for i, bl in per.items():
@@ -89,7 +90,8 @@ def stack_maps(src: dict) -> dict[str, dict]:
         fname = f"bonds_{tier_name(i)}_{tier_name(i + 1)}.json"
         up = sum(b["width"] for b in bl if b["direction"].endswith(tier_name(i + 1)))
         maps[fname] = {"top": top, "partition": src["partition"], "interface": [tier_name(i), tier_name(i + 1)],
-                       "bond_kind": kind, "bond_model": BOND_KINDS[kind], "registered": src["regs"],
+                       "bond_kind": kind, "bond_model": BOND_KINDS[kind],
+                       "registered_bits": sum(b["width"] for b in bl if b["registered"]),
                        "bond_count": sum(b["width"] for b in bl), "bond_signals": len(bl),
                        "bonds_up": up, "bonds_down": sum(b["width"] for b in bl) - up, "bonds": bl}
         interfaces.append({"interface": [tier_name(i), tier_name(i + 1)], "bond_kind": kind, "file": fname,
@@ -101,10 +103,6 @@ def stack_maps(src: dict) -> dict[str, dict]:
         "interfaces": interfaces, "feed_through_bits": through,
         "bond_count": sum(x["bond_count"] for x in interfaces)}
     return maps
-
-
-def stack_top_name_of(src: dict) -> str:
-    return f"{src['name']}_3d{src['n']}"
 
 
 def write_stack(cfg: LayerConfig, out_dir, n: int, partition: str = "memory-on-logic",

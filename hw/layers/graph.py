@@ -465,19 +465,28 @@ def join_port(m: Module, outer, member, inner):
     _join(m, outer, member, inner)
 
 
-def crossing_leaves(design: Design, between) -> list[tuple[str, int, str, str]]:
-    """``(bond name, width, source leaf, sink leaf)`` of every leaf of every wire whose two blocks
-    ``between(block_a, block_b)`` says are apart; the name as :func:`bonds` names it."""
+def crossing_leaves(design: Design, between) -> list[dict]:
+    """Every leaf of every wire whose two blocks ``between(block_a, block_b)`` says are apart:
+    ``{"name", "width", "source", "sink", "wire", "leaf", "kind"}`` — the bond name as
+    :func:`bonds` names it, the wire's index in ``design.wires``, the leaf's path in its member
+    (``("valid",)``) and the member's kind: ``stream`` (valid/ready), ``memory`` (a memory read or
+    write port: fixed latency) or ``signal`` (anything else)."""
+    from amaranth.lib import memory, stream
     comps = _build(design, design.blocks, inspect_only=True)
     out = []
-    for a, b in design.wires:
+    for i, (a, b) in enumerate(design.wires):
         ba, bb = _split(a)[0], _split(b)[0]
         if not between(ba, bb):
             continue
         la = _ref_leaves(comps, a)
         _ref_leaves(comps, b)
+        member = _member(comps[ba], _split(a)[1])[0] if _unranged(a)[1] is None else None
+        sig = None if member is None or member.is_port else member.signature
+        kind = ("stream" if isinstance(sig, stream.Signature) else
+                "memory" if isinstance(sig, (memory.ReadPort.Signature, memory.WritePort.Signature)) else "signal")
         for path, (fa, va) in la.items():
             src_ref, sink_ref = (a, b) if fa == Out else (b, a)
             src, sink = _leaf_ref(src_ref, path), _leaf_ref(sink_ref, path)
-            out.append((_RANGE.sub(r"\1__\2_\3", src).replace(".", "__"), _width(va), src, sink))
+            out.append({"name": _RANGE.sub(r"\1__\2_\3", src).replace(".", "__"), "width": _width(va),
+                        "source": src, "sink": sink, "wire": i, "leaf": path, "kind": kind})
     return out

@@ -10,21 +10,26 @@ two-tier :func:`~spikestack.hw.layers.graph.bonds` names a bond).
 * :func:`stack_tier` — one tier: its blocks, the wires inside it, its exports, its face ports.
 * :func:`stacked_top` — the N-tier top: the tiers joined only by their face ports.
 
-With ``regs`` every bond is registered on the receiving tier (a flip-flop per bond bit, reset to
-0): a signal crossing ``k`` interfaces arrives ``k`` cycles later. Which blocks tolerate that is
-the caller's business (:mod:`spikestack.gen.stack`).
+With ``regs`` the bonds of every valid/ready stream that tolerates latency (:func:`registered_streams`)
+are registered on the receiving tier (a flip-flop per bond bit, reset to 0), so a stream crossing
+``k`` interfaces takes ``k`` cycles each way: the sender sends only on a credit (``valid & ready``,
+ready registered back from the far end), and the far end keeps a FIFO of ``2k + 2`` words whose
+credit is "room for ``2k`` more" (every word that may still be on its way). Memory ports, plain
+signals and bursts stay combinational (docs/ntier.md says which and why).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from amaranth import Module, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .graph import Design, Parts, TierError, crossing_leaves, join_port
 
-__all__ = ["Net", "tier_name", "nets", "check_stack", "stack_tier", "stacked_top"]
+__all__ = ["Net", "tier_name", "nets", "check_stack", "registered_streams", "stack_tier", "stacked_top"]
 
 
 def tier_name(i: int) -> str:
@@ -39,6 +44,9 @@ class Net:
     source: str
     tier: int
     sinks: tuple[tuple[str, int], ...]      # (sink leaf, its tier)
+    kind: str = "signal"                     # the wire's member: stream, memory or signal
+    wire: int = -1                           # index of (the first) wire in design.wires
+    leaf: tuple[str, ...] = ()               # the leaf's path in its member ("valid",)
 
     @property
     def top(self) -> int:
@@ -67,6 +75,29 @@ class Net:
         return out
 
 
+def _span(net: Net) -> int:
+    return net.top - net.bottom
+
+
+# Streams whose receiver takes a burst's beats on consecutive cycles: a dispatcher's jobs (T beats,
+# hw/lib/beats.py; the job core counts them unstalled). A gap between two beats breaks them, and a
+# credit-gated registered bond makes gaps (seen: the SMALL MoE hung with them registered).
+BURST_STREAMS = re.compile(r"\.jobs_\d+\.")
+
+
+def registered_streams(all_nets: list[Net]) -> dict[int, dict[str, Net]]:
+    """The valid/ready streams that can cross registered bonds: wire index -> ``{"valid",
+    "payload", "ready"}`` nets, each point to point, not a burst (:data:`BURST_STREAMS`).
+    Memory ports (an address answered the next cycle) and plain signals (fixed-latency
+    protocols) are left combinational."""
+    groups: dict[int, dict[str, Net]] = {}
+    for net in all_nets:
+        if net.kind == "stream" and len(net.leaf) == 1:
+            groups.setdefault(net.wire, {})[net.leaf[0]] = net
+    return {w: g for w, g in groups.items() if set(g) == {"valid", "payload", "ready"}
+            and all(len(x.sinks) == 1 for x in g.values()) and not BURST_STREAMS.search(g["valid"].source)}
+
+
 def check_stack(design: Design, assignment: dict[str, int], n: int) -> dict[str, int]:
     """Every block on a tier ``0..n-1``, no tier empty; :class:`TierError` naming the block or tier."""
     for blk, tier in assignment.items():
@@ -90,10 +121,11 @@ def nets(design: Design, assignment: dict[str, int], n: int) -> list[Net]:
 
     def tier(ref):
         return assignment[ref.split(".")[0].split("[")[0]]
-    for name, width, src, sink in crossing_leaves(design, lambda a, b: assignment[a] != assignment[b]):
-        e = found.setdefault(name, {"width": width, "source": src, "sinks": []})
-        e["sinks"].append((sink, tier(sink)))
-    return [Net(k, e["width"], e["source"], tier(e["source"]), tuple(e["sinks"])) for k, e in found.items()]
+    for x in crossing_leaves(design, lambda a, b: assignment[a] != assignment[b]):
+        e = found.setdefault(x["name"], {**x, "sinks": []})
+        e["sinks"].append((x["sink"], tier(x["sink"])))
+    return [Net(k, e["width"], e["source"], tier(e["source"]), tuple(e["sinks"]), e["kind"], e["wire"], e["leaf"])
+            for k, e in found.items()]
 
 
 class _Tier(wiring.Component):
@@ -118,6 +150,9 @@ def stack_tier(design: Design, assignment: dict[str, int], n: int, k: int, regs:
         for port, d in ports.items():
             members[port] = (Out if d == "out" else In)(net.width)
 
+    streams = registered_streams(all_nets) if regs else {}
+    role = {net.name: (w, leaf) for w, group in streams.items() for leaf, net in group.items()}
+
     def elaborate(top):
         m = Module()
         for name, c in parts.comps.items():
@@ -127,18 +162,39 @@ def stack_tier(design: Design, assignment: dict[str, int], n: int, k: int, regs:
                 parts.connect(m, a, b)
         for port, target in exports.items():
             parts.export_into(m, top, port, target)
-        for net, ports in mine:
-            if net.tier == k:
-                value = parts.value(net.source)
-            else:
+        arrived = {}
+        for net, ports in mine:                  # what arrives on this tier (registered: stream bonds)
+            if net.tier != k:
                 inp = getattr(top, next(p for p, d in ports.items() if d == "in"))
-                if regs:
+                if net.name in role:
                     r = Signal(net.width, name=f"bondreg__{net.name}")
                     m.d.sync += r.eq(inp)
                     inp = r
-                value = inp
+                arrived[net.name] = inp
+        fifos = {}
+        for w, group in streams.items():         # the receiving end of a registered stream: a FIFO
+            if group["valid"].sinks[0][1] == k:
+                fifo = SyncFIFO(width=group["payload"].width, depth=2 * _span(group["valid"]) + 2)
+                m.submodules[f"bondfifo_{w}"] = fifos[w] = fifo
+                m.d.comb += [fifo.w_en.eq(arrived[group["valid"].name]),
+                             fifo.w_data.eq(arrived[group["payload"].name]),
+                             fifo.r_en.eq(parts.value(group["ready"].source))]
+        for net, ports in mine:
+            w, leaf = role.get(net.name, (None, None))
+            if net.tier == k:
+                value = parts.value(net.source)
+                if leaf == "valid":              # sent only when the far end has room (its credit)
+                    value = value & arrived[streams[w]["ready"].name]
+                elif leaf == "ready":            # room for every word that may still be on its way
+                    value = fifos[w].level <= fifos[w].depth - 2 * _span(net)
+            else:
+                value = arrived[net.name]
                 for sink, t in net.sinks:
-                    if t == k:
+                    if t != k:
+                        continue
+                    if w in fifos and leaf in ("valid", "payload"):
+                        m.d.comb += parts.value(sink).eq(fifos[w].r_rdy if leaf == "valid" else fifos[w].r_data)
+                    else:
                         m.d.comb += parts.value(sink).eq(value)
             for p, d in ports.items():
                 if d == "out":
