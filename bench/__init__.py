@@ -35,13 +35,15 @@ SECTIONS = {
     "energy": "spikestack.bench.energy:run",
     "router": "spikestack.bench.router:run",
     "chunks": "spikestack.bench.router:run_chunks",
+    "stack": "spikestack.bench.stack:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only);
 # ssa: `make bench-ssa` (Verilator builds, synthesis, two flows); defaults: the first rows of moe and mha alone;
 # ppa3d: `make bench-ppa3d` (both 3D methods through place-and-route); energy: `make bench-energy`
 # (pre-layout pJ/SOP of the default MoE and MHA: synthesis, simulation, OpenSTA); router: `make bench-router`
 # (qrouter's time per net against the die area); chunks: `make bench-chunks` (checkpointed routing against one run)
-ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d", "energy", "router", "chunks"}
+# stack: `make bench-stack` (N-tier stacks: cycles with and without registered bonds, bonds per interface)
+ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d", "energy", "router", "chunks", "stack"}
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:
