@@ -113,9 +113,19 @@ def write_stack(cfg: LayerConfig, out_dir, n: int, partition: str = "memory-on-l
     from .tiers import tier_report
     src = stack_sources(cfg, n, partition, overrides, regs)
     files = dict(src["texts"])
-    files.update({k: json.dumps(v, indent=1) + "\n" for k, v in stack_maps(src).items()})
+    maps = stack_maps(src)
+    files.update({k: json.dumps(v, indent=1) + "\n" for k, v in maps.items()})
     if report:
         rep = tier_report({"bonds": [], "texts": src["texts"]}, log, liberty, tiers=[tier_name(k) for k in range(n)])
+        per = [x["bond_count"] for x in maps["stack_map.json"]["interfaces"]]
+        rep["bonds"] = sum(per)
+        rep.pop("max_bond_pitch_um", None)
+        for k, st in rep.get("tiers", {}).items():      # bonds on a tier's two faces; the pitch they allow
+            i = int(k.split("_")[1])
+            st["face_bonds"] = {"down": per[i - 1] if i else 0, "up": per[i] if i < n - 1 else 0}
+            worst = max(st["face_bonds"].values())
+            if st.get("area_um2") and worst:
+                st["max_bond_pitch_um"] = (st["area_um2"] / worst) ** 0.5
         files["tiers_report.json"] = json.dumps(rep, indent=1) + "\n"
     man = manifest(cfg, src["design"], flat_top(src["design"], inspect_only=True), src["name"], list(files))
     man["tiers"] = {tier_name(k): sorted(b for b, t in src["assignment"].items() if t == k) for k in range(n)}
