@@ -13,13 +13,13 @@ two-tier :func:`~spikestack.hw.layers.graph.bonds` names a bond).
 With ``regs`` the bonds of every valid/ready stream that tolerates latency (:func:`registered_streams`)
 are registered on the receiving tier (a flip-flop per bond bit, reset to 0), so a stream crossing
 ``k`` interfaces takes ``k`` cycles each way: the sender sends only on a credit (``valid & ready``,
-ready registered back from the far end), and the far end keeps a FIFO of ``2k + 2`` words whose
-credit is "room for ``2k`` more" (every word that may still be on its way). Memory ports, plain
-signals and bursts stay combinational (docs/ntier.md says which and why).
+ready registered back from the far end), and the far end keeps a FIFO of ``2k + 3`` words whose
+credit is "room for ``2k + 1`` more": the credit seen by the sender is ``k`` cycles old, its word
+lands ``k`` cycles later, and a word written this cycle is in ``level`` only the next. Memory ports, plain
+signals stay combinational (docs/ntier.md says which and why).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from amaranth import Module, Signal
@@ -79,15 +79,9 @@ def _span(net: Net) -> int:
     return net.top - net.bottom
 
 
-# Streams whose receiver takes a burst's beats on consecutive cycles: a dispatcher's jobs (T beats,
-# hw/lib/beats.py; the job core counts them unstalled). A gap between two beats breaks them, and a
-# credit-gated registered bond makes gaps (seen: the SMALL MoE hung with them registered).
-BURST_STREAMS = re.compile(r"\.jobs_\d+\.")
-
-
 def registered_streams(all_nets: list[Net]) -> dict[int, dict[str, Net]]:
     """The valid/ready streams that can cross registered bonds: wire index -> ``{"valid",
-    "payload", "ready"}`` nets, each point to point, not a burst (:data:`BURST_STREAMS`).
+    "payload", "ready"}`` nets, each point to point.
     Memory ports (an address answered the next cycle) and plain signals (fixed-latency
     protocols) are left combinational."""
     groups: dict[int, dict[str, Net]] = {}
@@ -95,7 +89,7 @@ def registered_streams(all_nets: list[Net]) -> dict[int, dict[str, Net]]:
         if net.kind == "stream" and len(net.leaf) == 1:
             groups.setdefault(net.wire, {})[net.leaf[0]] = net
     return {w: g for w, g in groups.items() if set(g) == {"valid", "payload", "ready"}
-            and all(len(x.sinks) == 1 for x in g.values()) and not BURST_STREAMS.search(g["valid"].source)}
+            and all(len(x.sinks) == 1 for x in g.values())}
 
 
 def check_stack(design: Design, assignment: dict[str, int], n: int) -> dict[str, int]:
@@ -174,7 +168,7 @@ def stack_tier(design: Design, assignment: dict[str, int], n: int, k: int, regs:
         fifos = {}
         for w, group in streams.items():         # the receiving end of a registered stream: a FIFO
             if group["valid"].sinks[0][1] == k:
-                fifo = SyncFIFO(width=group["payload"].width, depth=2 * _span(group["valid"]) + 2)
+                fifo = SyncFIFO(width=group["payload"].width, depth=2 * _span(group["valid"]) + 3)
                 m.submodules[f"bondfifo_{w}"] = fifos[w] = fifo
                 m.d.comb += [fifo.w_en.eq(arrived[group["valid"].name]),
                              fifo.w_data.eq(arrived[group["payload"].name]),
@@ -186,7 +180,7 @@ def stack_tier(design: Design, assignment: dict[str, int], n: int, k: int, regs:
                 if leaf == "valid":              # sent only when the far end has room (its credit)
                     value = value & arrived[streams[w]["ready"].name]
                 elif leaf == "ready":            # room for every word that may still be on its way
-                    value = fifos[w].level <= fifos[w].depth - 2 * _span(net)
+                    value = fifos[w].level < fifos[w].depth - 2 * _span(net)
             else:
                 value = arrived[net.name]
                 for sink, t in net.sinks:
