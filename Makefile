@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean bench-scaling
+.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean bench-scaling bench-stack
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -98,6 +98,10 @@ bench-router: setup pd-tools
 # Checkpointed routing (large designs: the first pass in saved chunks) against one qrouter run (a few minutes).
 bench-chunks: setup pd-tools
 	$(VPY) -m spikestack.cli bench --only chunks --out out/bench --table BENCHMARKS.md
+
+# N-tier stacks: cycles with and without registered bonds (four Verilator builds), bonds per interface
+bench-stack: setup
+	$(VPY) -m spikestack.cli bench --only stack --out out/bench --table BENCHMARKS.md
 
 # the default MoE and MHA alone: cycles against the ideal (two Verilator builds, a few minutes)
 bench-defaults: setup

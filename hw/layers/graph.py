@@ -36,7 +36,7 @@ from ...config import ConfigError
 from .plan import Plan
 
 __all__ = ["Block", "Design", "Bond", "BlockBox", "boxed", "block_component", "flat_top", "tier_top",
-           "stitched_top", "bonds", "TierError"]
+           "stitched_top", "bonds", "TierError", "Parts", "crossing_leaves", "join_port"]
 
 
 class TierError(ValueError):
@@ -426,3 +426,67 @@ def stitched_top(design: Design, assignment: dict[str, str]) -> wiring.Component
     top = _Top(members, elaborate)
     top.tiers = tiers
     return top
+
+
+class Parts:
+    """Blocks of a design built for one top (an N-tier stack's tier, :mod:`spikestack.hw.layers.stack`):
+    wires among them, exports, and the signal of any leaf reference."""
+
+    def __init__(self, design: Design, names, inspect_only: bool = False):
+        self.design = design
+        self.comps = _build(design, names, inspect_only)
+
+    def block_of(self, ref: str) -> str:
+        return _split(ref)[0]
+
+    def member(self, target: str):
+        """The signature member of an export target."""
+        blk, path = _split(target)
+        return _member(self.comps[blk], path)[0]
+
+    def connect(self, m: Module, a: str, b: str):
+        _connect(m, self.comps, a, b)
+
+    def export_into(self, m: Module, top, port: str, target: str):
+        _export_into(m, top, port, self.comps, target)
+
+    def value(self, ref: str):
+        """The signal of a leaf reference (with its bit range)."""
+        blk, path = _split(ref)
+        value = getattr(self.comps[blk], path[0])
+        for p in path[1:]:
+            value = getattr(value, p)
+        bits = _unranged(ref)[1]
+        return value[bits[0]:bits[1]] if bits else value
+
+
+def join_port(m: Module, outer, member, inner):
+    """Connect an outer port to the same-shaped inner port it exports (same flows)."""
+    _join(m, outer, member, inner)
+
+
+def crossing_leaves(design: Design, between) -> list[dict]:
+    """Every leaf of every wire whose two blocks ``between(block_a, block_b)`` says are apart:
+    ``{"name", "width", "source", "sink", "wire", "leaf", "kind"}`` — the bond name as
+    :func:`bonds` names it, the wire's index in ``design.wires``, the leaf's path in its member
+    (``("valid",)``) and the member's kind: ``stream`` (valid/ready), ``memory`` (a memory read or
+    write port: fixed latency) or ``signal`` (anything else)."""
+    from amaranth.lib import memory, stream
+    comps = _build(design, design.blocks, inspect_only=True)
+    out = []
+    for i, (a, b) in enumerate(design.wires):
+        ba, bb = _split(a)[0], _split(b)[0]
+        if not between(ba, bb):
+            continue
+        la = _ref_leaves(comps, a)
+        _ref_leaves(comps, b)
+        member = _member(comps[ba], _split(a)[1])[0] if _unranged(a)[1] is None else None
+        sig = None if member is None or member.is_port else member.signature
+        kind = ("stream" if isinstance(sig, stream.Signature) else
+                "memory" if isinstance(sig, (memory.ReadPort.Signature, memory.WritePort.Signature)) else "signal")
+        for path, (fa, va) in la.items():
+            src_ref, sink_ref = (a, b) if fa == Out else (b, a)
+            src, sink = _leaf_ref(src_ref, path), _leaf_ref(sink_ref, path)
+            out.append({"name": _RANGE.sub(r"\1__\2_\3", src).replace(".", "__"), "width": _width(va),
+                        "source": src, "sink": sink, "wire": i, "leaf": path, "kind": kind})
+    return out
