@@ -306,6 +306,30 @@ def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says
     assert "Two 3D methods against the same 2D" in (out / "ppa.md").read_text()
 
 
+# the held-out tiny MoE of issue 39: d = 3, two cores of 1 x 3 PEs, GLBs as flip-flops
+TINY_MOE = dict(kind="moe", t=1, n=2, d=3, dh=4, experts=2, top_k=2, w_bits=4, b_bits=6, v_bits=8)
+
+
+@pytest.mark.slow
+def test_coplaced_tiny_moe_routes_to_zero_failed_with_the_same_cells(tmp_path):
+    """The co-placed flow on the tiny MoE with flip-flop GLBs: 0 failed routes in every routing
+    group, the 2D design and the tiers of the same cells (flows/samecells.py), and the memory-access
+    path timed between the same two registers in 2D and in the co-placed 3D design."""
+    from spikestack.config import HwConfig, LayerConfig, LifConfig
+    from spikestack.flows.ppa import ppa_for_config
+    lif = {p: LifConfig(8, 3, "hard", p) for p in ("hidden", "out")}
+    cfg = LayerConfig(**TINY_MOE, lif=lif, hw=HwConfig(rows=1, cols=3, cores=2, glb_share=2, event_driven=True))
+    res = ppa_for_config(cfg, tmp_path, method="coplaced", log=lambda *_: None)
+    co = res["coplaced"]
+    assert co["failed_routes"] == 0 and all(g["failed"] == 0 for g in co["routing"]["groups"])
+    assert res["2d"]["failed_routes"] == 0
+    assert all(t["failed_routes"] == 0 for t in res["3d"]["tiers"].values())
+    assert res["same_cells"]["same"] is True
+    m2 = res["whole_design"]["2d_spef"]["memory_access_matched"]
+    m3 = res["whole_design"]["3d_coplaced"]["memory_access_matched"]
+    assert m2["found"] and m3["found"] and m3["same_ends_as_2d"] and m3["start_key"] == m2["start_key"]
+
+
 def test_memory_tier_goes_over_the_logic_tier_inside_one_footprint():
     from spikestack.flows.coplace.merge import top_offset
     top, bot = (0.0, 0.0, 400.0, 300.0), (0.0, 0.0, 100.0, 100.0)

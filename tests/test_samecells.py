@@ -62,3 +62,25 @@ def test_2d_and_tiers_instantiate_the_same_gate_modules_and_no_glue():
     b3 = {**blocks(tiers["tier_top.v"], "tier_top"), **blocks(tiers["tier_bottom.v"], "tier_bottom")}
     assert b2 == b3 and set(b2) == set(design_for(MOE).blocks)
     assert "\\cell" not in g2d and all("\\cell" not in t for t in tiers.values())
+
+
+def test_memory_path_ends_are_found_again_in_a_tier_by_their_nets():
+    """A flip-flop is matched by its Q net (2D and tier instance names differ), an SRAM macro by
+    its cell and the nets on its pins (most in common)."""
+    from spikestack.flows.ppa.analysis import matched_instance, register_keys
+    two = ("module top (clk);\n  input clk;\n"
+           "  DFFPOSX1 DFFPOSX1_7 ( .CLK(clk), .D(n1), .Q(\\weight_glb_0.mem[3] ) );\n"
+           "  DFFPOSX1 DFFPOSX1_9 ( .CLK(clk), .D(n2), .Q(expert_core_0_core_acc_1_) );\n"
+           "  spikestack_sram_8x3_w1r2 spikestack_sram_8x3_w1r2_1 ( .clk(clk), .rd0_addr(a0), .rd0_data(\\activation_glb.rd0 ) );\n"
+           "endmodule\n")
+    tier = ("module tier_bottom (clk);\n  input clk;\n"
+            "  DFFPOSX1 DFFPOSX1_2 ( .CLK(clk), .D(m1), .Q(expert_core_0_core_acc_1_) );\n"
+            "  DFFPOSX1 DFFPOSX1_3 ( .CLK(clk), .D(m2), .Q(weight_glb_0_mem_3_) );\n"
+            "  spikestack_sram_8x3_w1r2 spikestack_sram_8x3_w1r2_4 ( .clk(clk), .rd0_addr(b0), .rd0_data(other) );\n"
+            "  spikestack_sram_8x3_w1r2 spikestack_sram_8x3_w1r2_5 ( .clk(clk), .rd0_addr(b1), .rd0_data(activation_glb_rd0) );\n"
+            "endmodule\n")
+    k2, k3 = register_keys(two), register_keys(tier, "tier_bottom/")
+    assert matched_instance(k2["DFFPOSX1_9"], k3) == "tier_bottom/DFFPOSX1_2"
+    assert matched_instance(k2["DFFPOSX1_7"], k3) == "tier_bottom/DFFPOSX1_3"
+    assert matched_instance(k2["spikestack_sram_8x3_w1r2_1"], k3) == "tier_bottom/spikestack_sram_8x3_w1r2_5"
+    assert matched_instance(("Q", "nothing_here"), k3) is None
