@@ -45,6 +45,11 @@ def test_routing_groups_keep_each_tier_net_to_its_own_metals():
     assert closed["tier_bottom"] == [f"metal{i}b" for i in range(6, 0, -1)]
     assert closed["tier_top"] == [f"metal{i}" for i in range(1, 7)]
     assert [g for g, *_ in layer_groups({"l1": "tier_bottom"}, lef)] == ["tier_bottom"]
+    # a retry: the tier nets that failed behind the 3D nets go first, in their own tier's metals
+    again = layer_groups(kinds, lef, first={"tier_bottom": {"l2"}})
+    assert [(g, n) for g, n, _ in again] == [("tier_bottom_first", {"l2"}), ("3d", {"b0", "clk"}),
+                                              ("tier_bottom", {"l1"}), ("tier_top", {"t1"})]
+    assert again[0][2] == closed["tier_bottom"]
 
 
 def test_mirrored_macro_keeps_its_geometry():
