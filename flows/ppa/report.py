@@ -192,15 +192,14 @@ def report_md(res: dict) -> str:
               "(one logic stage after the storage and one before a PE register); end: registers of the PE cores "
               f"({', '.join(w2.get('selection', {}).get('pe_blocks', []))}). Delay = clock-to-Q + logic + wires + "
               "setup (the minimum period of that path).", "",
-              "The table's path (and the 3D/2D ratio) is the 2D design's worst path from a GLB storage register "
-              "(or SRAM macro) to a PE register, timed in 3D between the same two registers (matched by their "
-              "output nets; the same cells in both, flows/samecells.py): "
+              "The table's path (and the 3D/2D ratio) is the 2D design's worst memory-access path, timed in 3D "
+              "between the same two registers (found in the tiers' netlists by the nets on their pins; the same "
+              "cells in both, flows/samecells.py): "
               + ("found in 3D." if w3.get("memory_access_matched", {}).get("same_ends_as_2d") else
-                 "NOT found in 3D; the 3D design's own worst storage path is shown."), "",
-              f"- 2D, same ends: {_path_line(m2)}",
-              f"- 3D, same ends: {_path_line(m3)}",
-              f"- 2D, worst of all starts: {_path_line(w2.get('memory_access', {}))}; selection {w2.get('selection')}",
-              f"- 3D, worst of all starts: {_path_line(w3.get('memory_access', {}))}; selection {w3.get('selection')}",
+                 "NOT found in 3D; the 3D design's own worst path is compared."), "",
+              f"- 2D: {_path_line(w2.get('memory_access', {}))}; selection {w2.get('selection')}",
+              f"- 3D, between the same registers: {_path_line(w3.get('memory_access_matched', {}))}",
+              f"- 3D, its own worst: {_path_line(w3.get('memory_access', {}))}; selection {w3.get('selection')}",
               *([f"- Same cells: {_same_line(res['same_cells'])}"] if res.get("same_cells") else []), ""]
     wl = res.get("workload")
     if wl:

@@ -193,7 +193,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
             "common_footprint": fill,
             "bond_pins": pins,
         }
-        mem2, mem3 = _memory(w2), _memory(w3)
+        mem2, mem3 = w2.get("memory_access", {}), _memory(w3)
         pw2, pw3 = w2.get("power_w", {}).get("total"), w3.get("power_w", {}).get("total")
         e2, e3 = w2.get("energy", {}), w3.get("energy", {})
         result["ratios_3d_over_2d"] = {
@@ -222,7 +222,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
 
 
 def _memory(analysis: dict) -> dict:
-    """The memory-access path of an analysis for the 3D/2D ratio: between the same GLB storage
-    register and PE register in 2D and 3D where found (``memory_access_matched``), else its own worst."""
+    """The 3D memory-access path for the 3D/2D ratio: between the 2D worst path's own start and end
+    registers where they were found (``memory_access_matched``), else the 3D design's own worst."""
     m = analysis.get("memory_access_matched", {})
     return m if m.get("found") else analysis.get("memory_access", {})
