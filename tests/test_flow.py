@@ -225,8 +225,13 @@ def test_memory_access_path_2d_and_3d(tiny_ppa):
         assert w[k]["selection"]["glb_storage"] > 0 and w[k]["selection"]["pe_registers"] > 0
         assert m["delay_ns"] <= w[k]["critical_path_ns"] + 1e-9       # one of the design's paths
     assert w["3d"]["memory_access"]["tiers"] == ["tier_top", "tier_bottom"]   # memory tier -> logic tier
-    assert res["ratios_3d_over_2d"]["memory_latency"] == pytest.approx(
+    assert res["ratios_3d_over_2d"]["memory_latency_worst_each"] == pytest.approx(
         w["3d"]["memory_access"]["delay_ns"] / w["2d"]["memory_access"]["delay_ns"])
+    # the ratio: the 2D worst path against the path between the same two registers in 3D
+    assert w["3d"]["memory_access_matched"]["same_ends_as_2d"]
+    assert w["3d"]["memory_access_matched"]["tiers"] == ["tier_top", "tier_bottom"]
+    assert res["ratios_3d_over_2d"]["memory_latency"] == pytest.approx(
+        w["3d"]["memory_access_matched"]["delay_ns"] / w["2d"]["memory_access"]["delay_ns"])
 
 
 def test_energy_per_sop_and_plot(tiny_ppa):
