@@ -179,7 +179,7 @@ def _ppa_checked(args):
     if getattr(args, "jobs", 2) < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
     run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
-    if getattr(args, "method", "independent") == "coplaced" and (
+    if getattr(args, "method", None) == "coplaced" and (
             getattr(args, "harden", None) or blocks or args.two_d_only):
         raise CliError("method: coplaced is implemented for the flat 3D flow only (no --harden, --blocks or "
                        "--2d-only)")
@@ -195,7 +195,7 @@ def ppa_options(args, blocks: list[str]) -> PpaOptions:
                       blocks=tuple(blocks) or None, jobs=args.jobs,
                       block_grains=tuple(g.strip() for g in (getattr(args, "block_grains", None) or "").split(",")
                                          if g.strip()) or None, precision=getattr(args, "precision", None),
-                      method=getattr(args, "method", "independent"))
+                      method=getattr(args, "method", None))
 
 
 def cmd_ppa(args) -> int:
@@ -327,9 +327,10 @@ def _ppa_options(pp: argparse.ArgumentParser):
     pp.add_argument("--precision", default=None, metavar="full|draft",
                     help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")
     pp.add_argument("--method", choices=("independent", "coplaced"), default=d.method,
-                    help="3D method: independent (each tier alone, bonds as area pins afterwards; default) or "
-                         "coplaced (also Macro-3D + Pin-3D: the tiers placed in turn under each other's bond pins, one "
-                         "routing over a combined 12-layer stack; both reported side by side)")
+                    help="3D method: coplaced (default for the flat flow: Macro-3D + Pin-3D, the tiers placed in turn "
+                         "under each other's bond pins, one routing over a combined 12-layer stack, with independent "
+                         "reported beside it as the baseline) or independent (each tier alone, bonds as area pins "
+                         "afterwards; the default with --harden / --blocks)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
 

@@ -46,7 +46,8 @@ def run(out_dir: Path, experts=EXPERTS, flat_max: int = FLAT_MAX_EXPERTS) -> str
             cfg = config_for(e)
             t0 = time.time()
             res = ppa_for_config(cfg, out_dir / f"moe_e{e}_{mode}",
-                                 PpaOptions(sram_macros=True, harden="pe" if mode == "hier" else None),
+                                 PpaOptions(sram_macros=True, harden="pe" if mode == "hier" else None,
+                                            method="independent"),
                                  log=lambda *_: None)
             wall = time.time() - t0
             reps = {"2d": res["2d"], **res["3d"]["tiers"]}

@@ -327,9 +327,11 @@ def _tcl_list(items: list[str]) -> str:
 def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, clock_ns: float,
             mem_cells: list[str], pe_cells: list[str], tier_regs: dict[str, tuple[list[str], list[str]]] | None = None,
             activity: dict | None = None, reg_activity: dict[str, float] | None = None,
-            input_activity: float | None = None, log_name: str = "sta", libs: list[str] = ()) -> dict:
+            input_activity: float | None = None, log_name: str = "sta", libs: list[str] = (),
+            paths: dict[str, tuple[list[str], list[str]]] | None = None) -> dict:
     """One OpenSTA session on ``top`` (its module and all sub-modules in ``netlists``: file name
-    -> text): worst path, memory-access path (``mem_cells`` -> ``pe_cells``), per-tier internal
+    -> text): worst path, memory-access path (``mem_cells`` -> ``pe_cells``), the worst path of each
+    of ``paths`` (name -> (from cells, to cells): ``res["paths"][name]``), per-tier internal
     register-to-register paths (``tier_regs``: tier -> (its flop instances, same)) and power
     with the measured activity (``activity["mean_toggle_rate"]``, ``reg_activity``: flop instance
     -> rate); ``libs``: more liberty files (SRAM macros). Writes ``<log_name>.tcl`` and ``logs/<log_name>.log`` under ``out_dir``."""
@@ -350,6 +352,10 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
     if mem_cells and pe_cells:
         tcl += [f"set mem_cells [get_cells {_tcl_list(mem_cells)}]", f"set pe_cells [get_cells {_tcl_list(pe_cells)}]",
                 'puts "@@ memory_access"', "report_checks -from $mem_cells -to $pe_cells -path_delay max -digits 4"]
+    for name, (a, b) in (paths or {}).items():
+        if a and b:
+            tcl += [f'puts "@@ path_{name}"', f"report_checks -from [get_cells {_tcl_list(a)}] "
+                                              f"-to [get_cells {_tcl_list(b)}] -path_delay max -digits 4"]
     for tier, (regs, _) in (tier_regs or {}).items():
         if regs:
             tcl += [f"set regs_{tier} [get_cells {_tcl_list(regs)}]", f'puts "@@ internal_{tier}"',
@@ -375,6 +381,12 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
         if m.get("found"):
             m["delay_ns"] = clock_ns - m["slack_ns"]     # clock-to-Q + logic + wires + setup
         res["memory_access"] = m
+    res["paths"] = {}
+    for name in (paths or {}):
+        p = parse_paths(sections.get(f"path_{name}", ""))
+        if p.get("found"):
+            p["delay_ns"] = clock_ns - p["slack_ns"]
+        res["paths"][name] = p
     res["internal"] = {}
     for tier in (tier_regs or {}):
         p = parse_paths(sections.get(f"internal_{tier}", ""))

@@ -45,6 +45,11 @@ def test_routing_groups_keep_each_tier_net_to_its_own_metals():
     assert closed["tier_bottom"] == [f"metal{i}b" for i in range(6, 0, -1)]
     assert closed["tier_top"] == [f"metal{i}" for i in range(1, 7)]
     assert [g for g, *_ in layer_groups({"l1": "tier_bottom"}, lef)] == ["tier_bottom"]
+    # a retry: the tier nets that failed behind the 3D nets go first, in their own tier's metals
+    again = layer_groups(kinds, lef, first={"tier_bottom": {"l2"}})
+    assert [(g, n) for g, n, _ in again] == [("tier_bottom_first", {"l2"}), ("3d", {"b0", "clk"}),
+                                              ("tier_bottom", {"l1"}), ("tier_top", {"t1"})]
+    assert again[0][2] == closed["tier_bottom"]
 
 
 def test_mirrored_macro_keeps_its_geometry():
@@ -304,6 +309,30 @@ def test_coplaced_routes_both_tiers_in_one_run_with_bonds_where_the_f2f_map_says
     m = res["methods"]
     assert m["coplaced"]["ratios"]["wirelength_um"] > 0 and m["independent"]["ratios"]["wirelength_um"] > 0
     assert "Two 3D methods against the same 2D" in (out / "ppa.md").read_text()
+
+
+# the held-out tiny MoE of issue 39: d = 3, two cores of 1 x 3 PEs, GLBs as flip-flops
+TINY_MOE = dict(kind="moe", t=1, n=2, d=3, dh=4, experts=2, top_k=2, w_bits=4, b_bits=6, v_bits=8)
+
+
+@pytest.mark.slow
+def test_coplaced_tiny_moe_routes_to_zero_failed_with_the_same_cells(tmp_path):
+    """The co-placed flow on the tiny MoE with flip-flop GLBs: 0 failed routes in every routing
+    group, the 2D design and the tiers of the same cells (flows/samecells.py), and the memory-access
+    path timed between the same two registers in 2D and in the co-placed 3D design."""
+    from spikestack.config import HwConfig, LayerConfig, LifConfig
+    from spikestack.flows.ppa import ppa_for_config
+    lif = {p: LifConfig(8, 3, "hard", p) for p in ("hidden", "out")}
+    cfg = LayerConfig(**TINY_MOE, lif=lif, hw=HwConfig(rows=1, cols=3, cores=2, glb_share=2, event_driven=True))
+    res = ppa_for_config(cfg, tmp_path, method="coplaced", log=lambda *_: None)
+    co = res["coplaced"]
+    assert co["failed_routes"] == 0 and all(g["failed"] == 0 for g in co["routing"]["groups"])
+    assert res["2d"]["failed_routes"] == 0
+    assert all(t["failed_routes"] == 0 for t in res["3d"]["tiers"].values())
+    assert res["same_cells"]["same"] is True
+    m2 = res["whole_design"]["2d_spef"]["memory_access_matched"]
+    m3 = res["whole_design"]["3d_coplaced"]["memory_access_matched"]
+    assert m2["found"] and m3["found"] and m3["same_ends_as_2d"]
 
 
 def test_memory_tier_goes_over_the_logic_tier_inside_one_footprint():

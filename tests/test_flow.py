@@ -78,9 +78,34 @@ def test_flow_on_a_lif_pe(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_ppa(tmp_path_factory):
     """One PPA run of TINY_NARROW (2D, both tiers, simulations, whole-design analyses), shared: the
-    narrow words make 1549 cells instead of TINY's 2466 and halve the run (placement and routing)."""
+    narrow words make 1549 cells instead of TINY's 2466 and halve the run (placement and routing).
+    The independent method only (the co-placed one has its own tests, tests/test_coplace.py)."""
     out = tmp_path_factory.mktemp("tiny_ppa")
-    return out, ppa_for_config(TINY_NARROW, out, log=lambda *_: None)
+    return out, ppa_for_config(TINY_NARROW, out, method="independent", log=lambda *_: None)
+
+
+def test_2d_and_tiers_have_the_same_cells(tiny_ppa):
+    """The tiers are the 2D design's gate netlist partitioned by block (flows/samecells.py): the
+    cells synthesis gave the 2D run and the two tiers' runs (before fanout buffering) are the same
+    multiset, but for the buffers qflow puts on output ports (a tier's bond outputs are ports);
+    and the memory-access path is timed in 3D between the 2D path's own start and end registers."""
+    from collections import Counter
+    from spikestack.flows.samecells import IO_BUFFERS, gate_counts
+    tmp_path, res = tiny_ppa
+    counts = {t: gate_counts((tmp_path / t / "work" / f"{top}_bak.blif").read_text())
+              for t, top in (("2d", res["2d"]["top"]), ("tier_top", "tier_top"), ("tier_bottom", "tier_bottom"))}
+    two, three = counts["2d"], counts["tier_top"] + counts["tier_bottom"]
+    strip = lambda c: Counter({k: v for k, v in c.items() if k not in IO_BUFFERS})
+    assert sum(two.values()) > 500 and strip(two) == strip(three)
+    fmap = json.loads((tmp_path / "f2f_map.json").read_text())
+    extra = sum(three[b] for b in IO_BUFFERS) - sum(two[b] for b in IO_BUFFERS)
+    assert 0 <= extra <= fmap["bond_count"]                 # at most one buffer per bond output
+    assert res["same_cells"]["same"] is True
+    m2 = res["whole_design"]["2d"]["memory_access_matched"]
+    m3 = res["whole_design"]["3d"]["memory_access_matched"]
+    assert m2["found"] and m3["found"] and m3["same_ends_as_2d"]
+    assert m2["startpoint"] == res["whole_design"]["2d"]["memory_access"]["startpoint"]
+    assert res["ratios_3d_over_2d"]["memory_latency"] == m3["delay_ns"] / m2["delay_ns"]
 
 
 def test_ppa_2d_and_pseudo_3d(tiny_ppa):
@@ -200,8 +225,13 @@ def test_memory_access_path_2d_and_3d(tiny_ppa):
         assert w[k]["selection"]["glb_storage"] > 0 and w[k]["selection"]["pe_registers"] > 0
         assert m["delay_ns"] <= w[k]["critical_path_ns"] + 1e-9       # one of the design's paths
     assert w["3d"]["memory_access"]["tiers"] == ["tier_top", "tier_bottom"]   # memory tier -> logic tier
-    assert res["ratios_3d_over_2d"]["memory_latency"] == pytest.approx(
+    assert res["ratios_3d_over_2d"]["memory_latency_worst_each"] == pytest.approx(
         w["3d"]["memory_access"]["delay_ns"] / w["2d"]["memory_access"]["delay_ns"])
+    # the ratio: the 2D worst path against the path between the same two registers in 3D
+    assert w["3d"]["memory_access_matched"]["same_ends_as_2d"]
+    assert w["3d"]["memory_access_matched"]["tiers"] == ["tier_top", "tier_bottom"]
+    assert res["ratios_3d_over_2d"]["memory_latency"] == pytest.approx(
+        w["3d"]["memory_access_matched"]["delay_ns"] / w["2d"]["memory_access"]["delay_ns"])
 
 
 def test_energy_per_sop_and_plot(tiny_ppa):

@@ -100,31 +100,74 @@ def closed_layers(layers: list[str], die_um: tuple[float, float, float, float]) 
     return [f"obstruction {x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f} {l}" for l in layers]
 
 
-def layer_groups(kinds: dict[str, str], lef: str) -> list[tuple[str, set[str], list[str]]]:
+def layer_groups(kinds: dict[str, str], lef: str, first: dict[str, set[str]] | None = None
+                 ) -> list[tuple[str, set[str], list[str]]]:
     """The routing groups in order: (label, nets, routing layers closed to them); ``kinds``: net ->
-    ``tier_top`` / ``tier_bottom`` / another kind (a net that may cross: a bond, a shared input)."""
+    ``tier_top`` / ``tier_bottom`` / another kind (a net that may cross: a bond, a shared input).
+    ``first``: tier -> tier nets routed before the 3D nets (each in its own tier's metals), the nets
+    a routing in the usual order could not route (:func:`route_by_tier`)."""
+    first = {t: set(n) for t, n in (first or {}).items() if n}
     cross = {n for n, k in kinds.items() if k not in TIERS}
-    out = [("3d", cross, [])]
+    out = [(f"{t}_first", first[t], other_tier_layers(lef, t)) for t in ("tier_bottom", "tier_top") if t in first]
+    out.append(("3d", cross, []))
     for t in ("tier_bottom", "tier_top"):
-        out.append((t, {n for n, k in kinds.items() if k == t}, other_tier_layers(lef, t)))
+        out.append((t, {n for n, k in kinds.items() if k == t} - first.get(t, set()), other_tier_layers(lef, t)))
     return [g for g in out if g[1]]
 
 
 def route_by_tier(rdir: Path, name: str, lef: str, def_text: str, obstructions: list[str], kinds: dict[str, str],
-                  die_um: tuple[float, float, float, float], cleanup: bool, log, reuse: bool = False) -> dict:
-    """The groups of :func:`layer_groups` routed in turn (module docstring). Returns ``routed_def``
-    (all groups' routes), ``seconds``, ``failed`` (the groups' failed routes; ``None`` if a group's
-    qrouter gave no result) and ``groups`` (per group: nets, failed, seconds)."""
-    cur, secs, failed, groups = def_text, 0.0, 0, []
-    for label, nets, closed in layer_groups(kinds, lef):
+                  die_um: tuple[float, float, float, float], cleanup: bool, log, reuse: bool = False,
+                  retries: int = 1) -> dict:
+    """The groups of :func:`layer_groups` routed in turn (module docstring). A group cannot rip up
+    the routes of an earlier one, so a tier net whose pins the 3D nets (routed first) have walled in
+    fails; then, up to ``retries`` times, the whole routing is done again with the tier nets that
+    failed routed first (before the 3D nets, in their own tier's metals), the 3D nets finding their
+    way around them. Returns ``routed_def`` (all groups' routes), ``seconds``, ``failed`` (the groups'
+    failed routes; ``None`` if a group's qrouter gave no result), ``groups`` (per group: nets,
+    failed, seconds) and ``retries`` (per retry: the nets routed first)."""
+    first: dict[str, set[str]] = {}
+    tried, secs = [], 0.0
+    for attempt in range(retries + 1):
+        res = _route_groups(rdir, name, lef, def_text, obstructions, kinds, die_um, cleanup, log, reuse, first)
+        secs += res["seconds"]
+        tier_failed = {k: v for k, v in res["failed_nets"].items() if k in TIERS}
+        if not res["failed"] or not tier_failed or attempt == retries:
+            break
+        first = {t: first.get(t, set()) | tier_failed.get(t, set()) for t in TIERS}
+        tried.append({t: sorted(n) for t, n in first.items() if n})
+        log(f"[ppa] coplaced: {sum(len(v) for v in tier_failed.values())} tier net(s) failed behind the 3D nets: "
+            "routing again with them first")
+    return {"routed_def": res["routed_def"], "seconds": secs, "failed": res["failed"], "groups": res["groups"],
+            "retries": tried}
+
+
+def _route_groups(rdir: Path, name: str, lef: str, def_text: str, obstructions: list[str], kinds: dict[str, str],
+                  die_um: tuple[float, float, float, float], cleanup: bool, log, reuse: bool,
+                  first: dict[str, set[str]]) -> dict:
+    """One routing of the groups in turn; ``failed_nets``: group's tier (or ``3d``) -> its nets left failed."""
+    cur, secs, failed, groups, failed_nets = def_text, 0.0, 0, [], {}
+    tag_suffix = "_retry" if first else ""
+    for label, nets, closed in layer_groups(kinds, lef, first):
         head = base_cfg([*obstructions, *closed_layers(closed, die_um)])
         what = f"{name} (co-placed, {label} nets" + (", the other tier's metals closed)" if closed else ", 12 layers)")
-        routed, s, log_text = qrouter_run(rdir, f"{name}_{label}", lef, cur, head, cleanup, log, what, reuse, nets)
+        (rdir / "fail.out").unlink(missing_ok=True)
+        routed, s, log_text = qrouter_run(rdir, f"{name}_{label}{tag_suffix}", lef, cur, head, cleanup, log, what,
+                                          reuse, nets)
         got = net_blocks(routed) if routed else {}
         cur = with_blocks(cur, {n: got[n] for n in nets if n in got})
         f = failed_routes(log_text) if routed else None
         failed = None if f is None or failed is None else failed + f
+        if f:
+            tier = label.replace("_first", "")
+            failed_nets.setdefault(tier, set()).update(_failed_list(rdir / "fail.out") & nets)
         secs += s
         groups.append({"group": label, "nets": len(nets), "closed_layers": closed, "failed": f, "seconds": round(s, 1)})
         log(f"[ppa] coplaced: {label} nets routed ({len(nets)}, {f} failed, {s:.0f} s)")
-    return {"routed_def": cur, "seconds": secs, "failed": failed, "groups": groups}
+    return {"routed_def": cur, "seconds": secs, "failed": failed, "groups": groups, "failed_nets": failed_nets}
+
+
+def _failed_list(path: Path) -> set[str]:
+    """qrouter's ``fail.out`` (``write_failed``: a count line, then one net a line)."""
+    if not path.exists():
+        return set()
+    return {l.strip() for l in path.read_text().splitlines()[1:] if l.strip()}

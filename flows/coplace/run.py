@@ -197,11 +197,12 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
         # each net kept to its metals: the 3D nets, then each tier's (flows/coplace/route.py)
         r = route_by_tier(co / "route", name, lef, def_text, obst, info["kinds"], die, cleanup, log, reuse=keep_placement)
         routed, route_s, failed, groups = r["routed_def"], r["seconds"], r["failed"], r["groups"]
+        retries = r["retries"]
         (co / "route" / f"{name}_route.def").write_text(routed)
     else:
         routed, route_s, log_text = qrouter_run(co / "route", name, lef, def_text, base_cfg(obst), cleanup, log,
                                                 f"{name} (co-placed, 12 layers)", reuse=keep_placement)
-        failed, groups = (failed_routes(log_text) if routed else None), []
+        failed, groups, retries = (failed_routes(log_text) if routed else None), [], []
     log(f"[ppa] coplaced: routing over the 12-layer stack: {route_s:.0f} s")
     routes = read_routes(routed)
     strays = _strays(routes, info["kinds"])
@@ -263,7 +264,7 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
            "route_cleanup": cleanup,
            "routing": {"mode": "by tier: the 3D nets, then each tier's nets with the other tier's metals closed"
                        if by_tier else "one run over all nets, crossing tier nets routed again inside their tier",
-                       "groups": groups},
+                       "groups": groups, "retries": retries},
            "stray_tier_nets": {"found": len(strays), "rerouted_in_tier": repair["repaired"],
                                "left_crossing": repair["kept"]},
            "wirelength_um": wl["tier_top"] + wl["tier_bottom"], "wirelength_tier_um": wl,

@@ -2,10 +2,11 @@
 netlist, :mod:`spikestack.flows.sta3d`) and the energy of the workload."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ...hw.layers import design_for
-from ..activity import flops_of, register_activity
+from ..activity import flops_of, name_key, register_activity
 from ..coplace.extract import calibration
 from ..formats.verilog import cells_of
 from ..platform import OSU018
@@ -13,7 +14,7 @@ from ..spef import annotation, spef_for, stitch_spef
 from ..sta3d import (analyse, block_prefixes, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
                      select_instances, sram_instances, stitch_netlist)
 
-__all__ = ["energy", "analyse_2d", "analyse_3d", "block_cells", "pe_box_cells", "macro_libs", "spef_2d", "spef_independent", "PARASITICS"]
+__all__ = ["energy", "analyse_2d", "analyse_3d", "register_keys", "matched_instance", "block_cells", "pe_box_cells", "macro_libs", "spef_2d", "spef_independent", "PARASITICS"]
 
 PARASITICS = {
     "lumped": "lumped wire C per net (qrouter's .rc via set_load), no wire R; bond R as a reported Elmore delay",
@@ -89,6 +90,58 @@ def pe_box_cells(cfg, cells: dict[str, str]) -> set[str]:
     return {c for name, c in cells.items() if any(b.role == "logic" and name in (b.name, b.group) for b in blocks)}
 
 
+def register_keys(netlist: str, prefix: str = "") -> dict[str, tuple[str, frozenset]]:
+    """Instance -> what names it in the 2D netlist and in a tier's alike: every flip-flop and macro
+    by its cell and the keys (``name_key``) of the nets on its pins but the clock. Instance names
+    differ (qflow numbers them) and a net that is a block port has another name in 2D than at a
+    tier's bond port, so an instance is matched by the most nets in common (:func:`matched_instance`):
+    a flip-flop's ``D`` net inside its block, its ``Q`` net, a macro's address and data nets."""
+    out = {}
+    for m in re.finditer(r"^\s*([A-Za-z]\w*)\s+(\S+)\s*\((.*?)\);", netlist, re.M | re.S):
+        cell, inst = m.group(1), m.group(2)
+        if cell in ("module", "input", "output", "wire", "inout", "assign"):
+            continue
+        if not (cell.startswith(("DFF", "LATCH")) or not re.match(r"^[A-Z0-9]+X\d+$", cell)):
+            continue                                           # a combinational standard cell
+        nets = re.findall(r"\.([\w\[\]]+)\(\s*([^)\s]+)\s*\)", m.group(3))
+        out[prefix + inst] = (cell, frozenset(name_key(n) for p, n in nets if p.upper() not in ("CLK", "CLOCK")))
+    return out
+
+
+def matched_instance(key, keys: dict) -> str | None:
+    """The instance of ``keys`` (:func:`register_keys`) that is ``key``: of the same cell, with the
+    most nets in common (None: none in common)."""
+    if key is None:
+        return None
+    cell, nets = key
+    best = max(((len(nets & v[1]), i) for i, v in keys.items() if v[0] == cell), default=(0, None))
+    return best[1] if best[0] else None
+
+
+def _matched(res: dict, name: str | None, keys: dict, match_key: tuple | None = None):
+    """``res["memory_access_matched"]``: in 2D (``name`` None) the worst memory-access path with its
+    ends' keys; in 3D the path ``name`` of :func:`~spikestack.flows.sta3d.analyse`, between the 2D
+    path's own start and end registers (``{"found": False}`` when they were not found)."""
+    p = dict(res.get("memory_access", {}) if name is None else res.get("paths", {}).get(name, {"found": False}))
+    if p.get("found"):
+        p["start_key"], p["end_key"] = (_jsonable(keys.get(p["startpoint"])), _jsonable(keys.get(p["endpoint"])))
+    if match_key is not None:
+        p["matched_to_2d"] = {"start_key": _jsonable(match_key[0]), "end_key": _jsonable(match_key[1])}
+    res["memory_access_matched"] = p
+
+
+def _jsonable(key):
+    return None if key is None else [key[0], sorted(key[1])]
+
+
+def memory_key(res2d: dict) -> tuple | None:
+    """(start key, end key) of the 2D analysis' memory-access path, for :func:`analyse_3d`'s ``match``."""
+    p = res2d.get("memory_access_matched", {})
+    if not p.get("found") or not p.get("start_key") or not p.get("end_key"):
+        return None
+    return tuple((k[0], frozenset(k[1])) for k in (p["start_key"], p["end_key"]))
+
+
 def macro_libs(reps: dict, names: list[str]) -> list[str]:
     """The liberty files of the SRAM macros the flows ``names`` implemented (none without macros)."""
     return sorted({v["liberty"] for n in names for v in reps[n].get("macro_views", {}).values()})
@@ -123,6 +176,7 @@ def analyse_2d(cfg, out_dir: Path, top: str, clock_ns: float, act: dict | None, 
         adir, loads = Path(out_dir) / "2d" / "analysis", (work / "loads.tcl").read_text()
     res = analyse(adir, top, {f"{top}.v": net}, loads, clock_ns, storage + rd, pes, activity=act, reg_activity=regs,
                   libs=libs)
+    _matched(res, None, register_keys(net))
     res["parasitics"] = PARASITICS["spef" if spef else "lumped"]
     if spef:
         res["spef"] = {"stats": stats, "annotation": annotation(text, Path(res["log"]).read_text(), {"": net})}
@@ -142,11 +196,13 @@ def _start_kind(res: dict, storage: list[str], rd: list[str]):
 
 def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond: dict, act: dict | None,
                log=print, libs: list[str] = (), blocks: set[str] = frozenset(), spef: Path | None = None,
-               subdir: str = "3d") -> dict:
+               subdir: str = "3d", match: tuple | None = None) -> dict:
     """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``): wire
     loads from their ``.rc`` as lumped C per net, or, with ``spef``, that SPEF of both tiers and the
     bonds (read by OpenSTA; every annotated net checked, :func:`~spikestack.flows.spef.annotation`);
-    the analysis in ``out_dir/subdir``."""
+    the analysis in ``out_dir/subdir``. ``match``: the 2D memory-access path's (start, end) keys
+    (:func:`memory_key`): the path between the same two registers is timed here too
+    (``memory_access_matched``; ``found`` false when they were not found)."""
     mem, pe, others = block_roles(cfg)
     tiers = ("tier_top", "tier_bottom")
     nets = {t: (Path(out_dir) / t / "work" / "sta_net.v").read_text() for t in tiers}
@@ -170,9 +226,14 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
     log(f"[ppa] 3d: stitched STA of both tiers ({len(bond_bits)} bond nets; {len(storage)} GLB storage + "
         f"{len(rd)} read-port registers -> {len(pes)} PE registers) ...")
     tier_regs = {t: ([f"{t}/{i}" for i in flops[t]],) * 2 for t in tiers}
+    keys = {k: v for t in tiers for k, v in register_keys(nets[t], f"{t}/").items()}
+    ends = (matched_instance(match[0], keys), matched_instance(match[1], keys)) if match else (None, None)
+    paths = {"matched": ([ends[0]], [ends[1]])} if all(ends) else {}
     res = analyse(Path(out_dir) / subdir, top3d, {"tier_top.v": nets["tier_top"], "tier_bottom.v": nets["tier_bottom"],
                                                 f"{top3d}.v": verilog}, loads, clock_ns, storage + rd, pes,
-                  tier_regs=tier_regs, activity=act, reg_activity=regs, libs=libs)
+                  tier_regs=tier_regs, activity=act, reg_activity=regs, libs=libs, paths=paths)
+    _matched(res, "matched", keys, match)
+    res["memory_access_matched"]["same_ends_as_2d"] = bool(all(ends))
     res["bond_rc"] = rc
     res["bond_nets"] = len(bond_bits)
     res["parasitics"] = PARASITICS["spef" if spef is not None else "lumped"]

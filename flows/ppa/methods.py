@@ -13,7 +13,10 @@ def _ratio(a, b):
 
 
 def _timing(wd: dict) -> dict:
-    return {"fmax_mhz": wd.get("fmax_mhz"), "memory_access_ns": wd.get("memory_access", {}).get("delay_ns"),
+    # the memory-access path between the same GLB storage and PE registers in 2D and 3D where found
+    m = wd.get("memory_access_matched", {})
+    m = m if m.get("found") else wd.get("memory_access", {})
+    return {"fmax_mhz": wd.get("fmax_mhz"), "memory_access_ns": m.get("delay_ns"),
             "power_w": wd.get("power_w", {}).get("total"), "parasitics": wd.get("parasitics")}
 
 

@@ -39,8 +39,13 @@ class PpaOptions:
     jobs: flows (and hardened blocks) run at once.
     precision: the workload's mode for a MoE with ``[elastic]`` (``full`` or ``draft``; None: the
         configuration's), for the simulated activity.
-    method: ``independent`` (each tier alone, bonds as area pins afterwards) or ``coplaced`` (also
-        the Macro-3D co-placed flow of :mod:`spikestack.flows.coplace.run`, reported beside it).
+    method: ``coplaced`` (the Macro-3D co-placed flow of :mod:`spikestack.flows.coplace.run`, with
+        ``independent`` reported beside it as the baseline) or ``independent`` (each tier alone,
+        bonds as area pins afterwards). None (the default): ``coplaced`` for the flat flow,
+        ``independent`` with ``harden`` / ``blocks`` (the co-placed flow is flat only).
+    same_cells: the 2D top and both tiers are built from one gate netlist of each block
+        (:mod:`spikestack.flows.samecells`), so 2D and 3D have the same cells (not with ``harden`` /
+        ``blocks``, whose macros are shared already).
     """
     partition: str = "memory-on-logic"
     clock_ns: float = 10.0
@@ -60,11 +65,14 @@ class PpaOptions:
     block_grains: tuple[str, ...] | None = None
     jobs: int = 2
     precision: str | None = None
-    method: str = "independent"
+    method: str | None = None
+    same_cells: bool = True
 
     def __post_init__(self):
         if isinstance(self.bond, dict):
             object.__setattr__(self, "bond", Bond(**self.bond))
+        if self.method is None:
+            object.__setattr__(self, "method", "independent" if (self.harden or self.blocks) else "coplaced")
         if self.method not in ("independent", "coplaced"):
             raise ValueError(f"method: {self.method!r} is not one of independent, coplaced")
         if self.method == "coplaced" and (self.harden or self.blocks):

@@ -33,6 +33,21 @@ def _pct(r):
     return "-" if r is None else f"{(r - 1) * 100:+.1f} %"
 
 
+def _mem(w: dict) -> dict:
+    """The memory-access path compared: between the same registers in 2D and 3D where found."""
+    m = w.get("memory_access_matched", {})
+    return m if m.get("found") else w.get("memory_access", {})
+
+
+def _same_line(sc: dict) -> str:
+    if sc.get("same") is None:
+        return sc.get("note", "not checked")
+    d = ", ".join(f"{c} {a} / {b}" for c, (a, b) in sc["differences"].items()) or "none"
+    return (f"{sc['cells_2d']} synthesised cells in 2D, {sc['cells_3d']} in the two tiers; cells that differ "
+            f"(2D / 3D): {d} ({'only the output-port buffers' if sc['same'] else 'NOT only the output-port buffers'}"
+            "; qflow's fanout buffering comes after this count)")
+
+
 def _path_line(p: dict) -> str:
     if not p or not p.get("found"):
         return "no path found"
@@ -109,7 +124,7 @@ def report_md(res: dict) -> str:
         return "\n".join(lines) + "\n"
     r, d3 = res["ratios_3d_over_2d"], res["3d"]
     e2, e3 = w2.get("energy", {}), w3.get("energy", {})
-    m2, m3 = w2.get("memory_access", {}), w3.get("memory_access", {})
+    m2, m3 = _mem(w2), _mem(w3)
     p2, p3 = w2.get("power_w", {}).get("total"), w3.get("power_w", {}).get("total")
     cf = d3.get("common_footprint")
     cf_line = ("Each tier in its own die (footprint = the larger die; `--common-footprint` spreads the smaller tier "
@@ -177,8 +192,15 @@ def report_md(res: dict) -> str:
               "(one logic stage after the storage and one before a PE register); end: registers of the PE cores "
               f"({', '.join(w2.get('selection', {}).get('pe_blocks', []))}). Delay = clock-to-Q + logic + wires + "
               "setup (the minimum period of that path).", "",
-              f"- 2D: {_path_line(m2)}; selection {w2.get('selection')}",
-              f"- 3D: {_path_line(m3)}; selection {w3.get('selection')}", ""]
+              "The table's path (and the 3D/2D ratio) is the 2D design's worst memory-access path, timed in 3D "
+              "between the same two registers (found in the tiers' netlists by the nets on their pins; the same "
+              "cells in both, flows/samecells.py): "
+              + ("found in 3D." if w3.get("memory_access_matched", {}).get("same_ends_as_2d") else
+                 "NOT found in 3D; the 3D design's own worst path is compared."), "",
+              f"- 2D: {_path_line(w2.get('memory_access', {}))}; selection {w2.get('selection')}",
+              f"- 3D, between the same registers: {_path_line(w3.get('memory_access_matched', {}))}",
+              f"- 3D, its own worst: {_path_line(w3.get('memory_access', {}))}; selection {w3.get('selection')}",
+              *([f"- Same cells: {_same_line(res['same_cells'])}"] if res.get("same_cells") else []), ""]
     wl = res.get("workload")
     if wl:
         lines += ["## Activity and energy", ""]
@@ -237,7 +259,7 @@ def _differences(res: dict) -> list[str]:
         out.append("- fmax: within the paper's range here, but for a different reason: the critical path "
                    f"({' -> '.join(w3.get('worst_path', {}).get('tiers') or [])}) is a path inside one tier, "
                    "placed in a die smaller than the 2D one (shorter wires), not a wire saved by the bonds.")
-    m2, m3 = w2.get("memory_access", {}), w3.get("memory_access", {})
+    m2, m3 = _mem(w2), _mem(w3)
     if r.get("memory_latency") is not None and not (PAPER_RATIOS["memory_latency"][0] <= r["memory_latency"]
                                                       <= PAPER_RATIOS["memory_latency"][1]):
         kinds = {m2.get("start_kind"), m3.get("start_kind")}

@@ -13,7 +13,9 @@ from ..activity import simulate_activity
 from ..blockmacros import harden_blocks
 from ..harden import harden_for
 from ..coplace.run import coplaced
-from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells, spef_independent
+from ..samecells import boxed_cells as every_block_boxed, gate_blocks, live_cells, prune, same_cells_check, with_gates
+from .analysis import (analyse_2d, analyse_3d, block_cells, energy, macro_libs, memory_key, pe_box_cells,
+                       spef_independent)
 from .options import FlowJob, PpaOptions
 from .methods import method_numbers
 from .plot import ratio_plot
@@ -53,7 +55,19 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         hier = {"grain": harden, "block_grains": grains, "blocks": bsum["blocks"],
                 "blocks_seconds": bsum["seconds"], "seconds": 0.0,
                 "macros": {}}
-    top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
+    same = o.same_cells and not blocks and not harden
+    gates = None
+    if same:
+        # the same cells in 2D and 3D: each block synthesised once, its gate netlist in the 2D top
+        # and in its tier (flows/samecells.py)
+        cells_sc = every_block_boxed(cfg)
+        gates = gate_blocks(cfg, cells_sc, out_dir / "netlist", sram_macros, log)
+        top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells_sc)
+        text = with_gates(text, gates)
+        alive = live_cells(text, top, out_dir / "netlist" / "live")
+        text = prune(text, alive, top)
+    else:
+        top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells)
     abstracts, hashes = None, {}
     if harden:
         log(f"[ppa] hierarchical flow: hardening the repeated {harden} blocks once ...")
@@ -68,7 +82,9 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     jobs = [FlowJob("2d", text, top, blocks=(abstracts or []) + block_abs or None)]
     fmap = None
     if three_d:
-        src = tier_sources(cfg, partition, macros=sram_macros, boxes=cells, tiers_only=True)
+        src = tier_sources(cfg, partition, macros=sram_macros, boxes=cells_sc if same else cells, tiers_only=True)
+        if same:
+            src["texts"] = {k: prune(with_gates(v, gates), alive, k[:-2]) for k, v in src["texts"].items()}
         fmap = f2f_map(src)
         (out_dir / "f2f_map.json").write_text(json.dumps(fmap, indent=1) + "\n")
         c_pf = bond["c_ff"] * 1e-3
@@ -96,6 +112,10 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         co = coplaced(out_dir, fmap, {j.name: j for j in jobs if j.name != "2d"}, bond, log, keep_placement=o.reuse)
     result = {"config": cfg.kind, "clock_ns": clock_ns, "activity": activity, "sram_macros": sram_macros,
               "2d": reps["2d"]}
+    if same and three_d:
+        result["same_cells"] = dict(same_cells_check({n: out_dir / n for n in ("2d", "tier_top", "tier_bottom")},
+                                                     {"2d": top, "tier_top": "tier_top", "tier_bottom": "tier_bottom"}),
+                                    blocks=len(gates), method="each block synthesised once (flows/samecells.py)")
     if hier:
         hier["instances"] = {name: {ab.name: r.get("macro_cells", {}).get(ab.name, {}).get("count", 0)
                                     for ab in (abstracts or []) + block_abs}
@@ -116,20 +136,22 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     pe_boxes = pe_box_cells(cfg, cells or {})
     whole = {"2d": analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, macro_libs(reps, ["2d"]),
                               (block_cells(reps, ["2d"]) - boxed_cells) | pe_boxes)}
+    mkey = memory_key(whole["2d"])
     if three_d:
         whole["3d"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
                                  macro_libs(reps, ["tier_top", "tier_bottom"]),
-                                 (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes)
+                                 (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes, match=mkey)
         if co:
             # the co-placed design from one SPEF of both tiers and the bonds; the 2D design beside it
             # from a SPEF by the same extraction (flows/spef.py)
             spef = out_dir / "coplaced" / "coplaced.spef"
+            whole["2d_spef"] = analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, macro_libs(reps, ["2d"]),
+                                          (block_cells(reps, ["2d"]) - boxed_cells) | pe_boxes, spef=True)
+            mkey_spef = memory_key(whole["2d_spef"])      # the SPEF 2D path, timed between the same ends in 3D
             whole["3d_coplaced"] = analyse_3d(cfg, out_dir / "coplaced", src["name"], fmap, clock_ns, bond,
                                               acts.get("3d"), log, macro_libs(reps, ["tier_top", "tier_bottom"]),
                                               (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes,
-                                              spef=spef if spef.exists() else None)
-            whole["2d_spef"] = analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, macro_libs(reps, ["2d"]),
-                                          (block_cells(reps, ["2d"]) - boxed_cells) | pe_boxes, spef=True)
+                                              spef=spef if spef.exists() else None, match=mkey_spef)
             # and the independent 3D design the same way: each tier extracted, joined at the bond pins
             text, st = spef_independent(out_dir, fmap, bond, f"{src['name']}_3d")
             (out_dir / "3d_spef").mkdir(parents=True, exist_ok=True)
@@ -137,7 +159,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
             whole["3d_spef"] = analyse_3d(cfg, out_dir, src["name"], fmap, clock_ns, bond, acts.get("3d"), log,
                                           macro_libs(reps, ["tier_top", "tier_bottom"]),
                                           (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes,
-                                          spef=out_dir / "3d_spef" / "independent.spef", subdir="3d_spef")
+                                          spef=out_dir / "3d_spef" / "independent.spef", subdir="3d_spef",
+                                          match=mkey_spef)
             whole["3d_spef"]["spef"]["stats"] = st
     for k, a in whole.items():
         a_key = {"3d_coplaced": "3d", "3d_spef": "3d", "2d_spef": "2d"}.get(k, k)
@@ -170,12 +193,14 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
             "common_footprint": fill,
             "bond_pins": pins,
         }
-        mem2, mem3 = w2.get("memory_access", {}), w3.get("memory_access", {})
+        mem2, mem3 = w2.get("memory_access", {}), _memory(w3)
         pw2, pw3 = w2.get("power_w", {}).get("total"), w3.get("power_w", {}).get("total")
         e2, e3 = w2.get("energy", {}), w3.get("energy", {})
         result["ratios_3d_over_2d"] = {
             "footprint": ratio(fp3, r2["die_area_um2"]), "fmax": ratio(f3, w2.get("fmax_mhz")),
             "memory_latency": ratio(mem3.get("delay_ns"), mem2.get("delay_ns")),
+            "memory_latency_worst_each": ratio(w3.get("memory_access", {}).get("delay_ns"),
+                                               w2.get("memory_access", {}).get("delay_ns")),
             "power": ratio(pw3, pw2) if pw3 else ratio(p3, r2["power_w"]["total"]),
             "power_flow_global_activity": ratio(p3, r2["power_w"]["total"]),
             "wirelength": ratio(result["3d"]["wirelength_um"], r2["wirelength_um"]),
@@ -194,3 +219,10 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")
     (out_dir / "ppa.md").write_text(report_md(result))
     return result
+
+
+def _memory(analysis: dict) -> dict:
+    """The 3D memory-access path for the 3D/2D ratio: between the 2D worst path's own start and end
+    registers where they were found (``memory_access_matched``), else the 3D design's own worst."""
+    m = analysis.get("memory_access_matched", {})
+    return m if m.get("found") else analysis.get("memory_access", {})
