@@ -105,7 +105,11 @@ def building(key: str):
     with open(root / f".build-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield entry(key), root / f".build-{key}"
+            done, build = entry(key), root / f".build-{key}"
+            if done is None:
+                build.mkdir(exist_ok=True)
+                (build / "started").write_text(f"{time.time()}\n")
+            yield done, build
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -131,7 +135,7 @@ def materialise(src: Path, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for p in Path(src).iterdir():
-        if p.name in (MARKER, "record.json"):
+        if p.name in (MARKER, "record.json", "started"):
             continue
         dst = out_dir / p.name
         if dst.is_dir() and not dst.is_symlink():
@@ -142,3 +146,58 @@ def materialise(src: Path, out_dir: Path) -> None:
             shutil.copytree(p, dst, symlinks=True, copy_function=shutil.copy2)
         else:
             shutil.copy2(p, dst)
+
+
+def _locked(key: str) -> bool:
+    """Whether a process holds the build lock of ``key``."""
+    try:
+        with open(blocks_dir() / f".build-{key}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
+def records() -> list[dict]:
+    """The record of every complete entry, and of every build under way or left by a killed run
+    (``state``: its last flow log), oldest first."""
+    root, out = blocks_dir(), []
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime):
+        if d.is_dir() and (d / MARKER).exists() and (d / "record.json").exists():
+            out.append(dict(json.loads((d / "record.json").read_text()), state="complete"))
+        elif d.is_dir() and d.name.startswith(".build-"):
+            logs = sorted((d / "flow" / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime) \
+                if (d / "flow" / "logs").is_dir() else []
+            src = sorted((d / "flow" / "work" / "source").glob("*.v")) if (d / "flow").is_dir() else []
+            key = d.name[len(".build-"):]
+            out.append({"name": src[0].stem if src else "?", "key": key,
+                        "state": f"{'building' if _locked(key) else 'left by a killed run'}: "
+                                 f"{logs[-1].name if logs else 'set-up'}",
+                        "wall_seconds": round(time.time() - float((d / "started").read_text()))
+                        if (d / "started").exists() else ""})
+    return out
+
+
+def main(argv=None) -> int:
+    """``python -m spikestack.flows.blockcache``: the block cache's entries (``SPIKESTACK_CACHE``) as
+    a markdown table: cells, die, pins, failed routes, hardening time, and the builds under way."""
+    rows = ["| block | key | state | cells | macros | die (µm) | pins | failed routes | route layers | "
+            "flow + abstract (s) | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records():
+        die = "x".join(f"{v:g}" for v in r["die_um"]) if r.get("die_um") else ""
+        sec = r.get("seconds") or {}
+        rows.append(f"| {r['name']} | {r['key'][:12]} | {r['state']} | {r.get('cells', '')} | {r.get('macros', '')} | "
+                    f"{die} | {r.get('pins', '')} | {r.get('failed_routes', '')} | {r.get('route_layers', '')} | "
+                    f"{sec.get('flow', '')} + {sec.get('abstract', '')} | {r.get('wall_seconds', '')} |")
+    print(f"block cache {blocks_dir()}:\n" + "\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

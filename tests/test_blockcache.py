@@ -97,3 +97,29 @@ def test_the_key_covers_text_knobs_inner_blocks_and_tools(monkeypatch):
         assert k != C.block_key(TINY, "tiny", {"clock_ns": 10.0})
     finally:
         C.tool_versions.cache_clear()
+
+
+def test_a_killed_run_started_again_continues_from_the_cache(cache, tmp_path, monkeypatch):
+    """A run hardening two blocks is killed in the second: started again, it takes the first from the
+    cache and hardens only the second; the killed build is listed as such, never as an entry."""
+    other = TINY.replace("module tiny", "module tiny2").replace("a ^ b", "a & b")
+    real = H._harden_into
+
+    def killed(text, name, out_dir, **kw):
+        if name == "tiny2":
+            (Path(out_dir) / "flow").mkdir(parents=True, exist_ok=True)
+            raise KeyboardInterrupt
+        return real(text, name, out_dir, **kw)
+    monkeypatch.setattr(H, "_harden_into", killed)
+    first, _ = _run(tmp_path / "run1" / "tiny")
+    with pytest.raises(KeyboardInterrupt):
+        H.harden(other, "tiny2", tmp_path / "run1" / "tiny2", clock_ns=10.0, log=lambda *_: None)
+    states = sorted(r["state"].split(":")[0] for r in C.records())
+    assert states == ["complete", "left by a killed run"]
+    monkeypatch.setattr(H, "_harden_into", real)
+    again, log = _run(tmp_path / "run2" / "tiny")
+    lines = []
+    second = H.harden(other, "tiny2", tmp_path / "run2" / "tiny2", clock_ns=10.0, log=lines.append)
+    assert again.cache["hit"] and "taken from the block cache" in log
+    assert not second.cache["hit"] and second.flow["failed_routes"] == 0
+    assert [r["state"] for r in C.records()] == ["complete", "complete"]
