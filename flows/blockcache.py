@@ -17,7 +17,9 @@ directory renamed to ``<key>``. Only an entry with its marker counts: a director
 (half-written by hand, a copy cut short) is moved aside and built again. A killed build leaves
 only its ``.build-`` directory, which the next build of the same key starts from (the flow's own
 resumable routing, :func:`spikestack.flows.builtin.resume_routing`, picks up a checkpointed
-routing; anything else is run again). ``SPIKESTACK_BLOCK_CACHE=off`` disables the cache.
+routing; anything else is run again). ``SPIKESTACK_BLOCK_CACHE=off`` disables the cache;
+``SPIKESTACK_BLOCK_CACHE_DIR`` puts it elsewhere (the test suite uses a fresh one per session, so
+its flow tests run the flow; lock files ``.build-<key>.lock`` stay, empty).
 
 A hit is copied into the caller's directory (copies, not links: a run may rewrite its files), so a
 run's output directory holds every block it uses, as before; ``record.json`` in each entry holds
@@ -53,7 +55,9 @@ def cache_enabled() -> bool:
 
 
 def blocks_dir() -> Path:
-    return cache_root() / "blocks"
+    """``SPIKESTACK_BLOCK_CACHE_DIR`` if set (the test suite's own, per session), else ``<cache>/blocks``."""
+    own = os.environ.get("SPIKESTACK_BLOCK_CACHE_DIR")
+    return Path(own) if own else cache_root() / "blocks"
 
 
 @lru_cache(maxsize=1)

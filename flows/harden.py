@@ -149,6 +149,9 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     for k in ("lef", "lib", "verilog", "lib_min"):
         d[k] = out_dir / Path(d[k]).name if d.get(k) else None
     d["cache"] = {"key": key, "hit": not built}
+    outs = d["timing"].get("outputs_ns") or {}        # JSON made the output loads' keys text: numbers again
+    d["timing"]["outputs_ns"] = {o: {k: {float(x): v for x, v in arcs.items()} for k, arcs in kinds.items()}
+                                 for o, kinds in outs.items()}
     ab = MacroAbstract(**d)
     ab.timing["cache_key"] = key
     (out_dir / "abstract.json").write_text(ab.to_json())

@@ -25,6 +25,7 @@ def cache(tmp_path, monkeypatch):
         pytest.skip(str(e))
     monkeypatch.setenv("SPIKESTACK_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("SPIKESTACK_BLOCK_CACHE", raising=False)
+    monkeypatch.delenv("SPIKESTACK_BLOCK_CACHE_DIR", raising=False)
     return tmp_path / "cache" / "blocks"
 
 
@@ -57,6 +58,9 @@ def test_second_run_hardens_nothing(cache, tmp_path):
     assert second.lef.read_text() == first.lef.read_text() and second.lib.read_text() == first.lib.read_text()
     assert (tmp_path / "run2" / "flow" / "work" / "tiny.def").exists()
     assert second.pins == first.pins and second.timing["setup_ns"] == first.timing["setup_ns"]
+    assert second.timing["outputs_ns"] == first.timing["outputs_ns"]
+    assert all(isinstance(load, float) for kinds in second.timing["outputs_ns"].values()
+               for arcs in kinds.values() for load in arcs)
     assert _entries(cache) == [entry]
 
     # another knob is another block
