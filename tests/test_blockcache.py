@@ -127,3 +127,27 @@ def test_a_killed_run_started_again_continues_from_the_cache(cache, tmp_path, mo
     assert again.cache["hit"] and "taken from the block cache" in log
     assert not second.cache["hit"] and second.flow["failed_routes"] == 0
     assert [r["state"] for r in C.records()] == ["complete", "complete"]
+
+
+def test_design_blocks_from_their_lane_macros_are_hardened_once(cache, tmp_path):
+    """flows/blockmacros.py on the reduced MoE's spike generator (its LIF lanes as macros inside):
+    the second run — another output directory, as the 3D run after the 2D or a new run — takes the
+    lane macro and the block from the cache and hardens nothing."""
+    from spikestack.config import load_config
+    from spikestack.flows.blockmacros import harden_blocks
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "moe_ppa_small.toml")
+    logs = []
+    for run in ("a", "b"):
+        lines = []
+        _, abs_, summary = harden_blocks(cfg, ["spike_generator"], tmp_path / run, grains=["repeated"], jobs=1,
+                                         log=lambda *a: lines.append(" ".join(map(str, a))))
+        logs.append("\n".join(lines))
+        blk = summary["blocks"]["spike_generator"]
+        assert blk["failed_routes"] == 0 and blk["macros"] >= 1
+        inner = blk["inner"]["repeated"]["macros"]
+        assert blk["cache"]["hit"] is (run == "b")
+        assert all(m["cache"]["hit"] is (run == "b") for m in inner.values())
+    assert logs[0].count("hardening into") == 1 + len(inner) and "hardening into" not in logs[1]
+    assert "step 1/5" not in logs[1]                  # no flow step ran in the second run
+    assert (tmp_path / "b" / "spike_generator" / "spike_generator_block.lef").read_text() == \
+        (tmp_path / "a" / "spike_generator" / "spike_generator_block.lef").read_text()
