@@ -10,7 +10,7 @@ export PATH := $(VBIN):$(abspath $(VENV))/bin:$(PATH)
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 JOBS ?= 2
 
-.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean bench-scaling bench-stack
+.PHONY: setup run test train-digits digits digits-attn test-slow bench bench-flow bench-census bench-ssa bench-defaults bench-elastic bench-ppa3d bench-energy bench-router bench-chunks ppa pd-tools clean bench-scaling bench-stack ppa-default
 setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -122,6 +122,18 @@ ppa: setup pd-tools
 	$(VPY) -m spikestack.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha
 	$(VPY) -m spikestack.cli ppa configs/mha_ppa_small.toml -o out/ppa/mha_hier --sram-macros --harden pe --common-footprint
 	$(VPY) -m spikestack.cli ppa configs/moe_ppa_small.toml -o out/ppa/moe_blocks --sram-macros --harden repeated --blocks expert_core,merge,spike_generator --common-footprint
+
+# The default MoE and MHA, hierarchical (docs/hierarchy.md): each design block hardened once from its
+# PE and lane macros (PEs as macros inside each core, no PE-array macro), every
+# block taken from the block cache ($$SPIKESTACK_CACHE/blocks, flows/blockcache.py) by the 2D top, both
+# tiers and any later run; 2D and memory-on-logic 3D (independent tiers in one footprint; the co-placed
+# method is flat-only). Long on 2 cores (BENCHMARKS.md, "Default configurations, hierarchical"): nice 19.
+PPA_DEFAULT_OUT ?= out/ppa-default
+ppa-default: setup pd-tools
+	nice -n 19 $(VPY) -m spikestack.cli ppa configs/moe_default.toml -o $(PPA_DEFAULT_OUT)/moe --sram-macros \
+		--blocks expert_core,merge,spike_generator --block-grains pe,repeated --common-footprint
+	nice -n 19 $(VPY) -m spikestack.cli ppa configs/mha_default.toml -o $(PPA_DEFAULT_OUT)/mha --sram-macros \
+		--blocks proj_core,attention_core --block-grains pe,repeated --common-footprint
 
 clean:
 	rm -rf out build .pytest_cache

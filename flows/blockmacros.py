@@ -112,7 +112,8 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
                     "size_um": [ab.width_um, ab.height_um], "pins": len(ab.pins), "seconds": ab.seconds,
                     "step_seconds": ab.flow.get("step_seconds", {}),
                     "step_cpu_seconds": ab.flow.get("step_cpu_seconds", {}), "wall_seconds": round(time.time() - t0, 2),
-                    "inner": inner_summary, "lef": str(ab.lef), "liberty": str(ab.lib)}
+                    "inner": inner_summary, "lef": str(ab.lef), "liberty": str(ab.lib),
+                    "failed_routes": ab.flow.get("failed_routes"), "cache": ab.cache}
 
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..gen.generate import generate_verilog
+from .blockcache import block_key, building, cache_enabled, commit, entry, materialise
 from .builtin import run_flow
 from .characterise import characterise
 from .formats.lef import write_lef
@@ -81,6 +83,7 @@ class MacroAbstract:
     timing: dict = field(default_factory=dict)            # the characterisation (see characterise)
     seconds: dict = field(default_factory=dict)
     lib_min: Path | None = None                           # the min-delay model (read_liberty -min)
+    cache: dict = field(default_factory=dict)             # {"key", "hit"}: the block cache (flows.blockcache)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -100,7 +103,11 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     the next level of the hierarchy, placed and routed with them and timed through their models.
     ``output_buffers=False``: no buffer cell added on every output (qflow's ``nobuffers``); the
     outputs are driven by their logic (or by the one buffer an output wired straight to a
-    sub-block's pin still gets)."""
+    sub-block's pin still gets).
+
+    Cached (:mod:`spikestack.flows.blockcache`): a block hardened before with the same Verilog,
+    knobs, sub-blocks and tools is copied from ``<cache>/blocks/<key>`` and not hardened again
+    (``MacroAbstract.cache``: its key and whether it was a hit)."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     mods = modules(verilog_text)
@@ -110,6 +117,54 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     text = verilog_text if name == module and len(descendants(mods, module)) == len(mods) \
         else extract_module(verilog_text, module, name)
     text = clean_ports(text, name)
+    args = dict(clock_ns=clock_ns, activity=activity, route_layers=route_layers, clock=clock,
+                output_buffers=output_buffers)
+    if not cache_enabled():
+        return _harden_into(text, name, out_dir, log=log, blocks=blocks, **args)
+    key = block_key(text, name, args, blocks)
+    hit, built = entry(key), False
+    if hit is None:
+        with building(key) as (hit, build):
+            if hit is None:
+                log(f"[harden] {name}: not in the block cache, hardening into {build} ...")
+                t0 = time.time()
+                try:
+                    ab = _harden_into(text, name, build, log=log, blocks=blocks, **args)
+                except FlowError:           # the logs where the caller looks for them; the build stays
+                    if (build / "flow" / "logs").is_dir():
+                        shutil.rmtree(out_dir / "flow" / "logs", ignore_errors=True)
+                        shutil.copytree(build / "flow" / "logs", out_dir / "flow" / "logs")
+                    raise
+                ab.timing["cache_key"] = key
+                (build / "abstract.json").write_text(ab.to_json())
+                hit = commit(key, build, {
+                    "name": name, "key": key, "cells": ab.flow.get("cells"), "macros": ab.flow.get("macros", 0),
+                    "die_um": [ab.width_um, ab.height_um], "pins": len(ab.pins),
+                    "failed_routes": ab.flow.get("failed_routes"), "route_layers": route_layers,
+                    "clock_ns": clock_ns, "inner": sorted(b.name for b in blocks or ()), "seconds": ab.seconds,
+                    "wall_seconds": round(time.time() - t0, 2)})
+                built = True
+    materialise(hit, out_dir)
+    d = json.loads((out_dir / "abstract.json").read_text())
+    for k in ("lef", "lib", "verilog", "lib_min"):
+        d[k] = out_dir / Path(d[k]).name if d.get(k) else None
+    d["cache"] = {"key": key, "hit": not built}
+    outs = d["timing"].get("outputs_ns") or {}        # JSON made the output loads' keys text: numbers again
+    d["timing"]["outputs_ns"] = {o: {k: {float(x): v for x, v in arcs.items()} for k, arcs in kinds.items()}
+                                 for o, kinds in outs.items()}
+    ab = MacroAbstract(**d)
+    ab.timing["cache_key"] = key
+    (out_dir / "abstract.json").write_text(ab.to_json())
+    log(f"[harden] {name}: " + (f"hardened and stored in the block cache {key[:12]}" if built else
+                                 f"taken from the block cache {key[:12]} (hardened nothing)"))
+    return ab
+
+
+def _harden_into(text: str, name: str, out_dir: Path, *, clock_ns: float, activity: float, route_layers: int,
+                 clock: str, output_buffers: bool, log, blocks) -> MacroAbstract:
+    """:func:`harden`'s work, uncached: the flow and the abstract of ``name`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     for attempt in (1, 2):          # graywolf now and then exits with status 2 on a design it places
         try:                        # fine on the next run: one retry
@@ -286,7 +341,7 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
         ab.name: {"instances": len(listing[ab.name]["instances"]), "cells": ab.flow["cells"],
                   "size_um": [ab.width_um, ab.height_um], "seconds": ab.seconds,
                   "step_seconds": ab.flow["step_seconds"], "step_cpu_seconds": ab.flow.get("step_cpu_seconds", {}),
-                  "lef": str(ab.lef), "liberty": str(ab.lib)}
+                  "lef": str(ab.lef), "liberty": str(ab.lib), "cache": ab.cache}
         for ab in abstracts}}
     return parent, abstracts, hashes, summary
 
