@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..coplace.run import coplaced
 from .analysis import analyse_2d, analyse_3d, block_cells, energy, macro_libs, pe_box_cells, spef_independent
 from .options import FlowJob, PpaOptions
 from .methods import method_numbers
+from .layout import layout_pictures
 from .plot import ratio_plot
 from .report import PAPER_RANGES, ratio, report_md
 from .steps import area_bond_pins, flow_or_reuse, harden_tier, spread_to_common_footprint
@@ -192,5 +194,21 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         result["plot"] = str(ratio_plot(result["ratios_3d_over_2d"], out_dir / "ppa_ratios.png",
                                         title=f"{cfg.kind}: 3D / 2D (OSU 0.18 um, built-in flow)"))
         (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")
+    if o.plot:
+        result["layouts"] = _pictures(out_dir, result, log)
     (out_dir / "ppa.md").write_text(report_md(result))
     return result
+
+
+def _pictures(out_dir: Path, result: dict, log) -> dict:
+    """The layout pictures (:mod:`spikestack.flows.ppa.layout`); without the ``klayout`` package
+    (``pip install spikestack[flow]``) the report says so instead."""
+    try:
+        import klayout.lay  # noqa: F401
+    except ImportError:
+        log("[ppa] layout pictures skipped: no klayout package (pip install 'spikestack[flow]')")
+        return {"skipped": "no klayout package (pip install 'spikestack[flow]')"}
+    t0 = time.time()
+    made = layout_pictures(out_dir, result)
+    log(f"[ppa] layout pictures: {', '.join(made.values())} ({time.time() - t0:.0f} s)")
+    return made
