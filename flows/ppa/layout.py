@@ -4,8 +4,8 @@ of PyPI reads LEF/DEF and draws without a display), titled and keyed with matplo
 :func:`layout_pictures` draws, from a finished run's directory, the routed 2D design, each tier, the
 two tiers of the independent 3D method overlaid in their footprint (the F2F bond pins as markers)
 and, after ``--method coplaced``, the co-placed design routed over the combined stack (the
-``F2F_BOND`` vias as markers). The logic (bottom) tier's metals are drawn in cool colours, the top
-(memory) tier's in warm ones; standard cells and macros as outlines, the die as a black frame.
+``F2F_BOND`` vias as markers). The bottom tier's metals (the logic tier of memory-on-logic) are
+drawn in cool colours, the top tier's in warm ones; standard cells and macros as outlines, the die as a black frame.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ __all__ = ["layout_pictures", "render_layout", "PICTURES"]
 
 # (file name, caption) of every picture, in the order of ppa.md
 PICTURES = {"2d": ("layout_2d.png", "2D, routed"),
-            "tier_bottom": ("layout_tier_bottom.png", "logic tier (tier_bottom), routed"),
-            "tier_top": ("layout_tier_top.png", "memory tier (tier_top), routed"),
+            "tier_bottom": ("layout_tier_bottom.png", "bottom tier (tier_bottom), routed"),
+            "tier_top": ("layout_tier_top.png", "top tier (tier_top), routed"),
             "3d": ("layout_3d.png", "3D, independent tiers overlaid (F2F bond pins marked)"),
             "3d_coplaced": ("layout_3d_coplaced.png", "3D, co-placed: both tiers routed in one stack (bonds marked)")}
 
@@ -138,8 +138,10 @@ def render_layout(png: Path, defs: list[tuple[Path, list[Path], str]], title: st
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.png"
         view.save_image_with_options(str(raw), width_px, h_px, 0, 2, 0, box, False)
-        return _keyed(raw, png, title, (box.left, box.right, box.bottom, box.top),
-                      sorted({_legend(layout.get_info(li).name or "") for li in order} - {None}), bool(bonds_um))
+        legend = sorted({_legend(layout.get_info(li).name or "") for li in order} - {None})
+        if any("(top tier)" in n for n, _ in legend):
+            legend = [(n if "(" in n else f"{n} (bottom tier)", c) for n, c in legend]
+        return _keyed(raw, png, title, (box.left, box.right, box.bottom, box.top), legend, bool(bonds_um))
 
 
 def _order(name: str) -> tuple:

@@ -102,7 +102,7 @@ def _layouts_md(res: dict) -> list[str]:
         return ["## Layout", "", f"Layout pictures skipped: {pics['skipped']}.", ""]
     from .layout import PICTURES
     out = ["## Layout", "", "The routed DEFs drawn by KLayout from their LEFs (flows/ppa/layout.py): cells and "
-           "macros as outlines, the die as a black frame, the logic tier's metals in cool colours and the memory "
+           "macros as outlines, the die as a black frame, the bottom tier's metals in cool colours and the top "
            "tier's in warm ones; F2F bonds as yellow squares.", ""]
     for key, (_, caption) in PICTURES.items():
         if key in pics:
