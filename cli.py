@@ -14,6 +14,9 @@
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
+    spikestack --version
+
+``spikestack COMMAND -h`` explains every option with its default.
 
 Every invalid input exits with status 2 and one line ``spikestack: error: <field>: <what>``,
 and nothing is written: outputs go to a temporary name and are renamed when complete.
