@@ -18,6 +18,9 @@
                                           cells of every distinct block (plans hierarchical P&R)
     spikestack demo [--out DIR]           what `make run` does
     spikestack bench [--out DIR] [--table BENCHMARKS.md]
+    spikestack --version
+
+``spikestack COMMAND -h`` explains every option with its default.
 
 Every invalid input exits with status 2 and one line ``spikestack: error: <field>: <what>``,
 and nothing is written: outputs go to a temporary name and are renamed when complete.
@@ -33,20 +36,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import bench
+from . import __version__
+from .bench import ON_REQUEST, SECTIONS, bench
 from .config import ConfigError, LayerConfig, load_config, run_precision
 from .demo import demo
 from .flows.blockmacros import check_blocks
 from .flows.census import as_json, census, census_md
 from .flows.harden import GRAINS
-from .flows.orfs import write_orfs
+from .flows.orfs import PLATFORMS, write_orfs
 from .flows.platform import OSU018, FlowError, ensure_tools
 from .flows.ppa import Bond, PpaOptions, ppa_for_config
 from .flows.ppa.prelayout import prelayout_energy
 from .flows.ppa.wireload import WIRE_MODELS, calibrate
 from .gen.atomic import write_atomic
 from .gen.generate import generate_verilog, write_design
-from .gen.partition import assignment_for, parse_assignments, parse_stack_assignments
+from .gen.partition import PARTITIONS, assignment_for, parse_assignments, parse_stack_assignments
 from .gen.stack import MAX_TIERS, write_stack
 from .gen.tiers import write_tiers
 from .hw.layers.graph import TierError
@@ -61,6 +65,16 @@ __all__ = ["main"]
 
 class CliError(Exception):
     """An error to print as one line (exit status 2)."""
+
+
+CONFIG_HELP = "the layer's configuration, a TOML file (configs/*.toml; see README: Configuration)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other error (``spikestack: error: ...``)."""
+
+    def error(self, message):
+        self.exit(2, f"spikestack: error: {message} (see `{self.prog} -h`)\n")
 
 
 def _load_npz(path: str, what: str) -> dict:
@@ -298,28 +312,32 @@ def cmd_bench(args) -> int:
 def _ppa_options(pp: argparse.ArgumentParser):
     """The options of the PPA flow, shared by ``ppa`` and ``demo``."""
     d, b = PpaOptions(), Bond()
-    pp.add_argument("--partition", default=d.partition)
-    pp.add_argument("--clock-ns", type=float, default=d.clock_ns)
-    pp.add_argument("--2d-only", dest="two_d_only", action="store_true")
+    pp.add_argument("--partition", default=d.partition, metavar="P",
+                    help=f"the 3D tier split: {' or '.join(PARTITIONS)} (default {d.partition})")
+    pp.add_argument("--clock-ns", type=float, default=d.clock_ns, metavar="NS",
+                    help=f"clock period of the flows' timing analysis, ns (default {d.clock_ns:g})")
+    pp.add_argument("--2d-only", dest="two_d_only", action="store_true",
+                    help="the 2D design only, no tiers (default: 2D and the two 3D tiers)")
     pp.add_argument("--bond-r", type=float, default=b.r_ohm, metavar="OHM",
-                    help=f"F2F bond resistance (default {b.r_ohm})")
-    pp.add_argument("--bond-c", type=float, default=b.c_ff, metavar="FF", help=f"F2F bond capacitance (default {b.c_ff})")
+                    help=f"F2F bond resistance, ohm (default {b.r_ohm:g})")
+    pp.add_argument("--bond-c", type=float, default=b.c_ff, metavar="FF", help=f"F2F bond capacitance, fF (default {b.c_ff:g})")
     pp.add_argument("--bond-pitch", type=float, default=b.pitch_um, metavar="UM",
-                    help=f"F2F bond pitch (default {b.pitch_um}; the bond grid is at least the metal6 pitch)")
+                    help=f"F2F bond pitch, µm (default {b.pitch_um:g}; the bond grid is at least the metal6 pitch)")
     pp.add_argument("--no-bond-pins", action="store_true",
-                    help="leave the tiers' bond ports without location (no area pins, no re-route)")
+                    help="leave the tiers' bond ports without location (no area pins, no re-route; default: area pins)")
     pp.add_argument("--seed", type=int, default=d.seed, help=f"workload seed for the simulated activity (default {d.seed})")
     pp.add_argument("--rate", type=float, default=d.rate, help=f"workload input spike rate (default {d.rate})")
-    pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR")
+    pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR (default: run every flow again)")
     pp.add_argument("--sram-macros", action="store_true",
-                    help="GLBs as SRAM macros (LEF/liberty of flows/sram.py) instead of flip-flops")
+                    help="GLBs as SRAM macros (LEF/liberty of flows/sram.py; default: flip-flops)")
     pp.add_argument("--harden", metavar="GRAIN", default=None,
                     help="hierarchical flow: harden each repeated block of GRAIN (pe, pe_array, expert_core, "
-                         "attention_core, proj_core) once and assemble the 2D top and the tiers from the macros")
+                         "attention_core, proj_core) once and assemble the 2D top and the tiers from the macros "
+                         "(default: flat, no macros)")
     pp.add_argument("--blocks", metavar="B1,B2", default=None,
                     help="hierarchical flow, upper level: these design blocks or groups (expert_core, merge, "
                          "spike_generator, ...) hardened alone, each from its --harden macros, and placed as "
-                         "macros in the 2D top and the tiers")
+                         "macros in the 2D top and the tiers (default: none)")
     pp.add_argument("--block-grains", metavar="G1,G2", default=None,
                     help="the --blocks' inner macros, nested, innermost first (e.g. pe,pe_array,repeated: PE macros "
                          "in a PE-array macro, the block's repeated sub-blocks as macros; default: the --harden grain)")
@@ -332,18 +350,26 @@ def _ppa_options(pp: argparse.ArgumentParser):
                          "reported beside it as the baseline) or independent (each tier alone, bonds as area pins "
                          "afterwards; the default with --harden / --blocks)")
     pp.add_argument("--common-footprint", action="store_true",
-                    help="place the smaller tier again, spread over the larger tier's die (one 3D footprint)")
+                    help="place the smaller tier again, spread over the larger tier's die (one 3D footprint; "
+                         "default: each tier on its own die)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="spikestack", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = _Parser(prog="spikestack", description=__doc__.split("\n\n")[0])
+    p.add_argument("--version", action="version", version=f"spikestack {__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND",
+                           help="run, import, export, gen, ppa, energy, census, orfs, demo or bench (COMMAND -h for its options)")
     r = sub.add_parser("run", help="run one layer or a network on the golden model or the generated RTL")
-    r.add_argument("config")
-    r.add_argument("--weights", default=None)
-    r.add_argument("--spikes", required=True)
-    r.add_argument("--out", required=True)
-    r.add_argument("--backend", choices=("rtl", "golden"), default="golden")
+    r.add_argument("config", help=CONFIG_HELP + " (or a network file: docs/networks.md)")
+    r.add_argument("--weights", default=None, metavar="W.npz",
+                   help="the layer's weight tensors, one array per name (w1, b1, ...; see README: Configuration); "
+                        "for a network, default: the weights file its TOML names")
+    r.add_argument("--spikes", required=True, metavar="S.npz", help="input spikes: an array named 'spikes' (0/1)")
+    r.add_argument("--out", required=True, metavar="OUT.npz",
+                   help="write the output spikes here (and 'cycles' with --backend rtl)")
+    r.add_argument("--backend", choices=("rtl", "golden"), default="golden",
+                   help="golden: the numpy model; rtl: the generated Verilog in a cocotb bench (default golden)")
     r.add_argument("--simulator", default=None, metavar="verilator|icarus",
                    help="simulator of the rtl backend: verilator (default) or icarus (iverilog -g2012, 4-state)")
     r.add_argument("--precision", default=None, metavar="full|draft",
@@ -351,44 +377,49 @@ def build_parser() -> argparse.ArgumentParser:
                         "draft_slices weight slices); default: elastic.precision")
     r.set_defaults(fn=cmd_run)
     im = sub.add_parser("import", help="a NIR graph -> a network file and its integer weights (docs/nir.md)")
-    im.add_argument("model")
-    im.add_argument("-o", "--out", required=True)
+    im.add_argument("model", metavar="MODEL.nir", help="the NIR graph (nir.write of a Sequence of Affine/Linear and IF/LIF/CubaLIF nodes)")
+    im.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory (network TOML, weights .npz, report)")
     im.add_argument("--t", type=int, default=None, help="timesteps (default: the graph's spikestack_t, else 8)")
     im.add_argument("--n", type=int, default=None, help="tokens per run (default: the graph's spikestack_n, else 1)")
-    im.add_argument("--w-bits", type=int, default=8)
-    im.add_argument("--b-bits", type=int, default=16)
-    im.add_argument("--v-bits", type=int, default=16)
-    im.add_argument("--spikes", default=None, help="inputs (T, tokens, d) for the quantisation report")
+    im.add_argument("--w-bits", type=int, default=8, help="weight bits of the quantised network (default 8)")
+    im.add_argument("--b-bits", type=int, default=16, help="bias bits (default 16)")
+    im.add_argument("--v-bits", type=int, default=16, help="membrane bits (default 16)")
+    im.add_argument("--spikes", default=None, metavar="S.npz", help="inputs (T, tokens, d) for the quantisation report (default: none)")
     im.set_defaults(fn=lambda a: print(import_cmd(a.model, a.out, a.t, a.n, a.w_bits, a.b_bits, a.v_bits,
                                                   a.spikes)) or 0)
     ex = sub.add_parser("export", help="a network file -> a NIR graph (docs/nir.md)")
-    ex.add_argument("config")
-    ex.add_argument("-o", "--out", required=True)
-    ex.add_argument("--weights", default=None)
+    ex.add_argument("config", metavar="NET.toml", help="a network file (docs/networks.md)")
+    ex.add_argument("-o", "--out", required=True, metavar="MODEL.nir", help="the NIR file to write")
+    ex.add_argument("--weights", default=None, metavar="W.npz", help="the integer weights (default: the file the network names)")
     ex.set_defaults(fn=lambda a: print(export_cmd(a.config, a.out, a.weights)) or 0)
     g = sub.add_parser("gen", help="write the Verilog of a configuration and its manifest")
-    g.add_argument("config")
-    g.add_argument("-o", required=True, metavar="DIR")
-    g.add_argument("--tiers", type=int, default=1, help="2: also the two tiers, the stitched 3D top and the F2F map; "
-                   "3, 4: a stack (tier_0..tier_N-1, one bond map per interface; docs/ntier.md)")
-    g.add_argument("--partition", default="memory-on-logic",
-                   help="memory-on-logic (default) or logic-on-logic; 3-4 tiers also memory-control-logic, pipeline")
+    g.add_argument("config", help=CONFIG_HELP)
+    g.add_argument("-o", required=True, metavar="DIR", help="output directory (Verilog and manifest.json)")
+    g.add_argument("--tiers", type=int, default=1,
+                   help="1: the 2D design (default); 2: also the two tiers, the stitched 3D top and the F2F map; "
+                        f"3..{MAX_TIERS}: a stack (tier_0..tier_N-1, one bond map per interface; docs/ntier.md)")
+    g.add_argument("--partition", default="memory-on-logic", metavar="P",
+                   help=f"with --tiers 2: the tier split, {' or '.join(PARTITIONS)}; 3-4 tiers also "
+                        "memory-control-logic, pipeline (default memory-on-logic)")
     g.add_argument("--assign", action="append", metavar="BLOCK=TIER",
-                   help="put a named block on a tier (top|bottom; 3-4 tiers also 0..N-1 or tier_K)")
+                   help="put a named block on a tier (top|bottom; 3-4 tiers also 0..N-1 or tier_K); repeatable "
+                        "(default: the partition's)")
     g.add_argument("--bond-regs", action="store_true",
-                   help="a register on every bond (with --tiers 2..4; the tiers are then tier_0..tier_N-1)")
-    g.add_argument("--no-report", action="store_true", help="skip the per-tier Yosys synthesis report")
+                   help="a register on every bond (with --tiers 2..4; the tiers are then tier_0..tier_N-1; default: none)")
+    g.add_argument("--no-report", action="store_true",
+                   help="skip the per-tier Yosys synthesis report (default: write it)")
     g.add_argument("--src-attrs", action="store_true",
-                   help="keep (* src *) attributes naming the Amaranth source lines (paths relative to the package)")
+                   help="keep (* src *) attributes naming the Amaranth source lines (paths relative to the package; "
+                        "default: none)")
     g.set_defaults(fn=cmd_gen)
     pp = sub.add_parser("ppa", help="PPA through the built-in flow: 2D and pseudo-3D")
-    pp.add_argument("config")
-    pp.add_argument("-o", required=True, metavar="DIR")
+    pp.add_argument("config", help=CONFIG_HELP)
+    pp.add_argument("-o", required=True, metavar="DIR", help="output directory (ppa.md, ppa.json, one folder per flow)")
     _ppa_options(pp)
     pp.set_defaults(fn=cmd_ppa)
     e = sub.add_parser("energy", help="pre-layout energy per SOP of the workload (synthesis, simulation, OpenSTA)")
-    e.add_argument("config")
-    e.add_argument("-o", required=True, metavar="DIR")
+    e.add_argument("config", help=CONFIG_HELP)
+    e.add_argument("-o", required=True, metavar="DIR", help="output directory (energy.md, energy.json)")
     e.add_argument("--wire-model", default=",".join(WIRE_MODELS), metavar="M1,M2",
                    help=f"wire models ({', '.join(WIRE_MODELS)}; default all): none = pin C only, "
                         "fanout = C per fanout fitted to a routed run")
@@ -400,39 +431,44 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rate", type=float, default=0.2, help="workload input spike rate (default 0.2)")
     e.set_defaults(fn=cmd_energy)
     c = sub.add_parser("census", help="standard cells of every distinct block (plans hierarchical P&R)")
-    c.add_argument("config")
-    c.add_argument("--sram-macros", action="store_true", help="GLBs (and the merge buffer) as SRAM macros")
-    c.add_argument("-o", default=None, metavar="DIR", help="also write census.md and census.json here")
+    c.add_argument("config", help=CONFIG_HELP)
+    c.add_argument("--sram-macros", action="store_true",
+                   help="GLBs (and the merge buffer) as SRAM macros (default: flip-flops)")
+    c.add_argument("-o", default=None, metavar="DIR", help="also write census.md and census.json here (default: print only)")
     c.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
     c.set_defaults(fn=cmd_census)
     o = sub.add_parser("orfs", help="OpenROAD-flow-scripts design directories (2D, and tiers with --tiers 2)")
-    o.add_argument("config")
-    o.add_argument("--platform", required=True)
-    o.add_argument("-o", required=True, metavar="DIR")
-    o.add_argument("--tiers", type=int, default=1)
-    o.add_argument("--partition", default="memory-on-logic")
+    o.add_argument("config", help=CONFIG_HELP)
+    o.add_argument("--platform", required=True, metavar="|".join(PLATFORMS),
+                   help=f"ORFS platform: {', '.join(PLATFORMS)}")
+    o.add_argument("-o", required=True, metavar="DIR", help="output directory (one ORFS design directory per design)")
+    o.add_argument("--tiers", type=int, default=1, help="1: the 2D design; 2: also the two tiers (default 1)")
+    o.add_argument("--partition", default="memory-on-logic", metavar="P",
+                   help=f"with --tiers 2: the tier split, {' or '.join(PARTITIONS)} (default memory-on-logic)")
     o.add_argument("--footprint-um", type=float, default=None,
                    help="3D footprint (die side, µm) of both tiers; default: the larger tier's die")
-    o.add_argument("--bond-pitch-um", type=float, default=None, help="F2F bond pitch of the tiers' area pins")
+    o.add_argument("--bond-pitch-um", type=float, default=None, help="with --tiers 2: F2F bond pitch of the tiers' area pins, µm (default: the platform's)")
     o.add_argument("--glb-map", default="lvt", choices=None,
                    help="GLBs on 1RW fakerams: lvt (exact, default) or shared (one copy per read port; "
                         "exact only if no read meets a write)")
     o.set_defaults(fn=cmd_orfs)
     d = sub.add_parser("demo", help="the main job on the default configurations (make run)")
-    d.add_argument("--out", default="out/run")
+    d.add_argument("--out", default="out/run", metavar="DIR", help="output directory (default out/run)")
     d.add_argument("--ppa", default=None, metavar="CONFIG",
-                   help="then the PPA of this configuration, 2D and 3D, with the ppa options below (into OUT/ppa)")
+                   help="then the PPA of this configuration, 2D and 3D, with the ppa options below (into OUT/ppa; "
+                        "default: no PPA)")
     _ppa_options(d)
     d.set_defaults(fn=cmd_demo)
     b = sub.add_parser("bench", help="benchmarks: cycles vs ideal, simulation speed (make bench)")
-    b.add_argument("--out", default="out/bench")
-    b.add_argument("--table", default=None, help="write the Markdown tables into this file")
+    b.add_argument("--out", default="out/bench", metavar="DIR", help="output directory (default out/bench)")
+    b.add_argument("--table", default=None, metavar="FILE",
+                   help="write the Markdown tables into this file (default: print only)")
     b.add_argument("--only", action="append", metavar="SECTION",
-                   help="run only this section (linear, moe, mha, elastic, flow, census, ssa, defaults, ppa3d, "
-                        "energy, scaling); flow "
-                        "(PPA flow run time), census (cells per block), ssa (SSA vs deterministic attention) and "
-                        "defaults (the default MoE and MHA alone), ppa3d and energy (pre-layout pJ/SOP of the "
-                        "default MoE and MHA) and scaling (the MoE over experts, cores, top-k and skew) run only when asked")
+                   help=f"run only this section, repeatable: {', '.join(SECTIONS)}; flow (PPA flow run time), census "
+                        "(cells per block), ssa (SSA vs deterministic attention), defaults (the default MoE and MHA "
+                        "alone), ppa3d (the 3D methods), energy (pre-layout pJ/SOP), router and chunks (routing "
+                        "time), scaling (the MoE over experts, cores, top-k and skew), stack (N-tier stacks) run only when asked (default: "
+                        f"{', '.join(s for s in SECTIONS if s not in ON_REQUEST)})")
     b.set_defaults(fn=cmd_bench)
     return p
 

@@ -174,7 +174,7 @@ def lfsr_period(bits: int, taps) -> int:
 class AttentionConfig:
     """The attention core: ``deterministic`` (AND + popcount, ``>> attn_shift``, LIF_attn; the
     default) or ``ssa`` (Xpikeformer's stochastic spiking attention: Bernoulli spikes from
-    counters compared with LFSR numbers; README "Stochastic spiking attention").
+    counters compared with LFSR numbers; docs/ssa.md).
 
     lfsr_bits  width w of every LFSR (3..16); the random numbers are 1 .. 2**w - 1
     taps       the feedback polynomial as tap positions, must be maximal-length (default: LFSR_TAPS[w])

@@ -1,6 +1,6 @@
 """Golden model of the stochastic spiking attention (SSA) mode (``[attention] mode = "ssa"``).
 
-Xpikeformer's SSA engine (arXiv 2408.08794; README "Stochastic spiking attention") per head and
+Xpikeformer's SSA engine (arXiv 2408.08794; docs/ssa.md) per head and
 timestep, with Q, K, V the spikes of the projections' LIF populations::
 
     c[n, m]   = popcount(Q[n] & K[m])                  AND gates + a counter, 0 .. d

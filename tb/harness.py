@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -120,6 +121,10 @@ def _with_runtime(sim_dir: Path, trace: bool, make, pch: bool = True) -> None:
     outer = os.environ.get("MAKEFLAGS", "")
     # the PyPI wheel's verilated.mk leaves the precompiled-header flag empty; give gcc's
     flags = f"{outer} CFG_CXXFLAGS_PCH_I=-include".strip()
+    if " " not in sys.executable:
+        # and runs its helper scripts with a `python` looked up on PATH, which an installed
+        # `spikestack` (its venv not activated) may not have: this interpreter
+        flags = f"{flags} PYTHON3={sys.executable}"
     if not pch and " " not in str(shared):
         # the object rules name the header's .gch files as prerequisites: point them at empty
         # files that exist, and include nothing

@@ -154,3 +154,48 @@ def test_demo_finds_the_default_configurations():
     """make run's demo reads configs/*_default.toml beside the package's modules."""
     from spikestack.demo import CONFIG_DIR
     assert {f"{k}_default.toml" for k in ("linear", "moe", "mha")} <= {p.name for p in CONFIG_DIR.iterdir()}
+
+
+def _subparsers(parser):
+    import argparse
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sp in a.choices.items():
+                yield name, sp
+                yield from ((f"{name} {n}", s) for n, s in _subparsers(sp))
+
+
+def test_every_option_has_help_and_a_stated_default():
+    """`COMMAND -h` explains every option: non-empty help; an optional one also states its default."""
+    import argparse
+    from spikestack.cli import build_parser
+    subs = list(_subparsers(build_parser()))
+    assert {"run", "gen", "ppa", "energy", "census", "orfs", "demo", "bench"} <= {n for n, _ in subs}
+    missing, no_default = [], []
+    for name, sp in subs:
+        for a in sp._actions:
+            if isinstance(a, argparse._HelpAction):
+                continue
+            what = f"{name} {'/'.join(a.option_strings) or a.dest}"
+            if not (a.help or "").strip():
+                missing.append(what)
+            elif a.option_strings and not a.required and "default" not in a.help:
+                no_default.append(what)
+    assert not missing, f"options without help: {missing}"
+    assert not no_default, f"optional options whose help states no default: {no_default}"
+
+
+def test_version_prints_the_package_version():
+    from spikestack import __version__
+    r = spikestack_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"spikestack {__version__}", (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("argv", [[], ["nope"], ["ppa"], ["run", "c.toml"], ["gen", "c.toml", "-o", "d", "--tiers", "x"]])
+def test_usage_errors_are_one_line(argv):
+    r = spikestack_cli(*argv)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("spikestack: error: "), r.stderr
+
+
+spikestack_cli = spikestack

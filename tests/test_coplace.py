@@ -486,3 +486,17 @@ def test_ppa3d_table_names_each_co_placed_routing_and_its_crossing_tier_nets():
     assert [r[2:5] for r in rows] == [["independent", "-", "-"], ["coplaced", "2", "by tier"],
                                       ["coplaced", "1", "one run + repair"]]
     assert [r[-1].strip(" |") for r in rows] == ["-", "0", "3 (1 still crossing)"]
+
+
+@pytest.mark.slow
+def test_coplaced_layout_picture_shows_both_tiers_and_the_bonds(coplaced_tiny):
+    """ppa.md shows the co-placed design routed over the combined stack: both tiers' metals in their
+    colours and the bonds marked."""
+    from test_flow import _has_colour, _picture_checked
+    from spikestack.flows.ppa.layout import _METALS
+    out, res = coplaced_tiny
+    name = res["layouts"]["3d_coplaced"]
+    assert f"]({name})" in (out / "ppa.md").read_text()
+    img = _picture_checked(out / name)
+    bottom, top = _METALS["metal2"]
+    assert _has_colour(img, bottom) and _has_colour(img, top) and _has_colour(img, "#ffd700", 20)

@@ -417,3 +417,39 @@ def test_large_designs_route_without_the_clean_up_stage():
     assert route_cleanup(f"DESIGN x ;\nNETS {n} ;\n") and not route_cleanup(f"DESIGN x ;\nNETS {n + 1} ;\n")
     assert standard_route("t_route.def", True) == "qrouter::standard_route t_route.def false"
     assert standard_route("t_route.def", False) == "qrouter::standard_route t_route.def false true"
+
+
+def _picture_checked(path):
+    """A layout picture that is not blank: varied pixels in many colours."""
+    import matplotlib.image as mpimg
+    import numpy as np
+    img = mpimg.imread(str(path))[..., :3]
+    assert img.shape[0] > 200 and img.shape[1] > 300, img.shape
+    assert img.std() > 0.05, f"{path.name}: nearly uniform"
+    colours = np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 50, f"{path.name}: {len(colours)} colours"
+    return (img * 255).astype(int)
+
+
+def _has_colour(img, hex_colour, at_least=50):
+    rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return int((abs(img - rgb).sum(axis=2) < 40).sum()) >= at_least
+
+
+def test_layout_pictures_of_each_design_are_drawn(tiny_ppa):
+    """ppa.md shows the routed 2D design, each tier and both tiers overlaid with the bond pins, each
+    drawn from its DEF and LEFs with the tiers' metals in their colours."""
+    from spikestack.flows.ppa.layout import _METALS
+    out, res = tiny_ppa
+    pics = res["layouts"]
+    assert set(pics) == {"2d", "tier_bottom", "tier_top", "3d"}, pics
+    md = (out / "ppa.md").read_text()
+    imgs = {}
+    for key, name in pics.items():
+        assert f"]({name})" in md
+        imgs[key] = _picture_checked(out / name)
+    bottom, top = _METALS["metal2"]
+    assert _has_colour(imgs["2d"], bottom) and _has_colour(imgs["tier_bottom"], bottom)
+    assert _has_colour(imgs["tier_top"], top) and not _has_colour(imgs["tier_top"], bottom, 1)
+    assert _has_colour(imgs["3d"], bottom) and _has_colour(imgs["3d"], top)
+    assert _has_colour(imgs["3d"], "#ffd700", 20), "no bond markers"

@@ -17,7 +17,7 @@ tier under the other tier's pins, always stands: it is the co-placed method's ba
 ``pin3d_bond_ties`` a placement that lengthens it by less than ``pin3d_settle`` (the same
 wirelength, within the annealer's noise) and shortens the bond nets is kept too. Off by default:
 on mha_ppa_small logic-on-logic it kept a top-tier placement of +0.2 % HPWL with 3.6x shorter bond
-nets, and the routed wirelength came out 6 % longer (README, co-placed 3D). graywolf anneals from
+nets, and the routed wirelength came out 6 % longer (docs/3d-methods.md). graywolf anneals from
 a fixed seed (qflow's ``*random.seed : 12345``); a later placement that is undone is annealed
 again from other seeds (12346, ...: ``pin3d_retries`` more tries) before it ends the passes, and
 the first try that stands is kept (on mha_ppa_small logic-on-logic the top tier's pass had lost

@@ -108,6 +108,23 @@ def _steps_md(reps: list[dict]) -> list[str]:
     return rows + [""]
 
 
+def _layouts_md(res: dict) -> list[str]:
+    """The layout pictures of :mod:`spikestack.flows.ppa.layout`, one under the other."""
+    pics = res.get("layouts")
+    if not pics:
+        return []
+    if "skipped" in pics:
+        return ["## Layout", "", f"Layout pictures skipped: {pics['skipped']}.", ""]
+    from .layout import PICTURES
+    out = ["## Layout", "", "The routed DEFs drawn by KLayout from their LEFs (flows/ppa/layout.py): cells and "
+           "macros as outlines, the die as a black frame, the bottom tier's metals in cool colours and the top "
+           "tier's in warm ones; F2F bonds as yellow squares.", ""]
+    for key, (_, caption) in PICTURES.items():
+        if key in pics:
+            out += [f"![{caption}]({pics[key]})", ""]
+    return out
+
+
 def report_md(res: dict) -> str:
     reps = [res["2d"]] + (list(res["3d"]["tiers"].values()) if "3d" in res else [])
     lines = [f"# PPA: {res['config']} (clock {res['clock_ns']} ns)", "",
@@ -120,8 +137,8 @@ def report_md(res: dict) -> str:
         e2 = w2.get("energy", {})
         lines += [f"Whole-design STA: fmax {_f(w2.get('fmax_mhz'), '.1f')} MHz; memory-access path: {_path_line(m2)}; "
                   f"power with the simulated activity {_f(w2.get('power_w', {}).get('total'), '.3f', 1e3)} mW; "
-                  f"{_f(e2.get('pj_per_sop'), '.2f')} pJ/SOP, {_f(e2.get('tsops_per_w'), '.4f')} TSOPS/W."]
-        return "\n".join(lines) + "\n"
+                  f"{_f(e2.get('pj_per_sop'), '.2f')} pJ/SOP, {_f(e2.get('tsops_per_w'), '.4f')} TSOPS/W.", ""]
+        return "\n".join(lines + _layouts_md(res)) + "\n"
     r, d3 = res["ratios_3d_over_2d"], res["3d"]
     e2, e3 = w2.get("energy", {}), w3.get("energy", {})
     m2, m3 = _mem(w2), _mem(w3)
@@ -169,6 +186,7 @@ def report_md(res: dict) -> str:
     lines += methods_md(res)
     if res.get("plot"):
         lines += [f"![3D / 2D ratios]({Path(res['plot']).name})", ""]
+    lines += _layouts_md(res)
     wp = w3.get("worst_path", {})
     rc = w3.get("bond_rc", {})
     crosses = wp.get("tiers") or []

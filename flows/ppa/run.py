@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,7 @@ from .analysis import (analyse_2d, analyse_3d, block_cells, energy, macro_libs, 
                        spef_independent)
 from .options import FlowJob, PpaOptions
 from .methods import method_numbers
+from .layout import layout_pictures
 from .plot import ratio_plot
 from .report import PAPER_RANGES, ratio, report_md
 from .steps import area_bond_pins, flow_or_reuse, harden_tier, spread_to_common_footprint
@@ -217,6 +219,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         result["plot"] = str(ratio_plot(result["ratios_3d_over_2d"], out_dir / "ppa_ratios.png",
                                         title=f"{cfg.kind}: 3D / 2D (OSU 0.18 um, built-in flow)"))
         (out_dir / "ppa.json").write_text(json.dumps(result, indent=1) + "\n")
+    if o.plot:
+        result["layouts"] = _pictures(out_dir, result, log)
     (out_dir / "ppa.md").write_text(report_md(result))
     return result
 
@@ -226,3 +230,16 @@ def _memory(analysis: dict) -> dict:
     registers where they were found (``memory_access_matched``), else the 3D design's own worst."""
     m = analysis.get("memory_access_matched", {})
     return m if m.get("found") else analysis.get("memory_access", {})
+
+def _pictures(out_dir: Path, result: dict, log) -> dict:
+    """The layout pictures (:mod:`spikestack.flows.ppa.layout`); without the ``klayout`` package
+    (``pip install spikestack[flow]``) the report says so instead."""
+    try:
+        import klayout.lay  # noqa: F401
+    except ImportError:
+        log("[ppa] layout pictures skipped: no klayout package (pip install 'spikestack[flow]')")
+        return {"skipped": "no klayout package (pip install 'spikestack[flow]')"}
+    t0 = time.time()
+    made = layout_pictures(out_dir, result)
+    log(f"[ppa] layout pictures: {', '.join(made.values())} ({time.time() - t0:.0f} s)")
+    return made
