@@ -125,7 +125,7 @@ ppa: setup pd-tools
 
 # The default MoE and MHA, hierarchical (docs/hierarchy.md): each design block hardened once from its
 # PE and lane macros (PEs as macros inside each core, no PE-array macro), every
-# block taken from the block cache ($$SPIKESTACK_CACHE/blocks, flows/blockcache.py) by the 2D top, both
+# block taken from the block cache ($$SPIKESTACK_CACHE/blocks, flows/builtin/blockcache.py) by the 2D top, both
 # tiers and any later run; 2D and memory-on-logic 3D (independent tiers in one footprint; the co-placed
 # method is flat-only). Long on 2 cores (BENCHMARKS.md, "Default configurations, hierarchical"): nice 19.
 PPA_DEFAULT_OUT ?= out/ppa-default

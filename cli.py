@@ -40,11 +40,11 @@ from . import __version__
 from .bench import ON_REQUEST, SECTIONS, bench
 from .config import ConfigError, LayerConfig, load_config, run_precision
 from .demo import demo
-from .flows.blockmacros import check_blocks
-from .flows.census import as_json, census, census_md
-from .flows.harden import GRAINS
-from .flows.orfs import PLATFORMS, write_orfs
-from .flows.platform import OSU018, FlowError, ensure_tools
+from .flows.builtin.blockmacros import check_blocks
+from .flows.analysis.census import as_json, census, census_md
+from .flows.builtin.harden import GRAINS
+from .flows.orfs.export import PLATFORMS, write_orfs
+from .flows.builtin.platform import OSU018, FlowError, ensure_tools
 from .flows.ppa import Bond, PpaOptions, ppa_for_config
 from .flows.ppa.prelayout import prelayout_energy
 from .flows.ppa.wireload import WIRE_MODELS, calibrate
@@ -329,7 +329,7 @@ def _ppa_options(pp: argparse.ArgumentParser):
     pp.add_argument("--rate", type=float, default=d.rate, help=f"workload input spike rate (default {d.rate})")
     pp.add_argument("--reuse", action="store_true", help="keep finished flow runs of the same Verilog in -o DIR (default: run every flow again)")
     pp.add_argument("--sram-macros", action="store_true",
-                    help="GLBs as SRAM macros (LEF/liberty of flows/sram.py; default: flip-flops)")
+                    help="GLBs as SRAM macros (LEF/liberty of flows/builtin/sram.py; default: flip-flops)")
     pp.add_argument("--harden", metavar="GRAIN", default=None,
                     help="hierarchical flow: harden each repeated block of GRAIN (pe, pe_array, expert_core, "
                          "attention_core, proj_core) once and assemble the 2D top and the tiers from the macros "

@@ -1,6 +1,6 @@
 """`make bench` section "Block census": the cells of every distinct block of the default tops.
 
-Runs :func:`spikestack.flows.census.census` on ``configs/moe_default.toml`` and
+Runs :func:`spikestack.flows.analysis.census.census` on ``configs/moe_default.toml`` and
 ``configs/mha_default.toml`` with GLBs (and the MoE merge buffer) as SRAM macros, and says which
 block's own logic is the largest place-and-route job of a hierarchical flow — the number that
 decides whether the default configuration can be implemented in minutes on this flow.
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..config import load_config
-from ..flows.census import as_json, census, census_md
+from ..flows.analysis.census import as_json, census, census_md
 from ..gen.generate import generate_verilog
 
 __all__ = ["run", "CONFIGS"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 from ..config import ElasticConfig, HwConfig, LayerConfig, LifConfig, load_config
-from ..flows.activity import parse_vcd
+from ..flows.analysis.activity import parse_vcd
 from ..gen.tiers import f2f_map, tier_sources
 from ..hw.layers.moe import MoePlan
 from ..sim.layers import run_golden
@@ -79,7 +79,7 @@ def bond_toggles(cfg: LayerConfig, out_dir: Path, seeds=SEEDS, partition: str = 
     """Toggles on the F2F bonds of each weight slice, per mode: the stitched 3D top built with VCD
     tracing runs each seeded input once in full precision and once as a draft; the toggles of every
     bit of the slice banks' bonds (``tier_bottom.<bond>``) are counted from start to done
-    (:func:`~spikestack.flows.activity.parse_vcd`). Returns ``{mode: {slice: toggles}, "cycles": ...}``."""
+    (:func:`~spikestack.flows.analysis.activity.parse_vcd`). Returns ``{mode: {slice: toggles}, "cycles": ...}``."""
     src = tier_sources(cfg, partition)
     fmap = f2f_map(src)
     of = {}

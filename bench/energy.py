@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from ..config import load_config
-from ..flows.platform import FlowError
+from ..flows.builtin.platform import FlowError
 from ..flows.ppa.prelayout import REFERENCES, SCALING, prelayout_energy
 from . import markdown_table
 

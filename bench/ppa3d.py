@@ -64,7 +64,7 @@ def table(results: dict[str, dict]) -> str:
         "per-net layer limit); bonds counted from the routed F2F vias; the last column: tier nets routed through "
         "the other tier (over two bonds), 0 by construction, and before they were routed again inside their tier "
         "(flows/coplace/repair.py) with `FlowKnobs.coplace_tier_layers` off. Timing and power of 2D and both methods from SPEFs of their routed "
-        "DEFs by one extractor (flows/spef.py: wire R and C per routed piece, via R, the bond's R and C), one "
+        "DEFs by one extractor (flows/analysis/spef.py: wire R and C per routed piece, via R, the bond's R and C), one "
         "OpenSTA run each. GLBs as SRAM macros, OSU 0.18 µm, `make bench-ppa3d`.")
 
 

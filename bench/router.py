@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 
 from ..config import load_config
-from ..flows.builtin import run_flow, run_logged
+from ..flows.builtin.flow import run_flow, run_logged
 from ..flows.formats.def_ import def_units_die, net_count
-from ..flows.platform import ensure_tools
+from ..flows.builtin.platform import ensure_tools
 from ..gen.tiers import tier_sources
 from . import markdown_table
 
@@ -105,7 +105,7 @@ CHUNKS = (1000, 500)
 
 def _one_run(work: Path, head: list[str], placed: str, name: str) -> dict:
     """One qrouter run: stages 1 and 2 of ``standard_route``, no clean-up (as for a large design)."""
-    from ..flows.builtin import failed_routes, standard_route
+    from ..flows.builtin.flow import failed_routes, standard_route
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{name}.def").write_text(placed)
     (work / f"{name}.cfg").write_text("\n".join([*head, f"read_def {name}.def", standard_route(f"{name}_route.def", False),
@@ -118,9 +118,9 @@ def _one_run(work: Path, head: list[str], placed: str, name: str) -> dict:
 
 
 def _chunked(work: Path, head: list[str], placed: str, name: str, chunk: int) -> dict:
-    """The checkpointed routing of :mod:`spikestack.flows.resumable` in chunks of ``chunk`` nets."""
-    from ..flows.builtin import failed_routes
-    from ..flows.resumable import delays_script, final_routes, first_pass, ripup_script
+    """The checkpointed routing of :mod:`spikestack.flows.builtin.resumable` in chunks of ``chunk`` nets."""
+    from ..flows.builtin.flow import failed_routes
+    from ..flows.builtin.resumable import delays_script, final_routes, first_pass, ripup_script
     work.mkdir(parents=True, exist_ok=True)
     for f in work.glob(f"{name}_ckpt*"):
         f.unlink()                                  # measured from nothing
@@ -138,7 +138,7 @@ def _chunked(work: Path, head: list[str], placed: str, name: str, chunk: int) ->
 
 
 def run_chunks(out_dir: Path, chunks=CHUNKS) -> str:
-    """`make bench-chunks`: the checkpointed routing of large designs (flows/resumable.py) against
+    """`make bench-chunks`: the checkpointed routing of large designs (flows/builtin/resumable.py) against
     one qrouter run, on the placement of :func:`run` (moe_ppa_small's logic tier): failures of the
     first pass and after the rip-up, routed wirelength, qrouter's wire C and CPU seconds."""
     from ..flows.formats.def_ import def_stats
@@ -166,7 +166,7 @@ def run_chunks(out_dir: Path, chunks=CHUNKS) -> str:
                                                      "nets": net_count(placed), "results": raw}, indent=1) + "\n")
     head_row = ["routing", "qrouter runs", "failed (first pass)", "failed (after rip-up)", "wirelength (µm)",
                 "wirelength / one run", "wire C (pF, qrouter RC)", "wire C / one run", "CPU s"]
-    return (f"Checkpointed routing (flows/resumable.py: the first pass in chunks saved between qrouter runs, then one "
+    return (f"Checkpointed routing (flows/builtin/resumable.py: the first pass in chunks saved between qrouter runs, then one "
             f"rip-up run) against one qrouter run (stages 1 and 2, no clean-up, as every design above "
             f"`FlowKnobs.cleanup_nets` nets), on one placement: moe_ppa_small's logic tier, memory-on-logic, "
             f"{net_count(placed)} nets. `make bench-chunks`.\n\n" + markdown_table(head_row, rows))

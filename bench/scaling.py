@@ -109,7 +109,7 @@ def cells(schedules=tuple(SCHEDULES)) -> str:
     """Census (synthesis to osu018) of the default layer's dispatcher under each schedule, and the
     weight GLBs' SRAM macro shapes (the rest of the top is the same)."""
     from amaranth.back import verilog
-    from ..flows.census import census
+    from ..flows.analysis.census import census
     from ..hw.layers import design_for
     rows = []
     for sched in schedules:

@@ -26,8 +26,8 @@ import numpy as np
 
 from . import simulate_checked
 from ..config import AttentionConfig, HwConfig, LayerConfig, LifConfig, load_config
-from ..flows.builtin import run_flow
-from ..flows.census import census
+from ..flows.builtin.flow import run_flow
+from ..flows.analysis.census import census
 from ..flows.formats.markdown import markdown_table
 from ..gen.generate import block_verilog
 from ..sim.layers import mha_intermediates, run_golden

@@ -39,7 +39,7 @@ _AUTOIDX = 10**9
 """Yosys numbers the names it makes (``$procmux$<n>``) from one counter for the whole design, and
 writes a module's wires in name order. Starting the counter at 10^9 gives every such number ten
 digits, so name order is creation order and two instances of one block (a PE of an array) come
-out as the same text up to their names: block classes (:mod:`spikestack.flows.harden`) rely on it."""
+out as the same text up to their names: block classes (:mod:`spikestack.flows.builtin.harden`) rely on it."""
 
 
 def _roots() -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ def generate_verilog(cfg: LayerConfig, variant: str = "2d", macros: bool = False
     ``"3d:<partition>"`` for the stitched two-tier top (same ports, same behaviour). With
     ``macros`` every GLB is an SRAM macro instance (:mod:`spikestack.hw.lib.glb`); the text then
     instantiates ``spikestack_sram_*`` cells that it does not define (their views, including a
-    behavioural model for simulation: :mod:`spikestack.flows.sram`). ``boxes`` (block or group
+    behavioural model for simulation: :mod:`spikestack.flows.builtin.sram`). ``boxes`` (block or group
     name -> cell) makes those blocks instances of their cells (:func:`spikestack.hw.layers.graph.boxed`),
     which the text does not define either (:func:`block_verilog` writes them)."""
     if macros:

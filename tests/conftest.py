@@ -20,7 +20,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_configure(config):
-    # hardened blocks (flows/blockcache.py) cached per session, not in the user's cache: a flow test
+    # hardened blocks (flows/builtin/blockcache.py) cached per session, not in the user's cache: a flow test
     # runs the flow each session, and blocks repeated between tests are hardened once
     import os
     import tempfile

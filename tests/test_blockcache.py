@@ -1,12 +1,13 @@
-"""The block cache (flows/blockcache.py): a block is hardened once, reused by a second run, and a
+"""The block cache (flows/builtin/blockcache.py): a block is hardened once, reused by a second run, and a
 half-written entry is never reused. Tiny blocks, a private cache per test."""
 import json
 from pathlib import Path
 
 import pytest
 
-from spikestack.flows import blockcache as C, harden as H
-from spikestack.flows.platform import FlowError, ensure_tools
+from spikestack.flows.builtin import blockcache as C
+from spikestack.flows.builtin import harden as H
+from spikestack.flows.builtin.platform import FlowError, ensure_tools
 
 TINY = """module tiny(clk, rst, a, b, q);
   input clk; input rst; input [2:0] a; input [2:0] b;
@@ -125,11 +126,11 @@ def test_a_killed_run_started_again_continues_from_the_cache(cache, tmp_path, mo
 
 
 def test_design_blocks_from_their_lane_macros_are_hardened_once(cache, tmp_path):
-    """flows/blockmacros.py on the reduced MoE's spike generator (its LIF lanes as macros inside):
+    """flows/builtin/blockmacros.py on the reduced MoE's spike generator (its LIF lanes as macros inside):
     the second run — another output directory, as the 3D run after the 2D or a new run — takes the
     lane macro and the block from the cache and hardens nothing."""
     from spikestack.config import load_config
-    from spikestack.flows.blockmacros import harden_blocks
+    from spikestack.flows.builtin.blockmacros import harden_blocks
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "moe_ppa_small.toml")
     logs = []
     for run in ("a", "b"):

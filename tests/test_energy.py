@@ -50,7 +50,7 @@ def test_wire_loads_by_driver_and_fanout():
 
 
 def test_osu018_output_pins():
-    from spikestack.flows.platform import OSU018
+    from spikestack.flows.builtin.platform import OSU018
     outs = output_pins([OSU018.liberty])
     assert outs["NAND2X1"] == {"Y"} and outs["DFFPOSX1"] == {"Q"} and outs["HAX1"] == {"YC", "YS"}
 
@@ -75,7 +75,7 @@ def test_a_synthesis_that_lost_sram_macros_is_refused(tmp_path):
     blifFanout, blif2Verilog): a power without them is no number, so the (reused) synthesis is
     refused, naming the counts."""
     import json
-    from spikestack.flows.platform import FlowError
+    from spikestack.flows.builtin.platform import FlowError
     from spikestack.flows.ppa.prelayout import synthesize
     text = "module t (clk);\ninput clk;\n  spikestack_sram_4x8_w1r1 m0 (.clk(clk));\n  spikestack_sram_4x8_w1r1 m1 (.clk(clk));\nendmodule\n"
     (tmp_path / "work" / "source").mkdir(parents=True)

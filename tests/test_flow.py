@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from spikestack.flows.builtin import route_cleanup, route_progress, routing_line, run_flow, run_logged, standard_route
-from spikestack.flows.platform import FlowError, ensure_tools
+from spikestack.flows.builtin.flow import route_cleanup, route_progress, routing_line, run_flow, run_logged, standard_route
+from spikestack.flows.builtin.platform import FlowError, ensure_tools
 from spikestack.flows.ppa import ppa_for_config
 from spikestack.config import HwConfig, LayerConfig, LifConfig
 
@@ -85,12 +85,12 @@ def tiny_ppa(tmp_path_factory):
 
 
 def test_2d_and_tiers_have_the_same_cells(tiny_ppa):
-    """The tiers are the 2D design's gate netlist partitioned by block (flows/samecells.py): the
+    """The tiers are the 2D design's gate netlist partitioned by block (flows/builtin/samecells.py): the
     cells synthesis gave the 2D run and the two tiers' runs (before fanout buffering) are the same
     multiset, but for the buffers qflow puts on output ports (a tier's bond outputs are ports);
     and the memory-access path is timed in 3D between the 2D path's own start and end registers."""
     from collections import Counter
-    from spikestack.flows.samecells import IO_BUFFERS, gate_counts
+    from spikestack.flows.builtin.samecells import IO_BUFFERS, gate_counts
     tmp_path, res = tiny_ppa
     counts = {t: gate_counts((tmp_path / t / "work" / f"{top}_bak.blif").read_text())
               for t, top in (("2d", res["2d"]["top"]), ("tier_top", "tier_top"), ("tier_bottom", "tier_bottom"))}
@@ -155,8 +155,8 @@ def test_bonds_are_area_pins_at_one_location_on_both_tiers(tiny_ppa):
 def test_stitched_3d_sta_covers_each_tier(tiny_ppa):
     """The stitched run finds a path, no shorter than the worst register-to-register path of either
     tier timed alone (the same registers and wires are in the 3D design)."""
-    from spikestack.flows.activity import flops_of
-    from spikestack.flows.sta3d import analyse
+    from spikestack.flows.analysis.activity import flops_of
+    from spikestack.flows.analysis.sta3d import analyse
     tmp_path, res = tiny_ppa
     w3 = res["whole_design"]["3d"]
     assert w3["worst_path"]["found"] and w3["critical_path_ns"] > 0
@@ -181,15 +181,15 @@ def test_stitched_3d_sta_covers_each_tier(tiny_ppa):
 
 
 def test_spef_of_the_routed_design_is_what_opensta_times(tiny_ppa):
-    """The SPEF extraction (flows/spef.py) of the routed 2D design: named after the netlist OpenSTA
+    """The SPEF extraction (flows/analysis/spef.py) of the routed 2D design: named after the netlist OpenSTA
     reads (it annotates nearly every net, none not found), each net's total C the sum of its caps
     and all of them near qrouter's own total; the timing follows the SPEF's R (scaled up, the
     critical path grows)."""
     import re as re_
     from spikestack.flows.formats.spef import read_spef, scale_spef
     from spikestack.flows.ppa.analysis import spef_2d
-    from spikestack.flows.spef import annotation
-    from spikestack.flows.sta3d import analyse
+    from spikestack.flows.analysis.spef import annotation
+    from spikestack.flows.analysis.sta3d import analyse
     tmp_path, res = tiny_ppa
     work = tmp_path / "2d" / "work"
     net = (work / "sta_net.v").read_text()
@@ -262,7 +262,7 @@ def test_activity_from_simulation(tmp_path):
     """Toggle rates come from the Verilator run: in (0, 1), different for a sparse and a dense
     workload, and matched to the gate netlist's registers by name (TINY_NARROW: the traced build of
     the shared PPA run)."""
-    from spikestack.flows.activity import flops_of, register_activity, simulate_activity
+    from spikestack.flows.analysis.activity import flops_of, register_activity, simulate_activity
     sparse = simulate_activity(TINY_NARROW, "2d", seed=1, rate=0.05, workdir=tmp_path / "sparse", log=lambda *_: None)
     dense = simulate_activity(TINY_NARROW, "2d", seed=1, rate=0.9, workdir=tmp_path / "dense", log=lambda *_: None)
     for a in (sparse, dense):
@@ -277,7 +277,7 @@ def test_activity_from_simulation(tmp_path):
 
 
 def test_stitch_joins_tiers_by_bond_ports():
-    from spikestack.flows.sta3d import loads_3d_tcl, stitch_netlist
+    from spikestack.flows.analysis.sta3d import loads_3d_tcl, stitch_netlist
     a = ("module ta (clk, x, y);\ninput clk;\ninput [1:0] x;\noutput [1:0] y;\n"
          "BUFX2 BUFX2_1 ( .A(x[0]), .Y(y[0]) );\nBUFX2 BUFX2_2 ( .A(x[1]), .Y(y[1]) );\nendmodule\n")
     b = ("module tb (clk, y, z);\ninput clk;\ninput [1:0] y;\noutput z;\n"
@@ -297,7 +297,7 @@ def test_stitch_joins_tiers_by_bond_ports():
 
 def test_sram_macros_are_glb_storage():
     """SRAM macro instances, renamed after their cell by synthesis, count as GLB storage."""
-    from spikestack.flows.sta3d import select_instances, sram_instances
+    from spikestack.flows.analysis.sta3d import select_instances, sram_instances
     net = ("spikestack_sram_2x3_w1r1 spikestack_sram_2x3_w1r1_1 ( .clk(clk), .r0_dout0(_1) );\n"
            "DFFPOSX1 DFFPOSX1_1 ( .CLK(clk), .D(n1), .Q(core_pe_array_pe_0_1_w_6_) );\n"
            "NAND2X1 NAND2X1_1 ( .A(_1), .B(n1), .Y(n2) );\n")
@@ -412,7 +412,7 @@ def test_prelayout_energy_below_the_routed_run(tiny_ppa, tmp_path):
 def test_large_designs_route_without_the_clean_up_stage():
     """qrouter's stage 3 re-routes every net searching the whole die: left out above
     ``knobs.cleanup_nets`` nets (the cfg line qflow writes, with its nocleanup argument)."""
-    from spikestack.flows.platform import OSU018
+    from spikestack.flows.builtin.platform import OSU018
     n = OSU018.knobs.cleanup_nets
     assert route_cleanup(f"DESIGN x ;\nNETS {n} ;\n") and not route_cleanup(f"DESIGN x ;\nNETS {n + 1} ;\n")
     assert standard_route("t_route.def", True) == "qrouter::standard_route t_route.def false"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spikestack.flows import harden as H
+from spikestack.flows.builtin import harden as H
 from spikestack.flows.formats import lef as LEF, verilog as V
-from spikestack.flows.platform import OSU018, FlowError, ensure_tools
+from spikestack.flows.builtin.platform import OSU018, FlowError, ensure_tools
 from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
 from spikestack.hw.layers import design_for
@@ -417,10 +417,10 @@ def test_harden_for_nests_the_pe_macros_in_a_pe_array_macro(tmp_path):
 
 @pytest.mark.slow
 def test_three_levels_pe_in_pe_array_in_an_expert_core(tmp_path, capsys):
-    """PE macro -> PE-array macro -> expert-core block (python -m spikestack.flows.blockmacros): the
+    """PE macro -> PE-array macro -> expert-core block (python -m spikestack.flows.builtin.blockmacros): the
     block holds the one PE-array macro (no PE macro of its own) and its LIF neurons as macros, every
     level routes with 0 failures. 45 s - 1.5 min."""
-    from spikestack.flows import blockmacros as B
+    from spikestack.flows.builtin import blockmacros as B
     _tools_or_skip()
     assert B.main([str(SMALL), "-o", str(tmp_path), "--blocks", "expert_core", "--grains", "pe,pe_array,repeated",
                    "--sram-macros"]) == 0

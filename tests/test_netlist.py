@@ -1,7 +1,7 @@
-"""Repairs of qflow's synthesised netlists (flows/netlist.py) on small texts of the shapes qflow
+"""Repairs of qflow's synthesised netlists (flows/builtin/netlist.py) on small texts of the shapes qflow
 writes; the real case (the default expert core: OpenSTA could not read its netlist before) is
 in the module docstring."""
-from spikestack.flows.netlist import drop_port_buffers, repair_header
+from spikestack.flows.builtin.netlist import drop_port_buffers, repair_header
 
 SOURCE = """module blk(clk, a, y, z);
   input clk;

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from spikestack.flows import fakeram as fr
-from spikestack.flows.orfs import PLATFORMS, glb_plan, nickname, orfs_designs, synth_check, write_orfs
-from spikestack.flows.orfs_facts import (FAKERAMS, PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, Fakeram,
+from spikestack.flows.builtin import fakeram as fr
+from spikestack.flows.orfs.export import PLATFORMS, glb_plan, nickname, orfs_designs, synth_check, write_orfs
+from spikestack.flows.orfs.facts import (FAKERAMS, PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, Fakeram,
                                          fakerams)
 from spikestack.config import ConfigError, load_config
 from spikestack.hw.lib.glb import GlbParams, SramShape
@@ -112,7 +112,7 @@ def test_die_pins_and_bonds(written):
         dies[nick] = x1
         meta = json.loads((home / nick / "macros.json").read_text())
         src = (out / "designs" / "src" / nick / f"{mk['DESIGN_NAME']}.v").read_text()
-        from spikestack.flows.orfs import top_ports
+        from spikestack.flows.orfs.export import top_ports
         pins = sum(w for _, w in top_ports(src, mk["DESIGN_NAME"]).values())
         area_pins = []
         if "IO_CONSTRAINTS" in mk:

@@ -1,4 +1,4 @@
-"""Checkpointed routing (flows/resumable.py): qrouter's first pass in chunks that a later run
+"""Checkpointed routing (flows/builtin/resumable.py): qrouter's first pass in chunks that a later run
 continues, then the rip-up; real qrouter on a small placed design."""
 import dataclasses
 import json
@@ -8,11 +8,11 @@ from collections import defaultdict
 import pytest
 
 from spikestack.config import LifConfig
-from spikestack.flows import routing
-from spikestack.flows.builtin import run_flow, run_logged
+from spikestack.flows.builtin import routing
+from spikestack.flows.builtin.flow import run_flow, run_logged
 from spikestack.flows.formats.def_ import net_terminals, route_statements
-from spikestack.flows.platform import OSU018
-from spikestack.flows.resumable import first_pass, net_blocks, qrouter_order, with_blocks
+from spikestack.flows.builtin.platform import OSU018
+from spikestack.flows.builtin.resumable import first_pass, net_blocks, qrouter_order, with_blocks
 
 DEF = """VERSION 5.6 ;
 NETS 4 ;

@@ -1,10 +1,10 @@
-"""The same cells in 2D and 3D (flows/samecells.py): the text side, no tools (the synthesised
+"""The same cells in 2D and 3D (flows/builtin/samecells.py): the text side, no tools (the synthesised
 cells are compared on a real run in tests/test_flow.py, test_2d_and_tiers_have_the_same_cells)."""
 import re
 
 from spikestack.config import HwConfig, LayerConfig, LifConfig
 from spikestack.flows.formats.verilog import modules
-from spikestack.flows.samecells import boxed_cells, with_gates
+from spikestack.flows.builtin.samecells import boxed_cells, with_gates
 from spikestack.gen.generate import generate_verilog
 from spikestack.gen.tiers import tier_sources
 from spikestack.hw.layers import design_for

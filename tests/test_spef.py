@@ -1,4 +1,4 @@
-"""The SPEF extraction of routed DEFs (flows/spef.py) and its writer/reader (flows/formats/spef.py):
+"""The SPEF extraction of routed DEFs (flows/analysis/spef.py) and its writer/reader (flows/formats/spef.py):
 on a hand-made routed two-tier DEF over the combined stack, and read by OpenSTA on the stitched
 netlist. The same extraction on a real routed design is tested in test_flow.py (shared PPA run)."""
 import subprocess
@@ -8,9 +8,9 @@ import pytest
 from spikestack.flows.coplace.extract import net_caps
 from spikestack.flows.coplace.stack import BOND_VIA, combined_lef
 from spikestack.flows.formats.spef import SpefNet, read_spef, scale_spef, spef_name, write_spef
-from spikestack.flows.platform import OSU018, FlowError
-from spikestack.flows.spef import PIN_R_OHM, annotation, pin_shapes, spef_for
-from spikestack.flows.sta3d import stitch_netlist
+from spikestack.flows.builtin.platform import OSU018, FlowError
+from spikestack.flows.analysis.spef import PIN_R_OHM, annotation, pin_shapes, spef_for
+from spikestack.flows.analysis.sta3d import stitch_netlist
 
 BOND_R, BOND_C = 3.0, 0.6e-3
 
@@ -159,7 +159,7 @@ def test_tiers_extracted_alone_are_joined_at_their_bond_pins():
     """The independent method: each tier's SPEF nets (a bond port and a chip input on both tiers)
     stitched into one net each: a bond through the bond's R and C between the two area pins, no
     port left; a shared input one net from its port; nodes renumbered per net."""
-    from spikestack.flows.spef import stitch_spef
+    from spikestack.flows.analysis.spef import stitch_spef
     top = [SpefNet("b0", [("*I", "tier_top/U1:Y", "O", None), ("*P", "b0", "O", None)],
                    {"b0:1": 0.002, "b0:2": 0.001}, [("tier_top/U1:Y", "b0:1", 0.01), ("b0:1", "b0:2", 7.0),
                                                     ("b0:2", "b0", 0.01)]),

@@ -13,9 +13,9 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikestack.flows.builtin import run_flow
-from spikestack.flows.platform import OSU018
-from spikestack.flows.sram import (MODEL, behavioural_verilog, lef_text, liberty_text, macro_view,
+from spikestack.flows.builtin.flow import run_flow
+from spikestack.flows.builtin.platform import OSU018
+from spikestack.flows.builtin.sram import (MODEL, behavioural_verilog, lef_text, liberty_text, macro_view,
                                    shapes_in, with_models)
 from spikestack.config import load_config
 from spikestack.gen.generate import generate_verilog
@@ -253,7 +253,7 @@ def test_flow_places_routes_and_times_a_macro(tmp_path):
 
 
 def test_macro_place_keeps_macros_off_the_core_and_each_other():
-    from spikestack.flows.macro_place import GAP, merge_pins, place_macros, split_cel
+    from spikestack.flows.builtin.macro_place import GAP, merge_pins, place_macros, split_cel
     cel = ("cell 0 INVX1_1\nleft -80 right 80 bottom -500 top 500\npin name A signal n1 layer 1 0 0\n"
            "hardcell 1 name sram_a_1\ncorners 4 0 0 0 4000 3000 4000 3000 0\nclass 1 orientations 0 1 2 3\n"
            "pin_group\npin name clk_bF$pin/clk signal clk_bF$buf0 layer 2 700 40\nend_pin_group\n"
@@ -286,7 +286,7 @@ def test_macro_place_keeps_io_pins_on_the_die_edge():
     then pins: macros after the pins left the DEF's PINS without location); the I/O pins go on a
     ring around core and macros, each on the side that faces its net, evenly spread, on the
     ring; a macro-dominated die is squarish."""
-    from spikestack.flows.macro_place import (column_height, insert_components, place_macros,
+    from spikestack.flows.builtin.macro_place import (column_height, insert_components, place_macros,
                                               ring_channel, ring_pins)
     pl = ("A_1 0 0  80 1000  0 1\nB_1 9000 0  9080 1000  0 1\ntwpin_l -500 200  -420 280  7 -1\n"
           "twpin_r 40 1000  120 1100  3 -4\ntwpin_b 40 -500  120 -400  0 -3\n")
@@ -321,7 +321,7 @@ def test_graywolf_runs_fast_on_large_designs_and_the_net_list_is_written_back():
     channel global router (which is what writes the .pin net list qflow's place2def reads): the
     net list is then written from the .cel file and the placement, each net's lines together,
     feed-throughs left out."""
-    from spikestack.flows.macro_place import is_large, tune_par, write_pin_file
+    from spikestack.flows.builtin.macro_place import is_large, tune_par, write_pin_file
     par = "TWSC*feedThruWidth    : 80 layer 1\nTWSC*do.global.route  : on\n"
     assert not is_large("cell 0 A\n" * OSU018.knobs.large_cells + "pad 1 name twpin_a\n" * OSU018.knobs.large_pins)
     assert is_large("pad 1 name twpin_a\n" * (OSU018.knobs.large_pins + 1)) and is_large("cell 0 A\n" * (OSU018.knobs.large_cells + 1))
@@ -364,7 +364,7 @@ def test_large_macro_parents_order_macros_by_their_nets_and_spread_the_core(tmp_
     they share with the standard cells, each with the macro it alone talks to right after it
     (a PE and its FIFO slice); nets on three or more macros (clock, broadcast) pair nothing.
     Its core is padded with fill cells by qflow's decongest to OSU018.knobs.spread_density."""
-    from spikestack.flows.macro_place import order_macros, place_macros, spread
+    from spikestack.flows.builtin.macro_place import order_macros, place_macros, spread
 
     def macro(name, nets):
         return {"name": name, "w": 1000, "h": 1000, "pins": [(f"p{k}", n, 0, 0) for k, n in enumerate(nets)]}
@@ -396,7 +396,7 @@ def test_large_design_without_macros_is_spread_too(tmp_path, monkeypatch):
     without hard macros: a logic-only cel above OSU018.knobs.large_cells cells is spread before
     graywolf runs (``spread`` itself, qflow's decongest, is tested above; here graywolf is a
     stand-in that records that it ran and stops)."""
-    import spikestack.flows.macro_place as mp
+    import spikestack.flows.builtin.macro_place as mp
     spread_roots = []
     monkeypatch.setattr(mp, "spread", spread_roots.append)
     root = tmp_path / "top"
@@ -416,7 +416,7 @@ def test_a_tier_large_by_its_bond_pads_stays_large_with_attractors(tmp_path, mon
     (coplaced 3D), which take the place of its bond pads, it must get the same settings: its
     attractors are given in the rows of its own, spread placement (graywolf stopped with
     'block assigned to cell <ss3d_attract_2> was out of range' when it was not spread)."""
-    import spikestack.flows.macro_place as mp
+    import spikestack.flows.builtin.macro_place as mp
     from spikestack.flows.coplace.attract import write_attract
     spread_roots = []
     monkeypatch.setattr(mp, "spread", spread_roots.append)

@@ -169,7 +169,7 @@ def test_partitions_place_blocks(root):
 
 
 def test_tier_report(tmp_path):
-    from spikestack.flows.platform import OSU018
+    from spikestack.flows.builtin.platform import OSU018
     write_tiers(TINY["moe"], tmp_path, "memory-on-logic", log=lambda *_: None, liberty=OSU018.liberty)
     rep = json.loads((tmp_path / "tiers_report.json").read_text())
     fmap = json.loads((tmp_path / "f2f_map.json").read_text())

@@ -9,7 +9,7 @@ of this tier's rows. After graywolf the attractor cells are taken out of the pla
 ``.pl2``), the net list (``.pin``) and the ``.cel`` file, so qflow's ``place2def`` writes the tier
 without them (the bond nets end at cells; the combined routing joins them to the other tier).
 
-Used by :mod:`spikestack.flows.macro_place` (qflow's ``graywolf``) when the work directory holds
+Used by :mod:`spikestack.flows.builtin.macro_place` (qflow's ``graywolf``) when the work directory holds
 ``<root>.attract``: one line per attractor, ``port row x_from_row_left``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..platform import OSU018
+from ..builtin.platform import OSU018
 
 __all__ = ["ATTRACT_PREFIX", "write_attract", "add_attractors", "strip_attractors", "apply", "restore",
            "row_positions"]

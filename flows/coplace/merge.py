@@ -16,7 +16,7 @@ import math
 import re
 
 from ..formats.def_ import components, def_units_die, net_blocks, net_terminals, route_lengths, route_statements
-from ..platform import OSU018
+from ..builtin.platform import OSU018
 from .stack import BOND_VIA, TOP_SUFFIX, tier_of_layer
 
 __all__ = ["PREFIX", "top_offset", "def_nets", "def_pins_raw", "combined_def", "read_routes", "split_def"]

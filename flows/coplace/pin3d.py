@@ -3,7 +3,7 @@ ICCAD 2020), with graywolf.
 
 Pin-3D places a two-tier design with a 2D placer one tier at a time, the other tier's cells fixed
 where they are in 3D, and alternates the tiers for a few passes. Here each pass is one graywolf
-placement of one tier's standard cells (its macros stay where :mod:`~spikestack.flows.macro_place`
+placement of one tier's standard cells (its macros stay where :mod:`~spikestack.flows.builtin.macro_place`
 puts them: the same columns every pass), with the other tier's pins of every bond net as fixed
 zero-width attractor cells at their centroid (:mod:`.attract`), in the tier's frame
 (:func:`~spikestack.flows.coplace.pins.tier_shift`). The passes start from the independent
@@ -40,8 +40,8 @@ import shutil
 import time
 from pathlib import Path
 
-from ..builtin import FlowError, FlowRun, qflow_step, qflow_steps, set_up
-from ..platform import OSU018, ensure_tools
+from ..builtin.flow import FlowError, FlowRun, qflow_step, qflow_steps, set_up
+from ..builtin.platform import OSU018, ensure_tools
 from .attract import write_attract
 from .pins import TIERS, attract_points, hpwl, tier_shift
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..builtin import FlowError, route_cleanup, run_logged, standard_route
+from ..builtin.flow import FlowError, route_cleanup, run_logged, standard_route
 from ..formats.def_ import net_blocks, route_statements
-from ..spef import layer_rc, via_table
+from ..analysis.spef import layer_rc, via_table
 from .route import closed_layers, other_tier_layers
 
 __all__ = ["route_obstructions", "splice_routes", "repair_strays"]

@@ -12,7 +12,7 @@ turn (:func:`route_by_tier`):
 3. the **memory tier's nets**, the logic tier's six metals closed to them.
 
 Each group is one qrouter run (stages 1-3; above ``FlowKnobs.cleanup_nets`` nets the checkpointed
-first pass and rip-up of :mod:`spikestack.flows.resumable`) on the DEF the groups before it routed:
+first pass and rip-up of :mod:`spikestack.flows.builtin.resumable`) on the DEF the groups before it routed:
 their routes stay as obstructions (``ignore``), the later groups' nets are not routed yet, and the
 closed metals are ``obstruction`` s over the whole die. A tier net therefore cannot cross the bond
 layer: no repair is needed. What a group cannot do is rip up a net of an earlier group; the 3D nets,
@@ -26,10 +26,10 @@ import json
 import time
 from pathlib import Path
 
-from ..builtin import FlowError, failed_routes, routing_line, run_logged, standard_route
+from ..builtin.flow import FlowError, failed_routes, routing_line, run_logged, standard_route
 from ..formats.def_ import net_blocks, net_count
-from ..platform import OSU018
-from ..resumable import final_routes, first_pass, ripup_script, tcl_net, with_blocks
+from ..builtin.platform import OSU018
+from ..builtin.resumable import final_routes, first_pass, ripup_script, tcl_net, with_blocks
 from .pins import TIERS
 from .stack import routing_layers, tier_of_layer
 
@@ -56,7 +56,7 @@ def qrouter_run(rdir: Path, tag: str, lef: str, def_text: str, head: list[str], 
            standard_route(f"{tag}_route.def", cleanup), "quit"]
     chunks = {"wall_s": 0.0}
     if not cleanup:
-        # a large design: the first pass in checkpointed chunks, then the rip-up (flows/resumable.py)
+        # a large design: the first pass in checkpointed chunks, then the rip-up (flows/builtin/resumable.py)
         (rdir / "combined.lef").write_text(lef)
         chunks = first_pass(rdir, tag, head, def_text, OSU018.knobs.chunk_nets, run_logged, log, label=label, nets=nets)
         cfg = ripup_script(head, f"{tag}_ckpt.def", chunks["failed"], f"{tag}_route.def", ignore)

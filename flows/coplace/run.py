@@ -22,13 +22,13 @@ both tiers the same way, one tier at a time with the other fixed, alternating. H
    12 layers) and one DEF of both tiers, routed in one grid with each net kept to its metals
    (:mod:`spikestack.flows.coplace.route`: the 3D nets over both tiers, then each tier's nets with
    the other tier's metals closed); bonds counted from the routed ``F2F_BOND`` vias; wirelength per tier from the routed segments; per-tier DEFs split out;
-4. timing and power: one SPEF of the combined routing (:mod:`spikestack.flows.spef`: an RC tree
+4. timing and power: one SPEF of the combined routing (:mod:`spikestack.flows.analysis.spef`: an RC tree
    per net over both tiers' wires, the vias and the bond vias with the bond's R and C, named after
    the stitched netlist; ``coplaced.spef``) read by one OpenSTA run of the stitched netlist
    (:func:`~spikestack.flows.ppa.analysis.analyse_3d` with ``spef``). A tier placed here is timed
    with its own netlist (its placement re-ran qflow's fanout buffering). Each net's lumped wire C
    is still split into per-tier ``.rc`` files (a bond net's whole C on its driving tier), for the
-   lumped analysis of :mod:`spikestack.flows.sta3d` that the independent method uses.
+   lumped analysis of :mod:`spikestack.flows.analysis.sta3d` that the independent method uses.
 
 Differences from the papers, stated: the memory tier's macros stay where the independent flow's
 macro placement put them (columns beside its cell rows), not re-placed in 3D view; the other
@@ -44,13 +44,13 @@ import shutil
 import time
 from pathlib import Path
 
-from ..builtin import failed_routes, route_cleanup
-from ..netlist import repair_header
-from ..spef import VIA_R_OHM, spef_for
+from ..builtin.flow import failed_routes, route_cleanup
+from ..builtin.netlist import repair_header
+from ..analysis.spef import VIA_R_OHM, spef_for
 from ..formats.def_ import components, def_units_die, die_um, power_shapes
 from ..formats.lef import lef_geometry
 from ..formats.rc import rc_entries
-from ..platform import OSU018
+from ..builtin.platform import OSU018
 from .extract import calibration, rc_text
 from .merge import PREFIX, combined_def, read_routes, split_def, top_offset
 from .pin3d import place_both_tiers
@@ -245,7 +245,7 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
         (w / f"{t}.rc").write_text(tier_rc[t])
         if routed:
             (w / f"{t}_split.def").write_text(split_def(routed, t))
-    # one SPEF of both tiers and the bonds, named after the stitched netlist (flows/spef.py)
+    # one SPEF of both tiers and the bonds, named after the stitched netlist (flows/analysis/spef.py)
     spef_stats = None
     if routed:
         nets = {f"{t}/": (co / t / "work" / "sta_net.v").read_text() for t in TIERS}
@@ -272,7 +272,7 @@ def coplaced(out_dir: Path, fmap: dict, jobs: dict, bond: dict, log=print, keep_
            "extraction": {"method": "routed segments x LEF layer C, scaled to qrouter's .rc", "scale": round(scale, 4),
                           "calibration": cal},
            "spef": {"file": str(co / "coplaced.spef") if spef_stats else None, "stats": spef_stats,
-                    "method": "flows/spef.py: each routed piece R = RPERSQ x length / width and its C (pi), vias "
+                    "method": "flows/analysis/spef.py: each routed piece R = RPERSQ x length / width and its C (pi), vias "
                               f"{VIA_R_OHM:g} ohm, F2F bond via {bond['r_ohm']:g} ohm + {bond['c_ff']:g} fF, "
                               "one RC tree per net"},
            "bonds": {k: v for k, v in bonds.items() if k != "locations_um"},

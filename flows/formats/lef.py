@@ -7,7 +7,7 @@ import math
 import re
 from pathlib import Path
 
-from ..platform import OSU018, FlowError
+from ..builtin.platform import OSU018, FlowError
 from .def_ import def_pins, power_shapes, routed_layers
 
 __all__ = ["layer_info", "uncovered_routing", "write_lef", "lef_geometry"]
@@ -108,7 +108,7 @@ def write_lef(name: str, def_text: str, cfg_text: str, port_dirs: dict[str, str]
     core = _core_from_cfg(cfg_text, die_um)
     core = (core[0] - dx / units, core[1] - dy / units, core[2] - dx / units, core[3] - dy / units)
     # the pin ring is the die's edge: where macro placement left a wider channel between the pins
-    # and the core (flows/macro_place.py), the channel is the block's own routing space, inside the OBS
+    # and the core (flows/builtin/macro_place.py), the channel is the block's own routing space, inside the OBS
     core = (min(core[0], OSU018.tech.pin_ring_um), min(core[1], OSU018.tech.pin_ring_um), max(core[2], w - OSU018.tech.pin_ring_um), max(core[3], h - OSU018.tech.pin_ring_um))
     g = lambda v: round(round(v / 0.05) * 0.05, 3)       # the manufacturing grid
     out_pins = {}

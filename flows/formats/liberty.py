@@ -1,5 +1,5 @@
 """Liberty: the header of the libraries the flows write (SRAM macros, hardened blocks), the timing
-model of a characterised block (:func:`write_liberty`, see :mod:`spikestack.flows.characterise`),
+model of a characterised block (:func:`write_liberty`, see :mod:`spikestack.flows.builtin.characterise`),
 and the standard cells' pin capacitances read back."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import functools
 import re
 from pathlib import Path
 
-from ..platform import OSU018
+from ..builtin.platform import OSU018
 
 __all__ = ["liberty_header", "pin_caps", "write_liberty"]
 
@@ -87,7 +87,7 @@ def write_liberty(name: str, timing: dict, area_um2: float, path: Path, corner: 
         a, b = k.split("->")
         if v.get(corner) is not None:
             comb_to.setdefault(b, []).append((a, v[corner]))
-    L = [f"/* Timing model of the hardened block {name}: clock {clock} {T} ns, written by spikestack.flows.harden.",
+    L = [f"/* Timing model of the hardened block {name}: clock {clock} {T} ns, written by spikestack.flows.builtin.harden.",
          f"   Activity {timing['activity']}; clock {'propagated' if timing['propagated_clock'] else 'ideal'}"
          f" inside the block; {corner} delays, rise = fall = the {'worse' if corner == 'max' else 'better'}"
          " of the two. */",

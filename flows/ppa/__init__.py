@@ -5,7 +5,7 @@
 the spirit of the tier-by-tier step of Shrunk-2D / Pin-3D, simplified: each tier is placed in its
 own die (with ``common_footprint`` the smaller tier is placed again, spread to the larger one's die;
 no 3D-aware placement). Then the F2F bonds become area pins (``bond_pins``, default;
-:mod:`spikestack.flows.bondpins`): each bond gets one location from both tiers' placements (the
+:mod:`spikestack.flows.builtin.bondpins`): each bond gets one location from both tiers' placements (the
 midpoint of its pins' centroids on the two tiers: a one-pass form of Pin-3D's inter-tier via
 planning), written into both tiers as a ``metal6`` pin, and both tiers are routed again to
 them. Each bond is modelled by a lumped load on the driving tier's bond port (default: a hybrid bond of
@@ -16,11 +16,11 @@ activity); the 3D footprint is the larger tier's die.
 
 The two tiers run in parallel (one tool per core). Then the designs are analysed as wholes, and
 these are the 3D numbers compared with 2D
-(:mod:`spikestack.flows.sta3d`): one OpenSTA run on the stitched 3D design (both tiers' routed
+(:mod:`spikestack.flows.analysis.sta3d`): one OpenSTA run on the stitched 3D design (both tiers' routed
 netlists joined by the bond nets, bond R and C modelled) gives the 3D fmax and worst path, the
 same analysis on the 2D netlist the 2D ones; both give the GLB-to-PE memory-access path delay and
 the power with the switching activity measured on a simulation of the same design
-(:mod:`spikestack.flows.activity`), from which the energy per synaptic operation follows.
+(:mod:`spikestack.flows.analysis.activity`), from which the energy per synaptic operation follows.
 Results: ``ppa.json``, ``ppa.md`` and ``ppa_ratios.png`` (:mod:`spikestack.flows.plot`) with the
 2D and per-tier reports and the 3D/2D ratios next to the paper's ranges.
 
@@ -33,14 +33,14 @@ same stitched STA; ``ppa.md`` / ``ppa.json`` (``methods``) give both methods aga
 (:mod:`spikestack.flows.ppa.methods`).
 
 Hierarchical (``harden="pe"`` etc., :func:`harden_for`): before the flows, each distinct repeated
-block of that grain is hardened once (:mod:`spikestack.flows.harden`: LEF + liberty abstract) and
+block of that grain is hardened once (:mod:`spikestack.flows.builtin.harden`: LEF + liberty abstract) and
 swapped in for its instances; the 2D top and each tier are then placed and routed with those
 macros, and the whole-design analyses time paths into them through their liberty models (a
 hardened block's instances are PE endpoints). Run times of every step are in the reports.
 """
 from .analysis import analyse_2d, analyse_3d, energy
 from .report import PAPER_RANGES, PAPER_RATIOS
-from ..bondpins import Bond
+from ..builtin.bondpins import Bond
 from .options import FlowJob, PpaOptions
 from .run import ppa_for_config
 

@@ -1,24 +1,24 @@
 """Whole-design analyses of the routed designs (OpenSTA on the 2D netlist and on the stitched 3D
-netlist, :mod:`spikestack.flows.sta3d`) and the energy of the workload."""
+netlist, :mod:`spikestack.flows.analysis.sta3d`) and the energy of the workload."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from ...hw.layers import design_for
-from ..activity import flops_of, name_key, register_activity
+from ..analysis.activity import flops_of, name_key, register_activity
 from ..coplace.extract import calibration
 from ..formats.verilog import cells_of
-from ..platform import OSU018
-from ..spef import annotation, spef_for, stitch_spef
-from ..sta3d import (analyse, block_prefixes, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
+from ..builtin.platform import OSU018
+from ..analysis.spef import annotation, spef_for, stitch_spef
+from ..analysis.sta3d import (analyse, block_prefixes, bond_rc_delays, flat_view, glb_read_registers, loads_3d_tcl,
                      select_instances, sram_instances, stitch_netlist)
 
 __all__ = ["energy", "analyse_2d", "analyse_3d", "register_keys", "matched_instance", "block_cells", "pe_box_cells", "macro_libs", "spef_2d", "spef_independent", "PARASITICS"]
 
 PARASITICS = {
     "lumped": "lumped wire C per net (qrouter's .rc via set_load), no wire R; bond R as a reported Elmore delay",
-    "spef": "SPEF of the routed DEF (flows/spef.py): an RC tree per net, wire R and C per routed piece, "
+    "spef": "SPEF of the routed DEF (flows/analysis/spef.py): an RC tree per net, wire R and C per routed piece, "
             "via R, the F2F bond via's R and C"}
 
 
@@ -26,7 +26,7 @@ def spef_2d(work: Path, top: str, prefix: str = "", design: str | None = None) -
     """The SPEF of a flow's routed DEF (``work/<top>.def``, the standard-cell LEF and the macros'
     LEFs under ``work/source/macros``), named after its ``sta_net.v`` (instances and internal nets
     under ``prefix``: a tier in the stitched design); wire C calibrated to qrouter's ``.rc`` as in
-    the co-placed flow. ``design=None``: the nets (:func:`~spikestack.flows.spef.stitch_spef`)."""
+    the co-placed flow. ``design=None``: the nets (:func:`~spikestack.flows.analysis.spef.stitch_spef`)."""
     std = OSU018.stdcell_lef.read_text()
     lef = "\n".join([std] + [p.read_text() for p in sorted((work / "source" / "macros").glob("*/*.lef"))])
     routed = (work / f"{top}.def").read_text()
@@ -40,7 +40,7 @@ def spef_2d(work: Path, top: str, prefix: str = "", design: str | None = None) -
 def spef_independent(out_dir: Path, fmap: dict, bond: dict, design: str) -> tuple[str, dict]:
     """One SPEF of the independent 3D design: each tier's routed DEF extracted alone
     (:func:`spef_2d`), the bonds joined at their area pins by the bond's R and C
-    (:func:`~spikestack.flows.spef.stitch_spef`)."""
+    (:func:`~spikestack.flows.analysis.spef.stitch_spef`)."""
     parts, stats = {}, {}
     for t in ("tier_top", "tier_bottom"):
         parts[t], stats[t] = spef_2d(Path(out_dir) / t / "work", t, f"{t}/", design=None)
@@ -120,7 +120,7 @@ def matched_instance(key, keys: dict) -> str | None:
 
 def _matched(res: dict, name: str | None, keys: dict, match_key: tuple | None = None):
     """``res["memory_access_matched"]``: in 2D (``name`` None) the worst memory-access path with its
-    ends' keys; in 3D the path ``name`` of :func:`~spikestack.flows.sta3d.analyse`, between the 2D
+    ends' keys; in 3D the path ``name`` of :func:`~spikestack.flows.analysis.sta3d.analyse`, between the 2D
     path's own start and end registers (``{"found": False}`` when they were not found)."""
     p = dict(res.get("memory_access", {}) if name is None else res.get("paths", {}).get(name, {"found": False}))
     if p.get("found"):
@@ -199,7 +199,7 @@ def analyse_3d(cfg, out_dir: Path, name: str, fmap: dict, clock_ns: float, bond:
                subdir: str = "3d", match: tuple | None = None) -> dict:
     """Stitched 3D STA of the routed tiers (``out_dir/tier_top``, ``out_dir/tier_bottom``): wire
     loads from their ``.rc`` as lumped C per net, or, with ``spef``, that SPEF of both tiers and the
-    bonds (read by OpenSTA; every annotated net checked, :func:`~spikestack.flows.spef.annotation`);
+    bonds (read by OpenSTA; every annotated net checked, :func:`~spikestack.flows.analysis.spef.annotation`);
     the analysis in ``out_dir/subdir``. ``match``: the 2D memory-access path's (start, end) keys
     (:func:`memory_key`): the path between the same two registers is timed here too
     (``memory_access_matched``; ``found`` false when they were not found)."""

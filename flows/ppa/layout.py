@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..formats.def_ import def_units_die
-from ..platform import OSU018
+from ..builtin.platform import OSU018
 
 __all__ = ["layout_pictures", "render_layout", "PICTURES"]
 

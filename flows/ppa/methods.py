@@ -1,5 +1,5 @@
 """The two pseudo-3D methods side by side against one 2D baseline: ``independent`` (each tier placed
-and routed alone, bonds as area pins afterwards: :mod:`spikestack.flows.bondpins`) and ``coplaced``
+and routed alone, bonds as area pins afterwards: :mod:`spikestack.flows.builtin.bondpins`) and ``coplaced``
 (Macro-3D memory-on-logic: :mod:`spikestack.flows.coplace.run`)."""
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def methods_md(res: dict) -> list[str]:
     kinds = {b.get("parasitics"), i.get("parasitics"), c.get("parasitics")} - {None}
     lines = ["## Two 3D methods against the same 2D", "",
              "`independent`: each tier placed and routed alone, each bond an area pin at the midpoint of its "
-             "pins' centroids, both tiers routed again (flows/bondpins.py). `coplaced`: Macro-3D memory-on-logic "
+             "pins' centroids, both tiers routed again (flows/builtin/bondpins.py). `coplaced`: Macro-3D memory-on-logic "
              "(flows/coplace/): one footprint, the logic tier placed with the memory tier's bond pins as fixed "
              "attractors, routed over a 12-layer stack (metal1-6, F2F bond cut, metal6b-1b): the 3D nets first, then "
              "each tier's nets with the other tier's metals closed; bonds where routes cross the bond layer.", "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..bondpins import Bond
+from ..builtin.bondpins import Bond
 
 __all__ = ["PpaOptions", "FlowJob"]
 
@@ -25,7 +25,7 @@ class PpaOptions:
         the whole-design power and energy.
     reuse: keep finished flow runs of the same Verilog in the output directory.
     plot: write ``ppa_ratios.png``.
-    sram_macros: the GLBs are SRAM macros (:mod:`spikestack.flows.sram`) in the 2D top and the tiers.
+    sram_macros: the GLBs are SRAM macros (:mod:`spikestack.flows.builtin.sram`) in the 2D top and the tiers.
     harden: hierarchical flow: the repeated blocks of this grain (``pe``, ``expert_core``, ...) are
         hardened once and the 2D top and the tiers are assembled from their macros.
     common_footprint: the tier with the smaller die is placed and routed again, spread to the
@@ -35,7 +35,7 @@ class PpaOptions:
         own inner ``harden`` macros, and instantiated as macros in the 2D top and both tiers.
     block_grains: the blocks' inner grains, innermost first (``("pe", "pe_array", "repeated")``: PE
         macros inside one PE-array macro, beside the block's repeated sub-blocks as macros; see
-        :mod:`spikestack.flows.blockmacros`); None: ``(harden,)``.
+        :mod:`spikestack.flows.builtin.blockmacros`); None: ``(harden,)``.
     jobs: flows (and hardened blocks) run at once.
     precision: the workload's mode for a MoE with ``[elastic]`` (``full`` or ``draft``; None: the
         configuration's), for the simulated activity.
@@ -44,7 +44,7 @@ class PpaOptions:
         bonds as area pins afterwards). None (the default): ``coplaced`` for the flat flow,
         ``independent`` with ``harden`` / ``blocks`` (the co-placed flow is flat only).
     same_cells: the 2D top and both tiers are built from one gate netlist of each block
-        (:mod:`spikestack.flows.samecells`), so 2D and 3D have the same cells (not with ``harden`` /
+        (:mod:`spikestack.flows.builtin.samecells`), so 2D and 3D have the same cells (not with ``harden`` /
         ``blocks``, whose macros are shared already).
     """
     partition: str = "memory-on-logic"

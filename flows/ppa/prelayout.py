@@ -3,10 +3,10 @@ place-and-route (issue 21: the default MoE is too large for the built-in flow's 
 routing in useful time, so its pJ/SOP is estimated before layout).
 
 1. **synthesis** — the flat 2D top, GLBs as SRAM macros, through the flow's own synthesis step
-   (:func:`~spikestack.flows.builtin.set_up` and the first of
-   :func:`~spikestack.flows.builtin.qflow_steps`: qflow's ``synthesize.sh``, Yosys + ABC to
+   (:func:`~spikestack.flows.builtin.flow.set_up` and the first of
+   :func:`~spikestack.flows.builtin.flow.qflow_steps`: qflow's ``synthesize.sh``, Yosys + ABC to
    osu018, blifFanout), the netlist OpenSTA reads written as the flow writes it (``sta_net.v``);
-2. **activity** — :func:`~spikestack.flows.activity.simulate_activity` of the same configuration
+2. **activity** — :func:`~spikestack.flows.analysis.activity.simulate_activity` of the same configuration
    (seed 0, spike rate 0.2, as ``make run`` and the PPA flow);
 3. **power** — :func:`~spikestack.flows.ppa.analysis.analyse_2d` (the OpenSTA session of the
    routed analyses) on that netlist under each wire model of :mod:`spikestack.flows.ppa.wireload`
@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 from ...gen.generate import generate_verilog
-from ..activity import simulate_activity
-from ..builtin import FlowRun, qflow_step, qflow_steps, set_up
+from ..analysis.activity import simulate_activity
+from ..builtin.flow import FlowRun, qflow_step, qflow_steps, set_up
 from ..formats.verilog import cells_of
-from ..netlist import repair_header
-from ..platform import FlowError, ensure_tools
+from ..builtin.netlist import repair_header
+from ..builtin.platform import FlowError, ensure_tools
 from .analysis import analyse_2d, energy
 from .wireload import CALIBRATION, WIRE_MODELS, wire_loads_tcl
 
@@ -69,7 +69,7 @@ def scale_energy(pj: float, to_um: float = SCALING["to_um"], to_vdd: float = SCA
 
 def synthesize(text: str, top: str, out_dir: Path, log=print, reuse: bool = True) -> dict:
     """The flow's synthesis step alone on ``text`` in ``out_dir/work`` (SRAM macros set up as in
-    :func:`~spikestack.flows.builtin.run_flow`), and ``work/sta_net.v`` (header repaired, as the
+    :func:`~spikestack.flows.builtin.flow.run_flow`), and ``work/sta_net.v`` (header repaired, as the
     flow's parasitics step writes it). Returns cells, macros, their liberty files, seconds.
     With ``reuse``, a finished synthesis of the same text in ``out_dir`` is kept. ``FlowError``
     when the netlist holds fewer SRAM macro instances than Yosys mapped (the power would miss them)."""

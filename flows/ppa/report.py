@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..builtin import markdown
+from ..builtin.flow import markdown
 from .methods import methods_md
 
 __all__ = ["PAPER_RANGES", "PAPER_RATIOS", "ratio", "report_md"]
@@ -73,11 +73,11 @@ def _hierarchy_md(res: dict) -> list[str]:
     total = h["seconds"] + sum(v["seconds"] for v in h.get("tier_macros", {}).values())
     out = ["", f"Hierarchical flow: each repeated `{h['grain']}` block hardened once (LEF with pins, OBS and a "
            f"routing halo; liberty timing and power model from OpenSTA on the routed block: "
-           f"flows/harden.py), then placed as a macro in the 2D top and the tiers; hardening {total:.0f} s in all.", "",
+           f"flows/builtin/harden.py), then placed as a macro in the 2D top and the tiers; hardening {total:.0f} s in all.", "",
            *rows, ""]
     if h.get("blocks"):
         grains = "/".join(h.get("block_grains") or [h["grain"]])
-        out += [f"Design blocks hardened alone, each from its inner `{grains}` macros (flows/blockmacros.py), "
+        out += [f"Design blocks hardened alone, each from its inner `{grains}` macros (flows/builtin/blockmacros.py), "
                 f"and placed as macros in the 2D top and both tiers; {h['blocks_seconds']:.0f} s for all of them "
                 f"({len(h['blocks'])} jobs, two at a time):", "",
                 "| block | cell | inner macros (cells x instances) | cells | macros | pins | size (µm, with halo) | "
@@ -212,7 +212,7 @@ def report_md(res: dict) -> str:
               "setup (the minimum period of that path).", "",
               "The table's path (and the 3D/2D ratio) is the 2D design's worst memory-access path, timed in 3D "
               "between the same two registers (found in the tiers' netlists by the nets on their pins; the same "
-              "cells in both, flows/samecells.py): "
+              "cells in both, flows/builtin/samecells.py): "
               + ("found in 3D." if w3.get("memory_access_matched", {}).get("same_ends_as_2d") else
                  "NOT found in 3D; the 3D design's own worst path is compared."), "",
               f"- 2D: {_path_line(w2.get('memory_access', {}))}; selection {w2.get('selection')}",
@@ -231,7 +231,7 @@ def report_md(res: dict) -> str:
             lines.append(f"- Register-resolved power (the Q pins of {w2['selection']['registers_with_activity']} (2D) / "
                          f"{w3['selection']['registers_with_activity']} (3D) flip-flops matched by name at their own "
                          "rates, inputs at the mean rate, the rest propagated by OpenSTA; constant ties left undriven "
-                         f"in that run, see flows/sta3d.py): 2D {w2['power_registers_w']['total'] * 1e3:.3f} mW, 3D "
+                         f"in that run, see flows/analysis/sta3d.py): 2D {w2['power_registers_w']['total'] * 1e3:.3f} mW, 3D "
                          f"{w3['power_registers_w']['total'] * 1e3:.3f} mW, 3D/2D {_f(r.get('power_register_resolved'))}. "
                          "A cross-check, not the headline: OpenSTA derives the logic's activity from the inputs, not "
                          "from these registers.")
@@ -262,7 +262,7 @@ def _differences(res: dict) -> list[str]:
             "of a macro pin (osu018 has no tie cells, so synthesis ties macro inputs to the power nets).")
     if r.get("footprint") is not None and r["footprint"] > PAPER_RATIOS["footprint"][1]:
         t = res["3d"]["tiers"]
-        glbs = ("the GLBs are SRAM macros of an analytical 180 nm model (flows/sram.py), placed in columns "
+        glbs = ("the GLBs are SRAM macros of an analytical 180 nm model (flows/builtin/sram.py), placed in columns "
                 "beside the core" if res.get("sram_macros") else
                 "the GLBs are flip-flops (SRAM macros: `--sram-macros`)")
         area = {k: t[k].get("cell_macro_area_um2", t[k]["cell_area_um2"]) for k in ("tier_top", "tier_bottom")}

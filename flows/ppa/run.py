@@ -10,11 +10,11 @@ from pathlib import Path
 from ...config import LayerConfig
 from ...gen.generate import generate_verilog
 from ...gen.tiers import f2f_map, tier_sources
-from ..activity import simulate_activity
-from ..blockmacros import harden_blocks
-from ..harden import harden_for
+from ..analysis.activity import simulate_activity
+from ..builtin.blockmacros import harden_blocks
+from ..builtin.harden import harden_for
 from ..coplace.run import coplaced
-from ..samecells import boxed_cells as every_block_boxed, gate_blocks, live_cells, prune, same_cells_check, with_gates
+from ..builtin.samecells import boxed_cells as every_block_boxed, gate_blocks, live_cells, prune, same_cells_check, with_gates
 from .analysis import (analyse_2d, analyse_3d, block_cells, energy, macro_libs, memory_key, pe_box_cells,
                        spef_independent)
 from .options import FlowJob, PpaOptions
@@ -31,8 +31,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
                    **changes) -> dict:
     """2D and two-tier PPA of ``cfg`` (see :mod:`spikestack.flows.ppa` and :class:`PpaOptions`);
     ``changes``: options given by name, over ``options``. The steps, in order: the hardened blocks
-    (``blocks``: :func:`spikestack.flows.blockmacros.harden_blocks`; ``harden``:
-    :func:`~spikestack.flows.harden.harden_for`), the flow jobs (:class:`FlowJob`: the 2D top and
+    (``blocks``: :func:`spikestack.flows.builtin.blockmacros.harden_blocks`; ``harden``:
+    :func:`~spikestack.flows.builtin.harden.harden_for`), the flow jobs (:class:`FlowJob`: the 2D top and
     each tier, run ``jobs`` at a time), one footprint for both tiers
     (:func:`~spikestack.flows.ppa.steps.spread_to_common_footprint`), the bonds as area pins
     (:func:`~spikestack.flows.ppa.steps.area_bond_pins`), the simulated activity, the whole-design
@@ -61,7 +61,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     gates = None
     if same:
         # the same cells in 2D and 3D: each block synthesised once, its gate netlist in the 2D top
-        # and in its tier (flows/samecells.py)
+        # and in its tier (flows/builtin/samecells.py)
         cells_sc = every_block_boxed(cfg)
         gates = gate_blocks(cfg, cells_sc, out_dir / "netlist", sram_macros, log)
         top, text = generate_verilog(cfg, "2d", macros=sram_macros, boxes=cells_sc)
@@ -117,7 +117,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
     if same and three_d:
         result["same_cells"] = dict(same_cells_check({n: out_dir / n for n in ("2d", "tier_top", "tier_bottom")},
                                                      {"2d": top, "tier_top": "tier_top", "tier_bottom": "tier_bottom"}),
-                                    blocks=len(gates), method="each block synthesised once (flows/samecells.py)")
+                                    blocks=len(gates), method="each block synthesised once (flows/builtin/samecells.py)")
     if hier:
         hier["instances"] = {name: {ab.name: r.get("macro_cells", {}).get(ab.name, {}).get("count", 0)
                                     for ab in (abstracts or []) + block_abs}
@@ -145,7 +145,7 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
                                  (block_cells(reps, ["tier_top", "tier_bottom"]) - boxed_cells) | pe_boxes, match=mkey)
         if co:
             # the co-placed design from one SPEF of both tiers and the bonds; the 2D design beside it
-            # from a SPEF by the same extraction (flows/spef.py)
+            # from a SPEF by the same extraction (flows/analysis/spef.py)
             spef = out_dir / "coplaced" / "coplaced.spef"
             whole["2d_spef"] = analyse_2d(cfg, out_dir, top, clock_ns, acts.get("2d"), log, macro_libs(reps, ["2d"]),
                                           (block_cells(reps, ["2d"]) - boxed_cells) | pe_boxes, spef=True)
@@ -180,9 +180,9 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         r2 = reps["2d"]
         result["3d"] = {
             "method": "tier-by-tier 2D implementation of each tier (Shrunk-2D/Pin-3D style tier step, "
-                      "simplified: see flows/ppa.py)" + ("; F2F bonds as area pins (flows/bondpins.py)" if pins else "")
+                      "simplified: see flows/ppa.py)" + ("; F2F bonds as area pins (flows/builtin/bondpins.py)" if pins else "")
                       + "; timing and power of the stitched 3D netlist "
-                      "(flows/sta3d.py)",
+                      "(flows/analysis/sta3d.py)",
             "partition": partition, "bond": bond, "bonds": fmap["bond_count"],
             "tiers": {"tier_top": reps["tier_top"], "tier_bottom": reps["tier_bottom"]},
             "footprint_um2": fp3, "cell_area_um2": sum(r["cell_area_um2"] for r in tiers),

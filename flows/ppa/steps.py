@@ -8,20 +8,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..bondpins import plan_bonds, read_lefs, with_bond_pins
-from ..builtin import run_flow
+from ..builtin.bondpins import plan_bonds, read_lefs, with_bond_pins
+from ..builtin.flow import run_flow
 from ..formats.def_ import def_stats
 from ..formats.verilog import block_classes, replace_with_macro
-from ..harden import harden_for
-from ..platform import OSU018
-from ..sta3d import bus_bits
+from ..builtin.harden import harden_for
+from ..builtin.platform import OSU018
+from ..analysis.sta3d import bus_bits
 from .options import FlowJob
 
 __all__ = ["run_job", "flow_or_reuse", "harden_tier", "spread_to_common_footprint", "bond_ports", "area_bond_pins", "swap_blocks"]
 
 
 def run_job(job: FlowJob, out_dir: Path, clock_ns: float, activity: float, log, **flow_options) -> dict:
-    """:func:`~spikestack.flows.builtin.run_flow` of one job in ``out_dir/<job.name>``."""
+    """:func:`~spikestack.flows.builtin.flow.run_flow` of one job in ``out_dir/<job.name>``."""
     return run_flow(job.text, job.top, Path(out_dir) / job.name, clock_ns, activity, job.port_loads_pf,
                     job.input_delays_ns, log, blocks=job.blocks, **flow_options)
 
@@ -106,7 +106,7 @@ def _rerouted(work: Path, tier: str) -> dict | None:
 
 def area_bond_pins(reps: dict, jobs: list[FlowJob], out_dir: Path, fmap: dict, pitch_um: float, clock_ns: float,
                     activity: float, log, reuse: bool = False) -> dict:
-    """F2F bonds as area pins (:mod:`spikestack.flows.bondpins`): one location per bond from both
+    """F2F bonds as area pins (:mod:`spikestack.flows.builtin.bondpins`): one location per bond from both
     tiers' placements, written into both tiers' DEFs as ``metal6`` pins; both tiers are routed,
     extracted and timed again (in parallel). Their reports replace the first ones in ``reps``.
     ``reuse``: both tiers' finished re-routes with the same bond locations are kept."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..formats.rc import rc_entries
-from ..platform import OSU018
+from ..builtin.platform import OSU018
 
 __all__ = ["WIRE_MODELS", "CALIBRATION", "calibrate", "output_pins", "net_fanouts", "wire_loads_tcl"]
 

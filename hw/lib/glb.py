@@ -15,7 +15,7 @@ while ``en`` is low, per-lane write enables) are the same. The cell is named aft
 (:class:`SramShape`, e.g. ``spikestack_sram_32x8_w1r2``), has scalar pins (``clk``,
 ``w<i>_addr<b>``, ``w<i>_din<b>``, ``w<i>_we<l>``, ``r<j>_en``, ``r<j>_addr<b>``,
 ``r<j>_dout<b>``) and is described (LEF, liberty, Verilog blackbox and behavioural model) by
-:mod:`spikestack.flows.sram`. Write port ``w0`` is ``host_w`` (its one enable drives every lane),
+:mod:`spikestack.flows.builtin.sram`. Write port ``w0`` is ``host_w`` (its one enable drives every lane),
 the next ones are ``wr0..``; read ports ``r0..`` are ``rd0..``, then ``host_r``.
 """
 from __future__ import annotations

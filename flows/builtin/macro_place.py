@@ -1,5 +1,5 @@
 """Hard-macro placement around graywolf, used by the built-in flow (``run_flow``) as qflow's
-``graywolf``: ``python -m spikestack.flows.macro_place <graywolf> [options] <root>``.
+``graywolf``: ``python -m spikestack.flows.builtin.macro_place <graywolf> [options] <root>``.
 
 qflow 1.3 hands hard macros to graywolf as ``hardcell`` entries of the ``.cel`` file; graywolf
 then runs its mixed flow (TimberWolfMC for the macros and a standard-cell block, then
@@ -51,7 +51,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .coplace import attract
+from ..coplace import attract
 from .platform import OSU018
 
 GAP = 1000          # 10 µm in graywolf units (centimicrons)

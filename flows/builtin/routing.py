@@ -1,12 +1,12 @@
 """qrouter in the built-in flow: its routing script line, its running log read (progress, failed
 routes), and the checkpointed routing of large designs around a qflow routing step
-(:mod:`spikestack.flows.resumable`)."""
+(:mod:`spikestack.flows.builtin.resumable`)."""
 from __future__ import annotations
 
 import re
 import time
 
-from .formats.def_ import net_count
+from ..formats.def_ import net_count
 from .platform import OSU018, run_logged
 from .resumable import delays_script, final_routes, first_pass, ripup_script
 
@@ -34,7 +34,7 @@ def route_progress(route_log: str) -> dict | None:
 
 def checkpointed_first_pass(run) -> dict:
     """Before the routing step of a design above ``knobs.cleanup_nets`` nets: qrouter's first pass
-    in checkpointed chunks (:mod:`spikestack.flows.resumable`; a checkpoint of the same placement
+    in checkpointed chunks (:mod:`spikestack.flows.builtin.resumable`; a checkpoint of the same placement
     is continued), and the routing script made the last run, the rip-up of the checkpoint's failed
     nets. Returns the chunks' ``cpu_s`` and ``wall_s`` (over every run of them) and ``now_s`` (this
     call's seconds); zeros for a smaller design."""
@@ -53,7 +53,7 @@ def checkpointed_first_pass(run) -> dict:
 
 def checkpointed_routes(run, head: list[str]) -> float:
     """After the last run of a checkpointed routing: the routed DEF with each net's route once
-    (:func:`~spikestack.flows.resumable.final_routes`) and its RC file written again from it.
+    (:func:`~spikestack.flows.builtin.resumable.final_routes`) and its RC file written again from it.
     Returns qrouter's CPU seconds."""
     work, top = run.work, run.top
     routed = work / f"{top}.def"

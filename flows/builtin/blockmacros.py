@@ -8,18 +8,18 @@
    (:func:`spikestack.gen.generate.block_verilog`; GLBs inside it as SRAM macros with
    ``sram_macros``);
 2. hardens its sub-blocks of the inner ``grains`` first, innermost first (``pe``, ...:
-   :func:`spikestack.flows.harden.harden_for`, the text-based classes of
-   :mod:`spikestack.flows.harden`), so a block is built from macros of the level below. The
+   :func:`spikestack.flows.builtin.harden.harden_for`, the text-based classes of
+   :mod:`spikestack.flows.builtin.harden`), so a block is built from macros of the level below. The
    grains nest: each is hardened with the macros of the grains before it inside
    (``blocks=``), and a named grain needs one instance only (``pe,pe_array``: the PE macro, then
    the block's one PE array as a macro of 64 of them; ``repeated`` then: the block's other
    repeated sub-blocks, e.g. its LIF neurons). A sub-block around inner macros gets its route
-   layers and output buffers by its port bits as the block does (:func:`~spikestack.flows.harden.block_options`);
+   layers and output buffers by its port bits as the block does (:func:`~spikestack.flows.builtin.harden.block_options`);
    measured on the default MoE (shared machine), the PE-array level does not pay yet: its 2276
    nets nearly all join an I/O pin to a PE pin across a 1.77 x 1.29 mm die, and qrouter's first
    pass failed 481 of the first 497 (its stage-1 mask keeps a route near the net's bounding box,
    which a PE pin facing away from the I/O pin cannot leave; ``flow report: failed_net_kinds``);
-3. hardens the block itself with those macros inside (:func:`spikestack.flows.harden.harden`
+3. hardens the block itself with those macros inside (:func:`spikestack.flows.builtin.harden.harden`
    with ``blocks=``): placed, routed, characterised through the sub-macros' liberty models, and
    written as a LEF + liberty abstract like any other macro. A block of up to ``OSU018.knobs.narrow_pins``
    port bits is routed on ``metal1..metal4`` (``route_layers``), around its inner macros, which
@@ -29,7 +29,7 @@
    has 2947 port bits and 128 inner macros) is routed on all six layers from the start: on four,
    its nets cannot cross its inner macros, and qrouter's first pass left 2595 of its first 5200
    nets unrouted in the channels between them. The parent routes around such a block, in the
-   channels its keep-out leaves (:func:`spikestack.flows.macro_place.keepout`). A block of more
+   channels its keep-out leaves (:func:`spikestack.flows.builtin.macro_place.keepout`). A block of more
    than ``OSU018.knobs.buffered_pins`` port bits gets no output buffers (qflow's ``nobuffers``): an expert
    core's outputs otherwise got 1139 of them in its standard-cell core, beside the buffer Yosys
    already puts on an output wired straight to a sub-block's pin (its 1088-bit result word comes
@@ -48,10 +48,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..config import load_config
-from ..gen.generate import block_verilog
-from ..hw.layers.graph import boxed
-from ..hw.layers import design_for
+from ...config import load_config
+from ...gen.generate import block_verilog
+from ...hw.layers.graph import boxed
+from ...hw.layers import design_for
 from .harden import GRAINS, block_options, harden, harden_for
 from .platform import FlowError
 
@@ -124,10 +124,10 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
 
 
 def main(argv=None) -> int:
-    """``python -m spikestack.flows.blockmacros CONFIG -o DIR --blocks expert_core,merge
+    """``python -m spikestack.flows.builtin.blockmacros CONFIG -o DIR --blocks expert_core,merge
     [--grains pe,pe_array,repeated] [--sram-macros] [--jobs N]``: harden design blocks alone, each
     from its nested inner macros (grains innermost first), and print each level's size and times."""
-    ap = argparse.ArgumentParser(prog="python -m spikestack.flows.blockmacros", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m spikestack.flows.builtin.blockmacros", description=main.__doc__)
     ap.add_argument("config")
     ap.add_argument("-o", required=True, help="output directory")
     ap.add_argument("--blocks", required=True, help="design blocks or groups, comma-separated")

@@ -8,11 +8,11 @@ This module writes, per shape, the Verilog module of that name that ORFS synthes
 
 * **Small shapes** (``depth x width <= SYNTH_MEMORY_MAX_BITS``, 4096 bits) and every shape on a
   platform without fake SRAMs (sky130hd): flip-flops. The shape's behavioural model
-  (:func:`spikestack.flows.sram.behavioural_verilog`, the ``Memory`` semantics) — split, when it is
+  (:func:`spikestack.flows.builtin.sram.behavioural_verilog`, the ``Memory`` semantics) — split, when it is
   larger than the limit, into pieces of at most the limit (banks by depth, slices by width at lane
   boundaries), each piece with all the ports, so that no ``$mem`` above ORFS's limit remains.
 * **Larger shapes** on nangate45/asap7: the platform's 1RW fakerams
-  (:mod:`spikestack.flows.orfs_facts`). A 1RW macro does one access per cycle, and a GLB may read
+  (:mod:`spikestack.flows.orfs.facts`). A 1RW macro does one access per cycle, and a GLB may read
   ``R`` addresses and write ``W`` others in the same cycle (the merge buffer's read-modify-write
   does, every cycle; the weight GLBs' consumers keep their read enables high while the host
   loads). So one copy per read port, each also written, is *not* equal to the GLB whenever a
@@ -50,8 +50,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hw.lib.glb import GLB, GlbParams, SramShape
-from .orfs_facts import SYNTH_MEMORY_MAX_BITS, Fakeram, fakerams
+from ...hw.lib.glb import GLB, GlbParams, SramShape
+from ..orfs.facts import SYNTH_MEMORY_MAX_BITS, Fakeram, fakerams
 from .sram import behavioural_verilog
 
 __all__ = ["Tiling", "tiling", "wrapper_verilog", "flop_wrapper_verilog", "fakeram_model", "fakeram_blackbox",

@@ -1,6 +1,6 @@
 """Timing and power of the routed designs as wholes: the stitched two-tier 3D design, the 2D design.
 
-After the built-in flow (:func:`spikestack.flows.builtin.run_flow`) has routed each tier on its
+After the built-in flow (:func:`spikestack.flows.builtin.flow.run_flow`) has routed each tier on its
 own, :func:`stitch_netlist` writes a 3D top that instantiates both tiers' routed gate netlists
 (each flow's ``work/sta_net.v``; module names are the tier names) joined by the bond nets of the
 F2F map, and :func:`analyse` runs one OpenSTA session on it:
@@ -23,14 +23,14 @@ F2F map, and :func:`analyse` runs one OpenSTA session on it:
   ``q_glb``, ...) to a register of a PE core (``expert_core_*``, ``proj_core_*``,
   ``attention_core_*``, ``core``) — the same selection in 2D and 3D;
 * **power** — with the switching activity measured on the simulation of the same design
-  (:mod:`spikestack.flows.activity`): ``-global`` set to the measured mean toggle rate (the
+  (:mod:`spikestack.flows.analysis.activity`): ``-global`` set to the measured mean toggle rate (the
   headline figure), and in a second OpenSTA run a register-resolved figure (each matched
   flip-flop's ``Q`` pin at its measured rate, inputs at the mean rate, the rest propagated by
   OpenSTA; this OpenSTA's ``-global`` overrides every pin's own activity, hence two runs).
 
 The same analysis runs on the 2D design's routed netlist (``analyse`` with one netlist), so the
 2D and 3D numbers come from one method. The wire loads can instead be a SPEF (``loads_tcl`` =
-``read_spef ...``: :mod:`spikestack.flows.spef`), as for the co-placed 3D design and the 2D design
+``read_spef ...``: :mod:`spikestack.flows.analysis.spef`), as for the co-placed 3D design and the 2D design
 beside it.
 """
 from __future__ import annotations
@@ -40,11 +40,11 @@ import subprocess
 from pathlib import Path
 
 from .activity import activity_tcl, flops_of, name_key
-from .formats.liberty import pin_caps
-from .formats.rc import rc_entries
-from .formats.sta import parse_power
-from .formats.verilog import cells_of
-from .platform import OSU018, FlowError
+from ..formats.liberty import pin_caps
+from ..formats.rc import rc_entries
+from ..formats.sta import parse_power
+from ..formats.verilog import cells_of
+from ..builtin.platform import OSU018, FlowError
 
 __all__ = ["stitch_netlist", "module_ports", "loads_3d_tcl", "bond_rc_delays", "analyse", "block_prefixes",
            "parse_paths", "select_instances", "bus_bits"]
@@ -198,7 +198,7 @@ def select_instances(netlist: str, prefixes: list[str], path_prefix: str = "") -
 
 
 def sram_instances(netlist: str, path_prefix: str = "") -> list[str]:
-    """The SRAM macro instances (``spikestack_sram_*`` cells of :mod:`spikestack.flows.sram`). Synthesis
+    """The SRAM macro instances (``spikestack_sram_*`` cells of :mod:`spikestack.flows.builtin.sram`). Synthesis
     renames them after their cell, not their block; every one is a GLB (only the layer's GLBs,
     memory blocks of the top, become macros), so all of them are GLB storage."""
     return [path_prefix + inst for inst, cell in cells_of(netlist).items() if cell.startswith("spikestack_sram_")]

@@ -16,7 +16,7 @@ finds it done); when its abstract is complete a ``COMPLETE`` marker is written l
 directory renamed to ``<key>``. Only an entry with its marker counts: a directory without one
 (half-written by hand, a copy cut short) is moved aside and built again. A killed build leaves
 only its ``.build-`` directory, which the next build of the same key starts from (the flow's own
-resumable routing, :func:`spikestack.flows.builtin.resume_routing`, picks up a checkpointed
+resumable routing, :func:`spikestack.flows.builtin.flow.resume_routing`, picks up a checkpointed
 routing; anything else is run again). ``SPIKESTACK_BLOCK_CACHE=off`` disables the cache;
 ``SPIKESTACK_BLOCK_CACHE_DIR`` puts it elsewhere (the test suite uses a fresh one per session, so
 its flow tests run the flow; lock files ``.build-<key>.lock`` stay, empty).
@@ -39,7 +39,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from ..tb.harness import cache_root
+from ...tb.harness import cache_root
 from .platform import OSU018
 
 __all__ = ["FLOW_VERSION", "MARKER", "block_key", "blocks_dir", "cache_enabled", "entry", "building",
@@ -189,7 +189,7 @@ def records() -> list[dict]:
 
 
 def main(argv=None) -> int:
-    """``python -m spikestack.flows.blockcache``: the block cache's entries (``SPIKESTACK_CACHE``) as
+    """``python -m spikestack.flows.builtin.blockcache``: the block cache's entries (``SPIKESTACK_CACHE``) as
     a markdown table: cells, die, pins, failed routes, hardening time, and the builds under way."""
     rows = ["| block | key | state | cells | macros | die (µm) | pins | failed routes | route layers | "
             "flow + abstract (s) | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]

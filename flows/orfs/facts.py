@@ -28,7 +28,7 @@ facts, kept here as data so that the tests can check the generated ``config.mk``
   (``lef/asap7sc7p5t_28_R_1x_220121a.lef``); sky130hd ``nand2_1`` 1.38x2.72, ``dfxtp_1`` 7.36x2.72
   (``lef/sky130_fd_sc_hd_merged.lef``).
 * sky130hd: ORFS ships no fake SRAM for it; ``flow/platforms/sky130ram`` holds OpenRAM
-  ``sky130_sram_1rw1r_*`` macros (1RW+1R, byte mask), not used here (see :mod:`spikestack.flows.fakeram`).
+  ``sky130_sram_1rw1r_*`` macros (1RW+1R, byte mask), not used here (see :mod:`spikestack.flows.builtin.fakeram`).
 
 Designs live in ``flow/designs/<platform>/<nick>/config.mk`` with sources in
 ``flow/designs/src/<nick>/``; ORFS's Makefile sets ``DESIGN_HOME = flow/designs`` and

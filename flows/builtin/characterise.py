@@ -1,16 +1,16 @@
 """Characterisation of a routed block with OpenSTA, port by port: the numbers its liberty model
 (:func:`spikestack.flows.formats.liberty.write_liberty`) is written from. See
-:mod:`spikestack.flows.harden` for what each number is."""
+:mod:`spikestack.flows.builtin.harden` for what each number is."""
 from __future__ import annotations
 
 import re
 import subprocess
 from pathlib import Path
 
-from .formats.liberty import pin_caps
-from .formats.rc import rc_entries
-from .formats.sta import parse_power
-from .formats.verilog import port_bits
+from ..formats.liberty import pin_caps
+from ..formats.rc import rc_entries
+from ..formats.sta import parse_power
+from ..formats.verilog import port_bits
 from .platform import OSU018, FlowError
 
 __all__ = ["characterise", "input_caps"]

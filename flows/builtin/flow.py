@@ -14,11 +14,11 @@ Tools (all real, installed by ``make pd-tools`` / the project's pip set-up):
    switching activity given (``set_power_activity -global``; this OpenSTA has no VCD reader).
 
 SRAM macros: a netlist that instantiates ``spikestack_sram_*`` cells (GLBs elaborated as macros,
-see :mod:`spikestack.hw.lib.glb` and :mod:`spikestack.flows.sram`) gets one directory per macro
+see :mod:`spikestack.hw.lib.glb` and :mod:`spikestack.flows.builtin.sram`) gets one directory per macro
 (``source/macros/<cell>/`` with its LEF, liberty and Verilog views) listed in qflow's
 ``hard_macros``: synthesis reads each liberty as a blackbox (the instances stay), blifFanout sizes
 against it, ``blif2cel`` reads each LEF as a hard macro, the macros are placed beside the
-standard-cell core by :mod:`spikestack.flows.macro_place` (qflow's ``graywolf`` in this flow;
+standard-cell core by :mod:`spikestack.flows.builtin.macro_place` (qflow's ``graywolf`` in this flow;
 graywolf's own macro placer aborts on designs of PPA size), qrouter reads the LEFs, and OpenSTA
 reads the liberties, so paths through the macros are timed and ``report_power`` counts their
 access energy and leakage. Hardened blocks (``blocks``) go the same way; after placement their
@@ -45,11 +45,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats.def_ import def_stats, drop_fill_over_macros, net_count, net_kinds, snap_to_tracks
-from .formats.lef import lef_geometry
-from .formats.rc import loads_tcl
-from .formats.sta import parse_power
-from .formats.verilog import cells_of
+from ..formats.def_ import def_stats, drop_fill_over_macros, net_count, net_kinds, snap_to_tracks
+from ..formats.lef import lef_geometry
+from ..formats.rc import loads_tcl
+from ..formats.sta import parse_power
+from ..formats.verilog import cells_of
 from .netlist import drop_port_buffers, repair_header
 from .platform import OSU018, FlowError, ensure_tools, run_logged
 from .routing import (checkpointed_first_pass, checkpointed_routes, failed_routes, route_cleanup, route_progress,
@@ -71,11 +71,11 @@ def _bindir(work: Path, yowasp: str, sourcedir: Path | None = None) -> Path:
         link = b / f.name
         if not link.exists() and f.name not in ("yosys", "graywolf"):
             link.symlink_to(f)
-    # graywolf: hard macros (SRAM macros) are placed by flows/macro_place.py around it, standard
+    # graywolf: hard macros (SRAM macros) are placed by flows/builtin/macro_place.py around it, standard
     # cells by graywolf; without hard macros this runs graywolf unchanged.
     gw = b / "graywolf"
     gw.unlink(missing_ok=True)         # never write through an old link to the real tool
-    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.macro_place {OSU018.qflow_bin / 'graywolf'} \"$@\"\n")
+    gw.write_text(f"#!/bin/sh\nexec {sys.executable} -m spikestack.flows.builtin.macro_place {OSU018.qflow_bin / 'graywolf'} \"$@\"\n")
     gw.chmod(0o755)
     wrapper = b / "yosys"
     wrapper.unlink(missing_ok=True)
@@ -97,7 +97,7 @@ def _cell_areas() -> dict[str, float]:
 
 def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, project_vars: bool = True) -> list[dict]:
     """Views of every SRAM macro the netlist instantiates and of every hardened block of ``blocks``
-    (:class:`~spikestack.flows.harden.MacroAbstract` s) it instantiates, one directory each in
+    (:class:`~spikestack.flows.builtin.harden.MacroAbstract` s) it instantiates, one directory each in
     ``source/macros/<cell>/``, and the ``hard_macros`` line of ``project_vars.sh``; ``[]`` when
     there is none. Each entry: name, lef, lib, area_um2 (and view / model for SRAMs)."""
     macros = []
@@ -119,14 +119,14 @@ def _macro_setup(verilog_text: str, work: Path, blocks: list | None = None, proj
     pv = work / "project_vars.sh"
     text = pv.read_text() if pv.exists() else "#!/usr/bin/tcsh -f\n"
     dirs = " ".join(f"macros/{m['name']}" for m in macros)
-    text += (f"\n# hard macros (SRAMs: spikestack.flows.sram; blocks: spikestack.flows.harden), one directory each\n"
+    text += (f"\n# hard macros (SRAMs: spikestack.flows.builtin.sram; blocks: spikestack.flows.builtin.harden), one directory each\n"
              f"set hard_macros = ({dirs})\n")
     pv.write_text(text)
     return macros
 
 
 def _drop_port_buffers(work: Path, top: str, verilog_text: str, macro_cells: set[str], log) -> None:
-    """:func:`~spikestack.flows.netlist.drop_port_buffers` on the synthesised ``<top>.blif`` and
+    """:func:`~spikestack.flows.builtin.netlist.drop_port_buffers` on the synthesised ``<top>.blif`` and
     ``<top>.rtlnopwr.v`` (its header repaired first)."""
     blif_f, v_f = work / f"{top}.blif", work / f"{top}.rtlnopwr.v"
     netlist = repair_header(v_f.read_bytes(), top, verilog_text)
@@ -406,10 +406,10 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     ``input_delays_ns`` model what is outside the block (e.g. F2F bonds on a tier's bond ports).
     SRAM macro instances in ``verilog_text`` are implemented as hard macros (module docstring).
     ``project_vars`` are extra qflow project variables (``{"route_layers": "4"}``); ``blocks``:
-    hardened blocks (:func:`spikestack.flows.harden.harden`) the netlist may instantiate, placed,
+    hardened blocks (:func:`spikestack.flows.builtin.harden.harden`) the netlist may instantiate, placed,
     routed over and timed as hard macros like the SRAMs. ``reroute``: a function of the work
     directory that edits the placed, unrouted DEF (``<top>_unroute.def``) of a finished run in
-    ``out_dir`` (e.g. :mod:`spikestack.flows.bondpins`); the run is then routed, extracted and
+    ``out_dir`` (e.g. :mod:`spikestack.flows.builtin.bondpins`); the run is then routed, extracted and
     timed again, keeping its synthesis and placement (their times are carried over)."""
     run = FlowRun(verilog_text, top, Path(out_dir).resolve(), ensure_tools(), log)
     steps = qflow_steps(run)

@@ -13,19 +13,19 @@
     out_dir/README.md                                  the copy and ``make DESIGN_CONFIG=...`` commands
 
 Variable names are checked against ORFS's ``flow/scripts/variables.yaml``
-(:data:`spikestack.flows.orfs_facts.VARIABLES`); the layout follows ``flow/designs/nangate45/gcd``
+(:data:`spikestack.flows.orfs.facts.VARIABLES`); the layout follows ``flow/designs/nangate45/gcd``
 and ``bp_fe_top`` (``$(DESIGN_HOME)/src/$(DESIGN_NICKNAME)/...``).
 
 **GLBs.** Every GLB is an SRAM cell ``spikestack_sram_*`` (:func:`spikestack.hw.lib.glb.sram_macros`)
 that ``glb_macros.v`` defines: on nangate45/asap7 the platform's 1RW fakerams through the wrapper
-of :mod:`spikestack.flows.fakeram` when the GLB has more bits than ORFS's ``SYNTH_MEMORY_MAX_BITS``
+of :mod:`spikestack.flows.builtin.fakeram` when the GLB has more bits than ORFS's ``SYNTH_MEMORY_MAX_BITS``
 (4096) and the macros take less area than flip-flops, flip-flops otherwise; on sky130hd (no fake
 SRAM in ORFS) flip-flops, split into memories of at most 4096 bits, so that ORFS's synthesis
 check passes (it maps them to flip-flops: large, but it runs).
 
-**Die.** The standard-cell area is synthesised (:func:`spikestack.flows.census.census`: Yosys to
+**Die.** The standard-cell area is synthesised (:func:`spikestack.flows.analysis.census.census`: Yosys to
 the osu018 liberty, GLB cells as blackboxes), scaled to the platform by the area of a NAND2 plus a
-D flip-flop (:data:`~spikestack.flows.orfs_facts.PLATFORM_FACTS`), plus the wrappers' registers
+D flip-flop (:data:`~spikestack.flows.orfs.facts.PLATFORM_FACTS`), plus the wrappers' registers
 and muxes (counted, in the same units); core = standard cells / ``UTILISATION`` + every macro with
 its ``MACRO_PLACE_HALO`` on each side, square; the side grows until the edge pins fit
 (``EDGE_PIN_TRACKS``: one pin every second track of ``IO_PLACER_H/V``, 80 % of the perimeter) and
@@ -51,17 +51,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ConfigError, LayerConfig
-from ..gen.atomic import write_atomic
-from ..gen.generate import generate_verilog
-from ..gen.partition import PARTITIONS
-from ..gen.tiers import tier_sources
-from ..hw.lib.glb import SramShape
-from ..hw.layers import TOP_NAMES
-from .census import census
-from .fakeram import MAPPINGS, fakeram_blackbox, flop_wrapper_verilog, tiling, wrapper_verilog
-from .orfs_facts import PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, fakerams
-from .sram import shapes_in
+from ...config import ConfigError, LayerConfig
+from ...gen.atomic import write_atomic
+from ...gen.generate import generate_verilog
+from ...gen.partition import PARTITIONS
+from ...gen.tiers import tier_sources
+from ...hw.lib.glb import SramShape
+from ...hw.layers import TOP_NAMES
+from ..analysis.census import census
+from ..builtin.fakeram import MAPPINGS, fakeram_blackbox, flop_wrapper_verilog, tiling, wrapper_verilog
+from .facts import PLATFORM_FACTS, SYNTH_MEMORY_MAX_BITS, VARIABLES, fakerams
+from ..builtin.sram import shapes_in
 
 __all__ = ["PLATFORMS", "UTILISATION", "write_orfs", "macro_for", "nickname", "glb_plan", "orfs_designs"]
 
@@ -181,7 +181,7 @@ def glb_plan(shape, platform: str, mapping: str = "lvt") -> GlbImpl:
 
 
 def _glb_verilog(impls) -> str:
-    out = [f"// GLB cells for ORFS (spikestack.flows.fakeram): {len(impls)} shapes"]
+    out = [f"// GLB cells for ORFS (spikestack.flows.builtin.fakeram): {len(impls)} shapes"]
     for g in impls:
         out.append(f"// {g.shape.name}: {g.kind} ({g.why})")
         out.append(wrapper_verilog(g.tiling) if g.kind == "fakeram" else flop_wrapper_verilog(g.shape))
@@ -247,7 +247,7 @@ def _io_tcl(tier: str, bonds: list[str], die: dict, platform: str, pitch: float)
     size = round(pitch / 2, 3)
     lines = [f"# {tier}: {len(bonds)} F2F bond pins as area pins on {pf.top_layer}, pitch {pitch} um, spread over the",
              f"# core on a {n} x {n} grid (same spot on both tiers; tier_top faces down: x mirrored).",
-             "# Written by spikestack.flows.orfs; sourced by ORFS's floorplan step (IO_CONSTRAINTS)."]
+             "# Written by spikestack.flows.orfs.export; sourced by ORFS's floorplan step (IO_CONSTRAINTS)."]
     for k, name in enumerate(bonds):
         slot = (k * sites) // max(1, len(bonds))
         x = margin + pitch / 2 + (slot % n) * pitch
@@ -266,7 +266,7 @@ def _config_mk(nick: str, top: str, platform: str, vfiles: list[str], die: dict,
              "export VERILOG_FILES = " + " \\\n                      ".join(
                  f"$(DESIGN_HOME)/src/$(DESIGN_NICKNAME)/{v}" for v in vfiles),
              "export SDC_FILE      = $(DESIGN_HOME)/$(PLATFORM)/$(DESIGN_NICKNAME)/constraint.sdc", "",
-             f"# die from the synthesised area at utilisation {UTILISATION} (spikestack.flows.orfs): limited by "
+             f"# die from the synthesised area at utilisation {UTILISATION} (spikestack.flows.orfs.export): limited by "
              f"{die['limited_by']}",
              f"export DIE_AREA    = 0 0 {d:.1f} {d:.1f}",
              f"export CORE_AREA   = {c:.1f} {c:.1f} {d - c:.1f} {d - c:.1f}",

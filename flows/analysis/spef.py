@@ -34,9 +34,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .formats.def_ import components, def_pins, net_blocks, net_terminals, route_statements
-from .formats.spef import SpefNet, spef_name, write_spef
-from .platform import FlowError
+from ..formats.def_ import components, def_pins, net_blocks, net_terminals, route_statements
+from ..formats.spef import SpefNet, spef_name, write_spef
+from ..builtin.platform import FlowError
 
 __all__ = ["VIA_R_OHM", "PIN_R_OHM", "PIN_REACH_UM", "BOND_VIA_NAME", "layer_rc", "via_table", "pin_shapes", "netlist_pins",
            "extract", "extract_nets", "spef_for", "stitch_spef", "annotation", "MIN_ANNOTATED"]
@@ -424,7 +424,7 @@ def annotation(spef_text: str, sta_log: str, netlists: dict[str, str]) -> dict:
     """How much of the netlist OpenSTA annotated from the SPEF: its ``*D_NET`` names less those
     OpenSTA reported as not found (``Warning: <file>, line N net X not found``), against the
     netlist's nets (``netlists``: path prefix -> gate netlist) with two or more instance pins;
-    raises :class:`~spikestack.flows.platform.FlowError` when less than ``MIN_ANNOTATED`` of them
+    raises :class:`~spikestack.flows.builtin.platform.FlowError` when less than ``MIN_ANNOTATED`` of them
     are annotated (the SPEF's names do not match the netlist)."""
     spef_nets = set(re.findall(r"^\*D_NET\s+(\S+)", spef_text, re.M))
     missing = set(re.findall(r"^Warning: .*? net (\S+) not found", sta_log, re.M))

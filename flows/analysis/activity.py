@@ -16,7 +16,7 @@ net still carries its RTL register name (``core_pe_array_pe_0_1_w_6_`` ←
 are matched on their alphanumeric tokens, so synthesis' ``.``/``[``/``]`` → ``_`` mangling does not
 matter). In this OpenSTA, ``-global`` overrides every pin's activity and ``-pins`` is broken, so
 the per-register rates feed a separate, register-resolved report (``sta::set_power_pin_activity``
-on each ``Q`` pin, without ``-global``): see :func:`spikestack.flows.sta3d.analyse`.
+on each ``Q`` pin, without ``-global``): see :func:`spikestack.flows.analysis.sta3d.analyse`.
 
 :func:`synaptic_ops` counts the workload's synaptic operations as the benchmarks do
 (``plan.work``/``stage_work``: the synaptic adds of the routed work, plus the ANDs of Q·Kᵀ and
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hw.layers import design_for
-from ..sim.tensors import random_case
-from ..tb.harness import build, simulate_full
+from ...hw.layers import design_for
+from ...sim.tensors import random_case
+from ...tb.harness import build, simulate_full
 __all__ = ["parse_vcd", "simulate_activity", "synaptic_ops", "register_activity", "activity_tcl", "name_key",
            "flops_of"]
 

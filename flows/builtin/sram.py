@@ -52,9 +52,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hw.lib.glb import SramShape
-from ..gen.macros import behavioural_verilog, blackbox_verilog, shapes_in, with_models
-from .formats.liberty import liberty_header
+from ...hw.lib.glb import SramShape
+from ...gen.macros import behavioural_verilog, blackbox_verilog, shapes_in, with_models
+from ..formats.liberty import liberty_header
 
 __all__ = ["SramModel", "MacroView", "MODEL", "macro_view", "lef_text", "liberty_text", "blackbox_verilog",
            "behavioural_verilog", "shapes_in", "with_models", "write_macro", "write_macros"]
@@ -239,7 +239,7 @@ def liberty_text(v: MacroView) -> str:
     idx = ", ".join(f"{c:g}" for c in _LOADS)
     delay = ", ".join(f"{v.access_ns + m.r_out_ns_per_pf * c:.4f}" for c in _LOADS)
     slew = ", ".join(f"{0.08 + 2.0 * m.r_out_ns_per_pf * c:.4f}" for c in _LOADS)
-    out = [f"/* SRAM macro {s.name}: analytical model of spikestack.flows.sram (not characterised).",
+    out = [f"/* SRAM macro {s.name}: analytical model of spikestack.flows.builtin.sram (not characterised).",
            f"   {s.depth} words x {s.width} bits, {s.write_ports} write / {s.read_ports} read ports, "
            f"access {v.access_ns:.3f} ns, {v.width_um:.1f} x {v.height_um:.1f} um. */",
            *liberty_header(f"{s.name}_lib", m.vdd),

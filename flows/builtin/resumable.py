@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .formats.def_ import net_blocks, net_pieces, net_terminals
+from ..formats.def_ import net_blocks, net_pieces, net_terminals
 
 __all__ = ["net_blocks", "tcl_net", "qrouter_order", "with_blocks", "first_pass", "ripup_script", "final_routes", "delays_script", "STATE"]
 

@@ -1,0 +1,1 @@
+"""Analyses of routed designs: parasitics (SPEF), 3D timing, switching activity, cell census."""

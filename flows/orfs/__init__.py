@@ -1,0 +1,1 @@
+"""The OpenROAD-flow-scripts export."""
