@@ -87,7 +87,9 @@ def methods_md(res: dict) -> list[str]:
         lines.append(f"| {label} | {_f(b.get(k), fmt, sc)} | {_f(i.get(k), fmt, sc)} | {_f(ri.get(k))} | "
                      f"{_f(c.get(k), fmt, sc)} | {_f(rc.get(k))} |")
     cells3 = sum(t["cells"] for t in res["3d"]["tiers"].values())
-    lines += [f"| standard cells (both tiers synthesised apart) | {res['2d']['cells']} | {cells3} | "
+    how = ("the 2D netlist partitioned, + bond-port buffers" if (res.get("same_cells") or {}).get("same")
+           else "both tiers synthesised apart")
+    lines += [f"| standard cells ({how}) | {res['2d']['cells']} | {cells3} | "
               f"{_f(cells3 / res['2d']['cells'])} | {cells3} | {_f(cells3 / res['2d']['cells'])} |",
               f"| F2F bonds | - | {i.get('bonds', '-')} | - | {c.get('bonds', '-')} | - |",
               f"| mean pin-to-bond distance (µm) | - | {_f(i.get('mean_pin_to_bond_um'), '.1f')} | - | "

@@ -270,8 +270,9 @@ def _differences(res: dict) -> list[str]:
                    f"logic tier ({area['tier_bottom']:.0f} µm²) are not balanced, and the 3D footprint, the larger "
                    "tier, is bounded by that imbalance; the paper's tiers are balanced.")
     if r.get("fmax") is not None and not (PAPER_RATIOS["fmax"][0] <= r["fmax"] <= PAPER_RATIOS["fmax"][1]):
-        out.append("- fmax: each design's own critical path decides (each die placed independently, the tiers "
-                   "synthesised apart); at 180 nm gate delays dominate and 3D's shorter wires matter less than "
+        out.append("- fmax: each design's own critical path decides (each die placed independently" + (
+                   ", the same cells partitioned" if (res.get("same_cells") or {}).get("same") else
+                   ", the tiers synthesised apart") + "); at 180 nm gate delays dominate and 3D's shorter wires matter less than "
                    "at 28 nm.")
     elif r.get("fmax") is not None:
         out.append("- fmax: within the paper's range here, but for a different reason: the critical path "
@@ -281,7 +282,8 @@ def _differences(res: dict) -> list[str]:
     if r.get("memory_latency") is not None and not (PAPER_RATIOS["memory_latency"][0] <= r["memory_latency"]
                                                       <= PAPER_RATIOS["memory_latency"][1]):
         kinds = {m2.get("start_kind"), m3.get("start_kind")}
-        extra = ("; both start at a GLB read-port register" if kinds == {"GLB read-port register"} else
+        extra = ("; 3D is timed between the same two registers as 2D" if m3.get("same_ends_as_2d") else
+                 "; both start at a GLB read-port register" if kinds == {"GLB read-port register"} else
                  f"; 2D starts at a {m2.get('start_kind')}, 3D at a {m3.get('start_kind')} (synthesis keeps a read "
                  "register on the memory tier when its reader is on the other tier)")
         into = ("into a hardened PE block (its input pin; the block's setup time from its liberty model "
@@ -299,9 +301,12 @@ def _differences(res: dict) -> list[str]:
         cells3 = sum(t["cells"] for t in res["3d"]["tiers"].values())
         out.append(f"- Power: 3D/2D internal (cell) power {_f(ratio(p3['internal'], p2['internal']))}, switching "
                    f"(wire + pin) power {_f(ratio(p3['switching'], p2['switching']))}, wirelength "
-                   f"{_f(r.get('wirelength'))}. The tiers are synthesised apart, so no logic is optimised across the "
+                   f"{_f(r.get('wirelength'))}. " + (
+                   f"The tiers hold the 2D design's cells ({cells3} in 3D, {cells2} in 2D: the bond ports' buffers), "
+                   if (res.get("same_cells") or {}).get("same") else
+                   "The tiers are synthesised apart, so no logic is optimised across the "
                    f"tier boundary ({'the same number of cells, ' + str(cells2) + ',' if cells2 == cells3 else f'{cells3} cells in 3D, {cells2} in 2D,'} "
-                   "in a different mix: more multiplexers and buffers), each tier has its own clock tree and the bonds add load; the wire capacitance 3D saves "
+                   "in a different mix: more multiplexers and buffers), ") + "each tier has its own clock tree and the bonds add load; the wire capacitance 3D saves "
                    "is a small share of the power at 180 nm, where cell internal power" + (
                        "" if res.get("sram_macros") else " and the flip-flop GLBs") + " dominate.")
     return out
