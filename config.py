@@ -98,6 +98,10 @@ class HwConfig:
                    (1 = one word per weight); see :class:`ElasticConfig`
     dispatch_window (MoE) tokens the dispatcher holds (1: one at a time, in order); more let a later
                    token's job go to an idle core while an earlier one's expert waits for its GLB group
+    attn_pipeline  (MHA) attention as a pipeline (docs/ntier.md): K and V projected first, then each
+                   token's Q rows stream from the projection cores to the attention stage and its
+                   attention rows stream to the output projection, no Q or attention GLB; needs
+                   hw.cores >= heads. Same bits either way.
     """
     rows: int = 8
     cols: int = 8
@@ -109,6 +113,7 @@ class HwConfig:
     weight_slices: int = 1
     fire: str = "drain"
     dispatch_window: int = 1
+    attn_pipeline: bool = False
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -120,6 +125,8 @@ class HwConfig:
         _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
         _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
         _int("hw.dispatch_window", self.dispatch_window, lo=1, hi=16)
+        if not isinstance(self.attn_pipeline, bool):
+            raise ConfigError(f"hw.attn_pipeline: expected true or false, got {self.attn_pipeline!r}")
         if self.fire not in FIRE_PLACES:
             raise ConfigError(f"hw.fire: expected one of {', '.join(FIRE_PLACES)}, got {self.fire!r}")
 
@@ -292,6 +299,11 @@ class LayerConfig:
             if self.d % self.heads:
                 raise ConfigError(f"heads: {self.heads} does not divide d={self.d}")
             _int("attn_shift", self.attn_shift, lo=0, hi=_MAX_WIDTH - 1)
+            if self.hw.attn_pipeline and self.hw.cores < self.heads:
+                raise ConfigError(f"hw.attn_pipeline: needs hw.cores >= heads (one head per attention core), "
+                                  f"got cores={self.hw.cores}, heads={self.heads}")
+        elif self.hw.attn_pipeline:
+            raise ConfigError(f"hw.attn_pipeline: only for kind 'mha', not {self.kind!r}")
         need = LIF_POPULATIONS[self.kind]
         for name in need:
             if name not in self.lif:
@@ -394,7 +406,8 @@ def dump_config(cfg: LayerConfig) -> str:
     hw = d.pop("hw")
     d.pop("attention")
     elastic = d.pop("elastic")
-    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1)):
+    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1),
+                       ("attn_pipeline", False)):
         if hw[k] == default:
             del hw[k]                     # the default: the text of every earlier configuration
     for k, v in d.items():
