@@ -113,6 +113,25 @@ class MhaPlan:
         bits = unpack_bits(words, self.width)[:, :cfg.d]
         return bits.reshape(cfg.n, cfg.t, cfg.d).transpose(1, 0, 2).copy()
 
+    def glb_probes(self, where=lambda block: block) -> tuple[str, ...]:
+        """GLB row accesses as probes of :func:`spikestack.tb.harness.simulate_full` (``label=term&..``
+        over internal signals; ``where(block)``: the block's instance path in the top). A write is a
+        cycle with a write enable; a read is a row a block takes: the dispatcher's token loads (rows 1..T
+        of ``loading``), a row of the attention cores (``running``: one Q, K and V row, or K and V with
+        ``attn_pipeline``). The GLBs' read enables are tied high, so these count rows used, not SRAM reads."""
+        disp = where("dispatcher")
+        load = f"{disp}.loading&{disp}.t"
+        glbs = ("activation", "k", "v") if self.cfg.hw.attn_pipeline else ("activation", "q", "k", "v", "attn")
+        out = [f"{g}_glb_wr={where(f'{g}_glb')}.wr0__en" for g in glbs]
+        if self.cfg.hw.attn_pipeline:
+            run = f"{where('attention_stage')}.running"
+            out += [f"activation_glb_rd={load}", f"k_glb_rd={run}", f"v_glb_rd={run}"]
+        else:
+            run = f"{where('attention_dispatcher')}.running"
+            out += [f"activation_glb_rd={load}&!{disp}.phase_o", f"attn_glb_rd={load}&{disp}.phase_o"]
+            out += [f"{g}_glb_rd={run}" for g in "qkv"]
+        return tuple(out)
+
     def dense_cycles(self) -> int:
         cfg = self.cfg
         rows = cfg.t * cfg.n

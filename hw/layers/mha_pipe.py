@@ -88,7 +88,9 @@ class AttentionStage(wiring.Component):
             m.d.sync += [qbuf.word_select(self.q.payload.t * tiles + self.q.payload.tile, P).eq(self.q.payload.spikes),
                          qcount.eq(qcount + 1), qn.eq(self.q.payload.n)]
         # the run: T rows to the cores, one a cycle
-        running, inflight, obuf_full = Signal(), Signal(), Signal()
+        running = Signal()
+        inflight = Signal()
+        obuf_full = Signal()
         rt = Signal(range(max(2, T)))
         run_n = Signal.like(qn)
         m.d.comb += [self.k_rd.addr.eq(rt), self.v_rd.addr.eq(rt), self.k_rd.en.eq(1), self.v_rd.en.eq(1)]
@@ -101,7 +103,8 @@ class AttentionStage(wiring.Component):
             with m.If(rt == T - 1):
                 m.d.sync += [running.eq(0), rt.eq(0), qcount.eq(0)]       # the Q buffer is free
         # stage 1: the GLBs' K and V rows arrive with the registered Q row
-        s_valid, s_zero, s_last, s_first = Signal(), Signal(), Signal(), Signal()
+        s_valid, s_zero = Signal(name="s_valid"), Signal(name="s_zero")
+        s_last, s_first = Signal(name="s_last"), Signal(name="s_first")
         s_t = Signal.like(rt)
         s_q = Signal(W)
         m.d.sync += [s_valid.eq(running), s_zero.eq(rt == 0), s_last.eq(running & (rt == T - 1)), s_t.eq(rt),
@@ -154,7 +157,10 @@ class PipeDispatcher(wiring.Component):
         job = Signal(p.job.job_store_layout)
         beats = BeatSender(T, len(cores), range(4))
         sending = beats.sending
-        pipe, running, loading, taking = Signal(), Signal(), Signal(), Signal()
+        pipe = Signal()
+        running = Signal()
+        loading = Signal()
+        taking = Signal()
         n = Signal(range(max(2, N)))
         t = Signal(range(T + 1))
         prev_t = Signal(range(T + 1))
