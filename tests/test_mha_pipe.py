@@ -39,8 +39,11 @@ CONFIGS = {
     "h2_saturating_idle_core": mha(4, 7, 10, 2, 2, dict(rows=2, cols=4, cores=3), q=(9, 1, "hard"),
                                    kv=(11, 2, "soft"), attn=(2, 1, "hard"), o=(10, 2, "soft"),
                                    v_bits=6, w_bits=6, b_bits=5),
+    # test_mha_rtl.py's layer_b_hw2_dense with the option (its build without it is shared)
     "h3_dense_4cores": mha(3, 5, 12, 3, 1, dict(rows=4, cols=4, cores=4, event_driven=False),
-                           q=(20, 0, "soft"), kv=(30, 1, "hard"), attn=(2, 0, "soft"), o=(25, 3, "hard")),
+                           q=(20, 0, "soft"), kv=(30, 1, "hard"), attn=(2, 0, "soft"), o=(25, 3, "hard")).replace(
+        lif={p: LifConfig(*x, p) for p, x in zip(POPS, ((20, 0, "soft"), (30, 1, "hard"), (16, 2, "soft"),
+                                                      (2, 0, "soft"), (25, 3, "hard")))}),
     "ssa_h2_t5_n7": mha(5, 7, 10, 2, 0, dict(rows=2, cols=4, cores=3), q=(9, 1, "soft"), o=(10, 2, "soft"),
                         att=AttentionConfig(mode="ssa", lfsr_bits=8, seed=123), v_bits=8, w_bits=6, b_bits=5),
 }
@@ -69,8 +72,8 @@ def test_pipeline_bit_exact(name):
 
 def test_pipeline_same_bits_as_2d_design():
     """The option changes where data waits, not the bits: the same outputs as the layer without it."""
-    cfg = CONFIGS["h3_t2_n5_3tiles"]
-    plain = cfg.replace(hw=HwConfig(rows=2, cols=2, cores=3))
+    cfg = CONFIGS["h3_dense_4cores"]
+    plain = cfg.replace(hw=HwConfig(rows=4, cols=4, cores=4, event_driven=False))
     runs = cases(cfg, 3)[:3]
     for (a, _), (b, _) in zip(simulate(build(cfg), runs), simulate(build(plain), runs)):
         assert np.array_equal(a, b)
@@ -115,7 +118,7 @@ def test_pipeline_stack_tiers_and_registered_streams():
     assert {"collector.q.valid", "attention_stage.rows.valid"} <= sources, sources
 
 
-@pytest.mark.parametrize("variant", ["3d4:pipeline", "3d4:pipeline:regs"])
+@pytest.mark.parametrize("variant", [pytest.param("3d4:pipeline", marks=pytest.mark.slow), "3d4:pipeline:regs"])
 def test_pipeline_stack_bit_exact(variant):
     """The stacked top, bonds as wires (the 2D top's cycles) or registered (more cycles)."""
     cfg = CONFIGS["h3_t2_n5_3tiles"]

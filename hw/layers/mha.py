@@ -398,8 +398,11 @@ def mha_design(cfg: LayerConfig) -> Design:
         _attention_wiring(d, plan)
         d.wire_all([("sequencer.attn_start", "attention_dispatcher.start"),
                     ("attention_dispatcher.done", "sequencer.attn_done"), ("dispatcher.attn_rd", "attn_glb.rd0")])
-    d.wire_all([("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o"),
-                ("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete"),
+    if pipe:
+        d.wire("sequencer.qkv_start", "dispatcher.start")
+    else:
+        d.wire_all([("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o")])
+    d.wire_all([("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete"),
                 ("dispatcher.act_rd", "activation_glb.rd0")])
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"proj_core_{c}.job")
