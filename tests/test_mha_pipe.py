@@ -127,3 +127,14 @@ def test_pipeline_stack_bit_exact(variant):
     for (s, w), (o, c), (_, c2) in zip(runs, simulate(build(cfg, variant), runs), flat):
         assert compare(run_golden(cfg, s, w), o) is None
         assert c == c2 if not variant.endswith(":regs") else c > c2
+
+
+@pytest.mark.slow
+def test_pipeline_stack_formal_equivalence():
+    """The 4-tier ``pipeline`` stack of a tiny layer with the option, formally equal to its 2D top."""
+    from spikestack.gen.equiv import check_equivalence
+    from test_tiers import TINY
+    cfg = TINY["mha"].replace(hw=HwConfig(rows=1, cols=2, cores=2, attn_pipeline=True))
+    res = check_equivalence(cfg, "pipeline", tiers=4)
+    assert res["equivalent"], res["log"]
+    assert res["equiv_cells"] > 1000 and res["unproven"] == 0

@@ -396,14 +396,13 @@ def mha_design(cfg: LayerConfig) -> Design:
         for c in range(plan.attn_cores):
             d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
         _attention_wiring(d, plan)
-        d.wire_all([("sequencer.attn_start", "attention_dispatcher.start"),
-                    ("attention_dispatcher.done", "sequencer.attn_done"), ("dispatcher.attn_rd", "attn_glb.rd0")])
-    if pipe:
-        d.wire("sequencer.qkv_start", "dispatcher.start")
-    else:
-        d.wire_all([("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o")])
-    d.wire_all([("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete"),
-                ("dispatcher.act_rd", "activation_glb.rd0")])
+    starts = ([("sequencer.qkv_start", "dispatcher.start")] if pipe else
+              [("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o")])
+    collect = [("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete")]
+    attn = [] if pipe else [("sequencer.attn_start", "attention_dispatcher.start"),
+                            ("attention_dispatcher.done", "sequencer.attn_done")]
+    d.wire_all(starts + collect + attn + [("dispatcher.act_rd", "activation_glb.rd0")]
+               + ([] if pipe else [("dispatcher.attn_rd", "attn_glb.rd0")]))
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"proj_core_{c}.job")
         d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
