@@ -129,6 +129,17 @@ def test_pipeline_stack_bit_exact(variant):
         assert c == c2 if not variant.endswith(":regs") else c > c2
 
 
+def test_pipeline_lint_clean(tmp_path, root):
+    """Verilator -Wall clean (tb/lint.vlt's waivers), like every other generated top."""
+    from spikestack.config import load_config
+    from spikestack.gen.generate import write_design
+    from spikestack.tb.lint import lint
+    cfg = load_config(root / "configs" / "mha_ppa_small.toml")
+    cfg = cfg.replace(hw=HwConfig(**{**vars(cfg.hw), "attn_pipeline": True}))
+    v = [f for f in write_design(cfg, tmp_path) if f.suffix == ".v"][0]
+    assert lint(v, v.stem) == []
+
+
 @pytest.mark.slow
 def test_pipeline_stack_formal_equivalence():
     """The 4-tier ``pipeline`` stack of a tiny layer with the option, formally equal to its 2D top."""

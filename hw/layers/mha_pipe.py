@@ -55,8 +55,8 @@ class AttentionStage(wiring.Component):
     cores' K and V slices are wired from the GLBs' read data; ``q_<c>`` is head c's Q slice), collect
     the cores' spikes (``spikes_<c>``, ``out_valid_<c>``, 2 cycles after their row) and send the
     token's T attention rows on ``rows``. Two Q slots (one filling while the other runs) and two
-    output slots (one sending while the next run writes the other). Rows go to the cores only after ``go`` (K and V written), until
-    ``clear`` (a new run)."""
+    output slots (one sending while the next run writes the other). Rows go to the cores only
+    after ``go`` (K and V written), until ``clear`` (a new run)."""
 
     def __init__(self, plan, head_bits: int = 0):
         self.plan, self.head_bits = plan, head_bits
@@ -177,7 +177,9 @@ class AttentionStage(wiring.Component):
 class PipeDispatcher(wiring.Component):
     """Projection jobs: ``start`` -> per token, jobs k, v from the activation GLB; then per token
     in order, job q (activation GLB) and, when the token's attention rows arrive on ``rows``, job o
-    (first): the rows go on to the lowest idle core as its beats, without a copy. The q jobs do not wait for the K and V results (the attention stage does). Jobs go to the lowest idle core as T beats.
+    (first): the rows go on to the lowest idle core as its beats, without a copy. The q jobs do
+    not wait for the K and V results (the attention stage does). Jobs go to the lowest idle core
+    as T beats.
 
     ``credit``: tokens between their q job and their o job, at most (``1..cores + 3``: two in the
     attention stage's output slots, two in its Q slots, the others' Q words waiting in at most
@@ -378,12 +380,14 @@ def pipe_wiring(d, plan, head_bits: int):
         d.wire_all([(f"attention_stage.{x}_rd.{leaf}", f"{x}_glb.rd0.{leaf}") for leaf in ("addr", "en")])
     for c in range(cfg.heads):
         core = f"attention_core_{c}"
-        d.wire_all([(f"attention_stage.core_{c}.{leaf}", f"{core}.inp.{leaf}") for leaf in attention_ctl_members(head_bits)])
+        d.wire_all([(f"attention_stage.core_{c}.{leaf}", f"{core}.inp.{leaf}")
+                    for leaf in attention_ctl_members(head_bits)])
         d.wire(f"attention_stage.q_{c}", f"{core}.inp.q")
         d.wire(f"{core}.out.valid", f"attention_stage.out_valid_{c}")
         d.wire(f"{core}.out.spikes", f"attention_stage.spikes_{c}")
         for x in "kv":
             d.wire_all([(f"{x}_glb.rd0.data[{mm * W + c * hd}:{mm * W + (c + 1) * hd}]",
                          f"{core}.inp.{x}[{mm * hd}:{(mm + 1) * hd}]") for mm in range(N)])
-    d.wire_all([("sequencer.qkv_start", "collector.start"), ("collector.q", "attention_stage.q"), ("attention_stage.rows", "dispatcher.rows"),
+    d.wire_all([("sequencer.qkv_start", "collector.start"), ("collector.q", "attention_stage.q"),
+                ("attention_stage.rows", "dispatcher.rows"),
                 ("sequencer.qkv_start", "attention_stage.clear"), ("sequencer.kv_done", "attention_stage.go")])
