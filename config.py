@@ -98,6 +98,8 @@ class HwConfig:
                    (1 = one word per weight); see :class:`ElasticConfig`
     dispatch_window (MoE) tokens the dispatcher holds (1: one at a time, in order); more let a later
                    token's job go to an idle core while an earlier one's expert waits for its GLB group
+    attn_pipeline  (MHA) Q -> attention -> output projection as streams, no Q or attention GLB
+                   (hw/layers/mha_pipe.py, docs/ntier.md); needs cores >= heads. Same bits.
     """
     rows: int = 8
     cols: int = 8
@@ -109,14 +111,16 @@ class HwConfig:
     weight_slices: int = 1
     fire: str = "drain"
     dispatch_window: int = 1
+    attn_pipeline: bool = False
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
         _int("hw.cols", self.cols, lo=1, hi=64)
         _int("hw.cores", self.cores, lo=1, hi=64)
         _int("hw.glb_share", self.glb_share, lo=1, hi=64)
-        if not isinstance(self.event_driven, bool):
-            raise ConfigError(f"hw.event_driven: expected true or false, got {self.event_driven!r}")
+        for k in ("event_driven", "attn_pipeline"):
+            if not isinstance(getattr(self, k), bool):
+                raise ConfigError(f"hw.{k}: expected true or false, got {getattr(self, k)!r}")
         _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
         _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
         _int("hw.dispatch_window", self.dispatch_window, lo=1, hi=16)
@@ -292,6 +296,10 @@ class LayerConfig:
             if self.d % self.heads:
                 raise ConfigError(f"heads: {self.heads} does not divide d={self.d}")
             _int("attn_shift", self.attn_shift, lo=0, hi=_MAX_WIDTH - 1)
+            if self.hw.attn_pipeline and self.hw.cores < self.heads:
+                raise ConfigError(f"hw.attn_pipeline: needs hw.cores >= heads, got {self.hw.cores} < {self.heads}")
+        elif self.hw.attn_pipeline:
+            raise ConfigError(f"hw.attn_pipeline: only for kind 'mha', not {self.kind!r}")
         need = LIF_POPULATIONS[self.kind]
         for name in need:
             if name not in self.lif:
@@ -394,7 +402,7 @@ def dump_config(cfg: LayerConfig) -> str:
     hw = d.pop("hw")
     d.pop("attention")
     elastic = d.pop("elastic")
-    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1)):
+    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1), ("attn_pipeline", False)):
         if hw[k] == default:
             del hw[k]                     # the default: the text of every earlier configuration
     for k, v in d.items():

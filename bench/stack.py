@@ -4,7 +4,10 @@ bonds, and bonds per interface of the default configurations.
 Cycles: the reduced MoE (3 tiers, ``memory-on-logic``) and MHA (4 tiers, ``pipeline``) of
 ``configs/*_ppa_small.toml``, seeds 0-2 at spike rate 0.2, every run checked bit-exact against the
 golden model; the stack without registers has the 2D top's cycles (tests/test_stack.py). Bonds:
-per interface and per protocol of the default MoE and MHA (elaboration only).
+per interface and per protocol of the default MoE and MHA (elaboration only). Attention pipeline
+(:func:`attention_pipeline`): the default MHA with and without ``[hw] attn_pipeline``, 2D and
+4-tier ``pipeline`` (bonds as wires, registered), seed 0 at rate 0.2: cycles and GLB accesses
+counted in the simulation (``MhaPlan.glb_probes``), each run bit-exact.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from ..hw.layers import design_for
 from ..hw.layers.stack import nets, registered_streams
 from ..sim.layers import run_golden
 from ..sim.tensors import random_case
-from ..tb.harness import build, compare, simulate
+from ..config import HwConfig
+from ..tb.harness import build, compare, simulate, simulate_full
 from . import markdown_table
 
 __all__ = ["run"]
@@ -63,5 +67,39 @@ def run(out_dir: Path) -> str:
     text += "\n\n" + markdown_table(["configuration", "tiers", "partition", "bond bits per interface, tier_0/1 up",
                                      "memory-port bits", "stream bits", "plain-signal bits",
                                      "registrable stream bits"], brow)
+    text += "\n\n" + attention_pipeline()
     (Path(out_dir) / "stack.md").write_text(text + "\n")
     return text
+
+
+def attention_pipeline(path=ROOT / "configs" / "mha_default.toml", seed: int = 0,
+                       variants=("2d", "3d4:pipeline:regs")) -> str:
+    """The default MHA with and without ``attn_pipeline``: cycles and GLB accesses (writes: cycles
+    with a write enable; reads: rows a block takes), 2D and 4-tier ``pipeline`` (registered bonds;
+    with the bonds as wires a stack has the 2D top's cycles, tests/test_stack.py)."""
+    base = load_config(path)
+    rows = []
+    for pipe in (False, True):
+        cfg = base.replace(hw=HwConfig(**{**vars(base.hw), "attn_pipeline": pipe}))
+        d = design_for(cfg)
+        a = stack_assignment(d, 4, "pipeline")
+        case = [random_case(cfg, seed=seed, rate=0.2)]
+        for variant in variants:
+            where = (lambda b: b) if variant == "2d" else (lambda b, a=a: f"tier_{a[b]}.{b}")
+            (r,) = simulate_full(build(cfg, variant, probes=d.plan.glb_probes(where)), case)
+            err = compare(run_golden(cfg, *case[0]), r["spikes"])
+            if err:
+                raise AssertionError(f"stack bench: {variant} attn_pipeline={pipe}: {err}")
+            pr = r["probes"]
+            wr = sum(v for k, v in pr.items() if k.endswith("_wr"))
+            rd = sum(v for k, v in pr.items() if k.endswith("_rd"))
+            qa = sum(pr.get(f"{g}_glb_{x}", 0) for g in ("q", "attn") for x in ("rd", "wr"))
+            ns = nets(d, a, 4)
+            reg = sum(x.width for g in registered_streams(ns).values() for x in g.values())
+            rows.append(["on" if pipe else "off", variant, r["cycles"], r["counters"]["cycles_qkv"],
+                         r["cycles"] - r["counters"]["cycles_qkv"], wr, rd, wr + rd, qa, pr["activation_glb_rd"],
+                         " / ".join(str(sum(x.width for x in ns if any(i == k for i, _ in x.crossings())))
+                                    for k in range(3)), reg])
+    return markdown_table(["attn_pipeline", "top", "cycles", "phase 1 (q,k,v / k,v)", "after phase 1",
+                           "GLB writes", "GLB reads", "GLB accesses", "of q_glb + attn_glb", "activation reads",
+                           "bond bits t0/1 / t1/2 / t2/3", "registrable stream bits"], rows)

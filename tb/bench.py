@@ -31,6 +31,30 @@ async def _write(dut, clk, port: str, words: list[int]):
     en.value = 0
 
 
+def _probe_terms(dut, spec: str):
+    """``label=term&term..``: a term is ``[!]inst.inst.signal`` (true when nonzero, or zero with ``!``)."""
+    label, expr = spec.split("=", 1)
+    terms = []
+    for term in expr.split("&"):
+        neg = term.startswith("!")
+        handle = dut
+        for part in term.lstrip("!").split("."):
+            handle = getattr(handle, part)
+        terms.append((neg, handle))
+    return label, terms
+
+
+async def _count(clk, done, probes, counts: dict):
+    """Count, per probe, the clock cycles (sampled between edges) in which all its terms hold, until ``done``."""
+    while True:
+        await FallingEdge(clk)
+        for label, terms in probes:
+            if all((uint(h) == 0) == neg for neg, h in terms):
+                counts[label] += 1
+        if uint(done):
+            return
+
+
 async def _read(dut, clk, port: str, depth: int) -> list[int]:
     addr, data = getattr(dut, f"{port}__addr"), getattr(dut, f"{port}__data")
     out = []
@@ -64,6 +88,8 @@ async def run_layer(dut):
     keep = bool(job["keep_loaded"]) if "keep_loaded" in job.files else False
     design_written = plan.readout.replace("_host_r", "_host_w")
     loaded: dict[str, list[int]] = {}
+    # probes (GLB accesses, tb.harness.simulate_full): cycles in which a condition on internal signals holds
+    probes = [_probe_terms(dut, str(x)) for x in job["probes"]] if "probes" in job.files else []
     for c in range(n_cases):
         spikes = job[f"c{c}_spikes"]
         tensors = {k.split("_", 1)[1]: job[k] for k in job.files if k.startswith(f"c{c}_") and k != f"c{c}_spikes"}
@@ -78,9 +104,16 @@ async def run_layer(dut):
         await RisingEdge(clk)
         dut.start.value = 0
         t0 = time.perf_counter()
+        counts = {label: 0 for label, _ in probes}
+        counter = cocotb.start_soon(_count(clk, dut.done, probes, counts)) if probes else None
         await with_timeout(RisingEdge(dut.done), 10 * (plan.dense_cycles() + 1000) * 10, "ns")
         wall = time.perf_counter() - t0
-        await FallingEdge(clk)
+        if counter is not None:
+            await counter                 # it returns at the falling edge after done
+            for label, v in counts.items():
+                results[f"c{c}_probe_{label}"] = np.int64(v)
+        else:
+            await FallingEdge(clk)
         cycles = uint(dut.cycles)
         for name in plan.counters:
             results[f"c{c}_counter_{name}"] = np.int64(uint(getattr(dut, name)))

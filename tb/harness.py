@@ -82,9 +82,10 @@ class Build:
     build_dir: Path
     build_seconds: float
     simulator: str = "verilator"
+    probes: tuple[str, ...] = ()          # counted by simulate_full (built in by build(probes=...))
 
 
-def _ports_only(bdir: Path, top: str) -> Path:
+def _ports_only(bdir: Path, top: str, probes=()) -> Path:
     """A Verilator control file that makes only the top module's signals visible to VPI.
 
     cocotb's runner passes ``--public-flat-rw``, which keeps every signal of the design public,
@@ -93,8 +94,18 @@ def _ports_only(bdir: Path, top: str) -> Path:
     only drive and read the top's ports. Traced builds (``trace=True``, for switching
     activity) keep the runner's flag, so their VCDs hold every signal as before."""
     vlt = bdir / "ports.vlt"
-    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+    extra = "".join(f'public_flat_rw -module "*" -var "{v}"\n' for v in _probe_vars(probes))
+    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n' + extra)
     return vlt
+
+
+def _probe_vars(probes) -> list[str]:
+    """The signal names (last path element) that the probes of :func:`simulate_full` read."""
+    out = set()
+    for spec in probes:
+        for term in spec.split("=", 1)[1].split("&"):
+            out.add(term.lstrip("!").split(".")[-1])
+    return sorted(out)
 
 
 _RUNTIME = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
@@ -177,17 +188,18 @@ def _check_simulator(simulator: str) -> None:
 
 
 def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None, top: str | None = None,
-          trace: bool = False, simulator: str = "verilator") -> Build:
+          trace: bool = False, simulator: str = "verilator", probes: tuple[str, ...] = ()) -> Build:
     """Build (or reuse) the simulation model of a configuration's top on ``simulator``
     (``"verilator"`` or ``"icarus"``); ``trace``: with VCD tracing (Verilator ``--trace``; the
-    simulation writes ``dump.vcd`` when run with ``waves=True``)."""
+    simulation writes ``dump.vcd`` when run with ``waves=True``); ``probes`` (Verilator): the
+    internal signals :func:`simulate_full`'s probes read are kept visible (see there)."""
     _check_simulator(simulator)
     if verilog_text is None:
         top, verilog_text = generate_verilog(cfg, variant)
     # the build links cocotb's VPI library by its path in this environment (an rpath): a build
     # made from another venv fails to load (exit 127) once that venv is gone, so key it too
     from cocotb_tools.config import libs_dir
-    flavour = "\0trace" if trace else "\0ports"
+    flavour = "\0trace" if trace else "\0ports" + "".join("\0" + v for v in _probe_vars(probes))
     if simulator != "verilator":
         flavour = "\0" + simulator
     elif cxx_opt():
@@ -217,7 +229,7 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
                 # random values when the run passes +verilator+rand+reset+2 (random_init)
                 args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "unique", "-O3"]
                 if not trace:
-                    sources.append(_ports_only(bdir, top))
+                    sources.append(_ports_only(bdir, top, probes))
                     args.append("--no-public-flat-rw")
 
                 def make():
@@ -226,7 +238,7 @@ def build(cfg: LayerConfig, variant: str = "2d", verilog_text: str | None = None
                 _with_runtime(bdir / "sim", trace, make, pch=len(verilog_text) > 2_500_000)
             done.write_text(str(time.time() - t0))
         fcntl.flock(lock, fcntl.LOCK_UN)
-    return Build(cfg, top, vfile, bdir, float(done.read_text()), simulator)
+    return Build(cfg, top, vfile, bdir, float(done.read_text()), simulator, tuple(probes))
 
 
 def simulate(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path | None = None,
@@ -247,9 +259,13 @@ def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path 
     this seed (a positive int) instead of zero. ``precisions``: per case ``full`` or ``draft``
     (a MoE with ``[elastic]``; ``None``: the configuration's). ``keep_loaded``: a buffer is loaded
     only when its contents change from the previous case (weights once for a run of cases; the
-    buffer the design writes itself is always loaded)."""
+    buffer the design writes itself is always loaded). A build with ``probes`` (``label=term&term``,
+    a term ``[!]instance.signal``: nonzero, or zero with ``!``) also gives per case ``probes``:
+    label -> clock cycles from start to done in which all its terms held."""
     job = {"config": np.array(dump_config(b.cfg)), "cases": np.int64(len(cases)),
            "reset_cycles": np.int64(reset_cycles), "keep_loaded": np.int64(keep_loaded)}
+    if b.probes:
+        job["probes"] = np.array(list(b.probes))
     if precisions is not None:
         if len(precisions) != len(cases):
             raise ValueError(f"precisions: {len(precisions)} for {len(cases)} cases")
@@ -264,7 +280,9 @@ def simulate_full(b: Build, cases: list[tuple[np.ndarray, dict]], workdir: Path 
         pre = f"c{i}_counter_"
         out.append({"spikes": res[f"c{i}_spikes"], "cycles": int(res[f"c{i}_cycles"]),
                     "wall_s": float(res[f"c{i}_wall"]),
-                    "counters": {k[len(pre):]: int(v) for k, v in res.items() if k.startswith(pre)}})
+                    "counters": {k[len(pre):]: int(v) for k, v in res.items() if k.startswith(pre)},
+                    "probes": {k[len(f"c{i}_probe_"):]: int(v) for k, v in res.items()
+                               if k.startswith(f"c{i}_probe_")}})
     return out
 
 

@@ -39,6 +39,7 @@ from ..lib.glb import GLB, GlbParams
 from ..lib.pack import pack_biases, pack_bits, pack_lanes, unpack_bits
 from ..lib.shapes import bias_packing, ceil_div
 from .graph import Design, layer_design
+from .mha_pipe import PipeCollector, PipeDispatcher, PipeSequencer, pipe_wiring
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
 
@@ -111,6 +112,25 @@ class MhaPlan:
         cfg = self.cfg
         bits = unpack_bits(words, self.width)[:, :cfg.d]
         return bits.reshape(cfg.n, cfg.t, cfg.d).transpose(1, 0, 2).copy()
+
+    def glb_probes(self, where=lambda block: block) -> tuple[str, ...]:
+        """GLB row accesses as probes of :func:`spikestack.tb.harness.simulate_full` (``label=term&..``
+        over internal signals; ``where(block)``: the block's instance path in the top). A write is a
+        cycle with a write enable; a read is a row a block takes: the dispatcher's token loads (rows 1..T
+        of ``loading``), a row of the attention cores (``running``: one Q, K and V row, or K and V with
+        ``attn_pipeline``). The GLBs' read enables are tied high, so these count rows used, not SRAM reads."""
+        disp = where("dispatcher")
+        load = f"{disp}.loading&{disp}.t"
+        glbs = ("activation", "k", "v") if self.cfg.hw.attn_pipeline else ("activation", "q", "k", "v", "attn")
+        out = [f"{g}_glb_wr={where(f'{g}_glb')}.wr0__en" for g in glbs]
+        if self.cfg.hw.attn_pipeline:
+            run = f"{where('attention_stage')}.running"
+            out += [f"activation_glb_rd={load}", f"k_glb_rd={run}", f"v_glb_rd={run}"]
+        else:
+            run = f"{where('attention_dispatcher')}.running"
+            out += [f"activation_glb_rd={load}&!{disp}.phase_o", f"attn_glb_rd={load}&{disp}.phase_o"]
+            out += [f"{g}_glb_rd={run}" for g in "qkv"]
+        return tuple(out)
 
     def dense_cycles(self) -> int:
         cfg = self.cfg
@@ -347,29 +367,42 @@ def _attention_wiring(d: Design, plan: MhaPlan):
 
 
 def mha_design(cfg: LayerConfig) -> Design:
-    """The graph of the MHA layer (see module docstring)."""
+    """The graph of the MHA layer (see module docstring; ``hw.attn_pipeline``: :mod:`.mha_pipe`)."""
     d, plan = layer_design(cfg, "mha", MhaPlan)
-    for name, params in (("activation_glb", plan.activation), ("weight_glb", plan.weights),
-                         ("q_glb", plan.q), ("k_glb", plan.kv), ("v_glb", plan.kv),
-                         ("attn_glb", plan.attn)):
+    pipe = cfg.hw.attn_pipeline
+    glbs = (("activation_glb", plan.activation), ("weight_glb", plan.weights), ("k_glb", plan.kv), ("v_glb", plan.kv))
+    if not pipe:
+        glbs = glbs[:2] + (("q_glb", plan.q),) + glbs[2:] + (("attn_glb", plan.attn),)
+    for name, params in glbs:
         d.add(name, lambda params=params: GLB(params), role="memory")
-    d.add("sequencer", MhaSequencer, role="control")
-    d.add("dispatcher", lambda: MhaDispatcher(plan), role="control")
-    d.add("collector", lambda: Collector(plan), role="control")
+    if pipe:
+        d.add("sequencer", PipeSequencer, role="control")
+        d.add("dispatcher", lambda: PipeDispatcher(plan), role="control")
+        d.add("collector", lambda: PipeCollector(plan), role="control")
+    else:
+        d.add("sequencer", MhaSequencer, role="control")
+        d.add("dispatcher", lambda: MhaDispatcher(plan), role="control")
+        d.add("collector", lambda: Collector(plan), role="control")
     for c in range(plan.cores):
         d.add(f"proj_core_{c}", lambda: JobCore(plan.job), role="logic", group="proj_core")
     d.add("busy_counters", lambda: BusyCounters(plan.cores), role="control")
-    d.add("attention_dispatcher", lambda: AttentionDispatcher(
-        t=cfg.t, n=cfg.n, heads=cfg.heads, cores=plan.attn_cores,
-        q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width,
-        head_bits=head_bits(cfg)), role="control")
-    for c in range(plan.attn_cores):
-        d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
-    _attention_wiring(d, plan)
-    d.wire_all([("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o"),
-                ("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete"),
-                ("sequencer.attn_start", "attention_dispatcher.start"), ("attention_dispatcher.done", "sequencer.attn_done"),
-                ("dispatcher.act_rd", "activation_glb.rd0"), ("dispatcher.attn_rd", "attn_glb.rd0")])
+    if pipe:
+        pipe_wiring(d, plan, head_bits(cfg))
+    else:
+        d.add("attention_dispatcher", lambda: AttentionDispatcher(
+            t=cfg.t, n=cfg.n, heads=cfg.heads, cores=plan.attn_cores,
+            q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width,
+            head_bits=head_bits(cfg)), role="control")
+        for c in range(plan.attn_cores):
+            d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
+        _attention_wiring(d, plan)
+    starts = ([("sequencer.qkv_start", "dispatcher.start")] if pipe else
+              [("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o")])
+    collect = [("sequencer.collect_clear", "collector.clear"), ("collector.complete", "sequencer.collect_complete")]
+    attn = [] if pipe else [("sequencer.attn_start", "attention_dispatcher.start"),
+                            ("attention_dispatcher.done", "sequencer.attn_done")]
+    d.wire_all(starts + collect + attn + [("dispatcher.act_rd", "activation_glb.rd0")]
+               + ([] if pipe else [("dispatcher.attn_rd", "attn_glb.rd0")]))
     for c in range(plan.cores):
         d.wire(f"dispatcher.jobs_{c}", f"proj_core_{c}.job")
         d.wire(f"proj_core_{c}.w_rd", f"weight_glb.rd{c}")
@@ -377,7 +410,8 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.wire(f"proj_core_{c}.busy", f"busy_counters.busy_{c}")
         d.export(f"proj_core_{c}_busy_cycles", f"busy_counters.count_{c}")
     d.wire("sequencer.qkv_start", "busy_counters.clear")
-    d.wire_all([(f"collector.{x}_wr", f"{x}_glb.wr0") for x in "qkv"] + [("collector.out_wr", "activation_glb.wr0")])
+    d.wire_all([(f"collector.{x}_wr", f"{x}_glb.wr0") for x in ("kv" if pipe else "qkv")]
+               + [("collector.out_wr", "activation_glb.wr0")])
     d.export_ports("sequencer", ("start", "busy", "done", "cycles", "cycles_qkv", "cycles_attn"))
     d.export_host(("activation_glb", "weight_glb"), read=("activation_glb",))
     return d
