@@ -33,7 +33,8 @@ from . import markdown_table, simulate_checked
 __all__ = ["run", "POINTS", "SKEWS", "SCHEDULES"]
 
 SKEWS = (0, 16, 64)
-SCHEDULES = {"pairs": {}, "pairs, window 4": {"dispatch_window": 4}, "shared": {"shared": True}}
+SCHEDULES = {"pairs": {"glb_share": 2}, "pairs, window 4": {"glb_share": 2, "dispatch_window": 4},
+             "shared": {"shared": True}}
 # (axis, layer changes, hw changes, schedules)
 POINTS = ([("experts", {"experts": e}, {}, tuple(SCHEDULES) if e in (4, 16) else ("pairs", "shared"))
            for e in (4, 8, 16, 32, 64)]
@@ -124,12 +125,13 @@ def cells(schedules=tuple(SCHEDULES)) -> str:
                            "weight GLBs"], rows)
 
 
-def run(out_dir: Path) -> str:
+def run(out_dir: Path, points=POINTS, census: bool = True) -> str:
+    """The study over ``points`` (:data:`POINTS`: all of it); ``census``: the cells table too."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = default_config("moe")
     records, rows = [], []
-    todo = [(axis, sched, point_config(layer, hw, sched)) for axis, layer, hw, schedules in POINTS for sched in schedules]
+    todo = [(axis, sched, point_config(layer, hw, sched)) for axis, layer, hw, schedules in points for sched in schedules]
     with ThreadPoolExecutor(2) as pool:             # two builds at a time (each a Verilator build + run)
         measured = pool.map(lambda x: measure(x[2]), todo)
         for (axis, sched, cfg), ms in zip(todo, measured):
@@ -154,8 +156,32 @@ def run(out_dir: Path) -> str:
             f"seed 0, spike rate 0.2), one axis changed a point; skew: router weights of expert 0 raised by "
             f"that much. Plot: `{out_dir / 'scaling.png'}`.\n\n" + table)
     try:
-        text += "\n\nCost (census of the dispatcher alone; the rest of the top differs only in the weight GLBs' read ports):\n\n" + cells()
+        if census:
+            text += ("\n\nCost (census of the dispatcher alone; the rest of the top differs only in the weight "
+                     "GLBs' read ports):\n\n" + cells())
     except Exception as err:                   # the PD tools are optional for this bench
         text += f"\n\nCells: census not run ({err})."
     (out_dir / "scaling.md").write_text(text + "\n")
     return text
+
+
+def main(argv=None) -> int:
+    """``python -m spikestack.bench.scaling --experts 4,16 --schedules shared --out DIR``: a subset of
+    the experts sweep (the default's tokens), without the census; prints the table."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m spikestack.bench.scaling", description=main.__doc__)
+    ap.add_argument("--experts", default="4,8,16,32,64", help="comma-separated expert counts")
+    ap.add_argument("--schedules", default="shared", help=f"comma-separated, of: {'; '.join(SCHEDULES)}")
+    ap.add_argument("--out", default="out/bench/scaling_subset", help="output directory")
+    a = ap.parse_args(argv)
+    scheds = tuple(x.strip() for x in a.schedules.split(",") if x.strip())
+    bad = [x for x in scheds if x not in SCHEDULES]
+    if bad:
+        ap.error(f"--schedules: unknown {bad[0]!r}")
+    points = [("experts", {"experts": int(e)}, {}, scheds) for e in a.experts.split(",")]
+    print(run(Path(a.out), points, census=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
