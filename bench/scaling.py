@@ -167,10 +167,13 @@ def run(out_dir: Path, points=POINTS, census: bool = True) -> str:
 
 def main(argv=None) -> int:
     """``python -m spikestack.bench.scaling --experts 4,16 --schedules shared --out DIR``: a subset of
-    the experts sweep (the default's tokens), without the census; prints the table."""
+    the study (the default's tokens; ``--cores`` and ``--top-k`` at 16 experts, as in :data:`POINTS`),
+    without the census; prints the table."""
     import argparse
     ap = argparse.ArgumentParser(prog="python -m spikestack.bench.scaling", description=main.__doc__)
-    ap.add_argument("--experts", default="4,8,16,32,64", help="comma-separated expert counts")
+    ap.add_argument("--experts", default="4,8,16,32,64", help="comma-separated expert counts ('' for none)")
+    ap.add_argument("--cores", default="", help="comma-separated core counts, at 16 experts")
+    ap.add_argument("--top-k", default="", help="comma-separated top-k, at 16 experts")
     ap.add_argument("--schedules", default="shared", help=f"comma-separated, of: {'; '.join(SCHEDULES)}")
     ap.add_argument("--out", default="out/bench/scaling_subset", help="output directory")
     a = ap.parse_args(argv)
@@ -178,7 +181,10 @@ def main(argv=None) -> int:
     bad = [x for x in scheds if x not in SCHEDULES]
     if bad:
         ap.error(f"--schedules: unknown {bad[0]!r}")
-    points = [("experts", {"experts": int(e)}, {}, scheds) for e in a.experts.split(",")]
+    ints = lambda text: [int(x) for x in text.split(",") if x.strip()]
+    points = ([("experts", {"experts": e}, {}, scheds) for e in ints(a.experts)]
+              + [("cores", {"experts": 16}, {"cores": c}, scheds) for c in ints(a.cores)]
+              + [("top-k", {"experts": 16, "top_k": k}, {}, scheds) for k in ints(a.top_k)])
     print(run(Path(a.out), points, census=False))
     return 0
 
