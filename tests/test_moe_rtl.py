@@ -28,7 +28,7 @@ CONFIGS = {
     "odd_top2_e3": moe(2, 5, 7, 11, 3, 2, HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
     "top1_e8_soft_noleak": moe(3, 6, 9, 5, 8, 1, HwConfig(rows=2, cols=2, cores=4, glb_share=2),
                                hidden=(20, 0, "soft"), out=(15, 1, "soft")),
-    "top3_e5_saturating": moe(4, 5, 6, 7, 5, 3, HwConfig(rows=1, cols=4, cores=3, glb_share=1),
+    "top3_e5_saturating": moe(4, 5, 6, 7, 5, 3, HwConfig(rows=1, cols=4, cores=3, glb_share=1, router_events=1),
                               hidden=(9, 1, "hard"), out=(12, 2, "soft"), v_bits=6, w_bits=6, b_bits=5),
     "layer_a_hw1": moe(**LAYER_A, hw=HwConfig(rows=2, cols=3, cores=2, glb_share=2)),
     "layer_a_hw2_dense": moe(**LAYER_A, hw=HwConfig(rows=3, cols=5, cores=5, glb_share=1, event_driven=False)),
@@ -57,6 +57,9 @@ CONFIGS = {
     # top slice of a 1x2 array of 2-slice weights (3 words a bias)
     "narrow_w3_b4_1x1": moe(2, 5, 7, 3, 3, 2, HwConfig(rows=1, cols=1, cores=1), hidden=(3, 1, "soft"),
                             out=(2, 0, "hard"), v_bits=7, w_bits=3, b_bits=4),
+    # issue 42: the router taking 3 events a cycle (its dense walk: tests/test_units.py), one weight GLB of 3 cores
+    "router3_shared_odd": moe(3, 5, 7, 9, 4, 2, HwConfig(rows=2, cols=3, cores=3, glb_share=3, router_events=3,
+                                                         result_lanes=3)),
     "narrow_sliced_b12": moe(2, 3, 5, 3, 3, 1, HwConfig(rows=1, cols=2, cores=2, glb_share=1, weight_slices=2),
                              hidden=(6, 1, "hard"), out=(5, 2, "soft"), v_bits=14, w_bits=4, b_bits=12),
 }
@@ -143,6 +146,21 @@ def test_dispatch_window_config():
     assert "dispatch_window" not in dump_config(CONFIGS["odd_top2_e3"])
     design = design_for(cfg)
     assert design.blocks["dispatcher"].build().window == 2
+
+
+def test_router_events_config():
+    """hw.router_events: validated once (one line naming it), written back only when not 2, and a
+    router-weight read port for each event of a cycle."""
+    from spikestack.config import dump_config, parse_config
+    import tomllib
+    with pytest.raises(ConfigError, match=r"^hw.router_events"):
+        HwConfig(router_events=0)
+    cfg = CONFIGS["router3_shared_odd"]
+    assert parse_config(tomllib.loads(dump_config(cfg))) == cfg
+    assert "router_events" not in dump_config(CONFIGS["odd_top2_e3"])
+    assert MoePlan(cfg).router_w.read_ports == 3 and MoePlan(cfg).router.lanes == 3
+    router = design_for(cfg).blocks["router"].build()
+    assert hasattr(router, "wr_rd2") and not hasattr(router, "wr_rd3")
 
 
 def test_result_lanes_same_bits():
