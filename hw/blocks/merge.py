@@ -22,7 +22,7 @@ places it P times.
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -210,14 +210,22 @@ class LifLane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.neuron = neuron = LifNeuron((self.pop,), self.v_bits, self.i_bits)
-        if self.slots > 1:
-            v = Array(Signal(signed(self.v_bits), name=f"v_{s}") for s in range(self.slots))[self.slot]
-        else:
-            v = Signal(signed(self.v_bits))
-        m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(self.zero), neuron.i.eq(self.i), neuron.sel.eq(0),
+        m.d.comb += [neuron.v_zero.eq(self.zero), neuron.i.eq(self.i), neuron.sel.eq(0),
                      self.spike.eq(neuron.spike)]
-        with m.If(self.en):
-            m.d.sync += v.eq(neuron.v_next)
+        if self.slots == 1:
+            v = Signal(signed(self.v_bits))
+            m.d.comb += neuron.v.eq(v)
+            with m.If(self.en):
+                m.d.sync += v.eq(neuron.v_next)
+            return m
+        vs = [Signal(signed(self.v_bits), name=f"v_{s}") for s in range(self.slots)]
+        v = vs[0]
+        for s in range(1, self.slots):          # a mux chain (a switch becomes an overlapping casez)
+            v = Mux(self.slot == s, vs[s], v)
+        m.d.comb += neuron.v.eq(v)
+        for s in range(self.slots):
+            with m.If(self.en & (self.slot == s)):
+                m.d.sync += vs[s].eq(neuron.v_next)
         return m
 
 
