@@ -181,3 +181,28 @@ def test_hw_settings_same_bits():
 def test_default_moe_within_ideal(root):
     """The default configuration: bit-exact and within 1.5x of the ideal cycles."""
     default_within_ideal(root / "configs" / "moe_default.toml", 1.5)
+
+
+def test_scaling_phases_from_a_vcd(tmp_path):
+    """bench/scaling.vcd_phases: a core's cycles between start and done by what its encoder does."""
+    from spikestack.bench.scaling import PHASES, vcd_phases
+    names = ["start", "done", "clk"] + [f"expert_core_0.core.{s}" for s in ("encoder.events__valid", "bias_load",
+                                                                           "encoder.stall")]
+    head = ["$scope module spikestack_moe $end"]
+    for i, n in enumerate(names):
+        *path, leaf = n.split(".")
+        head += [f"$scope module {p} $end" for p in path] + [f"$var wire 1 {chr(33 + i)} {leaf} $end"]
+        head += ["$upscope $end"] * len(path)
+    head += ["$upscope $end", "$enddefinitions $end"]
+    # cycles 0..7 from start to done: idle, bias, event, event, held, event, idle, idle (done)
+    per_cycle = [(1, 0, 0, 0, 0), (0, 0, 0, 1, 1), (0, 0, 1, 0, 0), (0, 0, 1, 0, 0), (0, 0, 0, 0, 1),
+                 (0, 0, 1, 0, 0), (0, 0, 0, 0, 0), (0, 1, 0, 0, 0)]
+    body = []
+    for t, (start, done, ev, bias, stall) in enumerate(per_cycle):
+        body += [f"#{2 * t}", "0#"] + [f"{v}{chr(33 + i)}" for i, v in
+                                       zip((0, 1, 3, 4, 5), (start, done, ev, bias, stall))]
+        body += [f"#{2 * t + 1}", "1#"]
+    (tmp_path / "d.vcd").write_text("\n".join(head + body) + "\n")
+    got = vcd_phases(tmp_path / "d.vcd", 1)
+    assert list(got) == list(PHASES)
+    assert [got[k] for k in PHASES] == [3, 2, 0, 1, 2]
