@@ -219,10 +219,12 @@ class LifLane(wiring.Component):
                 m.d.sync += v.eq(neuron.v_next)
             return m
         vs = [Signal(signed(self.v_bits), name=f"v_{s}") for s in range(self.slots)]
-        v = vs[0]
-        for s in range(1, self.slots):          # a mux chain (a switch becomes an overlapping casez)
-            v = Mux(self.slot == s, vs[s], v)
-        m.d.comb += neuron.v.eq(v)
+        level, bit = vs, 0                      # a tree of 2:1 muxes on the bits of slot (a switch
+        while len(level) > 1:                   # becomes an overlapping casez, a chain compares)
+            level = [Mux(self.slot[bit], level[min(i + 1, len(level) - 1)], level[i])
+                     for i in range(0, len(level), 2)]
+            bit += 1
+        m.d.comb += neuron.v.eq(level[0])
         for s in range(self.slots):
             with m.If(self.en & (self.slot == s)):
                 m.d.sync += vs[s].eq(neuron.v_next)
