@@ -179,8 +179,8 @@ def test_hw_settings_same_bits():
 
 @pytest.mark.slow
 def test_default_moe_within_ideal(root):
-    """The default configuration: bit-exact and within 1.5x of the ideal cycles."""
-    default_within_ideal(root / "configs" / "moe_default.toml", 1.5)
+    """The default configuration: bit-exact and within 1.10x of the ideal cycles (issue 42)."""
+    default_within_ideal(root / "configs" / "moe_default.toml", 1.10)
 
 
 def test_scaling_phases_from_a_vcd(tmp_path):
