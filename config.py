@@ -90,16 +90,13 @@ class HwConfig:
     glb_share      expert cores sharing one expert-weight GLB (the paper's pairs: 2)
     event_driven   skip zero spikes: integration costs one cycle per spike, not per input
     result_lanes   output currents drained from a core per cycle (see :attr:`drain_lanes`)
-    fire           where a job core (MoE expert core, MHA projection core) runs the LIF step:
-                   ``"drain"`` (default) — ``drain_lanes`` shared neurons fire each row as its
-                   currents leave the PEs, the PEs integrate only; ``"pe"`` — every PE fuses its
-                   own LIF neuron (the paper's PE). Same bits either way.
+    fire           where a job core runs the LIF step: ``"drain"`` (default, ``drain_lanes`` shared neurons
+                   fire each row as it leaves the PEs) or ``"pe"`` (every PE fuses its own LIF). Same bits.
     weight_slices  (MoE) each expert weight stored as this many bit slices, one GLB bank each
                    (1 = one word per weight); see :class:`ElasticConfig`
-    dispatch_window (MoE) tokens the dispatcher holds (1: one at a time, in order); more let a later
-                   token's job go to an idle core while an earlier one's expert waits for its GLB group
-    attn_pipeline  (MHA) Q -> attention -> output projection as streams, no Q or attention GLB
-                   (hw/layers/mha_pipe.py, docs/ntier.md); needs cores >= heads. Same bits.
+    dispatch_window (MoE) tokens the dispatcher holds (1: in order; more: a later token may pass a waiting one)
+    router_events  (MoE) spike events the router takes a cycle (a router-weight read port each)
+    attn_pipeline  (MHA) Q -> attention -> output projection as streams, no Q/attention GLB (docs/ntier.md)
     """
     rows: int = 8
     cols: int = 8
@@ -111,6 +108,7 @@ class HwConfig:
     weight_slices: int = 1
     fire: str = "drain"
     dispatch_window: int = 1
+    router_events: int = 2
     attn_pipeline: bool = False
 
     def __post_init__(self):
@@ -124,6 +122,7 @@ class HwConfig:
         _int("hw.result_lanes", self.result_lanes, lo=1, hi=4096)
         _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
         _int("hw.dispatch_window", self.dispatch_window, lo=1, hi=16)
+        _int("hw.router_events", self.router_events, lo=1, hi=8)
         if self.fire not in FIRE_PLACES:
             raise ConfigError(f"hw.fire: expected one of {', '.join(FIRE_PLACES)}, got {self.fire!r}")
 
@@ -402,7 +401,8 @@ def dump_config(cfg: LayerConfig) -> str:
     hw = d.pop("hw")
     d.pop("attention")
     elastic = d.pop("elastic")
-    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1), ("attn_pipeline", False)):
+    for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1), ("router_events", 2),
+                       ("attn_pipeline", False)):
         if hw[k] == default:
             del hw[k]                     # the default: the text of every earlier configuration
     for k, v in d.items():

@@ -33,7 +33,8 @@ from . import markdown_table, simulate_checked
 __all__ = ["run", "POINTS", "SKEWS", "SCHEDULES"]
 
 SKEWS = (0, 16, 64)
-SCHEDULES = {"pairs": {}, "pairs, window 4": {"dispatch_window": 4}, "shared": {"shared": True}}
+SCHEDULES = {"pairs": {"glb_share": 2}, "pairs, window 4": {"glb_share": 2, "dispatch_window": 4},
+             "shared": {"shared": True}}
 # (axis, layer changes, hw changes, schedules)
 POINTS = ([("experts", {"experts": e}, {}, tuple(SCHEDULES) if e in (4, 16) else ("pairs", "shared"))
            for e in (4, 8, 16, 32, 64)]
@@ -124,12 +125,13 @@ def cells(schedules=tuple(SCHEDULES)) -> str:
                            "weight GLBs"], rows)
 
 
-def run(out_dir: Path) -> str:
+def run(out_dir: Path, points=POINTS, census: bool = True) -> str:
+    """The study over ``points`` (:data:`POINTS`: all of it); ``census``: the cells table too."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = default_config("moe")
     records, rows = [], []
-    todo = [(axis, sched, point_config(layer, hw, sched)) for axis, layer, hw, schedules in POINTS for sched in schedules]
+    todo = [(axis, sched, point_config(layer, hw, sched)) for axis, layer, hw, schedules in points for sched in schedules]
     with ThreadPoolExecutor(2) as pool:             # two builds at a time (each a Verilator build + run)
         measured = pool.map(lambda x: measure(x[2]), todo)
         for (axis, sched, cfg), ms in zip(todo, measured):
@@ -154,8 +156,111 @@ def run(out_dir: Path) -> str:
             f"seed 0, spike rate 0.2), one axis changed a point; skew: router weights of expert 0 raised by "
             f"that much. Plot: `{out_dir / 'scaling.png'}`.\n\n" + table)
     try:
-        text += "\n\nCost (census of the dispatcher alone; the rest of the top differs only in the weight GLBs' read ports):\n\n" + cells()
+        if census:
+            text += ("\n\nCost (census of the dispatcher alone; the rest of the top differs only in the weight "
+                     "GLBs' read ports):\n\n" + cells())
     except Exception as err:                   # the PD tools are optional for this bench
         text += f"\n\nCells: census not run ({err})."
     (out_dir / "scaling.md").write_text(text + "\n")
     return text
+
+
+PHASES = ("event", "before the first event", "bias load", "last event held", "after the last event")
+
+
+def vcd_phases(vcd: Path, cores: int) -> dict:
+    """Each expert core's cycles from start to done of a traced run (``tb.harness.build(cfg,
+    trace=True)``), by what its encoder does: an event, a bias word on the weight port, a row's
+    last event held for the drain of the row before, before its first or after its last event;
+    returns the mean over the cores of each (:data:`PHASES`)."""
+    sigs = {"start": "spikestack_moe.start", "done": "spikestack_moe.done", "clk": "spikestack_moe.clk"}
+    for c in range(cores):
+        q = f"spikestack_moe.expert_core_{c}.core."
+        sigs.update({(c, "ev"): q + "encoder.events__valid", (c, "bias"): q + "bias_load",
+                     (c, "stall"): q + "encoder.stall"})
+    ids, scope, val, rows = {}, [], {}, []
+    with open(vcd) as f:
+        for line in f:
+            w = line.split()
+            if not w:
+                continue
+            if w[0] == "$scope":
+                scope.append(w[2])
+            elif w[0] == "$upscope":
+                scope.pop()
+            elif w[0] == "$var":
+                ids.setdefault(".".join(scope + [w[4]]), w[3])
+            elif w[0] == "$enddefinitions":
+                break
+        want = {ids[name]: key for key, name in sigs.items()}
+        val = {key: 0 for key in sigs}
+        for line in f:
+            if line[0] in "01" and line[1:].strip() in want:
+                key = want[line[1:].strip()]
+                if key == "clk" and line[0] == "1" and not val["clk"]:
+                    rows.append(dict(val))
+                val[key] = int(line[0])
+    first = next(i for i, r in enumerate(rows) if r["start"])
+    last = next(i for i, r in enumerate(rows) if i > first and r["done"])
+    run = rows[first:last + 1]
+    out = dict.fromkeys(PHASES, 0.0)
+    for c in range(cores):
+        ev = [i for i, r in enumerate(run) if r[(c, "ev")]]
+        for i, r in enumerate(run):
+            k = ("before the first event" if i < ev[0] else "after the last event" if i > ev[-1] else
+                 "event" if r[(c, "ev")] else "bias load" if r[(c, "bias")] else
+                 "last event held" if r[(c, "stall")] else None)
+            if k:
+                out[k] += 1 / cores
+    return out
+
+
+def phases(cfg, skew: int = 0) -> dict:
+    """:func:`vcd_phases` of a traced run of ``cfg`` at ``skew`` (checked bit-exact), with its cycles."""
+    import tempfile
+    from ..tb.harness import build, compare, simulate_full
+    from ..sim.layers import run_golden
+    case = skewed(cfg, skew)
+    with tempfile.TemporaryDirectory(prefix="spikestack_phases_") as tmp:
+        r, = simulate_full(build(cfg, trace=True), [case], workdir=Path(tmp), waves=True)
+        err = compare(run_golden(cfg, *case), r["spikes"])
+        if err:
+            raise AssertionError(f"scaling phases: RTL differs from the golden model: {err}")
+        return {"cycles": r["cycles"], **vcd_phases(Path(tmp) / "dump.vcd", MoePlan(cfg).cores)}
+
+
+def main(argv=None) -> int:
+    """``python -m spikestack.bench.scaling --experts 4,16 --schedules shared --out DIR``: a subset of
+    the study (the default's tokens; ``--cores`` and ``--top-k`` at 16 experts, as in :data:`POINTS`),
+    without the census; prints the table."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m spikestack.bench.scaling", description=main.__doc__)
+    ap.add_argument("--experts", default="4,8,16,32,64", help="comma-separated expert counts ('' for none)")
+    ap.add_argument("--cores", default="", help="comma-separated core counts, at 16 experts")
+    ap.add_argument("--top-k", default="", help="comma-separated top-k, at 16 experts")
+    ap.add_argument("--schedules", default="shared", help=f"comma-separated, of: {'; '.join(SCHEDULES)}")
+    ap.add_argument("--out", default="out/bench/scaling_subset", help="output directory")
+    ap.add_argument("--phases", action="store_true",
+                    help="instead: a traced run of each --experts point (skew 0), its cores' cycles by phase")
+    a = ap.parse_args(argv)
+    scheds = tuple(x.strip() for x in a.schedules.split(",") if x.strip())
+    bad = [x for x in scheds if x not in SCHEDULES]
+    if bad:
+        ap.error(f"--schedules: unknown {bad[0]!r}")
+    ints = lambda text: [int(x) for x in text.split(",") if x.strip()]
+    if a.phases:
+        for e in ints(a.experts):
+            for sched in scheds:
+                ph = phases(point_config({"experts": e}, {}, sched))
+                print(f"E={e} {sched}: {ph['cycles']} cycles; per core: "
+                      + ", ".join(f"{k} {ph[k]:.1f}" for k in PHASES), flush=True)
+        return 0
+    points = ([("experts", {"experts": e}, {}, scheds) for e in ints(a.experts)]
+              + [("cores", {"experts": 16}, {"cores": c}, scheds) for c in ints(a.cores)]
+              + [("top-k", {"experts": 16, "top_k": k}, {}, scheds) for k in ints(a.top_k)])
+    print(run(Path(a.out), points, census=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -74,9 +74,12 @@ def _connect_read(m, port, rp):
     m.d.comb += [rp.addr.eq(port.addr), rp.en.eq(port.en), port.data.eq(rp.data)]
 
 
-@pytest.mark.parametrize("t,n,d,experts,top_k,seed", [(1, 3, 5, 3, 1, 0), (2, 4, 7, 5, 2, 1),
-                                                    (3, 5, 4, 4, 4, 2), (2, 6, 9, 6, 3, 3)])
-def test_router_routes_every_token_as_the_golden_model(t, n, d, experts, top_k, seed):
+@pytest.mark.parametrize("t,n,d,experts,top_k,seed,lanes,dense", [
+    (1, 3, 5, 3, 1, 0, 1, False), (2, 4, 7, 5, 2, 1, 1, False), (3, 5, 4, 4, 4, 2, 1, False),
+    (2, 6, 9, 6, 3, 3, 1, False),
+    # issue 42: 2 and 3 events a cycle (hw.router_events), event-driven and dense over an odd row
+    (2, 5, 7, 4, 2, 4, 2, False), (3, 4, 9, 5, 3, 5, 3, False), (2, 4, 7, 3, 1, 6, 2, True)])
+def test_router_routes_every_token_as_the_golden_model(t, n, d, experts, top_k, seed, lanes, dense):
     rng = np.random.default_rng(seed)
     w_bits = 4
     spikes = (rng.random((t, n, d)) < 0.4).astype(np.int64)
@@ -86,13 +89,15 @@ def test_router_routes_every_token_as_the_golden_model(t, n, d, experts, top_k, 
     score_bits = signed_bits(-(1 << (w_bits - 1)) * t * d, ((1 << (w_bits - 1)) - 1) * t * d)
     act_bits = addr_width(t * n)
     p = RouterParams(t=t, n=n, d=d, experts=experts, top_k=top_k, w_bits=w_bits, score_bits=score_bits,
-                     act_addr_bits=act_bits, act_width=d)
+                     act_addr_bits=act_bits, act_width=d, lanes=lanes, event_driven=not dense)
     m = Module()
     m.submodules.router = router = Router(p)
     rows = [int(sum(int(b) << j for j, b in enumerate(spikes[tt, nn]))) for nn in range(n) for tt in range(t)]
     words = [int(sum((int(v) & ((1 << w_bits) - 1)) << (e * w_bits) for e, v in enumerate(wr[j]))) for j in range(d)]
     _connect_read(m, router.act_rd, _rom(m, "act", rows, d))
     _connect_read(m, router.wr_rd, _rom(m, "wr", words, experts * w_bits))
+    for w in range(1, lanes):
+        _connect_read(m, getattr(router, f"wr_rd{w}"), _rom(m, f"wr{w}", words, experts * w_bits))
     got = []
 
     async def bench(ctx):

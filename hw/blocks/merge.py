@@ -13,7 +13,8 @@ exact: the buffer's lanes are wide enough for k experts' currents.
 :class:`SpikeGenerator` then walks the merge buffer (for n, for tile, for t), runs the output LIF
 population on P lanes (membrane from 0 at t = 0), and writes the spikes to the activation GLB at
 row ``n*T + t``, lane group ``tile`` (write-back). One row per cycle; ``done`` pulses after the
-last write.
+last write. In the MoE (``gated``) it walks (n, t, tile) instead and fires each timestep row of a
+token as soon as the merge has all of that row's words (``rows_done``).
 
 Both keep only control in their own logic: each lane's datapath is a sub-module, the same class
 for every lane (:class:`MergeLane`, :class:`LifLane`), so a hierarchical flow hardens one lane and
@@ -91,11 +92,11 @@ class Merge(wiring.Component):
     """
 
     def __init__(self, *, t: int, n: int, tiles: int, lanes: int, cores: int, m_bits: int, expected: int,
-                 result_layout: data.StructLayout, groups: int = 1, per_token: int = 0,
+                 result_layout: data.StructLayout, groups: int = 1, per_row: int = 0,
                  expected_draft: int | None = None):
         self.t, self.n, self.tiles, self.lanes, self.cores = t, n, tiles, lanes, cores
         self.m_bits, self.expected, self.result_layout = m_bits, expected, result_layout
-        self.groups, self.per_token = groups, per_token
+        self.groups, self.per_row = groups, per_row
         self.expected_draft = expected_draft        # a draft run's results (issue 24): adds ``draft`` In(1)
         self.i_bits = result_layout.members["currents"].elem_shape.width
         self.depth = t * n * tiles * groups
@@ -104,8 +105,8 @@ class Merge(wiring.Component):
                    "acc_r": Out(memory.ReadPort.Signature(addr_width=self.addr_bits, shape=lanes * m_bits))}
         for c in range(cores):
             members[f"results_{c}"] = In(stream.Signature(result_layout))
-        if per_token:
-            members["tokens_done"] = Out(n)
+        if per_row:
+            members["rows_done"] = Out(n * t)
         if expected_draft is not None:
             members["draft"] = In(1)
         super().__init__(members)
@@ -163,26 +164,27 @@ class Merge(wiring.Component):
             m.d.sync += count.eq(count + 1)
         expected = self.expected if self.expected_draft is None else Mux(self.draft, self.expected_draft, self.expected)
         m.d.comb += self.complete.eq(s_valid & (count == expected - 1))
-        if self.per_token:
-            self._token_counts(m, s_valid, res.n)
+        if self.per_row:
+            self._row_counts(m, s_valid, res.n * self.t + res.t)
         return m
 
-    def _token_counts(self, m, s_valid, res_n):
-        """``tokens_done[n]``: all ``per_token`` words of token n are in the buffer (set the cycle
-        after its last word is written, so a read issued then sees it; cleared by ``start``)."""
-        per_token = self.per_token
+    def _row_counts(self, m, s_valid, res_row):
+        """``rows_done[n*T + t]``: all ``per_row`` words of token n's timestep t (every tile and
+        lane group of its k experts) are in the buffer (set the cycle after its last word is
+        written, so a read issued then sees it; cleared by ``start``)."""
+        per_row = self.per_row
         if self.expected_draft is not None:         # a draft run routes k_draft of top_k experts a token
-            per_token = Mux(self.draft, self.per_token * self.expected_draft // self.expected, self.per_token)
-        s_n = Signal.like(res_n)
-        m.d.sync += s_n.eq(res_n)
-        for i in range(self.n):
-            cnt = Signal(range(self.per_token + 1), name=f"token_{i}_words")
+            per_row = Mux(self.draft, self.per_row * self.expected_draft // self.expected, self.per_row)
+        s_row = Signal(range(self.n * self.t))
+        m.d.sync += s_row.eq(res_row)
+        for i in range(self.n * self.t):
+            cnt = Signal(range(self.per_row + 1), name=f"row_{i}_words")
             with m.If(self.start):
-                m.d.sync += [cnt.eq(0), self.tokens_done[i].eq(0)]
-            with m.Elif(s_valid & (s_n == i)):
+                m.d.sync += [cnt.eq(0), self.rows_done[i].eq(0)]
+            with m.Elif(s_valid & (s_row == i)):
                 m.d.sync += cnt.eq(cnt + 1)
-                with m.If(cnt == per_token - 1):
-                    m.d.sync += self.tokens_done[i].eq(1)
+                with m.If(cnt == per_row - 1):
+                    m.d.sync += self.rows_done[i].eq(1)
 
 
 class LifLane(wiring.Component):
@@ -192,21 +194,40 @@ class LifLane(wiring.Component):
     ``spike`` is the neuron's spike for current ``i`` and membrane ``zero ? 0 : v`` (combinational,
     latency 0); ``v`` takes the neuron's ``v_next`` at the end of every cycle with ``en``.
 
+    With ``slots`` S > 1 the lane keeps S membranes (one per lane group it serves) and ``slot``
+    In(range(S)) picks the one read and written this cycle.
+
     Attributes: ``en``, ``zero`` In(1), ``i`` In(signed(i_bits)), ``spike`` Out(1).
     """
 
-    def __init__(self, pop, v_bits: int, i_bits: int):
-        self.pop, self.v_bits, self.i_bits = pop, v_bits, i_bits
-        super().__init__({"en": In(1), "zero": In(1), "i": In(signed(i_bits)), "spike": Out(1)})
+    def __init__(self, pop, v_bits: int, i_bits: int, slots: int = 1):
+        self.pop, self.v_bits, self.i_bits, self.slots = pop, v_bits, i_bits, slots
+        members = {"en": In(1), "zero": In(1), "i": In(signed(i_bits)), "spike": Out(1)}
+        if slots > 1:
+            members["slot"] = In(range(slots))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.neuron = neuron = LifNeuron((self.pop,), self.v_bits, self.i_bits)
-        v = Signal(signed(self.v_bits))
-        m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(self.zero), neuron.i.eq(self.i), neuron.sel.eq(0),
+        m.d.comb += [neuron.v_zero.eq(self.zero), neuron.i.eq(self.i), neuron.sel.eq(0),
                      self.spike.eq(neuron.spike)]
-        with m.If(self.en):
-            m.d.sync += v.eq(neuron.v_next)
+        if self.slots == 1:
+            v = Signal(signed(self.v_bits))
+            m.d.comb += neuron.v.eq(v)
+            with m.If(self.en):
+                m.d.sync += v.eq(neuron.v_next)
+            return m
+        vs = [Signal(signed(self.v_bits), name=f"v_{s}") for s in range(self.slots)]
+        level, bit = vs, 0                      # a tree of 2:1 muxes on the bits of slot (a switch
+        while len(level) > 1:                   # becomes an overlapping casez, a chain compares)
+            level = [Mux(self.slot[bit], level[min(i + 1, len(level) - 1)], level[i])
+                     for i in range(0, len(level), 2)]
+            bit += 1
+        m.d.comb += neuron.v.eq(level[0])
+        for s in range(self.slots):
+            with m.If(self.en & (self.slot == s)):
+                m.d.sync += vs[s].eq(neuron.v_next)
         return m
 
 
@@ -221,6 +242,11 @@ class SpikeGenerator(wiring.Component):
     (n, tile, group, t), ``lanes`` neurons at a time, and writes lane group ``tile*G + group`` of
     ``out_wr`` (``tiles*G*lanes`` bits in groups of ``lanes``).
 
+    With ``gated`` (the MoE, issue 42) it walks (n, t, tile, group) instead and starts each
+    timestep row (n, t) once ``rows_ready[n*T + t]`` (In(n*t), the merge's ``rows_done``) is set,
+    so a token's early timesteps fire while its experts still integrate the later ones; each lane
+    then keeps ``tiles*G`` membranes (:class:`LifLane` ``slots``).
+
     Its own logic is the walk and the write-back; each lane's neuron and membrane is ``lif_<l>``,
     one :class:`LifLane` per lane (one class).
     """
@@ -231,7 +257,7 @@ class SpikeGenerator(wiring.Component):
         self.m_bits, self.v_bits, self.pop = m_bits, v_bits, pop
         self.groups, self.gated = groups, gated
         depth = t * n * tiles * groups
-        members = {} if not gated else {"tokens_ready": In(n)}
+        members = {} if not gated else {"rows_ready": In(n * t)}
         super().__init__(members | {
             "start": In(1), "done": Out(1),
             "acc_rd": In(memory.ReadPort.Signature(addr_width=addr_width(depth),
@@ -241,6 +267,8 @@ class SpikeGenerator(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.gated:
+            return self._rowwise()
         m = Module()
         T, P, tiles, G = self.t, self.lanes, self.tiles, self.groups
         running = Signal()
@@ -257,10 +285,6 @@ class SpikeGenerator(wiring.Component):
                          last.eq((n == self.n - 1) & (tile == tiles - 1) & (t == T - 1))]
         m.d.comb += self.acc_rd.en.eq(1)
         step = running
-        if self.gated:          # a token starts once all its words are merged
-            first = (tile == 0) & (t == 0) & ((group == 0) if G > 1 else 1)
-            step = Signal()
-            m.d.comb += step.eq(running & (~first | self.tokens_ready.bit_select(n, 1)))
         with m.If(self.start):
             m.d.sync += [running.eq(1), n.eq(0), tile.eq(0), t.eq(0)]
             if G > 1:
@@ -287,12 +311,47 @@ class SpikeGenerator(wiring.Component):
         s_tile = Signal(index_range(tiles * G))       # the lane group written
         m.d.sync += [s_valid.eq(step), s_last.eq(step & last), s_zero.eq(t == 0),
                      s_row.eq(n * T + t), s_tile.eq(tile * G + group if G > 1 else tile)]
+        self._lanes(m, s_valid, s_zero, s_row, s_tile, s_last)
+        return m
+
+    def _lanes(self, m, s_valid, s_zero, s_row, s_tile, s_last, slots: int = 1):
+        """Stage 2: the buffer word read the cycle before meets the lanes' neurons; write-back."""
+        P, S = self.lanes, self.tiles * self.groups
         cur = data.View(data.ArrayLayout(signed(self.m_bits), P), self.acc_rd.data)
         spikes = Signal(P)
         for l in range(P):
-            m.submodules[f"lif_{l}"] = lane = LifLane(self.pop, self.v_bits, self.m_bits)
+            m.submodules[f"lif_{l}"] = lane = LifLane(self.pop, self.v_bits, self.m_bits, slots)
             m.d.comb += [lane.en.eq(s_valid), lane.zero.eq(s_zero), lane.i.eq(cur[l]), spikes[l].eq(lane.spike)]
-        m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * (tiles * G)))),
-                     self.out_wr.en.eq(s_valid.replicate(tiles * G) & (Const(1, tiles * G) << s_tile))]
+            if slots > 1:
+                m.d.comb += lane.slot.eq(s_tile)
+        m.d.comb += [self.out_wr.addr.eq(s_row), self.out_wr.data.eq(Cat(*([spikes] * S))),
+                     self.out_wr.en.eq(s_valid.replicate(S) & (Const(1, S) << s_tile))]
         m.d.sync += self.done.eq(s_last)
+
+    def _rowwise(self):
+        """``gated``: walk (row = n*T + t, slot = tile*G + group), a row once it is ready."""
+        m = Module()
+        T, R, S = self.t, self.n * self.t, self.tiles * self.groups
+        running = Signal()
+        row = Signal(index_range(R))
+        t = Signal(index_range(T))
+        slot = Signal(index_range(S))
+        last = Signal()
+        m.d.comb += [self.acc_rd.addr.eq(row * S + slot), self.acc_rd.en.eq(1),
+                     last.eq((row == R - 1) & (slot == S - 1))]
+        step = Signal()
+        m.d.comb += step.eq(running & ((slot != 0) | self.rows_ready.bit_select(row, 1)))
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), row.eq(0), t.eq(0), slot.eq(0)]
+        with m.Elif(step):
+            m.d.sync += slot.eq(slot + 1)
+            with m.If(slot == S - 1):
+                m.d.sync += [slot.eq(0), row.eq(row + 1), t.eq(Mux(t == T - 1, 0, t + 1))]
+            with m.If(last):
+                m.d.sync += running.eq(0)
+        s_valid, s_last, s_zero = Signal(), Signal(), Signal()
+        s_row = Signal(self.out_wr.addr.shape())
+        s_slot = Signal(index_range(S))
+        m.d.sync += [s_valid.eq(step), s_last.eq(step & last), s_zero.eq(t == 0), s_row.eq(row), s_slot.eq(slot)]
+        self._lanes(m, s_valid, s_zero, s_row, s_slot, s_last, slots=S)
         return m

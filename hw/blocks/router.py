@@ -10,8 +10,8 @@ beaten by fewer than k others, where e' beats e if ``r[e'] > r[e]`` or ``r[e'] =
 Interface: ``start`` (pulse) begins a pass over all N tokens; ``act_rd`` and ``wr_rd`` read the
 activation GLB and the router-weight buffer (1-cycle reads); ``routes`` is a stream with a
 4-deep FIFO (the router stalls when it is full). Cost: ``sum over rows of max(1, popcount)``
-cycles event-driven, plus about 4 cycles of pipeline; a token's route leaves 3 cycles after its
-last event.
+cycles event-driven (``max(1, ceil(popcount / lanes))`` with ``lanes`` events a cycle), plus
+about 4 cycles of pipeline; a token's route leaves 3 cycles after its last event.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..lib.event import EventEncoder
+from ..lib.event import EventEncoder, WideEventEncoder
 from ..lib.glb import addr_width
 from ..lib.shapes import index_range
 
@@ -46,12 +46,15 @@ class RouterParams:
     event_driven: bool = True
     depth: int = 4
     k_draft: int = 0        # > 0: a ``draft`` input selects top-k_draft instead of top-k (issue 24)
+    lanes: int = 1          # spike events a cycle (``hw.router_events``), one router-weight read port each
 
     def __post_init__(self):
         if not 1 <= self.top_k <= self.experts:
             raise ValueError("top_k: must be in 1..experts")
         if not 0 <= self.k_draft <= self.top_k:
             raise ValueError("k_draft: must be in 0..top_k")
+        if self.lanes < 1:
+            raise ValueError("lanes: at least 1")
 
     @property
     def w_port(self):
@@ -65,7 +68,9 @@ class RouterParams:
 
 class Router(wiring.Component):
     """See the module docstring. Attributes: ``start`` In(1), ``act_rd``, ``wr_rd`` (read ports),
-    ``routes`` Out(stream of route_layout); with ``k_draft``, ``draft`` In(1) (top-k_draft while high)."""
+    ``routes`` Out(stream of route_layout); with ``k_draft``, ``draft`` In(1) (top-k_draft while high);
+    with ``lanes`` L > 1, ``wr_rd1`` .. ``wr_rd<L-1>``: a read port of the router weights for each
+    further event of a cycle (a :class:`~spikestack.hw.lib.event.WideEventEncoder`)."""
 
     def __init__(self, p: RouterParams):
         self.p = p
@@ -73,6 +78,7 @@ class Router(wiring.Component):
             "start": In(1),
             "act_rd": In(p.act_port),
             "wr_rd": In(p.w_port),
+            **{f"wr_rd{w}": In(p.w_port) for w in range(1, p.lanes)},
             "routes": Out(stream.Signature(route_layout(p.n, p.experts))),
         }
         if p.k_draft:
@@ -114,7 +120,11 @@ class Router(wiring.Component):
         # --- events; only start a token's last row when its route has room ---
         m.submodules.routes_fifo = rfifo = fifo.SyncFIFO(width=route_layout(p.n, E).size, depth=p.depth)
         tokens_inflight = Signal(range(p.depth + 2))
-        m.submodules.encoder = enc = EventEncoder(p.d, meta_layout, p.event_driven)
+        L = p.lanes
+        if L > 1:
+            m.submodules.encoder = enc = WideEventEncoder(p.d, meta_layout, L, p.event_driven)
+        else:
+            m.submodules.encoder = enc = EventEncoder(p.d, meta_layout, p.event_driven)
         q_row = data.View(row_layout, queue.r_data)
         room = Signal()
         m.d.comb += [
@@ -124,19 +134,22 @@ class Router(wiring.Component):
         ]
         token_in = enc.rows.valid & enc.rows.ready & q_row.meta.t_last
         ev = enc.events.payload
-        m.d.comb += [self.wr_rd.addr.eq(ev.j), self.wr_rd.en.eq(1)]
+        ports = [self.wr_rd] + [getattr(self, f"wr_rd{w}") for w in range(1, L)]
+        for w, port in enumerate(ports):
+            m.d.comb += [port.addr.eq(ev.j[w] if L > 1 else ev.j), port.en.eq(1)]
 
         # --- stage P: accumulate the scores ---
-        op = Signal(data.StructLayout({"valid": 1, "add": 1, "clear": 1, "finish": 1, "n": index_range(p.n)}))
+        op = Signal(data.StructLayout({"valid": 1, "add": L, "clear": 1, "finish": 1, "n": index_range(p.n)}))
         m.d.sync += [op.valid.eq(enc.events.valid), op.add.eq(ev.add), op.clear.eq(ev.first & ev.meta.t_first),
                      op.finish.eq(ev.last & ev.meta.t_last), op.n.eq(ev.meta.n)]
-        w = data.View(data.ArrayLayout(signed(p.w_bits), E), self.wr_rd.data)
+        ws = [data.View(data.ArrayLayout(signed(p.w_bits), E), port.data) for port in ports]
         scores = Signal(data.ArrayLayout(signed(p.score_bits), E))
         fin_valid = Signal()
         fin_n = Signal(index_range(p.n))
         with m.If(op.valid):
             for e in range(E):
-                m.d.sync += scores[e].eq(Mux(op.clear, 0, scores[e]) + Mux(op.add, w[e], 0))
+                m.d.sync += scores[e].eq(Mux(op.clear, 0, scores[e])
+                                         + sum(Mux(op.add[w], ws[w][e], 0) for w in range(L)))
         m.d.sync += [fin_valid.eq(op.valid & op.finish), fin_n.eq(op.n)]
 
         # --- stage F: top-k of the final scores ---

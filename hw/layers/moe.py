@@ -26,11 +26,12 @@ Blocks (memory/control tier roles in brackets):
   ``activation_glb`` (written in lane groups of R).
 * ``sequencer`` [control] start/done handshake and the phase order (route+experts, then fire).
 
-Cycles: the router runs ahead of the cores (a token's route is ready after its T rows' events);
+Cycles: the router runs ahead of the cores (a token's route is ready after its T rows' events,
+``hw.router_events`` a cycle);
 the cores' work is ``sum over jobs of (sum over rows of max(1, popcount))``, shared by the cores
 of each group; a row with fewer than G + 1 events waits for the drain of the row before; the
-output LIF runs each token as soon as the merge has all its words (``N*T*tiles_out*G`` cycles,
-overlapped with the experts but for the last token's).
+output LIF runs each timestep row of a token as soon as the merge has all its words
+(``N*T*tiles_out*G`` cycles, overlapped with the experts but for the last rows').
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ class MoePlan:
         self.members_of = [tuple(c for c in range(self.cores) if self.core_groups[c] == g) for g in range(self.groups)]
         self.activation = GlbParams(depth=T * N, width=self.tiles_out * P, granularity=self.drain_lanes, read_ports=2,
                                     write_ports=1, host_read=True)
-        self.router_w = GlbParams(depth=D, width=E * cfg.w_bits)
+        self.router_w = GlbParams(depth=D, width=E * cfg.w_bits, read_ports=hw.router_events)
         self.weights = [GlbParams(depth=w_depth, width=P * cfg.w_bits, read_ports=len(self.members_of[g]))
                         for g in range(self.groups)]
         # bit-sliced weights and the draft mode (issue 24): S banks per group, slice 0 the top bits
@@ -111,7 +112,7 @@ class MoePlan:
         self.router = RouterParams(t=T, n=N, d=D, experts=E, top_k=k, w_bits=cfg.w_bits,
                                    score_bits=self.score_bits, act_addr_bits=self.activation.addr_width,
                                    act_width=self.activation.width,
-                                   event_driven=hw.event_driven,
+                                   event_driven=hw.event_driven, lanes=hw.router_events,
                                    k_draft=cfg.elastic.k_draft if cfg.elastic else 0)
 
     # -- host side ---------------------------------------------------------------------------
@@ -262,17 +263,18 @@ def moe_design(cfg: LayerConfig) -> Design:
     d.add("merge", lambda: Merge(t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, cores=plan.cores,
                                  m_bits=plan.m_bits, expected=cfg.n * cfg.top_k * cfg.t * plan.tiles_out * G,
                                  result_layout=plan.job.result_layout, groups=G,
-                                 per_token=cfg.top_k * cfg.t * plan.tiles_out * G,
+                                 per_row=cfg.top_k * plan.tiles_out * G,
                                  expected_draft=(cfg.n * cfg.elastic.k_draft * cfg.t * plan.tiles_out * G
                                                  if cfg.elastic else None)), role="control")
     d.add("spike_generator", lambda: SpikeGenerator(
         t=cfg.t, n=cfg.n, tiles=plan.tiles_out, lanes=plan.drain_lanes, m_bits=plan.m_bits, v_bits=cfg.v_bits,
         pop=cfg.lif["out"], out_addr_bits=plan.activation.addr_width, groups=G, gated=True), role="control")
     d.wire_all([("sequencer.router_start", "router.start"), ("sequencer.merge_start", "merge.start"),
-                ("merge.tokens_done", "spike_generator.tokens_ready"),
+                ("merge.rows_done", "spike_generator.rows_ready"),
                 ("sequencer.fire_start", "spike_generator.start"), ("spike_generator.done", "sequencer.fire_done"),
                 ("router.act_rd", "activation_glb.rd0"), ("router.wr_rd", "router_weights.rd0"),
                 ("router.routes", "dispatcher.routes"), ("dispatcher.act_rd", "activation_glb.rd1")])
+    d.wire_all([(f"router.wr_rd{w}", f"router_weights.rd{w}") for w in range(1, cfg.hw.router_events)])
     _elastic_blocks(d, plan)
     for g, members in enumerate(plan.members_of):
         for i, c in enumerate(members):

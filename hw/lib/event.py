@@ -17,7 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from .glb import addr_width
 
-__all__ = ["EventEncoder", "flow_signature"]
+__all__ = ["EventEncoder", "WideEventEncoder", "flow_signature"]
 
 
 def flow_signature(layout) -> wiring.Signature:
@@ -102,4 +102,65 @@ class EventEncoder(wiring.Component):
             ]
             with m.If(valid):
                 m.d.sync += [busy.eq(~ev.last), j.eq(cur_j + 1), mask.eq(cur_mask), meta.eq(cur_meta)]
+        return m
+
+
+class WideEventEncoder(wiring.Component):
+    """An :class:`EventEncoder` emitting up to ``lanes`` events a cycle (the router's, issue 42).
+
+    Event-driven, a cycle takes the ``lanes`` lowest set bits of what is left of the row:
+    ``events`` is a flow of ``{j[lanes], add[lanes], first, last, meta}``, lane w valid when
+    ``add[w]`` (an empty row: one cycle, no ``add``). Dense (``event_driven=False``), a cycle walks
+    ``lanes`` indices, ``add[w]`` = the spike bit of ``j[w]`` (indices past the row: 0).
+    Throughput: ``max(1, ceil(popcount / lanes))`` cycles a row event-driven, ``ceil(d_in / lanes)``
+    dense; rows back to back as in :class:`EventEncoder` (not stallable).
+    """
+
+    def __init__(self, d_in: int, meta, lanes: int, event_driven: bool = True):
+        if lanes < 1:
+            raise ValueError("lanes: at least 1")
+        self.d_in, self.meta_layout, self.lanes, self.event_driven = d_in, meta, lanes, event_driven
+        self.row_layout = data.StructLayout({"spikes": d_in, "meta": meta})
+        self.event_layout = data.StructLayout({
+            "j": data.ArrayLayout(range(max(2, d_in)), lanes), "add": lanes, "first": 1, "last": 1, "meta": meta})
+        super().__init__({
+            "rows": In(stream.Signature(self.row_layout)),
+            "events": Out(flow_signature(self.event_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        D, W = self.d_in, self.lanes
+        busy = Signal()
+        mask = Signal(D)
+        meta = Signal(self.meta_layout)
+        cur_mask = Signal(D)
+        cur_meta = Signal(self.meta_layout)
+        row = self.rows.payload
+        m.d.comb += [
+            self.rows.ready.eq(~busy),
+            cur_mask.eq(Mux(busy, mask, row.spikes)),
+            cur_meta.eq(Mux(busy, meta.as_value(), row.meta.as_value())),
+        ]
+        ev = self.events.payload
+        valid = busy | self.rows.valid
+        m.d.comb += [self.events.valid.eq(valid), ev.first.eq(~busy), ev.meta.eq(cur_meta)]
+        if self.event_driven:
+            left = cur_mask
+            for w in range(W):
+                rest = Signal(D, name=f"rest_{w}")
+                m.d.comb += [rest.eq(left & (left - 1)), ev.j[w].eq(_lowest_index(m, left, D)),
+                             ev.add[w].eq(left.any())]
+                left = rest
+            m.d.comb += ev.last.eq(~left.any())
+            with m.If(valid):
+                m.d.sync += [busy.eq(~ev.last), mask.eq(left), meta.eq(cur_meta)]
+        else:
+            j = Signal(range(D + W))
+            cur_j = Signal(range(D + W))
+            m.d.comb += [cur_j.eq(Mux(busy, j, 0)), ev.last.eq(cur_j + W >= D)]
+            for w in range(W):
+                m.d.comb += [ev.j[w].eq(cur_j + w), ev.add[w].eq((cur_j + w < D) & cur_mask.bit_select(cur_j + w, 1))]
+            with m.If(valid):
+                m.d.sync += [busy.eq(~ev.last), j.eq(cur_j + W), mask.eq(cur_mask), meta.eq(cur_meta)]
         return m
