@@ -3,11 +3,11 @@
 The default MoE's tokens and sizes (T=4, N=16, D=64, Dh=128, 8x8 PEs a core, spike rate 0.2, seed
 0) with one thing changed a point, under three ``[hw]`` schedules:
 
-* ``pairs``: the default (weight GLBs shared by core pairs, expert e in group ``e % groups``; the
-  dispatcher holds one token);
+* ``pairs``: the paper's layout (weight GLBs shared by core pairs, expert e in group
+  ``e % groups``; the dispatcher holds one token);
 * ``pairs, window 4``: the same GLBs, the dispatcher holding 4 tokens (``hw.dispatch_window``);
 * ``shared``: one weight GLB with a read port per core (``hw.glb_share = cores``: any core runs
-  any expert).
+  any expert; ``configs/moe_default.toml``).
 
 Every point is one Verilator build running the routing skews of :data:`SKEWS` (router weights of
 expert 0 raised by ``skew``: from the router's own balance to expert 0 taking most tokens), every
