@@ -170,7 +170,7 @@ def test_result_lanes_same_bits():
     same_bits_other_cycles(a, b, constructed(a, 11)[:3])
 
 
-@pytest.mark.slow          # each of the two configurations is bit-exact with the golden model in the default suite
+@pytest.mark.slow          # layer_a_hw1 is bit-exact in the default suite, layer_a_hw2_dense in make test-slow
 def test_hw_settings_same_bits():
     """Two [hw] settings of the same layer give the same bits (and different cycles)."""
     a, b = CONFIGS["layer_a_hw1"], CONFIGS["layer_a_hw2_dense"]
