@@ -15,17 +15,9 @@ from ..demo import default_config
 from ..hw.layers.moe import MoePlan
 from ..sim.tensors import random_case
 from . import markdown_table, simulate_checked
+from .scaling import skewed
 
 __all__ = ["run"]
-
-
-def _skewed(cfg, seed: int, skew: int):
-    s, w = random_case(cfg, seed=seed, rate=0.2)
-    w = dict(w)
-    wr = w["wr"].copy()
-    wr[:, 0] = np.clip(wr[:, 0] + skew, -(1 << (cfg.w_bits - 1)), (1 << (cfg.w_bits - 1)) - 1)
-    w["wr"] = wr
-    return s, w
 
 
 def run(out_dir: Path) -> str:
@@ -75,7 +67,7 @@ def run(out_dir: Path) -> str:
 
     # 3. routing skew (router weights biased towards expert 0)
     rows = []
-    cases = [_skewed(cfg, 3, s) for s in (0, 8, 16, 32, 64)]
+    cases = [skewed(cfg, s, seed=3) for s in (0, 8, 16, 32, 64)]
     for (s, w), res, sk in zip(cases, simulate_checked(cfg, cases), (0, 8, 16, 32, 64)):
         wk = plan.work(s, w)
         share = wk["mask"].sum(axis=0)
