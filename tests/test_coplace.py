@@ -52,6 +52,24 @@ def test_routing_groups_keep_each_tier_net_to_its_own_metals():
     assert again[0][2] == closed["tier_bottom"]
 
 
+def test_a_group_counts_only_its_own_failed_nets():
+    """qrouter's last list of failed nets is read from its log; a net of an earlier group that a
+    later group's run lists (its pin under the metals closed to that group: "has no taps") is that
+    group's route, kept, and not a failure of the later group (moe_ppa_small's co-placed memory tier
+    listed the bond net expert_core_0__w_rd__addr[4] that the 3D group had routed)."""
+    from spikestack.flows.builtin.routing import failed_net_list, failed_routes
+    from spikestack.flows.coplace.route import group_failures
+    log = ("Failed net routes: 3\nList of failed nets follows:\n a\n b\n c\n\n----\n"
+           "Final: Failed net routes: 2\nList of failed nets follows:\n t1\n bus[4]\n\n"
+           "----------------------------------------------\n*** Writing RC file x.rc\n")
+    assert failed_routes(log) == 2 and failed_net_list(log) == ["t1", "bus[4]"]
+    assert failed_net_list("Final: No failed routes!\n") == []
+    assert group_failures(2, ["t1", "bus[4]"], {"t1", "t2"}) == (1, {"t1"}, {"bus[4]"})
+    assert group_failures(1, ["bus[4]"], {"t1", "t2"}) == (0, set(), {"bus[4]"})
+    assert group_failures(1, [], {"t1"}) == (1, set(), set())          # no list: the count stands
+    assert group_failures(None, ["t1"], {"t1"}) == (None, set(), set())
+
+
 def test_mirrored_macro_keeps_its_geometry():
     m = "MACRO X\n  SIZE 1 BY 2 ;\n  PIN A\n    PORT\n      LAYER metal2 ;\n        RECT 0 0 1 1 ;\n    END\n  END A\nEND X\n"
     t = mirror_macro(m)

@@ -10,7 +10,7 @@ from ..formats.def_ import net_count
 from .platform import OSU018, run_logged
 from .resumable import delays_script, final_routes, first_pass, ripup_script
 
-__all__ = ["route_progress", "route_cleanup", "standard_route", "routing_line", "failed_routes",
+__all__ = ["route_progress", "route_cleanup", "standard_route", "routing_line", "failed_routes", "failed_net_list",
            "checkpointed_first_pass", "checkpointed_routes"]
 
 
@@ -92,3 +92,18 @@ def failed_routes(route_log: str) -> int | None:
     """qrouter's count of failed routes (``None``: no result in the log)."""
     m = re.search(r"Final: (?:Failed net routes: )?(\d+)(?: failed routes)?|Final: No failed routes", route_log)
     return int(m.group(1)) if m and m.group(1) else (0 if m else None)
+
+
+def failed_net_list(route_log: str) -> list[str]:
+    """The nets of qrouter's last ``Final: Failed net routes`` report (its ``List of failed nets
+    follows:`` lines, one net a line up to a blank line); empty when the log has no such list."""
+    at = route_log.rfind("List of failed nets follows:")
+    if at < 0:
+        return []
+    out = []
+    for line in route_log[at:].splitlines()[1:]:
+        if not line.strip() or line.startswith("---"):
+            break
+        out.append(line.strip())
+    return out
+

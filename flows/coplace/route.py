@@ -19,6 +19,11 @@ layer: no repair is needed. What a group cannot do is rip up a net of an earlier
 routed first, take their tracks before any tier net (in one run they would also mostly go first:
 qrouter routes the nets of most terminals first). ``FlowKnobs.coplace_tier_layers = False`` gives
 the one run over all nets with the repair afterwards (the first form of this flow), for comparison.
+
+A group's failed routes are the nets of its own that qrouter's last list names
+(:func:`group_failures`): with the other tier's metals closed, qrouter also lists a net of an earlier
+group whose pin lies under them ("has no taps"), although that net is only ``ignore`` d and keeps
+the earlier group's route.
 """
 from __future__ import annotations
 
@@ -27,13 +32,15 @@ import time
 from pathlib import Path
 
 from ..builtin.flow import FlowError, failed_routes, routing_line, run_logged, standard_route
+from ..builtin.routing import failed_net_list
 from ..formats.def_ import net_blocks, net_count
 from ..builtin.platform import OSU018
 from ..builtin.resumable import final_routes, first_pass, ripup_script, tcl_net, with_blocks
 from .pins import TIERS
 from .stack import routing_layers, tier_of_layer
 
-__all__ = ["base_cfg", "qrouter_run", "other_tier_layers", "closed_layers", "layer_groups", "route_by_tier"]
+__all__ = ["base_cfg", "qrouter_run", "other_tier_layers", "closed_layers", "layer_groups", "route_by_tier",
+           "group_failures"]
 
 
 def base_cfg(obstructions: list[str]) -> list[str]:
@@ -144,30 +151,37 @@ def route_by_tier(rdir: Path, name: str, lef: str, def_text: str, obstructions: 
 def _route_groups(rdir: Path, name: str, lef: str, def_text: str, obstructions: list[str], kinds: dict[str, str],
                   die_um: tuple[float, float, float, float], cleanup: bool, log, reuse: bool,
                   first: dict[str, set[str]]) -> dict:
-    """One routing of the groups in turn; ``failed_nets``: group's tier (or ``3d``) -> its nets left failed."""
+    """One routing of the groups in turn; ``failed_nets``: group's tier (or ``3d``) -> its nets left
+    failed (only groups with some)."""
     cur, secs, failed, groups, failed_nets = def_text, 0.0, 0, [], {}
     tag_suffix = "_retry" if first else ""
     for label, nets, closed in layer_groups(kinds, lef, first):
         head = base_cfg([*obstructions, *closed_layers(closed, die_um)])
         what = f"{name} (co-placed, {label} nets" + (", the other tier's metals closed)" if closed else ", 12 layers)")
-        (rdir / "fail.out").unlink(missing_ok=True)
         routed, s, log_text = qrouter_run(rdir, f"{name}_{label}{tag_suffix}", lef, cur, head, cleanup, log, what,
                                           reuse, nets)
         got = net_blocks(routed) if routed else {}
         cur = with_blocks(cur, {n: got[n] for n in nets if n in got})
-        f = failed_routes(log_text) if routed else None
+        f, own, foreign = group_failures(failed_routes(log_text) if routed else None, failed_net_list(log_text), nets)
         failed = None if f is None or failed is None else failed + f
-        if f:
-            tier = label.replace("_first", "")
-            failed_nets.setdefault(tier, set()).update(_failed_list(rdir / "fail.out") & nets)
+        if own:
+            failed_nets.setdefault(label.replace("_first", ""), set()).update(own)
         secs += s
-        groups.append({"group": label, "nets": len(nets), "closed_layers": closed, "failed": f, "seconds": round(s, 1)})
-        log(f"[ppa] coplaced: {label} nets routed ({len(nets)}, {f} failed, {s:.0f} s)")
+        groups.append({"group": label, "nets": len(nets), "closed_layers": closed, "failed": f,
+                       "failed_nets": sorted(own), "listed_outside": sorted(foreign), "seconds": round(s, 1)})
+        log(f"[ppa] coplaced: {label} nets routed ({len(nets)}, {f} failed, {s:.0f} s)"
+            + (f"; qrouter also listed {len(foreign)} net(s) of an earlier group, routed there: "
+               + ", ".join(sorted(foreign)) if foreign else ""))
     return {"routed_def": cur, "seconds": secs, "failed": failed, "groups": groups, "failed_nets": failed_nets}
 
 
-def _failed_list(path: Path) -> set[str]:
-    """qrouter's ``fail.out`` (``write_failed``: a count line, then one net a line)."""
-    if not path.exists():
-        return set()
-    return {l.strip() for l in path.read_text().splitlines()[1:] if l.strip()}
+def group_failures(count: int | None, listed: list[str], nets: set[str]) -> tuple[int | None, set[str], set[str]]:
+    """One group's failed routes from qrouter's ``count`` (``None``: no result) and its list of
+    failed nets: (the group's count, its failed nets, listed nets outside the group). qrouter lists
+    an ``ignore`` d net of an earlier group when the metals closed to this group cover one of its
+    pins ("has no taps"): that net keeps the earlier group's route (only this group's nets are taken
+    from this run), so it is not this group's failure. Without a list the count stands."""
+    if count is None or not listed:
+        return count, set(), set()
+    own = set(listed) & nets
+    return len(own), own, set(listed) - nets
