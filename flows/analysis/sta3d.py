@@ -377,22 +377,10 @@ def analyse(out_dir: Path, top: str, netlists: dict[str, str], loads_tcl: str, c
         res["critical_path_ns"] = clock_ns - w["slack_ns"]
         res["fmax_mhz"] = 1e3 / res["critical_path_ns"] if res["critical_path_ns"] > 0 else None
     if "memory_access" in sections:
-        m = parse_paths(sections["memory_access"])
-        if m.get("found"):
-            m["delay_ns"] = clock_ns - m["slack_ns"]     # clock-to-Q + logic + wires + setup
-        res["memory_access"] = m
-    res["paths"] = {}
-    for name in (paths or {}):
-        p = parse_paths(sections.get(f"path_{name}", ""))
-        if p.get("found"):
-            p["delay_ns"] = clock_ns - p["slack_ns"]
-        res["paths"][name] = p
-    res["internal"] = {}
-    for tier in (tier_regs or {}):
-        p = parse_paths(sections.get(f"internal_{tier}", ""))
-        if p.get("found"):
-            p["delay_ns"] = clock_ns - p["slack_ns"]
-        res["internal"][tier] = p
+        res["memory_access"] = _timed_path(sections["memory_access"], clock_ns)
+    res["paths"] = {name: _timed_path(sections.get(f"path_{name}", ""), clock_ns) for name in (paths or {})}
+    res["internal"] = {tier: _timed_path(sections.get(f"internal_{tier}", ""), clock_ns)
+                       for tier in (tier_regs or {})}
     if activity is not None:
         res["power_w"] = parse_power(sections.get("power_global", ""))
     if activity is not None and reg_activity is not None:
@@ -435,3 +423,13 @@ def _register_power(out_dir: Path, top: str, netlists: dict[str, str], head: lis
     if r.returncode or not power:
         return {"power_registers_w": None, "power_registers_error": f"OpenSTA exit {r.returncode}; see {log}"}
     return {"power_registers_w": power, "registers_log": str(log)}
+
+
+def _timed_path(section: str, clock_ns: float) -> dict:
+    """One reported path of OpenSTA (:func:`parse_paths`) with its delay: clock-to-Q + logic +
+    wires + setup = the clock period minus the slack."""
+    p = parse_paths(section)
+    if p.get("found"):
+        p["delay_ns"] = clock_ns - p["slack_ns"]
+    return p
+
