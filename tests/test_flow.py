@@ -453,3 +453,34 @@ def test_layout_pictures_of_each_design_are_drawn(tiny_ppa):
     assert _has_colour(imgs["tier_top"], top) and not _has_colour(imgs["tier_top"], bottom, 1)
     assert _has_colour(imgs["3d"], bottom) and _has_colour(imgs["3d"], top)
     assert _has_colour(imgs["3d"], "#ffd700", 20), "no bond markers"
+
+
+def test_a_flat_design_that_leaves_failed_routes_is_placed_again_sparser(tmp_path, monkeypatch):
+    """flows/ppa/steps.run_job: a first placement with failed routes is placed again at each of the
+    knob's densities in turn until one routes; the report keeps every attempt and counts its time.
+    (The flow itself is the real one in the slow co-placed tiny-MoE test; here its outcomes.)"""
+    from spikestack.flows.ppa import steps
+    from spikestack.flows.ppa.options import FlowJob
+    from spikestack.flows.ppa.report import _steps_md
+    outcomes = iter([(56, 0.90, 1000.0), (3, 0.71, 1300.0), (0, 0.58, 1600.0)])
+    calls = []
+
+    def flow(text, top, out_dir, *args, project_vars=None, **kw):
+        failed, util, die = next(outcomes)
+        calls.append(project_vars)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return {"top": top, "cells": 8856, "failed_routes": failed, "utilisation": util, "die_area_um2": die,
+                "total_seconds": 100.0, "step_seconds": {}, "cells_per_second": None}
+    monkeypatch.setattr(steps, "run_flow", flow)
+    rep = steps.run_job(FlowJob("2d", "module m; endmodule", "m"), tmp_path, 10.0, 0.1, lambda *_: None)
+    assert calls == [None] + [{"initial_density": f"{d:.3f}"} for d in steps.OSU018.knobs.decongest_densities]
+    assert rep["failed_routes"] == 0 and rep["total_seconds"] == 300.0
+    assert [a["failed_routes"] for a in rep["decongest"]] == [56, 3, 0]
+    assert [a["density"] for a in rep["decongest"]] == [None, *steps.OSU018.knobs.decongest_densities]
+    assert json.loads((tmp_path / "2d" / "ppa.json").read_text())["decongest"] == rep["decongest"]
+    assert "placed again to route" in "\n".join(_steps_md([rep]))
+    # a routed first placement, or a placement the caller chose, is not placed again
+    outcomes = iter([(4, 0.9, 1000.0)])
+    calls.clear()
+    assert steps.run_job(FlowJob("2d", "", "m"), tmp_path, 10.0, 0.1, print, project_vars={"x": "1"})["failed_routes"] == 4
+    assert calls == [{"x": "1"}]

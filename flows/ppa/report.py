@@ -105,6 +105,13 @@ def _steps_md(reps: list[dict]) -> list[str]:
     if any("first_routing" in r.get("step_seconds", {}) for r in reps):
         rows += ["", "Tiers routed again to their F2F bond pins: routing is the second route; the total "
                      "includes the first one."]
+    for r in reps:
+        if r.get("decongest"):
+            tries = "; ".join(f"{'qflow packing' if a['density'] is None else 'density ' + str(a['density'])}: "
+                              f"{a['failed_routes']} failed routes, die {a['die_area_um2']:.0f} µm², "
+                              f"utilisation {_f(a['utilisation'], '.2f')}" for a in r["decongest"])
+            rows += ["", f"{r['top']} placed again to route (flows/ppa/steps.run_job): {tries}; its total counts "
+                         "every attempt."]
     return rows + [""]
 
 
