@@ -22,7 +22,7 @@ fill and T + 1 cycles per token to load it.
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,7 +39,7 @@ from ..lib.glb import GLB, GlbParams
 from ..lib.pack import pack_biases, pack_bits, pack_lanes, unpack_bits
 from ..lib.shapes import bias_packing, ceil_div
 from .graph import Design, layer_design
-from .mha_pipe import PipeCollector, PipeDispatcher, PipeSequencer, pipe_wiring
+from .mha_pipe import PipeCollector, PipeDispatcher, PipeSequencer, hand_out, load_token, pipe_wiring, write_results
 
 __all__ = ["MhaPlan", "mha_design", "PROJECTIONS"]
 
@@ -211,32 +211,17 @@ class MhaDispatcher(wiring.Component):
                      self.act_rd.en.eq(1), self.attn_rd.en.eq(1)]
         with m.If(self.start_qkv | self.start_o):
             m.d.sync += [running.eq(1), loading.eq(1), phase_o.eq(self.start_o), n.eq(0), t.eq(0)]
-        with m.If(loading):
-            m.d.sync += [t.eq(t + 1), prev_t.eq(t)]
-            with m.If(t > 0):
-                m.d.sync += job.spikes[prev_t].eq(Mux(phase_o, self.attn_rd.data, self.act_rd.data[:cfg.d]))
-            with m.If(t == T):
-                m.d.sync += [loading.eq(0), pending.eq(Mux(phase_o, 0b001, 0b111)), job.n.eq(n)]
+        load_token(m, loading, t, prev_t, n, job, Mux(phase_o, self.attn_rd.data, self.act_rd.data[:cfg.d]), T,
+                   pending, Mux(phase_o, 0b001, 0b111))
         # hand out the token's jobs, lowest projection first, to the lowest idle core
-        chosen = Signal(3)
-        m.d.comb += chosen.eq(pending & (~pending + 1))
         sel = Signal(range(4))
+        chosen = hand_out(m, beats, cores, pending, sel, job)
         with m.If(phase_o):
             m.d.comb += sel.eq(3)
         with m.Elif(chosen[1]):
             m.d.comb += sel.eq(1)
         with m.Elif(chosen[2]):
             m.d.comb += sel.eq(2)
-        # beat 0 of a job to the lowest idle core; beats 1..T-1 to the same core on the next cycles
-        taken = 0
-        first = Signal(len(cores))
-        for i, c in enumerate(cores):
-            m.d.comb += first[i].eq(pending.any() & ~sending & c.ready & ~taken)
-            taken = taken | c.ready
-        beats.drive(m, cores, first, sel, job.spikes,
-                    lambda payload, s: [payload.n.eq(job.n), payload.sel.eq(s), payload.pop.eq(s)])
-        with m.If(first.any()):
-            m.d.sync += pending.eq(pending & ~chosen)
         # the token's jobs all sent: the next token
         with m.If(running & ~loading & ~pending.any() & ~sending & ~(self.start_qkv | self.start_o)):
             with m.If(n == N - 1):
@@ -273,25 +258,7 @@ class Collector(wiring.Component):
         for c in range(C):
             with m.If(any_valid & (grant == c)):
                 m.d.comb += [srcs[c].ready.eq(1), res.eq(srcs[c].payload)]
-        row = res.n * T + res.t
-        tile_en = Const(1, tiles) << res.tile
-        kv_en = Const(1, N * tiles) << (res.n * tiles + res.tile)
-        m.d.comb += [
-            self.q_wr.addr.eq(row), self.q_wr.data.eq(Cat(*([res.spikes] * tiles))),
-            self.out_wr.addr.eq(row), self.out_wr.data.eq(Cat(*([res.spikes] * tiles))),
-            self.k_wr.addr.eq(res.t), self.k_wr.data.eq(Cat(*([res.spikes] * (N * tiles)))),
-            self.v_wr.addr.eq(res.t), self.v_wr.data.eq(Cat(*([res.spikes] * (N * tiles)))),
-        ]
-        with m.If(any_valid):
-            with m.Switch(res.sel):
-                with m.Case(0):
-                    m.d.comb += self.q_wr.en.eq(tile_en)
-                with m.Case(1):
-                    m.d.comb += self.k_wr.en.eq(kv_en)
-                with m.Case(2):
-                    m.d.comb += self.v_wr.en.eq(kv_en)
-                with m.Case(3):
-                    m.d.comb += self.out_wr.en.eq(tile_en)
+        write_results(m, res, any_valid, T, N, tiles, {0: self.q_wr, 1: self.k_wr, 2: self.v_wr, 3: self.out_wr})
         exp_qkv, exp_o = 3 * N * T * tiles, N * T * tiles
         count = Signal(range(exp_qkv + 1))
         with m.If(self.clear):

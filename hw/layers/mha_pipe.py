@@ -33,7 +33,7 @@ from ..lib.beats import BeatSender
 from ..lib.control import RunControl, control_members
 from ..lib.shapes import index_range
 
-__all__ = ["AttentionStage", "PipeDispatcher", "PipeCollector", "PipeSequencer", "q_layout", "rows_layout"]
+__all__ = ["AttentionStage", "PipeDispatcher", "PipeCollector", "PipeSequencer", "q_layout", "rows_layout", "load_token", "hand_out", "write_results"]
 
 
 def q_layout(plan) -> data.StructLayout:
@@ -221,27 +221,12 @@ class PipeDispatcher(wiring.Component):
         m.d.comb += [self.act_rd.addr.eq(n * T + t), self.act_rd.en.eq(1)]
         with m.If(start):
             m.d.sync += [running.eq(1), pipe.eq(0), n.eq(0), t.eq(0), loading.eq(1), q_next.eq(0), o_taken.eq(0)]
-        with m.If(loading):
-            m.d.sync += [t.eq(t + 1), prev_t.eq(t)]
-            with m.If(t > 0):
-                m.d.sync += job.spikes[prev_t].eq(self.act_rd.data[:cfg.d])
-            with m.If(t == T):
-                m.d.sync += [loading.eq(0), pending.eq(Mux(pipe, 0b0001, 0b0110)), job.n.eq(n)]
-        chosen = Signal(4)
-        m.d.comb += chosen.eq(pending & (~pending + 1))
+        load_token(m, loading, t, prev_t, n, job, self.act_rd.data[:cfg.d], T, pending, Mux(pipe, 0b0001, 0b0110))
         sel = Signal(range(4))
+        chosen = hand_out(m, beats, cores, pending, sel, job)
         for i in range(1, 4):
             with m.If(chosen[i]):
                 m.d.comb += sel.eq(i)
-        taken = 0
-        first = Signal(len(cores))
-        for i, c in enumerate(cores):
-            m.d.comb += first[i].eq(pending.any() & ~sending & c.ready & ~taken)
-            taken = taken | c.ready
-        beats.drive(m, cores, first, sel, job.spikes,
-                    lambda payload, s: [payload.n.eq(job.n), payload.sel.eq(s), payload.pop.eq(s)])
-        with m.If(first.any()):
-            m.d.sync += pending.eq(pending & ~chosen)
         idle = Signal()
         m.d.comb += idle.eq(running & ~loading & ~fwd & ~pending.any() & ~sending & ~start)
         # o jobs: the attention stage's rows (timestep 0 first) go straight to an idle core as beats
@@ -269,6 +254,55 @@ class PipeDispatcher(wiring.Component):
             with m.Elif(o_taken == N):
                 m.d.sync += running.eq(0)
         return m
+
+
+def load_token(m: Module, loading, t, prev_t, n, job, row_data, T: int, pending, slots) -> None:
+    """While ``loading``: the token register ``job`` takes token ``n``'s T rows, one a cycle
+    (``row_data``: the row read at ``t - 1``, synchronous read); after the last, ``pending`` gets
+    the job ``slots`` to hand out and ``loading`` ends. Shared by both dispatchers."""
+    with m.If(loading):
+        m.d.sync += [t.eq(t + 1), prev_t.eq(t)]
+        with m.If(t > 0):
+            m.d.sync += job.spikes[prev_t].eq(row_data)
+        with m.If(t == T):
+            m.d.sync += [loading.eq(0), pending.eq(slots), job.n.eq(n)]
+
+
+def hand_out(m: Module, beats: BeatSender, cores: list, pending, sel, job):
+    """The lowest pending slot (returned, one-hot) as job ``sel`` of the token in ``job``: beat 0
+    to the lowest idle core (when no job is being sent), beats 1..T-1 to the same core on the next
+    cycles (:class:`~spikestack.hw.lib.beats.BeatSender`); the slot is cleared once beat 0 goes.
+    The caller drives ``sel`` from the returned slot. Shared by both dispatchers."""
+    chosen = Signal(len(pending))
+    m.d.comb += chosen.eq(pending & (~pending + 1))
+    taken = 0
+    first = Signal(len(cores))
+    for i, c in enumerate(cores):
+        m.d.comb += first[i].eq(pending.any() & ~beats.sending & c.ready & ~taken)
+        taken = taken | c.ready
+    beats.drive(m, cores, first, sel, job.spikes,
+                lambda payload, s: [payload.n.eq(job.n), payload.sel.eq(s), payload.pop.eq(s)])
+    with m.If(first.any()):
+        m.d.sync += pending.eq(pending & ~chosen)
+    return chosen
+
+
+def write_results(m: Module, res, valid, T: int, N: int, tiles: int, ports: dict) -> None:
+    """A projection core's result (``res``: ``{n, t, tile, sel, spikes}``) written, when ``valid``,
+    through the write port ``ports[res.sel]`` in the same cycle (combinational): K and V (sel 1,
+    2) at word ``t``, the lane of token ``n``'s tile; Q and o (sel 0, 3) at row ``n*T + t``, the
+    lane of the tile. A sel without a port writes nothing. Shared by :class:`PipeCollector` and
+    :class:`~spikestack.hw.layers.mha.Collector`."""
+    row_en, kv_en = Const(1, tiles) << res.tile, Const(1, N * tiles) << (res.n * tiles + res.tile)
+    for sel, port in ports.items():
+        lanes = N * tiles if sel in (1, 2) else tiles
+        m.d.comb += [port.addr.eq(res.t if sel in (1, 2) else res.n * T + res.t),
+                     port.data.eq(Cat(*([res.spikes] * lanes)))]
+    with m.If(valid):
+        with m.Switch(res.sel):
+            for sel, port in sorted(ports.items()):
+                with m.Case(sel):
+                    m.d.comb += port.en.eq(kv_en if sel in (1, 2) else row_en)
 
 
 class PipeCollector(wiring.Component):
@@ -307,20 +341,7 @@ class PipeCollector(wiring.Component):
                 m.d.comb += srcs[c].ready.eq(1)
         m.d.comb += [self.q.valid.eq(is_q), self.q.payload.n.eq(res.n), self.q.payload.t.eq(res.t),
                      self.q.payload.tile.eq(res.tile), self.q.payload.spikes.eq(res.spikes)]
-        kv_en = Const(1, N * tiles) << (res.n * tiles + res.tile)
-        m.d.comb += [
-            self.out_wr.addr.eq(res.n * T + res.t), self.out_wr.data.eq(Cat(*([res.spikes] * tiles))),
-            self.k_wr.addr.eq(res.t), self.k_wr.data.eq(Cat(*([res.spikes] * (N * tiles)))),
-            self.v_wr.addr.eq(res.t), self.v_wr.data.eq(Cat(*([res.spikes] * (N * tiles)))),
-        ]
-        with m.If(any_valid):
-            with m.Switch(res.sel):
-                with m.Case(1):
-                    m.d.comb += self.k_wr.en.eq(kv_en)
-                with m.Case(2):
-                    m.d.comb += self.v_wr.en.eq(kv_en)
-                with m.Case(3):
-                    m.d.comb += self.out_wr.en.eq(Const(1, tiles) << res.tile)
+        write_results(m, res, any_valid, T, N, tiles, {1: self.k_wr, 2: self.v_wr, 3: self.out_wr})
         exp_kv, exp_o = 2 * N * T * tiles, N * T * tiles
         count = Signal(range(exp_kv + 1))
         counted = Signal()
