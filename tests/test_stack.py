@@ -23,7 +23,7 @@ from test_tiers import SMALL, TINY, _cases, _ports
 @pytest.mark.parametrize("kind,variant", [("mha", "3d4:pipeline"),
                                           pytest.param("moe", "3d3:memory-on-logic", marks=pytest.mark.slow),
                                           pytest.param("moe", "3d4:memory-control-logic", marks=pytest.mark.slow),
-                                          pytest.param("mha", "3d3:pipeline", marks=pytest.mark.slow)])
+                                          pytest.param("mha", "3d5:pipeline", marks=pytest.mark.slow)])   # 3 groups (heads > cores): 4 or 5 tiers
 def test_stack_bit_exact(kind, variant):
     """The bench on the stacked top: golden bits, the same cycles as 2D (bonds are wires)."""
     cfg = SMALL[kind]

@@ -38,7 +38,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lib.fifo import LaneFIFO
-from ..lib.lif import LifNeuron
+from ..lib.lif import LifLane
 from ..lib.shapes import index_range
 from .core import CoreParams, SpikingCore
 
@@ -349,8 +349,10 @@ class JobCore(wiring.Component):
     def _fire_drain(self, m, core, otag):
         """Every row's currents leave the PEs ``fire_lanes`` (R) a cycle, group g = 0..G-1 from the
         cycle after they are on ``core.out`` (G = P / R). A firing row meets R shared
-        :class:`LifNeuron` s there, with the membranes of the current output tile in a G-word
-        buffer (``v_zero`` on its timestep 0, as in the PEs): its spike word is complete with the
+        :class:`~spikestack.hw.lib.lif.LifLane` s ``lif_<l>`` there, each holding its G membranes
+        of the current output tile (``slot`` = group; ``zero`` on its timestep 0, as in the PEs),
+        so the membranes sit inside the repeated lane a hierarchical flow hardens, not in the
+        core's own logic (issue 39: they were 46 % of the default expert core's own cells): its spike word is complete with the
         last group (returned as ``(fired, tag, spikes)``, valid that cycle). A row of currents
         (the last stage, not firing) leaves through ``results`` a group a cycle. Until the last
         group goes, the core holds any row's last op (it would overwrite ``current``)."""
@@ -363,15 +365,16 @@ class JobCore(wiring.Component):
         fire_now = Const(int(fires[0]), 1) if len(fires) == 1 else Mux(keep.stage, int(fires[1]), int(fires[0]))
         cur = core.out.payload.currents.as_value().word_select(group, R * ab)
         last_group = group == G - 1
-        m.submodules.membranes = vmem = memory.Memory(shape=R * vb, depth=G, init=[])
-        v_r, v_w = vmem.read_port(domain="comb"), vmem.write_port()
-        spikes_now, v_next = Signal(R), Signal(R * vb)
-        for lane in range(R):
-            m.submodules[f"lif_{lane}"] = nrn = LifNeuron(p.core.pops, vb, ab)
-            m.d.comb += [nrn.v.eq(v_r.data.word_select(lane, vb)), nrn.v_zero.eq(keep.t == 0),
-                         nrn.i.eq(cur.word_select(lane, ab)), nrn.sel.eq(keep.pop),
-                         spikes_now[lane].eq(nrn.spike), v_next.word_select(lane, vb).eq(nrn.v_next)]
+        spikes_now = Signal(R)
         adv = Signal()
+        for lane in range(R):       # each lane keeps its G membranes (one per group it serves)
+            m.submodules[f"lif_{lane}"] = nrn = LifLane(p.core.pops, vb, ab, slots=G)
+            m.d.comb += [nrn.en.eq(adv & fire_now), nrn.zero.eq(keep.t == 0), nrn.i.eq(cur.word_select(lane, ab)),
+                         spikes_now[lane].eq(nrn.spike)]
+            if G > 1:
+                m.d.comb += nrn.slot.eq(group)
+            if len(p.core.pops) > 1:
+                m.d.comb += nrn.sel.eq(keep.pop)
         if p.drains:
             res = self.results.payload
             m.d.comb += [self.results.valid.eq(busy & ~fire_now), adv.eq(busy & (fire_now | self.results.ready)),
@@ -381,7 +384,6 @@ class JobCore(wiring.Component):
                 m.d.comb += res.group.eq(group)
         else:
             m.d.comb += adv.eq(busy)
-        m.d.comb += [v_r.addr.eq(group), v_w.addr.eq(group), v_w.data.eq(v_next), v_w.en.eq(adv & fire_now)]
         spk = Signal(P)
         with m.If(adv & fire_now):
             m.d.sync += spk.word_select(group, R).eq(spikes_now)

@@ -28,10 +28,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..lib.arbiter import round_robin
 from ..lib.glb import GLB, GlbParams, addr_width
-from ..lib.lif import LifNeuron
+from ..lib.lif import LifLane
 from ..lib.shapes import index_range
 
-__all__ = ["Merge", "MergeLane", "SpikeGenerator", "LifLane"]
+__all__ = ["Merge", "MergeLane", "SpikeGenerator", "LifLane"]   # LifLane: hw/lib/lif.py
 
 
 class MergeLane(wiring.Component):
@@ -185,50 +185,6 @@ class Merge(wiring.Component):
                 m.d.sync += cnt.eq(cnt + 1)
                 with m.If(cnt == per_row - 1):
                     m.d.sync += self.rows_done[i].eq(1)
-
-
-class LifLane(wiring.Component):
-    """One output neuron of the spike generator: a :class:`LifNeuron` (population ``pop``) and its
-    membrane register ``v``, the same module for every lane.
-
-    ``spike`` is the neuron's spike for current ``i`` and membrane ``zero ? 0 : v`` (combinational,
-    latency 0); ``v`` takes the neuron's ``v_next`` at the end of every cycle with ``en``.
-
-    With ``slots`` S > 1 the lane keeps S membranes (one per lane group it serves) and ``slot``
-    In(range(S)) picks the one read and written this cycle.
-
-    Attributes: ``en``, ``zero`` In(1), ``i`` In(signed(i_bits)), ``spike`` Out(1).
-    """
-
-    def __init__(self, pop, v_bits: int, i_bits: int, slots: int = 1):
-        self.pop, self.v_bits, self.i_bits, self.slots = pop, v_bits, i_bits, slots
-        members = {"en": In(1), "zero": In(1), "i": In(signed(i_bits)), "spike": Out(1)}
-        if slots > 1:
-            members["slot"] = In(range(slots))
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.neuron = neuron = LifNeuron((self.pop,), self.v_bits, self.i_bits)
-        m.d.comb += [neuron.v_zero.eq(self.zero), neuron.i.eq(self.i), neuron.sel.eq(0),
-                     self.spike.eq(neuron.spike)]
-        if self.slots == 1:
-            v = Signal(signed(self.v_bits))
-            m.d.comb += neuron.v.eq(v)
-            with m.If(self.en):
-                m.d.sync += v.eq(neuron.v_next)
-            return m
-        vs = [Signal(signed(self.v_bits), name=f"v_{s}") for s in range(self.slots)]
-        level, bit = vs, 0                      # a tree of 2:1 muxes on the bits of slot (a switch
-        while len(level) > 1:                   # becomes an overlapping casez, a chain compares)
-            level = [Mux(self.slot[bit], level[min(i + 1, len(level) - 1)], level[i])
-                     for i in range(0, len(level), 2)]
-            bit += 1
-        m.d.comb += neuron.v.eq(level[0])
-        for s in range(self.slots):
-            with m.If(self.en & (self.slot == s)):
-                m.d.sync += vs[s].eq(neuron.v_next)
-        return m
 
 
 class SpikeGenerator(wiring.Component):

@@ -14,13 +14,13 @@ Several populations (e.g. Q, K and V) may share one neuron; their parameters are
 """
 from __future__ import annotations
 
-from amaranth import Mux, Module, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...config import LifConfig
 
-__all__ = ["LifNeuron"]
+__all__ = ["LifNeuron", "LifLane"]
 
 
 class LifNeuron(wiring.Component):
@@ -82,4 +82,54 @@ class LifNeuron(wiring.Component):
             m.d.comb += self.v_next.eq(Mux(soft, h - threshold, 0))
         with m.Else():
             m.d.comb += self.v_next.eq(h)
+        return m
+
+
+class LifLane(wiring.Component):
+    """One output neuron: a :class:`LifNeuron` and its membrane register ``v``, the same module
+    for every lane (a hierarchical flow hardens one lane and places it in every slot).
+
+    ``spike`` is the neuron's spike for current ``i`` and membrane ``zero ? 0 : v`` (combinational,
+    latency 0); ``v`` takes the neuron's ``v_next`` at the end of every cycle with ``en``.
+
+    With ``slots`` S > 1 the lane keeps S membranes (one per lane group it serves) and ``slot``
+    In(range(S)) picks the one read and written this cycle. ``pops``: one LIF population, or
+    several (a tuple) chosen by ``sel`` In(range(len(pops))) as in :class:`LifNeuron`.
+    Users: the spike generator (:mod:`spikestack.hw.blocks.merge`), the job core's firing drain
+    (:mod:`spikestack.hw.blocks.jobcore`). Membranes reset to 0 with ``rst``.
+
+    Attributes: ``en``, ``zero`` In(1), ``i`` In(signed(i_bits)), ``spike`` Out(1).
+    """
+
+    def __init__(self, pops, v_bits: int, i_bits: int, slots: int = 1):
+        self.pops = tuple(pops) if isinstance(pops, (tuple, list)) else (pops,)
+        self.v_bits, self.i_bits, self.slots = v_bits, i_bits, slots
+        members = {"en": In(1), "zero": In(1), "i": In(signed(i_bits)), "spike": Out(1)}
+        if slots > 1:
+            members["slot"] = In(range(slots))
+        if len(self.pops) > 1:
+            members["sel"] = In(range(len(self.pops)))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.neuron = neuron = LifNeuron(self.pops, self.v_bits, self.i_bits)
+        m.d.comb += [neuron.v_zero.eq(self.zero), neuron.i.eq(self.i),
+                     neuron.sel.eq(self.sel if len(self.pops) > 1 else 0), self.spike.eq(neuron.spike)]
+        if self.slots == 1:
+            v = Signal(signed(self.v_bits))
+            m.d.comb += neuron.v.eq(v)
+            with m.If(self.en):
+                m.d.sync += v.eq(neuron.v_next)
+            return m
+        vs = [Signal(signed(self.v_bits), name=f"v_{s}") for s in range(self.slots)]
+        level, bit = vs, 0                      # a tree of 2:1 muxes on the bits of slot (a switch
+        while len(level) > 1:                   # becomes an overlapping casez, a chain compares)
+            level = [Mux(self.slot[bit], level[min(i + 1, len(level) - 1)], level[i])
+                     for i in range(0, len(level), 2)]
+            bit += 1
+        m.d.comb += neuron.v.eq(level[0])
+        for s in range(self.slots):
+            with m.If(self.en & (self.slot == s)):
+                m.d.sync += vs[s].eq(neuron.v_next)
         return m
