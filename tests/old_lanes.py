@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from spikestack.hw.lib.glb import GLB, GlbParams, addr_width
 from spikestack.hw.blocks import jobcore
+from spikestack.hw.blocks.core import SpikingCore
 from spikestack.hw.lib.lif import LifNeuron
 from spikestack.hw.lib.shapes import index_range
 
@@ -162,8 +163,144 @@ class SpikeGenerator(wiring.Component):
 
 
 class JobCore(jobcore.JobCore):
-    """The job core with its firing drain's membranes in one G-word memory beside R shared
-    :class:`LifNeuron` s (before they moved into :class:`~spikestack.hw.lib.lif.LifLane` s)."""
+    """The job core before issue 39's buffer slices: its job spikes in one register and its hidden
+    buffer in one memory (``elaborate``), the firing drain's membranes in one G-word memory beside
+    R shared :class:`LifNeuron` s (``_fire_drain``, before they moved into
+    :class:`~spikestack.hw.lib.lif.LifLane` s)."""
+
+    def elaborate(self, platform):
+        m = Module()
+        p, P, T = self.p, self.p.lanes, self.p.t
+        self._bias_ok = Signal() if p.bias_lanes else Const(1)
+        cp = p.core
+        two = len(p.stages) == 2
+        m.submodules.core = core = SpikingCore(cp)
+        wiring.connect(m, wiring.flipped(self.w_rd), core.w_rd)
+        if not p.bias_lanes:
+            wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
+        m.d.comb += self.busy.eq(core.busy)
+
+        # --- the local activation buffer: the current job ---
+        job = Signal(p.job_store_layout)
+        loaded = Signal(range(T + 1))                   # beats of the current job received
+        active = Signal()
+        stage = Signal()
+        tile = Signal(index_range(p.max_tiles))
+        t = Signal(index_range(T))
+
+        # --- the local hidden buffer (two-stage jobs) ---
+        if two:
+            s0 = p.stages[0]
+            hid = memory.Memory(shape=s0.tiles * P, depth=T, init=[])
+            m.submodules.hidden = hid
+            hid_w = hid.write_port(granularity=P)
+            hid_r = hid.read_port(domain="comb")
+            m.d.comb += hid_r.addr.eq(t)
+            got = Signal(range(s0.tiles * T + 1))         # hidden rows of this job written so far
+            # a stage-1 row of timestep t waits for hidden word t: its last tile's row written
+            gate = Mux(stage == 0, loaded > t, got > (s0.tiles - 1) * T + t)
+        else:
+            gate = loaded > t                          # a row of timestep t waits for its beat
+
+        # --- result FIFO and credits (a drain needs neither: it holds the PEs' next last op) ---
+        final_stage = Signal()
+        m.d.comb += final_stage.eq(stage == (len(p.stages) - 1))
+        credit = Signal()
+        if p.drains:
+            m.d.comb += credit.eq(1)
+        else:
+            m.submodules.out_fifo = out_fifo = self._result_fifo()
+            inflight = Signal(range(p.out_depth + 2))
+            m.d.comb += credit.eq(~final_stage | (out_fifo.level + inflight < p.out_depth))
+
+        # --- row issue ---
+        row = core.rows.payload
+        meta = row.meta
+        tag = Signal(p.tag_layout)
+        m.d.comb += [
+            core.rows.valid.eq(active & gate & credit & self._bias_ok),
+            tag.stage.eq(stage), tag.tile.eq(tile), tag.t.eq(t), tag.n.eq(job.n), tag.sel.eq(job.sel),
+            meta.tag.eq(tag), meta.v_zero.eq(t == 0), meta.sel.eq(job.pop),
+        ]
+        if p.fire_lanes:
+            m.d.comb += tag.pop.eq(job.pop)
+        for i, s in enumerate(p.stages):
+            with m.If(stage == i):
+                block = job.sel * s.tiles + tile
+                m.d.comb += [
+                    meta.w_base.eq(s.w_base + block * s.din), meta.b_addr.eq(s.b_base + block),
+                    meta.fire.eq(int(s.fire)),
+                ]
+                if i == 0:
+                    m.d.comb += row.spikes.eq(job.spikes[t])
+                else:
+                    m.d.comb += row.spikes.eq(hid_r.data[:s.din])
+        accept_row = core.rows.valid & core.rows.ready
+        last_t = t == T - 1
+        if p.bias_lanes:
+            self._bias_loader(m, core, active, accept_row & last_t, meta.b_addr)
+        # a job's beats are taken while it has fewer than T; its rows start with its first beat
+        m.d.comb += self.job.ready.eq(loaded < T)
+        beat = self.job.payload
+        with m.If(self.job.valid & self.job.ready):
+            m.d.sync += [job.n.eq(beat.n), job.sel.eq(beat.sel), job.pop.eq(beat.pop),
+                         job.spikes[loaded[:len(t)] if T > 1 else 0].eq(beat.spikes), loaded.eq(loaded + 1)]
+            with m.If(loaded == 0):
+                m.d.sync += [active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
+                if two:
+                    m.d.sync += got.eq(0)
+        with m.If(accept_row):
+            m.d.sync += t.eq(t + 1)
+            with m.If(last_t):
+                m.d.sync += [t.eq(0), tile.eq(tile + 1)]
+                for i, s in enumerate(p.stages):
+                    with m.If((stage == i) & (tile == s.tiles - 1)):
+                        if i == len(p.stages) - 1:
+                            m.d.sync += [active.eq(0), loaded.eq(0)]
+                        else:
+                            m.d.sync += [stage.eq(i + 1), tile.eq(0)]
+
+        # --- results: fired rows (spike words) from the PEs or from the drain's neurons ---
+        out = core.out.payload
+        otag = data.View(p.tag_layout, out.tag)
+        if p.fire_lanes:
+            fired, ftag, fspikes = self._fire_drain(m, core, otag)
+        else:
+            fired, ftag, fspikes = core.out.valid, otag, out.spikes
+        if two:
+            tiles0 = p.stages[0].tiles
+            hid_result = fired & (ftag.stage == 0)
+            m.d.comb += [
+                hid_w.addr.eq(ftag.t), hid_w.data.eq(Cat(*([fspikes] * tiles0))),
+                hid_w.en.eq(hid_result.replicate(tiles0) & (Const(1, tiles0) << ftag.tile)),
+            ]
+            with m.If(hid_result):
+                m.d.sync += got.eq(got + 1)
+        if p.fire_lanes and p.drains:
+            return m                                   # the drain gave the current results too
+        last_stage = len(p.stages) - 1
+        if p.stages[-1].fire:
+            final_result = fired & (ftag.stage == last_stage)
+        else:
+            final_result = core.out.valid & (otag.stage == last_stage)
+        if p.drains:
+            self._drain(m, core, final_result, otag)
+            return m
+        rtag = ftag if p.stages[-1].fire else otag
+        res = Signal(p.result_layout)
+        m.d.comb += [res.n.eq(rtag.n), res.t.eq(rtag.t), res.tile.eq(rtag.tile), res.sel.eq(rtag.sel)]
+        if p.stages[-1].fire:
+            m.d.comb += res.spikes.eq(fspikes)
+        else:
+            m.d.comb += res.currents.eq(out.currents)
+        m.d.comb += [out_fifo.w_en.eq(final_result), out_fifo.w_data.eq(res)]
+        issued = accept_row & final_stage
+        m.d.sync += inflight.eq(inflight + issued - final_result)
+        m.d.comb += [
+            self.results.valid.eq(out_fifo.r_rdy), self.results.payload.eq(out_fifo.r_data),
+            out_fifo.r_en.eq(self.results.ready),
+        ]
+        return m
 
     def _fire_drain(self, m, core, otag):
         """Every row's currents leave the PEs ``fire_lanes`` (R) a cycle, group g = 0..G-1 from the

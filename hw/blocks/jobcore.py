@@ -34,10 +34,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..lib.fifo import LaneFIFO
+from ..lib.fifo import FifoLane, LaneFIFO
 from ..lib.lif import LifLane
 from ..lib.shapes import index_range
 from .core import CoreParams, SpikingCore
@@ -193,6 +193,19 @@ class JobCore(wiring.Component):
         assert tag_bits + p.lanes * p.acc_bits == p.result_layout.size
         return LaneFIFO((tag_bits,) + (p.acc_bits,) * p.lanes, p.out_depth)
 
+    @staticmethod
+    def _spike_rows(m, name: str, width: int, P: int, T: int) -> list:
+        """A local spike buffer of ``T`` rows of ``width`` bits in slices of ``P`` bits (the last
+        narrower), sub-modules ``<name>_<k>``: one :class:`~spikestack.hw.lib.fifo.FifoLane`
+        (``T`` words, written a word a cycle, read combinationally) a slice, the same class
+        everywhere, so a hierarchical flow hardens one slice, not the core's largest flat logic
+        (issue 39). Slice k holds bits ``k*P ..`` of each row."""
+        rows = []
+        for k in range(-(-width // P)):
+            m.submodules[f"{name}_{k}"] = r = FifoLane(min(P, width - k * P), T)
+            rows.append(r)
+        return rows
+
     def _bias_loader(self, m, core, active, tile_done, tile_row):
         """Biases once per output tile: while the next row's tile has no biases in the PEs
         (``_bias_ok`` low), read its ``G = P / bias_lanes`` words one a cycle through the weight
@@ -224,8 +237,9 @@ class JobCore(wiring.Component):
             wiring.connect(m, wiring.flipped(self.b_rd), core.b_rd)
         m.d.comb += self.busy.eq(core.busy)
 
-        # --- the local activation buffer: the current job ---
-        job = Signal(p.job_store_layout)
+        # --- the local activation buffer: the current job (its spike rows in P-bit slices) ---
+        job = Signal(data.StructLayout({k: p.job_store_layout.members[k] for k in ("n", "sel", "pop")}))
+        job_rows = self._spike_rows(m, "job_rows", p.stages[0].din, P, T)
         loaded = Signal(range(T + 1))                   # beats of the current job received
         active = Signal()
         stage = Signal()
@@ -235,11 +249,7 @@ class JobCore(wiring.Component):
         # --- the local hidden buffer (two-stage jobs) ---
         if two:
             s0 = p.stages[0]
-            hid = memory.Memory(shape=s0.tiles * P, depth=T, init=[])
-            m.submodules.hidden = hid
-            hid_w = hid.write_port(granularity=P)
-            hid_r = hid.read_port(domain="comb")
-            m.d.comb += hid_r.addr.eq(t)
+            hidden = self._spike_rows(m, "hidden", s0.tiles * P, P, T)
             got = Signal(range(s0.tiles * T + 1))         # hidden rows of this job written so far
             # a stage-1 row of timestep t waits for hidden word t: its last tile's row written
             gate = Mux(stage == 0, loaded > t, got > (s0.tiles - 1) * T + t)
@@ -275,10 +285,8 @@ class JobCore(wiring.Component):
                     meta.w_base.eq(s.w_base + block * s.din), meta.b_addr.eq(s.b_base + block),
                     meta.fire.eq(int(s.fire)),
                 ]
-                if i == 0:
-                    m.d.comb += row.spikes.eq(job.spikes[t])
-                else:
-                    m.d.comb += row.spikes.eq(hid_r.data[:s.din])
+                rows = job_rows if i == 0 else hidden
+                m.d.comb += row.spikes.eq(Cat(*(r.r_data for r in rows))[:s.din])
         accept_row = core.rows.valid & core.rows.ready
         last_t = t == T - 1
         if p.bias_lanes:
@@ -286,9 +294,14 @@ class JobCore(wiring.Component):
         # a job's beats are taken while it has fewer than T; its rows start with its first beat
         m.d.comb += self.job.ready.eq(loaded < T)
         beat = self.job.payload
-        with m.If(self.job.valid & self.job.ready):
-            m.d.sync += [job.n.eq(beat.n), job.sel.eq(beat.sel), job.pop.eq(beat.pop),
-                         job.spikes[loaded[:len(t)] if T > 1 else 0].eq(beat.spikes), loaded.eq(loaded + 1)]
+        taken = self.job.valid & self.job.ready
+        for k, r in enumerate(job_rows):
+            m.d.comb += [r.w_addr.eq(loaded[:len(t)] if T > 1 else 0), r.w_en.eq(taken),
+                         r.w_data.eq(beat.spikes[k * P:(k + 1) * P])]
+        for r in job_rows + (hidden if two else []):
+            m.d.comb += r.r_addr.eq(t)
+        with m.If(taken):
+            m.d.sync += [job.n.eq(beat.n), job.sel.eq(beat.sel), job.pop.eq(beat.pop), loaded.eq(loaded + 1)]
             with m.If(loaded == 0):
                 m.d.sync += [active.eq(1), stage.eq(0), tile.eq(0), t.eq(0)]
                 if two:
@@ -314,10 +327,8 @@ class JobCore(wiring.Component):
         if two:
             tiles0 = p.stages[0].tiles
             hid_result = fired & (ftag.stage == 0)
-            m.d.comb += [
-                hid_w.addr.eq(ftag.t), hid_w.data.eq(Cat(*([fspikes] * tiles0))),
-                hid_w.en.eq(hid_result.replicate(tiles0) & (Const(1, tiles0) << ftag.tile)),
-            ]
+            for k, r in enumerate(hidden):
+                m.d.comb += [r.w_addr.eq(ftag.t), r.w_data.eq(fspikes), r.w_en.eq(hid_result & (ftag.tile == k))]
             with m.If(hid_result):
                 m.d.sync += got.eq(got + 1)
         if p.fire_lanes and p.drains:
