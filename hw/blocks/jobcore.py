@@ -194,15 +194,20 @@ class JobCore(wiring.Component):
         return LaneFIFO((tag_bits,) + (p.acc_bits,) * p.lanes, p.out_depth)
 
     @staticmethod
-    def _spike_rows(m, name: str, width: int, P: int, T: int) -> list:
+    def _spike_rows(m, name: str, width: int, P: int, T: int, t) -> list:
         """A local spike buffer of ``T`` rows of ``width`` bits in slices of ``P`` bits (the last
         narrower), sub-modules ``<name>_<k>``: one :class:`~spikestack.hw.lib.fifo.FifoLane`
         (``T`` words, written a word a cycle, read combinationally) a slice, the same class
         everywhere, so a hierarchical flow hardens one slice, not the core's largest flat logic
-        (issue 39). Slice k holds bits ``k*P ..`` of each row."""
+        (issue 39). Slice k holds bits ``k*P ..`` of each row; every slice reads row ``t``.
+        Callers drive the write port (after the read address, so every slice's ports come in one
+        order), ``w_data`` bit by
+        bit: from a ``Cat`` Amaranth would give each slice other port names (``port$<n>$0``) and
+        the slices would not be one class."""
         rows = []
         for k in range(-(-width // P)):
             m.submodules[f"{name}_{k}"] = r = FifoLane(min(P, width - k * P), T)
+            m.d.comb += r.r_addr.eq(t)
             rows.append(r)
         return rows
 
@@ -239,17 +244,17 @@ class JobCore(wiring.Component):
 
         # --- the local activation buffer: the current job (its spike rows in P-bit slices) ---
         job = Signal(data.StructLayout({k: p.job_store_layout.members[k] for k in ("n", "sel", "pop")}))
-        job_rows = self._spike_rows(m, "job_rows", p.stages[0].din, P, T)
         loaded = Signal(range(T + 1))                   # beats of the current job received
         active = Signal()
         stage = Signal()
         tile = Signal(index_range(p.max_tiles))
         t = Signal(index_range(T))
+        job_rows = self._spike_rows(m, "job_rows", p.stages[0].din, P, T, t)
 
         # --- the local hidden buffer (two-stage jobs) ---
         if two:
             s0 = p.stages[0]
-            hidden = self._spike_rows(m, "hidden", s0.tiles * P, P, T)
+            hidden = self._spike_rows(m, "hidden", s0.tiles * P, P, T, t)
             got = Signal(range(s0.tiles * T + 1))         # hidden rows of this job written so far
             # a stage-1 row of timestep t waits for hidden word t: its last tile's row written
             gate = Mux(stage == 0, loaded > t, got > (s0.tiles - 1) * T + t)
@@ -296,10 +301,8 @@ class JobCore(wiring.Component):
         beat = self.job.payload
         taken = self.job.valid & self.job.ready
         for k, r in enumerate(job_rows):
-            m.d.comb += [r.w_addr.eq(loaded[:len(t)] if T > 1 else 0), r.w_en.eq(taken),
-                         r.w_data.eq(beat.spikes[k * P:(k + 1) * P])]
-        for r in job_rows + (hidden if two else []):
-            m.d.comb += r.r_addr.eq(t)
+            m.d.comb += [r.w_addr.eq(loaded[:len(t)] if T > 1 else 0), r.w_en.eq(taken)]
+            m.d.comb += [r.w_data[b].eq(beat.spikes[k * P + b]) for b in range(r.width)]
         with m.If(taken):
             m.d.sync += [job.n.eq(beat.n), job.sel.eq(beat.sel), job.pop.eq(beat.pop), loaded.eq(loaded + 1)]
             with m.If(loaded == 0):
@@ -328,7 +331,8 @@ class JobCore(wiring.Component):
             tiles0 = p.stages[0].tiles
             hid_result = fired & (ftag.stage == 0)
             for k, r in enumerate(hidden):
-                m.d.comb += [r.w_addr.eq(ftag.t), r.w_data.eq(fspikes), r.w_en.eq(hid_result & (ftag.tile == k))]
+                m.d.comb += [r.w_addr.eq(ftag.t), r.w_en.eq(hid_result & (ftag.tile == k))]
+                m.d.comb += [r.w_data[b].eq(fspikes[b]) for b in range(P)]
             with m.If(hid_result):
                 m.d.sync += got.eq(got + 1)
         if p.fire_lanes and p.drains:
