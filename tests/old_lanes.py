@@ -1,5 +1,6 @@
 """The merge and the spike generator as they were before the per-lane restructuring (commit 1f41938),
-and the job core's firing drain before its membranes moved into LIF lanes (issue 39), kept verbatim
+the job core before its buffers and membranes went into slices and LIF lanes and the attention
+core before its rows and lanes (issue 39), kept verbatim
 as the reference of the formal equivalence proofs in ``test_lanes.py``."""
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spikestack.hw.lib.glb import GLB, GlbParams, addr_width
-from spikestack.hw.blocks import jobcore
+from spikestack.hw.blocks import attention, jobcore
 from spikestack.hw.blocks.core import SpikingCore
 from spikestack.hw.lib.lif import LifNeuron
 from spikestack.hw.lib.shapes import index_range
 
-__all__ = ["Merge", "SpikeGenerator", "JobCore"]
+__all__ = ["Merge", "SpikeGenerator", "JobCore", "AttentionCore"]
 
 
 def _range(n: int):
@@ -352,3 +353,36 @@ class JobCore(jobcore.JobCore):
         fired = Signal()
         m.d.comb += fired.eq(adv & fire_now & last_group)
         return fired, keep, word
+
+
+class AttentionCore(attention.AttentionCore):
+    """The attention core before issue 39's rows and lanes: stage 1 and stage 2 flat in one
+    module, ``d`` shared-nothing :class:`LifNeuron` s beside their membranes ``v_<i>``."""
+
+    def elaborate(self, platform):
+        m = Module()
+        N, d = self.n, self.d
+        inp = self.inp
+        # stage 1: the attention row A[m] = popcount(q & k_m)
+        a = Signal(data.ArrayLayout(self.a_bits, N))
+        s1_valid, s1_zero = Signal(), Signal()
+        s1_v = Signal(N * d)
+        for mm in range(N):
+            both = inp.q & inp.k[mm * d:(mm + 1) * d]
+            m.d.sync += a[mm].eq(sum((both[i] for i in range(d)), 0))
+        m.d.sync += [s1_valid.eq(inp.valid), s1_zero.eq(inp.v_zero), s1_v.eq(inp.v)]
+        # stage 2: O[i] = sum of A[m] where v[m][i]; shift; LIF
+        spikes = Signal(d)
+        for i in range(d):
+            o = sum((a[mm] & s1_v[mm * d + i].replicate(self.a_bits) for mm in range(N)), 0)
+            cur = Signal(signed(self.o_bits), name=f"i_{i}")
+            m.d.comb += cur.eq(o >> self.shift)
+            neuron = LifNeuron((self.pop,), self.v_bits, self.o_bits)
+            m.submodules[f"lif_{i}"] = neuron
+            v = Signal(signed(self.v_bits), name=f"v_{i}")
+            m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(s1_zero), neuron.i.eq(cur), neuron.sel.eq(0),
+                         spikes[i].eq(neuron.spike)]
+            with m.If(s1_valid):
+                m.d.sync += v.eq(neuron.v_next)
+        m.d.sync += [self.out.valid.eq(s1_valid), self.out.spikes.eq(spikes)]
+        return m

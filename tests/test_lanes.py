@@ -150,11 +150,12 @@ def _job_plan(kind: str, cols: int, result_lanes: int, threshold: int = 8):
     return MhaPlan(LayerConfig(kind="mha", t=3, n=2, d=cols + 2, heads=1, lif=lif, hw=hw, v_bits=6, w_bits=3, b_bits=4)).job
 
 
-def _lockstep(gold, gate, cycles: int, seed: int) -> int:
-    """Both job cores driven by the same random inputs (every input bit random each cycle: job
-    beats, weight and bias words, ``results.ready``) from reset; every output bit compared in every
-    cycle (Amaranth's simulator). Returns the cycles in which a result left (so the run is known to
-    exercise the drain)."""
+def _lockstep(gold, gate, cycles: int, seed: int, event=lambda get, c: get(c.results.valid) & get(c.results.ready)) -> int:
+    """Two components driven by the same random inputs (every input bit random each cycle: a job
+    core's beats, weight and bias words and ``results.ready``; an attention core's rows) from
+    reset; every output bit compared in every cycle (Amaranth's simulator). Returns the cycles with
+    ``event`` (of the gold; default a result leaving a job core), so a run is known to exercise
+    its outputs."""
     from amaranth import Module, Value
     from amaranth.lib import wiring as w
     from amaranth.sim import Simulator
@@ -183,7 +184,7 @@ def _lockstep(gold, gate, cycles: int, seed: int) -> int:
                 ctx.set(sig, int.from_bytes(rng.bytes((len(sig) + 7) // 8), "little") & ((1 << len(sig)) - 1))
             for name, a, b in outs:
                 assert ctx.get(a) == ctx.get(b), f"cycle {cycle}: {name} {ctx.get(a)} != {ctx.get(b)}"
-            fired += ctx.get(gold.results.valid) & ctx.get(gold.results.ready)
+            fired += event(ctx.get, gold)
             await ctx.tick()
     sim = Simulator(m)
     sim.add_clock(1e-6)
@@ -209,3 +210,18 @@ def test_lif_lanes_with_membranes_equal_the_job_cores_shared_neurons(kind, cols,
     # the comparison can fail: one population's threshold changed on one side
     with pytest.raises(AssertionError, match=r"cycle \d+: "):
         _lockstep(old_lanes.JobCore(job), JobCore(_job_plan(kind, cols, lanes, 9)), 3000, seed)
+
+
+@pytest.mark.parametrize("n,d,shift,seed", [(5, 4, 1, 1), (3, 7, 0, 2), (16, 16, 2, 3)])
+def test_attention_rows_and_lanes_equal_the_flat_core(n, d, shift, seed):
+    """The attention core as ``n`` score rows and ``d`` lanes (issue 39) against the flat core
+    before (``old_lanes.AttentionCore``): every output bit equal in every cycle of 2000 random
+    ones; a changed threshold is caught."""
+    from spikestack.hw.blocks.attention import AttentionCore
+    kw = dict(n=n, d=d, shift=shift, v_bits=7)
+    pop = LifConfig(3, 2, "soft", "attn")
+    spikes = lambda get, c: get(c.out.valid) & (get(c.out.spikes) != 0)
+    assert _lockstep(old_lanes.AttentionCore(pop=pop, **kw), AttentionCore(pop=pop, **kw), 2000, seed, spikes) > 50
+    with pytest.raises(AssertionError, match=r"cycle \d+: out"):
+        _lockstep(old_lanes.AttentionCore(pop=pop, **kw), AttentionCore(pop=LifConfig(4, 2, "soft", "attn"), **kw),
+                  2000, seed, spikes)

@@ -22,13 +22,13 @@ go straight to its heads' lanes of ``attn_glb``'s write data. Cost: ``rounds * N
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..lib.lif import LifNeuron
+from ..lib.lif import LifLane
 from ..lib.shapes import ceil_div
 
-__all__ = ["AttentionCore", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
+__all__ = ["AttentionCore", "ScoreRow", "AttnLane", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
            "attention_ctl_members"]
 
 
@@ -50,9 +50,55 @@ def attention_out_signature(d: int) -> wiring.Signature:
     return wiring.Signature({"valid": Out(1), "spikes": Out(d)})
 
 
+class ScoreRow(wiring.Component):
+    """Stage 1 of :class:`AttentionCore` for one key row m: ``a`` = popcount(``q & k``), registered
+    (latency 1; 0 after ``rst``). Attributes: ``q``, ``k`` In(d), ``a`` Out(a_bits)."""
+
+    def __init__(self, d: int, a_bits: int):
+        self.d = d
+        super().__init__({"q": In(d), "k": In(d), "a": Out(a_bits)})
+
+    def elaborate(self, platform):
+        m = Module()
+        both = self.q & self.k
+        m.d.sync += self.a.eq(sum((both[i] for i in range(self.d)), 0))
+        return m
+
+
+class AttnLane(wiring.Component):
+    """Stage 2 of :class:`AttentionCore` for one output lane i: the value column ``v`` (bit m =
+    ``v[m][i]``) registered beside the stage-1 scores, ``O = sum of a[m] where v[m]``, shifted
+    right by ``shift``, into a :class:`~spikestack.hw.lib.lif.LifLane` (its membrane updated when
+    ``valid``, from 0 when ``zero``); ``spike`` registered (so 2 cycles after the row).
+    Attributes: ``a`` In(n*a_bits) (the stage-1 row, registered), ``v`` In(n), ``valid``,
+    ``zero`` In(1) (of the stage-1 row), ``spike`` Out(1)."""
+
+    def __init__(self, *, n: int, a_bits: int, o_bits: int, shift: int, pop, v_bits: int):
+        self.n, self.a_bits, self.o_bits, self.shift, self.pop, self.v_bits = n, a_bits, o_bits, shift, pop, v_bits
+        super().__init__({"a": In(n * a_bits), "v": In(n), "valid": In(1), "zero": In(1), "spike": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        ab = self.a_bits
+        v_col = Signal(self.n)
+        m.d.sync += v_col.eq(self.v)
+        o = sum((self.a[k * ab:(k + 1) * ab] & v_col[k].replicate(ab) for k in range(self.n)), 0)
+        cur = Signal(signed(self.o_bits))
+        m.d.comb += cur.eq(o >> self.shift)
+        m.submodules.lif = lif = LifLane(self.pop, self.v_bits, self.o_bits)
+        m.d.comb += [lif.en.eq(self.valid), lif.zero.eq(self.zero), lif.i.eq(cur)]
+        m.d.sync += self.spike.eq(lif.spike)
+        return m
+
+
 class AttentionCore(wiring.Component):
     """One head, one query row per cycle (see module docstring). Parameters: ``n`` tokens, ``d``
-    head width, ``shift`` (attn_shift), ``pop`` (the attention LifConfig), ``v_bits``."""
+    head width, ``shift`` (attn_shift), ``pop`` (the attention LifConfig), ``v_bits``.
+
+    Built of ``n`` :class:`ScoreRow` s (``row_<m>``) and ``d`` :class:`AttnLane` s (``lane_<i>``, each
+    with its neuron and membrane): the core's own logic is the two control registers, so a
+    hierarchical flow hardens one row and one lane (issue 39: the adds were 70 % of the default
+    core's 9,857 own cells)."""
 
     def __init__(self, *, n: int, d: int, shift: int, pop, v_bits: int):
         self.n, self.d, self.shift, self.pop, self.v_bits = n, d, shift, pop, v_bits
@@ -62,30 +108,21 @@ class AttentionCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        N, d = self.n, self.d
+        N, d, ab = self.n, self.d, self.a_bits
         inp = self.inp
-        # stage 1: the attention row A[m] = popcount(q & k_m)
-        a = Signal(data.ArrayLayout(self.a_bits, N))
+        # stage 1: the attention row A[m] = popcount(q & k_m), one ScoreRow a key row
+        a = Signal(N * ab)
+        for k in range(N):
+            m.submodules[f"row_{k}"] = row = ScoreRow(d, ab)
+            m.d.comb += [row.q.eq(inp.q), row.k.eq(inp.k[k * d:(k + 1) * d]), a[k * ab:(k + 1) * ab].eq(row.a)]
         s1_valid, s1_zero = Signal(), Signal()
-        s1_v = Signal(N * d)
-        for mm in range(N):
-            both = inp.q & inp.k[mm * d:(mm + 1) * d]
-            m.d.sync += a[mm].eq(sum((both[i] for i in range(d)), 0))
-        m.d.sync += [s1_valid.eq(inp.valid), s1_zero.eq(inp.v_zero), s1_v.eq(inp.v)]
-        # stage 2: O[i] = sum of A[m] where v[m][i]; shift; LIF
-        spikes = Signal(d)
+        m.d.sync += [s1_valid.eq(inp.valid), s1_zero.eq(inp.v_zero), self.out.valid.eq(s1_valid)]
+        # stage 2: O[i] = sum of A[m] where v[m][i]; shift; LIF; one AttnLane an output lane
         for i in range(d):
-            o = sum((a[mm] & s1_v[mm * d + i].replicate(self.a_bits) for mm in range(N)), 0)
-            cur = Signal(signed(self.o_bits), name=f"i_{i}")
-            m.d.comb += cur.eq(o >> self.shift)
-            neuron = LifNeuron((self.pop,), self.v_bits, self.o_bits)
-            m.submodules[f"lif_{i}"] = neuron
-            v = Signal(signed(self.v_bits), name=f"v_{i}")
-            m.d.comb += [neuron.v.eq(v), neuron.v_zero.eq(s1_zero), neuron.i.eq(cur), neuron.sel.eq(0),
-                         spikes[i].eq(neuron.spike)]
-            with m.If(s1_valid):
-                m.d.sync += v.eq(neuron.v_next)
-        m.d.sync += [self.out.valid.eq(s1_valid), self.out.spikes.eq(spikes)]
+            m.submodules[f"lane_{i}"] = lane = AttnLane(n=N, a_bits=ab, o_bits=self.o_bits, shift=self.shift,
+                                                        pop=self.pop, v_bits=self.v_bits)
+            m.d.comb += [lane.a.eq(a), lane.valid.eq(s1_valid), lane.zero.eq(s1_zero), self.out.spikes[i].eq(lane.spike)]
+            m.d.comb += [lane.v[k].eq(inp.v[k * d + i]) for k in range(N)]     # bit by bit: one port, one class
         return m
 
 
