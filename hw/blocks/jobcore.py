@@ -200,10 +200,8 @@ class JobCore(wiring.Component):
         (``T`` words, written a word a cycle, read combinationally) a slice, the same class
         everywhere, so a hierarchical flow hardens one slice, not the core's largest flat logic
         (issue 39). Slice k holds bits ``k*P ..`` of each row; every slice reads row ``t``.
-        Callers drive the write port (after the read address, so every slice's ports come in one
-        order), ``w_data`` bit by
-        bit: from a ``Cat`` Amaranth would give each slice other port names (``port$<n>$0``) and
-        the slices would not be one class."""
+        Callers drive the write port, ``w_data`` bit by bit: from a ``Cat`` Amaranth would give
+        each slice other port names (``port$<n>$0``) and the slices would not be one class."""
         rows = []
         for k in range(-(-width // P)):
             m.submodules[f"{name}_{k}"] = r = FifoLane(min(P, width - k * P), T)
@@ -328,7 +326,6 @@ class JobCore(wiring.Component):
         else:
             fired, ftag, fspikes = core.out.valid, otag, out.spikes
         if two:
-            tiles0 = p.stages[0].tiles
             hid_result = fired & (ftag.stage == 0)
             for k, r in enumerate(hidden):
                 m.d.comb += [r.w_addr.eq(ftag.t), r.w_en.eq(hid_result & (ftag.tile == k))]
@@ -367,8 +364,9 @@ class JobCore(wiring.Component):
         :class:`~spikestack.hw.lib.lif.LifLane` s ``lif_<l>`` there, each holding its G membranes
         of the current output tile (``slot`` = group; ``zero`` on its timestep 0, as in the PEs),
         so the membranes sit inside the repeated lane a hierarchical flow hardens, not in the
-        core's own logic (issue 39: they were 46 % of the default expert core's own cells): its spike word is complete with the
-        last group (returned as ``(fired, tag, spikes)``, valid that cycle). A row of currents
+        core's own logic (issue 39: they were 46 % of the default expert core's own cells). Its
+        spike word is complete with the last group (returned as ``(fired, tag, spikes)``, valid
+        that cycle). A row of currents
         (the last stage, not firing) leaves through ``results`` a group a cycle. Until the last
         group goes, the core holds any row's last op (it would overwrite ``current``)."""
         p, P, R = self.p, self.p.lanes, self.p.fire_lanes
