@@ -29,8 +29,7 @@ cells:
 
 Large designs (:func:`is_large`: more than ``OSU018.knobs.large_pins`` I/O pins or ``OSU018.knobs.large_cells`` cells)
 get a sparser core (:func:`spread`: fill cells to ``OSU018.knobs.spread_density``), with or without hard
-macros (and so does a design of ``OSU018.knobs.spread_macros`` hard macros or more, whose few
-thousand cells would otherwise sit packed in one corner beside the macro columns), so that every large implementation of a comparison has one cell density; with macros, their
+macros, so that every large implementation of a comparison has one cell density; with macros, their
 macros in an order that follows the nets (:func:`order_macros`: the macros that talk most to
 the cells nearest the core, partners stacked together). All large designs
 are placed with fewer annealing moves (``TWSC*fast``, :func:`tune_par`: the same share,
@@ -413,9 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     if large and par.exists():
         par.write_text(tune_par(par.read_text()))
     has_macros = bool(re.search(r"^hardcell", text, re.M))
-    # a sparse core, macros ordered by their nets: large designs, and designs of many macros
-    sparse = large or len(re.findall(r"^hardcell", text, re.M)) >= OSU018.knobs.spread_macros
-    if sparse:
+    if large:
         spread(root)
         text = cel.read_text()
     if not has_macros and not large and not attracted:
@@ -438,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     if not has_macros:
         return 0
     rows = _rows(pl2.read_text())
-    placed = place_macros(order_macros(macros, std), rows, ordered=True) if sparse else place_macros(macros, rows)
+    placed = place_macros(order_macros(macros, std), rows, ordered=True) if large else place_macros(macros, rows)
     boxes = [f"{m['name']} {m['llx']} {m['lly']}  {m['llx'] + m['w']} {m['lly'] + m['h']}  0 0" for m in placed]
     pin.write_text(merge_pins(pin.read_text(), placed))
     box = (min([r[0] for r in rows] + [m["llx"] - keepout(m) for m in placed]),

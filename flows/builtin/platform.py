@@ -49,9 +49,6 @@ class FlowKnobs:
                                     # logic tier failed 14 % of qrouter's first pass at 1/23 (the old 1 per 1000 cells),
                                     # 0.8 % at 1/5 (173 of 22,827 nets; all routed after 32 CPU-min; placed in 8.5 min)
     spread_density: float = 0.4     # cell density of every large design's core (with or without macros)
-    spread_macros: int = 32         # a design with this many hard macros or more gets that sparse core too (an expert
-                                    # core of 82 macros and 887 pins, packed: its ~5 k cells in one corner, qrouter's
-                                    # first pass failed 1220 of 3568 nets)
     decongest_densities: tuple = (0.8, 0.65)  # a flat design below large_cells that leaves failed routes at qflow's
                                     # packing (~0.9 utilisation) is placed again at these densities in turn
                                     # (flows/ppa/steps.run_job); the held-out tiny MoE (8856 cells) left 56 at 0.90
