@@ -29,32 +29,32 @@ def run_job(job: FlowJob, out_dir: Path, clock_ns: float, activity: float, log, 
     failed: qflow packs such a design to about 0.9 utilisation, and a denser one (more flip-flop
     muxes per cell) can leave a few dozen nets unrouted there. The report keeps every attempt
     (``decongest``) and its run time counts them all."""
-    rep = run_flow(job.text, job.top, Path(out_dir) / job.name, clock_ns, activity, job.port_loads_pf,
-                   job.input_delays_ns, log, blocks=job.blocks, **flow_options)
+    def flow(**options) -> dict:
+        return run_flow(job.text, job.top, Path(out_dir) / job.name, clock_ns, activity, job.port_loads_pf,
+                        job.input_delays_ns, log, blocks=job.blocks, **options)
+
+    def attempt(density, r: dict) -> dict:
+        return {"density": density, "failed_routes": r["failed_routes"], "die_area_um2": r["die_area_um2"],
+                "utilisation": r["utilisation"], "seconds": r["total_seconds"]}
+
+    rep = flow(**flow_options)
     if flow_options or not rep["failed_routes"] or rep["cells"] > OSU018.knobs.large_cells:
         return rep
-    attempts, spent = [], 0.0
+    tries = [attempt(None, rep)]
     for density in OSU018.knobs.decongest_densities:
-        if rep["utilisation"] is not None and rep["utilisation"] <= density:
-            continue
-        attempts.append({"density": attempts[-1]["next"] if attempts else None, "failed_routes": rep["failed_routes"],
-                         "die_area_um2": rep["die_area_um2"], "utilisation": rep["utilisation"],
-                         "seconds": rep["total_seconds"], "next": density})
-        spent += rep["total_seconds"]
-        log(f"[ppa] {job.name}: {rep['failed_routes']} failed routes at utilisation {rep['utilisation']:.2f}; "
-            f"placing again at density {density} ...")
-        rep = run_flow(job.text, job.top, Path(out_dir) / job.name, clock_ns, activity, job.port_loads_pf,
-                       job.input_delays_ns, log, blocks=job.blocks, project_vars={"initial_density": f"{density:.3f}"})
         if not rep["failed_routes"]:
             break
-    if not attempts:
+        if rep["utilisation"] is not None and rep["utilisation"] <= density:
+            continue
+        log(f"[ppa] {job.name}: {rep['failed_routes']} failed routes at utilisation {rep['utilisation']:.2f}; "
+            f"placing again at density {density} ...")
+        rep = flow(project_vars={"initial_density": f"{density:.3f}"})
+        tries.append(attempt(density, rep))
+    if len(tries) == 1:
         return rep
-    rep["decongest"] = [{k: v for k, v in a.items() if k != "next"} for a in attempts] + [
-        {"density": attempts[-1]["next"], "failed_routes": rep["failed_routes"], "die_area_um2": rep["die_area_um2"],
-         "utilisation": rep["utilisation"], "seconds": rep["total_seconds"]}]
-    rep["total_seconds"] = round(rep["total_seconds"] + spent, 2)
-    out = Path(out_dir) / job.name / "ppa.json"
-    out.write_text(json.dumps(rep, indent=1) + "\n")
+    rep["decongest"] = tries
+    rep["total_seconds"] = round(sum(a["seconds"] for a in tries), 2)
+    (Path(out_dir) / job.name / "ppa.json").write_text(json.dumps(rep, indent=1) + "\n")
     return rep
 
 
