@@ -17,7 +17,7 @@ last write. In the MoE (``gated``) it walks (n, t, tile) instead and fires each 
 token as soon as the merge has all of that row's words (``rows_done``).
 
 Both keep only control in their own logic: each lane's datapath is a sub-module, the same class
-for every lane (:class:`MergeLane`, :class:`LifLane`), so a hierarchical flow hardens one lane and
+for every lane (:class:`MergeLane`, :class:`~spikestack.hw.lib.lif.LifLane`), so a hierarchical flow hardens one lane and
 places it P times.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..lib.glb import GLB, GlbParams, addr_width
 from ..lib.lif import LifLane
 from ..lib.shapes import index_range
 
-__all__ = ["Merge", "MergeLane", "SpikeGenerator", "LifLane"]   # LifLane: hw/lib/lif.py
+__all__ = ["Merge", "MergeLane", "SpikeGenerator"]
 
 
 class MergeLane(wiring.Component):
