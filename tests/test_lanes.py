@@ -158,7 +158,7 @@ def _lockstep(gold, gate, cycles: int, seed: int, event=lambda get, c: get(c.res
     its outputs."""
     from amaranth import Module, Value
     from amaranth.lib import wiring as w
-    from amaranth.sim import Simulator
+    from test_units import _run
     m = Module()
     m.submodules.gold, m.submodules.gate = gold, gate
     ins, outs = [], []
@@ -186,10 +186,7 @@ def _lockstep(gold, gate, cycles: int, seed: int, event=lambda get, c: get(c.res
                 assert ctx.get(a) == ctx.get(b), f"cycle {cycle}: {name} {ctx.get(a)} != {ctx.get(b)}"
             fired += event(ctx.get, gold)
             await ctx.tick()
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _run(m, bench)
     return fired
 
 
