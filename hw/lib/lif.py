@@ -96,7 +96,8 @@ class LifLane(wiring.Component):
     In(range(S)) picks the one read and written this cycle. ``pops``: one LIF population, or
     several (a tuple) chosen by ``sel`` In(range(len(pops))) as in :class:`LifNeuron`.
     Users: the spike generator (:mod:`spikestack.hw.blocks.merge`), the job core's firing drain
-    (:mod:`spikestack.hw.blocks.jobcore`). Membranes reset to 0 with ``rst``.
+    (:mod:`spikestack.hw.blocks.jobcore`), the attention lanes (:mod:`spikestack.hw.blocks.attention`).
+    Membranes reset to 0 with ``rst``.
 
     Attributes: ``en``, ``zero`` In(1), ``i`` In(signed(i_bits)), ``spike`` Out(1).
     """
