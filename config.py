@@ -16,7 +16,6 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError", "LifConfig", "HwConfig", "LayerConfig", "load_config", "parse_config",
-    "signed_bits", "LIF_POPULATIONS", "dump_config",
     "AttentionConfig", "ATTENTION_MODES", "LFSR_TAPS", "lfsr_mask", "lfsr_period",
     "signed_bits", "LIF_POPULATIONS", "dump_config", "ElasticConfig", "PRECISIONS", "ROUNDINGS",
     "parse_elastic", "check_elastic", "run_precision",
@@ -79,6 +78,7 @@ class LifConfig:
 
 
 FIRE_PLACES = ("drain", "pe")
+ATTN_SPLITS = ("off", "wire", "registered")
 
 
 @dataclass(frozen=True)
@@ -97,19 +97,21 @@ class HwConfig:
     dispatch_window (MoE) tokens the dispatcher holds (1: in order; more: a later token may pass a waiting one)
     router_events  (MoE) spike events the router takes a cycle (a router-weight read port each)
     attn_pipeline  (MHA) Q -> attention -> output projection as streams, no Q/attention GLB (docs/ntier.md)
+    attn_split     (MHA) ``"wire"``, ``"registered"``: each attention core as two blocks, Q·Kᵀ and A·V (for two
+                   tiers), the score row registered again on arrival or not (docs/ntier.md); ``"off"``
     """
     rows: int = 8
     cols: int = 8
     cores: int = 4
     glb_share: int = 2
     event_driven: bool = True
-    # --- result drain (issue 21): see result_lanes below; kept as one block for easy merging ---
     result_lanes: int = 8
     weight_slices: int = 1
     fire: str = "drain"
     dispatch_window: int = 1
     router_events: int = 2
     attn_pipeline: bool = False
+    attn_split: str = "off"
 
     def __post_init__(self):
         _int("hw.rows", self.rows, lo=1, hi=64)
@@ -123,16 +125,14 @@ class HwConfig:
         _int("hw.weight_slices", self.weight_slices, lo=1, hi=16)
         _int("hw.dispatch_window", self.dispatch_window, lo=1, hi=16)
         _int("hw.router_events", self.router_events, lo=1, hi=8)
-        if self.fire not in FIRE_PLACES:
-            raise ConfigError(f"hw.fire: expected one of {', '.join(FIRE_PLACES)}, got {self.fire!r}")
+        for k, allowed in (("fire", FIRE_PLACES), ("attn_split", ATTN_SPLITS)):
+            if getattr(self, k) not in allowed:
+                raise ConfigError(f"hw.{k}: expected one of {', '.join(allowed)}, got {getattr(self, k)!r}")
 
     @property
     def lanes(self) -> int:
         return self.rows * self.cols
 
-    # --- result drain (issue 21) ----------------------------------------------------------------
-    #: result_lanes   currents leaving a core per cycle (the MoE expert cores drain their output
-    #:                currents this many lanes a cycle into the merge and the spike generator)
     @property
     def drain_lanes(self) -> int:
         """Lanes per drained result word: the largest divisor of ``rows * cols`` not above
@@ -297,8 +297,10 @@ class LayerConfig:
             _int("attn_shift", self.attn_shift, lo=0, hi=_MAX_WIDTH - 1)
             if self.hw.attn_pipeline and self.hw.cores < self.heads:
                 raise ConfigError(f"hw.attn_pipeline: needs hw.cores >= heads, got {self.hw.cores} < {self.heads}")
-        elif self.hw.attn_pipeline:
-            raise ConfigError(f"hw.attn_pipeline: only for kind 'mha', not {self.kind!r}")
+        else:
+            for k, off in (("attn_pipeline", False), ("attn_split", "off")):
+                if getattr(self.hw, k) != off:
+                    raise ConfigError(f"hw.{k}: only for kind 'mha', not {self.kind!r}")
         need = LIF_POPULATIONS[self.kind]
         for name in need:
             if name not in self.lif:
@@ -402,15 +404,12 @@ def dump_config(cfg: LayerConfig) -> str:
     d.pop("attention")
     elastic = d.pop("elastic")
     for k, default in (("weight_slices", 1), ("fire", "drain"), ("dispatch_window", 1), ("router_events", 2),
-                       ("attn_pipeline", False)):
+                       ("attn_pipeline", False), ("attn_split", "off")):
         if hw[k] == default:
             del hw[k]                     # the default: the text of every earlier configuration
+    only = {"d_out": "linear", "dh": "moe", "experts": "moe", "top_k": "moe", "heads": "mha", "attn_shift": "mha"}
     for k, v in d.items():
-        if k in ("d_out",) and cfg.kind != "linear":
-            continue
-        if k in ("dh", "experts", "top_k") and cfg.kind != "moe":
-            continue
-        if k in ("heads", "attn_shift") and cfg.kind != "mha":
+        if only.get(k, cfg.kind) != cfg.kind:
             continue
         lines.append(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"')
     for name, t in lif.items():
@@ -450,10 +449,9 @@ class ElasticConfig:
     def __post_init__(self):
         _int("elastic.k_draft", self.k_draft, lo=1)
         _int("elastic.draft_slices", self.draft_slices, lo=1)
-        if self.rounding not in ROUNDINGS:
-            raise ConfigError(f"elastic.rounding: must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"elastic.precision: must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for k, allowed in (("rounding", ROUNDINGS), ("precision", PRECISIONS)):
+            if getattr(self, k) not in allowed:
+                raise ConfigError(f"elastic.{k}: must be one of {', '.join(allowed)}, got {getattr(self, k)!r}")
 
 
 def parse_elastic(table) -> ElasticConfig | None:

@@ -1,6 +1,6 @@
 """The merge and the spike generator as they were before the per-lane restructuring (commit 1f41938),
 the job core before its buffers and membranes went into slices and LIF lanes and the attention
-core before its rows and lanes (issue 39), kept verbatim
+core before its rows and lanes (issue 39), the SSA attention core before its two stages (issue 43), kept verbatim
 as the reference of the formal equivalence proofs in ``test_lanes.py``."""
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from spikestack.hw.blocks import attention, jobcore
 from spikestack.hw.blocks.core import SpikingCore
 from spikestack.hw.lib.lif import LifNeuron
 from spikestack.hw.lib.shapes import index_range
+from spikestack.config import ConfigError
+from spikestack.hw.blocks.attention import attention_in_signature, attention_out_signature
+from spikestack.hw.blocks.ssa import const_table
+from spikestack.sim.ssa import lfsr_seeds, thresholds
 
-__all__ = ["Merge", "SpikeGenerator", "JobCore", "AttentionCore"]
+__all__ = ["Merge", "SpikeGenerator", "JobCore", "AttentionCore", "SsaAttentionCore"]
 
 
 def _range(n: int):
@@ -384,5 +388,68 @@ class AttentionCore(attention.AttentionCore):
                          spikes[i].eq(neuron.spike)]
             with m.If(s1_valid):
                 m.d.sync += v.eq(neuron.v_next)
+        m.d.sync += [self.out.valid.eq(s1_valid), self.out.spikes.eq(spikes)]
+        return m
+
+
+class SsaAttentionCore(wiring.Component):
+    """One head per pass, one query row per cycle (module docstring). Parameters: ``n`` tokens,
+    ``d`` head width, ``heads`` (seed tables), ``att`` the :class:`~spikestack.config.AttentionConfig`."""
+
+    def __init__(self, *, n: int, d: int, heads: int, att):
+        if att.mode != "ssa":
+            raise ConfigError(f"attention.mode: SsaAttentionCore needs 'ssa', got {att.mode!r}")
+        self.n, self.d, self.heads, self.att = n, d, heads, att
+        self.head_bits = max(1, (heads - 1).bit_length())
+        super().__init__({"inp": In(attention_in_signature(n, d, self.head_bits)),
+                          "out": Out(attention_out_signature(d))})
+
+    def _lfsr(self, m: Module, name: str, seeds) -> tuple[Signal, Signal]:
+        """One LFSR: ``(cur, state)``; ``cur`` is this row's number, ``state`` holds it afterwards."""
+        w, mask, inp = self.att.lfsr_bits, self.att.mask, self.inp
+        state = Signal(w, name=f"{name}_state")
+        seed = Signal(w, name=f"{name}_seed")
+        m.d.comb += seed.eq(int(seeds[0]) if len(seeds) == 1 else const_table(inp.head, seeds, w))
+        step = Signal(w, name=f"{name}_step")
+        m.d.comb += step.eq((state >> 1) ^ (Const(mask, w) & state[0].replicate(w)))
+        cur = Signal(w, name=f"{name}_cur")
+        m.d.comb += cur.eq(Mux(inp.first, seed, step))
+        with m.If(inp.valid):
+            m.d.sync += state.eq(cur)
+        return cur, state
+
+    @staticmethod
+    def _below(m: Module, name: str, r: Signal, count, table) -> Signal:
+        """``r < table[count]``: the Bernoulli comparison against a constant threshold table."""
+        w = len(r) + 1
+        thr = Signal(w, name=f"{name}_thr")
+        m.d.comb += thr.eq(const_table(count, table, w))
+        spike = Signal(name=f"{name}_spike")
+        m.d.comb += spike.eq(r < thr)
+        return spike
+
+    def elaborate(self, platform):
+        m = Module()
+        N, d, inp, w = self.n, self.d, self.inp, self.att.lfsr_bits
+        seeds_a, seeds_o = lfsr_seeds(self.att, self.heads, N, d)
+        thr_d, thr_n = thresholds(w, d), thresholds(w, N)
+        # stage 1: score spikes S[m] = Bernoulli(popcount(q & k_m) / d)
+        scores = Signal(N)
+        s1_valid = Signal()
+        s1_v = Signal(N * d)
+        for mm in range(N):
+            both = inp.q & inp.k[mm * d:(mm + 1) * d]
+            count = Signal(range(d + 1), name=f"c_{mm}")
+            m.d.comb += count.eq(sum((both[i] for i in range(d)), 0))
+            r, _ = self._lfsr(m, f"ra_{mm}", seeds_a[:, mm])
+            m.d.sync += scores[mm].eq(self._below(m, f"s_{mm}", r, count, thr_d))
+        m.d.sync += [s1_valid.eq(inp.valid), s1_v.eq(inp.v)]
+        # stage 2: output spikes = Bernoulli(popcount(S & v[., i]) / N)
+        spikes = Signal(d)
+        for i in range(d):
+            count = Signal(range(N + 1), name=f"o_{i}")
+            m.d.comb += count.eq(sum((scores[mm] & s1_v[mm * d + i] for mm in range(N)), 0))
+            _, r = self._lfsr(m, f"ro_{i}", seeds_o[:, i])
+            m.d.comb += spikes[i].eq(self._below(m, f"out_{i}", r, count, thr_n))
         m.d.sync += [self.out.valid.eq(s1_valid), self.out.spikes.eq(spikes)]
         return m

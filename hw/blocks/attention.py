@@ -17,7 +17,7 @@ the cores a row is there, and writes the cores' spikes back to ``attn_glb[n*T + 
 read ports to the core as wiring of the layer graph (with one round), or through the core's
 :class:`HeadSelect` (more heads than cores: the slice changes by round), and every core's spikes
 go straight to its heads' lanes of ``attn_glb``'s write data. Cost: ``rounds * N * T`` cycles plus
-3 cycles of pipeline.
+``1 + latency`` cycles of pipeline (the cores' latency: 2, or 3 with a registered score word).
 """
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.delay import delayed
 from ..lib.lif import LifLane
 from ..lib.shapes import ceil_div
 
-__all__ = ["AttentionCore", "ScoreRow", "AttnLane", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
+__all__ = ["AttentionCore", "ScoreRow", "AttnLane", "ScoreStage", "ValueStage", "join_stages",
+           "score_in_signature", "score_out_signature", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
            "attention_ctl_members"]
 
 
@@ -91,14 +93,89 @@ class AttnLane(wiring.Component):
         return m
 
 
+def score_in_signature(n: int, d: int, head_bits: int = 0) -> wiring.Signature:
+    """What a score stage takes of a row: :func:`attention_in_signature` without ``v``."""
+    members = dict(attention_in_signature(n, d, head_bits).members)
+    del members["v"]
+    return wiring.Signature(members)
+
+
+def score_out_signature(n: int, s_bits: int, head_bits: int = 0) -> wiring.Signature:
+    """A score stage's registered row: ``valid``, the ``n`` scores of ``s_bits`` (``s``) and what
+    the value stage needs with them: ``zero`` (deterministic) or ``first`` and ``head`` (SSA)."""
+    members = {"valid": Out(1), "s": Out(n * s_bits)}
+    members.update({"first": Out(1), "head": Out(head_bits)} if head_bits else {"zero": Out(1)})
+    return wiring.Signature(members)
+
+
+class ScoreStage(wiring.Component):
+    """Q·Kᵀ of one row (stage 1 of :class:`AttentionCore`): ``n`` :class:`ScoreRow` s (``row_<m>``),
+    ``out.s`` the row of scores A[m] (``a_bits`` each), ``out.valid`` and ``out.zero`` (``inp.v_zero``)
+    registered beside them (latency 1). Attributes: ``inp`` In(:func:`score_in_signature`),
+    ``out`` Out(:func:`score_out_signature`)."""
+
+    def __init__(self, *, n: int, d: int):
+        self.n, self.d, self.a_bits = n, d, max(1, d.bit_length())
+        super().__init__({"inp": In(score_in_signature(n, d)), "out": Out(score_out_signature(n, self.a_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        d, ab, inp = self.d, self.a_bits, self.inp
+        for k in range(self.n):
+            m.submodules[f"row_{k}"] = row = ScoreRow(d, ab)
+            m.d.comb += [row.q.eq(inp.q), row.k.eq(inp.k[k * d:(k + 1) * d]), self.out.s[k * ab:(k + 1) * ab].eq(row.a)]
+        m.d.sync += [self.out.valid.eq(inp.valid), self.out.zero.eq(inp.v_zero)]
+        return m
+
+
+class ValueStage(wiring.Component):
+    """A·V, shift and LIF of one row (stage 2 of :class:`AttentionCore`): ``d`` :class:`AttnLane` s
+    (``lane_<i>``, each with its neuron and membrane) on a :class:`ScoreStage`'s row ``inp`` and the
+    V row ``v`` (N*d bits) that came with that row's Q and K, one cycle before ``inp``.
+    ``regs`` > 0: ``inp`` registered that many more times on arrival (and ``v`` alike), so the
+    score word crosses a bond from register to register (3D-Flow); latency from ``inp``:
+    ``1 + regs``. Attributes: ``inp`` In(:func:`score_out_signature`), ``v`` In(n*d), ``out``
+    Out(:func:`attention_out_signature`)."""
+
+    def __init__(self, *, n: int, d: int, shift: int, pop, v_bits: int, regs: int = 0):
+        self.n, self.d, self.shift, self.pop, self.v_bits, self.regs = n, d, shift, pop, v_bits, regs
+        self.a_bits = max(1, d.bit_length())
+        self.o_bits = (n * d).bit_length() + 1          # signed, non-negative values
+        super().__init__({"inp": In(score_out_signature(n, self.a_bits)), "v": In(n * d),
+                          "out": Out(attention_out_signature(d))})
+
+    def elaborate(self, platform):
+        m = Module()
+        N, d = self.n, self.d
+        valid, zero = (delayed(m, x, self.regs, name) for x, name in ((self.inp.valid, "valid"), (self.inp.zero, "zero")))
+        a = delayed(m, self.inp.s, self.regs, "s")
+        v = delayed(m, self.v, self.regs, "v")
+        m.d.sync += self.out.valid.eq(valid)
+        for i in range(d):
+            m.submodules[f"lane_{i}"] = lane = AttnLane(n=N, a_bits=self.a_bits, o_bits=self.o_bits, shift=self.shift,
+                                                        pop=self.pop, v_bits=self.v_bits)
+            m.d.comb += [lane.a.eq(a), lane.valid.eq(valid), lane.zero.eq(zero), self.out.spikes[i].eq(lane.spike)]
+            m.d.comb += [lane.v[k].eq(v[k * d + i]) for k in range(N)]     # bit by bit: one port, one class
+        return m
+
+
+def join_stages(m: Module, inp, out, score, value) -> None:
+    """An attention core's ports ``inp``, ``out`` onto its two stages in ``m``: ``score`` gets
+    ``inp`` but ``v``, ``value`` gets ``v`` and the score row, ``out`` is ``value.out``."""
+    wiring.connect(m, score.out, value.inp)
+    for name in score.inp.signature.members:
+        m.d.comb += getattr(score.inp, name).eq(getattr(inp, name))
+    m.d.comb += [value.v.eq(inp.v), out.valid.eq(value.out.valid), out.spikes.eq(value.out.spikes)]
+
+
 class AttentionCore(wiring.Component):
     """One head, one query row per cycle (see module docstring). Parameters: ``n`` tokens, ``d``
     head width, ``shift`` (attn_shift), ``pop`` (the attention LifConfig), ``v_bits``.
 
-    Built of ``n`` :class:`ScoreRow` s (``row_<m>``) and ``d`` :class:`AttnLane` s (``lane_<i>``, each
-    with its neuron and membrane): the core's own logic is the two control registers, so a
-    hierarchical flow hardens one row and one lane (issue 39: the adds were 70 % of the default
-    core's 9,857 own cells)."""
+    A :class:`ScoreStage` (``score``: ``n`` :class:`ScoreRow` s) into a :class:`ValueStage`
+    (``value``: ``d`` :class:`AttnLane` s): a hierarchical flow hardens one row and one lane (issue
+    39: the adds were 70 % of the default core's 9,857 own cells), and ``[hw] attn_split`` puts the
+    two stages in the layer graph as blocks of their own (on two tiers of a stack)."""
 
     def __init__(self, *, n: int, d: int, shift: int, pop, v_bits: int):
         self.n, self.d, self.shift, self.pop, self.v_bits = n, d, shift, pop, v_bits
@@ -108,21 +185,9 @@ class AttentionCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        N, d, ab = self.n, self.d, self.a_bits
-        inp = self.inp
-        # stage 1: the attention row A[m] = popcount(q & k_m), one ScoreRow a key row
-        a = Signal(N * ab)
-        for k in range(N):
-            m.submodules[f"row_{k}"] = row = ScoreRow(d, ab)
-            m.d.comb += [row.q.eq(inp.q), row.k.eq(inp.k[k * d:(k + 1) * d]), a[k * ab:(k + 1) * ab].eq(row.a)]
-        s1_valid, s1_zero = Signal(), Signal()
-        m.d.sync += [s1_valid.eq(inp.valid), s1_zero.eq(inp.v_zero), self.out.valid.eq(s1_valid)]
-        # stage 2: O[i] = sum of A[m] where v[m][i]; shift; LIF; one AttnLane an output lane
-        for i in range(d):
-            m.submodules[f"lane_{i}"] = lane = AttnLane(n=N, a_bits=ab, o_bits=self.o_bits, shift=self.shift,
-                                                        pop=self.pop, v_bits=self.v_bits)
-            m.d.comb += [lane.a.eq(a), lane.valid.eq(s1_valid), lane.zero.eq(s1_zero), self.out.spikes[i].eq(lane.spike)]
-            m.d.comb += [lane.v[k].eq(inp.v[k * d + i]) for k in range(N)]     # bit by bit: one port, one class
+        m.submodules.score = score = ScoreStage(n=self.n, d=self.d)
+        m.submodules.value = value = ValueStage(n=self.n, d=self.d, shift=self.shift, pop=self.pop, v_bits=self.v_bits)
+        join_stages(m, self.inp, self.out, score, value)
         return m
 
 
@@ -136,12 +201,12 @@ class AttentionDispatcher(wiring.Component):
     :class:`HeadSelect` blocks); ``core_<c>`` (``valid``, ``v_zero`` [, ``first``, ``head``] of
     core c's input, :func:`attention_ctl_members`); ``out_valid_<c>`` In(1) (core c's
     ``out.valid``). Same schedule and pipeline as the cores' data: rows at the cores one cycle
-    after their address, spikes written two cycles later.
+    after their address, spikes written ``latency`` (the cores', default 2) cycles later.
     """
 
     def __init__(self, *, t: int, n: int, heads: int, cores: int,
-                 q_addr_bits: int, kv_addr_bits: int, attn_addr_bits: int, head_bits: int = 0):
-        self.head_bits = head_bits
+                 q_addr_bits: int, kv_addr_bits: int, attn_addr_bits: int, head_bits: int = 0, latency: int = 2):
+        self.head_bits, self.latency = head_bits, latency
         self.t, self.n, self.heads, self.cores = t, n, heads, cores
         self.rounds = ceil_div(heads, cores)
 
@@ -202,19 +267,17 @@ class AttentionDispatcher(wiring.Component):
             if self.head_bits:
                 m.d.comb += [port.first.eq(s_first),
                              port.head.eq(c if R == 1 else Mux(s_rnd * C + c < self.heads, s_rnd * C + c, 0))]
-        # stages 2, 3: the cores' pipeline; their spikes are wired to their heads' lanes: enable
-        # the lanes of this round's heads
-        p_rnd, p_row = [Signal.like(s_rnd) for _ in range(2)], [Signal.like(s_row) for _ in range(2)]
-        p_last = [Signal() for _ in range(2)]
-        m.d.sync += [p_rnd[0].eq(s_rnd), p_row[0].eq(s_row), p_last[0].eq(s_last),
-                     p_rnd[1].eq(p_rnd[0]), p_row[1].eq(p_row[0]), p_last[1].eq(p_last[0])]
+        # the cores' pipeline (``latency`` stages); their spikes are wired to their heads' lanes:
+        # enable the lanes of this round's heads
+        p_rnd, p_row, p_last = (delayed(m, x, self.latency, name) for x, name in ((s_rnd, "p_rnd"), (s_row, "p_row"),
+                                                                                    (s_last, "p_last")))
         en = Signal(self.heads)
         for h in range(self.heads):
             r, c = divmod(h, C)
             valid = getattr(self, f"out_valid_{c}")
-            m.d.comb += en[h].eq(valid & (p_rnd[1] == r) if R > 1 else valid)
-        m.d.comb += [self.attn_wr.addr.eq(p_row[1]), self.attn_wr.en.eq(en)]
-        m.d.sync += self.done.eq(p_last[1])
+            m.d.comb += en[h].eq(valid & (p_rnd == r) if R > 1 else valid)
+        m.d.comb += [self.attn_wr.addr.eq(p_row), self.attn_wr.en.eq(en)]
+        m.d.sync += self.done.eq(p_last)
         return m
 
 

@@ -22,9 +22,12 @@ from amaranth.lib.wiring import In, Out
 
 from ...config import ConfigError, LayerConfig
 from ...sim.ssa import lfsr_seeds, thresholds
-from .attention import AttentionCore, attention_in_signature, attention_out_signature
+from ..lib.delay import delayed
+from .attention import (AttentionCore, ScoreStage, ValueStage, attention_in_signature, attention_out_signature,
+                        join_stages, score_in_signature, score_out_signature)
 
-__all__ = ["SsaAttentionCore", "attention_core", "head_bits", "const_table"]
+__all__ = ["SsaAttentionCore", "SsaScoreStage", "SsaValueStage", "attention_core", "attention_stages", "attention_latency",
+           "head_bits", "const_table"]
 
 
 def const_table(index, values, width: int):
@@ -47,9 +50,93 @@ def head_bits(cfg: LayerConfig) -> int:
     return max(1, (cfg.heads - 1).bit_length()) if cfg.attention.mode == "ssa" else 0
 
 
+def _lfsr(m: Module, name: str, seeds, att, valid, first, head) -> tuple[Signal, Signal]:
+    """One LFSR: ``(cur, state)``; ``cur`` is this row's number (``first ? seed[head] :
+    step(state)``), ``state`` holds it after a ``valid`` row."""
+    w, mask = att.lfsr_bits, att.mask
+    state = Signal(w, name=f"{name}_state")
+    seed = Signal(w, name=f"{name}_seed")
+    m.d.comb += seed.eq(int(seeds[0]) if len(seeds) == 1 else const_table(head, seeds, w))
+    step = Signal(w, name=f"{name}_step")
+    m.d.comb += step.eq((state >> 1) ^ (Const(mask, w) & state[0].replicate(w)))
+    cur = Signal(w, name=f"{name}_cur")
+    m.d.comb += cur.eq(Mux(first, seed, step))
+    with m.If(valid):
+        m.d.sync += state.eq(cur)
+    return cur, state
+
+
+def _below(m: Module, name: str, r: Signal, count, table) -> Signal:
+    """``r < table[count]``: the Bernoulli comparison against a constant threshold table."""
+    w = len(r) + 1
+    thr = Signal(w, name=f"{name}_thr")
+    m.d.comb += thr.eq(const_table(count, table, w))
+    spike = Signal(name=f"{name}_spike")
+    m.d.comb += spike.eq(r < thr)
+    return spike
+
+
+class SsaScoreStage(wiring.Component):
+    """Stage 1 of :class:`SsaAttentionCore`: the N score spikes ``out.s`` = Bernoulli(popcount(q &
+    k_m) / d), registered with ``valid``, ``first`` and ``head`` (latency 1). Attributes: ``inp``
+    In(:func:`~.attention.score_in_signature`), ``out`` Out(:func:`~.attention.score_out_signature`, 1 bit a score)."""
+
+    def __init__(self, *, n: int, d: int, heads: int, att):
+        self.n, self.d, self.heads, self.att = n, d, heads, att
+        self.head_bits = max(1, (heads - 1).bit_length())
+        super().__init__({"inp": In(score_in_signature(n, d, self.head_bits)),
+                          "out": Out(score_out_signature(n, 1, self.head_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        N, d, inp = self.n, self.d, self.inp
+        seeds_a, _ = lfsr_seeds(self.att, self.heads, N, d)
+        thr_d = thresholds(self.att.lfsr_bits, d)
+        for mm in range(N):
+            both = inp.q & inp.k[mm * d:(mm + 1) * d]
+            count = Signal(range(d + 1), name=f"c_{mm}")
+            m.d.comb += count.eq(sum((both[i] for i in range(d)), 0))
+            r, _ = _lfsr(m, f"ra_{mm}", seeds_a[:, mm], self.att, inp.valid, inp.first, inp.head)
+            m.d.sync += self.out.s[mm].eq(_below(m, f"s_{mm}", r, count, thr_d))
+        m.d.sync += [self.out.valid.eq(inp.valid), self.out.first.eq(inp.first), self.out.head.eq(inp.head)]
+        return m
+
+
+class SsaValueStage(wiring.Component):
+    """Stage 2 of :class:`SsaAttentionCore`: ``out.spikes`` = Bernoulli(popcount(S & v[., i]) / N)
+    from a :class:`SsaScoreStage` row ``inp`` and the V row ``v`` of one cycle before; the output
+    LFSRs step on ``inp``'s ``valid`` / ``first`` / ``head`` (the numbers of the monolithic core,
+    whose output bank steps one cycle earlier and is read from its register). ``regs``, latency:
+    as :class:`~.attention.ValueStage`."""
+
+    def __init__(self, *, n: int, d: int, heads: int, att, regs: int = 0):
+        self.n, self.d, self.heads, self.att, self.regs = n, d, heads, att, regs
+        self.head_bits = max(1, (heads - 1).bit_length())
+        super().__init__({"inp": In(score_out_signature(n, 1, self.head_bits)), "v": In(n * d),
+                          "out": Out(attention_out_signature(d))})
+
+    def elaborate(self, platform):
+        m = Module()
+        N, d, inp = self.n, self.d, self.inp
+        _, seeds_o = lfsr_seeds(self.att, self.heads, N, d)
+        thr_n = thresholds(self.att.lfsr_bits, N)
+        valid, first, head, scores = (delayed(m, x, self.regs, name) for x, name in (
+            (inp.valid, "valid"), (inp.first, "first"), (inp.head, "head"), (inp.s, "s")))
+        v = delayed(m, self.v, self.regs + 1, "v")
+        spikes = Signal(d)
+        for i in range(d):
+            count = Signal(range(N + 1), name=f"o_{i}")
+            m.d.comb += count.eq(sum((scores[mm] & v[mm * d + i] for mm in range(N)), 0))
+            r, _ = _lfsr(m, f"ro_{i}", seeds_o[:, i], self.att, valid, first, head)
+            m.d.comb += spikes[i].eq(_below(m, f"out_{i}", r, count, thr_n))
+        m.d.sync += [self.out.valid.eq(valid), self.out.spikes.eq(spikes)]
+        return m
+
+
 class SsaAttentionCore(wiring.Component):
-    """One head per pass, one query row per cycle (module docstring). Parameters: ``n`` tokens,
-    ``d`` head width, ``heads`` (seed tables), ``att`` the :class:`~spikestack.config.AttentionConfig`."""
+    """One head per pass, one query row per cycle (module docstring): a :class:`SsaScoreStage`
+    (``score``) into a :class:`SsaValueStage` (``value``). Parameters: ``n`` tokens, ``d`` head
+    width, ``heads`` (seed tables), ``att`` the :class:`~spikestack.config.AttentionConfig`."""
 
     def __init__(self, *, n: int, d: int, heads: int, att):
         if att.mode != "ssa":
@@ -59,54 +146,12 @@ class SsaAttentionCore(wiring.Component):
         super().__init__({"inp": In(attention_in_signature(n, d, self.head_bits)),
                           "out": Out(attention_out_signature(d))})
 
-    def _lfsr(self, m: Module, name: str, seeds) -> tuple[Signal, Signal]:
-        """One LFSR: ``(cur, state)``; ``cur`` is this row's number, ``state`` holds it afterwards."""
-        w, mask, inp = self.att.lfsr_bits, self.att.mask, self.inp
-        state = Signal(w, name=f"{name}_state")
-        seed = Signal(w, name=f"{name}_seed")
-        m.d.comb += seed.eq(int(seeds[0]) if len(seeds) == 1 else const_table(inp.head, seeds, w))
-        step = Signal(w, name=f"{name}_step")
-        m.d.comb += step.eq((state >> 1) ^ (Const(mask, w) & state[0].replicate(w)))
-        cur = Signal(w, name=f"{name}_cur")
-        m.d.comb += cur.eq(Mux(inp.first, seed, step))
-        with m.If(inp.valid):
-            m.d.sync += state.eq(cur)
-        return cur, state
-
-    @staticmethod
-    def _below(m: Module, name: str, r: Signal, count, table) -> Signal:
-        """``r < table[count]``: the Bernoulli comparison against a constant threshold table."""
-        w = len(r) + 1
-        thr = Signal(w, name=f"{name}_thr")
-        m.d.comb += thr.eq(const_table(count, table, w))
-        spike = Signal(name=f"{name}_spike")
-        m.d.comb += spike.eq(r < thr)
-        return spike
-
     def elaborate(self, platform):
         m = Module()
-        N, d, inp, w = self.n, self.d, self.inp, self.att.lfsr_bits
-        seeds_a, seeds_o = lfsr_seeds(self.att, self.heads, N, d)
-        thr_d, thr_n = thresholds(w, d), thresholds(w, N)
-        # stage 1: score spikes S[m] = Bernoulli(popcount(q & k_m) / d)
-        scores = Signal(N)
-        s1_valid = Signal()
-        s1_v = Signal(N * d)
-        for mm in range(N):
-            both = inp.q & inp.k[mm * d:(mm + 1) * d]
-            count = Signal(range(d + 1), name=f"c_{mm}")
-            m.d.comb += count.eq(sum((both[i] for i in range(d)), 0))
-            r, _ = self._lfsr(m, f"ra_{mm}", seeds_a[:, mm])
-            m.d.sync += scores[mm].eq(self._below(m, f"s_{mm}", r, count, thr_d))
-        m.d.sync += [s1_valid.eq(inp.valid), s1_v.eq(inp.v)]
-        # stage 2: output spikes = Bernoulli(popcount(S & v[., i]) / N)
-        spikes = Signal(d)
-        for i in range(d):
-            count = Signal(range(N + 1), name=f"o_{i}")
-            m.d.comb += count.eq(sum((scores[mm] & s1_v[mm * d + i] for mm in range(N)), 0))
-            _, r = self._lfsr(m, f"ro_{i}", seeds_o[:, i])
-            m.d.comb += spikes[i].eq(self._below(m, f"out_{i}", r, count, thr_n))
-        m.d.sync += [self.out.valid.eq(s1_valid), self.out.spikes.eq(spikes)]
+        kw = dict(n=self.n, d=self.d, heads=self.heads, att=self.att)
+        m.submodules.score = score = SsaScoreStage(**kw)
+        m.submodules.value = value = SsaValueStage(**kw)
+        join_stages(m, self.inp, self.out, score, value)
         return m
 
 
@@ -115,3 +160,21 @@ def attention_core(cfg: LayerConfig) -> wiring.Component:
     if cfg.attention.mode == "ssa":
         return SsaAttentionCore(n=cfg.n, d=cfg.head_dim, heads=cfg.heads, att=cfg.attention)
     return AttentionCore(n=cfg.n, d=cfg.head_dim, shift=cfg.attn_shift, pop=cfg.lif["attn"], v_bits=cfg.v_bits)
+
+
+def attention_latency(cfg: LayerConfig) -> int:
+    """Cycles from a row at an attention core (or its score stage) to its spikes: 2, plus the
+    score word's register on arrival with ``[hw] attn_split = "registered"``."""
+    return 2 + (cfg.hw.attn_split == "registered")
+
+
+def attention_stages(cfg: LayerConfig) -> tuple:
+    """``[hw] attn_split``: the factories of the two blocks an attention core becomes, ``(score,
+    value)`` (the value stage registers the score word on arrival when the split is ``registered``)."""
+    regs = attention_latency(cfg) - 2
+    if cfg.attention.mode == "ssa":
+        kw = dict(n=cfg.n, d=cfg.head_dim, heads=cfg.heads, att=cfg.attention)
+        return (lambda: SsaScoreStage(**kw)), (lambda: SsaValueStage(**kw, regs=regs))
+    return ((lambda: ScoreStage(n=cfg.n, d=cfg.head_dim)),
+            (lambda: ValueStage(n=cfg.n, d=cfg.head_dim, shift=cfg.attn_shift, pop=cfg.lif["attn"], v_bits=cfg.v_bits,
+                                regs=regs)))

@@ -31,7 +31,8 @@ from ...sim.layers import mha_intermediates
 from ..blocks.attention import AttentionDispatcher, HeadSelect, attention_ctl_members
 from ..blocks.core import CoreParams
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
-from ..blocks.ssa import attention_core, head_bits
+from ..blocks.ssa import attention_latency, head_bits
+from .attn_cores import add_attention_core
 from ..lib.arbiter import round_robin
 from ..lib.beats import BeatSender
 from ..lib.control import BusyCounters, RunControl, control_members
@@ -313,24 +314,23 @@ def _attention_wiring(d: Design, plan: MhaPlan):
         d.wire_all([(f"attention_dispatcher.{x}_rd.{leaf}", f"{x}_glb.rd0.{leaf}") for leaf in ("addr", "en")])
     d.wire_all([(f"attention_dispatcher.attn_wr.{leaf}", f"attn_glb.wr0.{leaf}") for leaf in ("addr", "en")])
     for c in range(C):
-        core = f"attention_core_{c}"
-        d.wire_all([(f"attention_dispatcher.core_{c}.{leaf}", f"{core}.inp.{leaf}")
-                    for leaf in attention_ctl_members(head_bits(cfg))])
-        d.wire(f"{core}.out.valid", f"attention_dispatcher.out_valid_{c}")
+        inp, out = add_attention_core(d, cfg, c)
+        d.wire_all([(f"attention_dispatcher.core_{c}.{leaf}", inp(leaf)) for leaf in attention_ctl_members(head_bits(cfg))])
+        d.wire(f"{out}.valid", f"attention_dispatcher.out_valid_{c}")
         if R > 1:
             d.add(f"head_select_{c}", lambda: HeadSelect(n=N, d=hd, rounds=R), role="logic", group="head_select")
             d.wire("attention_dispatcher.round", f"head_select_{c}.round")
-            d.wire_all([(f"head_select_{c}.out.{x}", f"{core}.inp.{x}") for x in "qkv"])
+            d.wire_all([(f"head_select_{c}.out.{x}", inp(x)) for x in "qkv"])
         for r in range(R):
             h = r * C + c
             if h >= cfg.heads:
                 continue
-            dst = f"head_select_{c}.cand_{r}" if R > 1 else f"{core}.inp"
-            d.wire(f"q_glb.rd0.data[{h * hd}:{(h + 1) * hd}]", f"{dst}.q")
+            dst = (lambda x, r=r: f"head_select_{c}.cand_{r}.{x}") if R > 1 else inp
+            d.wire(f"q_glb.rd0.data[{h * hd}:{(h + 1) * hd}]", dst("q"))
             for x in "kv":
                 d.wire_all([(f"{x}_glb.rd0.data[{mm * W + h * hd}:{mm * W + (h + 1) * hd}]",
-                             f"{dst}.{x}[{mm * hd}:{(mm + 1) * hd}]") for mm in range(N)])
-            d.wire(f"{core}.out.spikes", f"attn_glb.wr0.data[{h * hd}:{(h + 1) * hd}]")
+                             f"{dst(x)}[{mm * hd}:{(mm + 1) * hd}]") for mm in range(N)])
+            d.wire(f"{out}.spikes", f"attn_glb.wr0.data[{h * hd}:{(h + 1) * hd}]")
 
 
 def mha_design(cfg: LayerConfig) -> Design:
@@ -359,9 +359,7 @@ def mha_design(cfg: LayerConfig) -> Design:
         d.add("attention_dispatcher", lambda: AttentionDispatcher(
             t=cfg.t, n=cfg.n, heads=cfg.heads, cores=plan.attn_cores,
             q_addr_bits=plan.q.addr_width, kv_addr_bits=plan.kv.addr_width, attn_addr_bits=plan.attn.addr_width,
-            head_bits=head_bits(cfg)), role="control")
-        for c in range(plan.attn_cores):
-            d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
+            head_bits=head_bits(cfg), latency=attention_latency(cfg)), role="control")
         _attention_wiring(d, plan)
     starts = ([("sequencer.qkv_start", "dispatcher.start")] if pipe else
               [("sequencer.qkv_start", "dispatcher.start_qkv"), ("sequencer.o_start", "dispatcher.start_o")])

@@ -27,11 +27,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..blocks.attention import attention_ctl_members
-from ..blocks.ssa import attention_core
+from ..blocks.ssa import attention_latency
 from ..lib.arbiter import round_robin
 from ..lib.beats import BeatSender
 from ..lib.control import RunControl, control_members
+from ..lib.delay import delayed
 from ..lib.shapes import index_range
+from .attn_cores import add_attention_core
 
 __all__ = ["AttentionStage", "PipeDispatcher", "PipeCollector", "PipeSequencer", "q_layout", "rows_layout", "load_token", "hand_out", "write_results"]
 
@@ -58,8 +60,8 @@ class AttentionStage(wiring.Component):
     output slots (one sending while the next run writes the other). Rows go to the cores only
     after ``go`` (K and V written), until ``clear`` (a new run)."""
 
-    def __init__(self, plan, head_bits: int = 0):
-        self.plan, self.head_bits = plan, head_bits
+    def __init__(self, plan, head_bits: int = 0, latency: int = 2):
+        self.plan, self.head_bits, self.latency = plan, head_bits, latency
         cfg = plan.cfg
         ctl = {"valid": Out(1), "v_zero": Out(1)}
         if head_bits:
@@ -147,17 +149,14 @@ class AttentionStage(wiring.Component):
                          getattr(self, f"q_{c}").eq(s_q[c * hd:(c + 1) * hd])]
             if self.head_bits:
                 m.d.comb += [port.first.eq(s_first), port.head.eq(c)]
-        # stages 2, 3: the cores' pipeline; their spikes into the run's output slot
-        p_t = [Signal.like(rt, name=f"p_t_{i}") for i in range(2)]
-        p_last = [Signal(name=f"p_last_{i}") for i in range(2)]
-        p_slot = [Signal(name=f"p_slot_{i}") for i in range(2)]
-        m.d.sync += [p_t[0].eq(s_t), p_t[1].eq(p_t[0]), p_last[0].eq(s_last), p_last[1].eq(p_last[0]),
-                     p_slot[0].eq(s_slot), p_slot[1].eq(p_slot[0])]
+        # the cores' pipeline (``latency`` stages); their spikes into the run's output slot
+        p_t, p_last, p_slot = (delayed(m, x, self.latency, name) for x, name in ((s_t, "p_t"), (s_last, "p_last"),
+                                                                                  (s_slot, "p_slot")))
         heads = Cat(*(getattr(self, f"spikes_{c}") for c in range(H)))
         for s in range(2):
-            with m.If(self.out_valid_0 & (p_slot[1] == s)):
-                m.d.sync += obuf[s].word_select(p_t[1], D).eq(heads)
-            with m.If(p_last[1] & (p_slot[1] == s)):
+            with m.If(self.out_valid_0 & (p_slot == s)):
+                m.d.sync += obuf[s].word_select(p_t, D).eq(heads)
+            with m.If(p_last & (p_slot == s)):
                 m.d.sync += done[s].eq(1)
         # a slot's attention rows out, timestep 0 first, slots in turn
         ot = Signal.like(rt)
@@ -394,21 +393,19 @@ def pipe_wiring(d, plan, head_bits: int):
     """The streaming phase's blocks and wires (called by :func:`.mha.mha_design`)."""
     cfg = plan.cfg
     N, hd, W = cfg.n, cfg.head_dim, plan.width
-    d.add("attention_stage", lambda: AttentionStage(plan, head_bits), role="logic", group="attention_core")
-    for c in range(cfg.heads):
-        d.add(f"attention_core_{c}", lambda: attention_core(cfg), role="logic", group="attention_core")
+    group = "attention_core" if cfg.hw.attn_split == "off" else "attention_score"
+    d.add("attention_stage", lambda: AttentionStage(plan, head_bits, attention_latency(cfg)), role="logic", group=group)
     for x in "kv":
         d.wire_all([(f"attention_stage.{x}_rd.{leaf}", f"{x}_glb.rd0.{leaf}") for leaf in ("addr", "en")])
     for c in range(cfg.heads):
-        core = f"attention_core_{c}"
-        d.wire_all([(f"attention_stage.core_{c}.{leaf}", f"{core}.inp.{leaf}")
-                    for leaf in attention_ctl_members(head_bits)])
-        d.wire(f"attention_stage.q_{c}", f"{core}.inp.q")
-        d.wire(f"{core}.out.valid", f"attention_stage.out_valid_{c}")
-        d.wire(f"{core}.out.spikes", f"attention_stage.spikes_{c}")
+        inp, out = add_attention_core(d, cfg, c)
+        d.wire_all([(f"attention_stage.core_{c}.{leaf}", inp(leaf)) for leaf in attention_ctl_members(head_bits)])
+        d.wire(f"attention_stage.q_{c}", inp("q"))
+        d.wire(f"{out}.valid", f"attention_stage.out_valid_{c}")
+        d.wire(f"{out}.spikes", f"attention_stage.spikes_{c}")
         for x in "kv":
             d.wire_all([(f"{x}_glb.rd0.data[{mm * W + c * hd}:{mm * W + (c + 1) * hd}]",
-                         f"{core}.inp.{x}[{mm * hd}:{(mm + 1) * hd}]") for mm in range(N)])
+                         f"{inp(x)}[{mm * hd}:{(mm + 1) * hd}]") for mm in range(N)])
     d.wire_all([("sequencer.qkv_start", "collector.start"), ("collector.q", "attention_stage.q"),
                 ("attention_stage.rows", "dispatcher.rows"),
                 ("sequencer.qkv_start", "attention_stage.clear"), ("sequencer.kv_done", "attention_stage.go")])
