@@ -72,15 +72,20 @@ def run(out_dir: Path) -> str:
     return text
 
 
+SPLITS = ((False, "off"), (True, "off"), (True, "wire"), (True, "registered"))
+
+
 def attention_pipeline(path=ROOT / "configs" / "mha_default.toml", seed: int = 0,
-                       variants=("2d", "3d4:pipeline:regs")) -> str:
-    """The default MHA with and without ``attn_pipeline``: cycles and GLB accesses (writes: cycles
-    with a write enable; reads: rows a block takes), 2D and 4-tier ``pipeline`` (registered bonds;
-    with the bonds as wires a stack has the 2D top's cycles, tests/test_stack.py)."""
+                       variants=("2d", "3d4:pipeline:regs"), splits=SPLITS) -> str:
+    """The default MHA with and without ``attn_pipeline`` and ``attn_split``: cycles and GLB
+    accesses (writes: cycles with a write enable; reads: rows a block takes), 2D and 4-tier
+    ``pipeline`` (registered bonds; with the bonds as wires a stack has the 2D top's cycles,
+    tests/test_stack.py). Without the split the 4 tiers are projection cores, attention, control,
+    memory; with it projection cores, Q·Kᵀ (and the attention stage), A·V, control and memory."""
     base = load_config(path)
     rows = []
-    for pipe in (False, True):
-        cfg = base.replace(hw=HwConfig(**{**vars(base.hw), "attn_pipeline": pipe}))
+    for pipe, split in splits:
+        cfg = base.replace(hw=HwConfig(**{**vars(base.hw), "attn_pipeline": pipe, "attn_split": split}))
         d = design_for(cfg)
         a = stack_assignment(d, 4, "pipeline")
         case = [random_case(cfg, seed=seed, rate=0.2)]
@@ -89,17 +94,17 @@ def attention_pipeline(path=ROOT / "configs" / "mha_default.toml", seed: int = 0
             (r,) = simulate_full(build(cfg, variant, probes=d.plan.glb_probes(where)), case)
             err = compare(run_golden(cfg, *case[0]), r["spikes"])
             if err:
-                raise AssertionError(f"stack bench: {variant} attn_pipeline={pipe}: {err}")
+                raise AssertionError(f"stack bench: {variant} attn_pipeline={pipe} attn_split={split}: {err}")
             pr = r["probes"]
             wr = sum(v for k, v in pr.items() if k.endswith("_wr"))
             rd = sum(v for k, v in pr.items() if k.endswith("_rd"))
             qa = sum(pr.get(f"{g}_glb_{x}", 0) for g in ("q", "attn") for x in ("rd", "wr"))
             ns = nets(d, a, 4)
             reg = sum(x.width for g in registered_streams(ns).values() for x in g.values())
-            rows.append(["on" if pipe else "off", variant, r["cycles"], r["counters"]["cycles_qkv"],
+            rows.append(["on" if pipe else "off", split, variant, r["cycles"], r["counters"]["cycles_qkv"],
                          r["cycles"] - r["counters"]["cycles_qkv"], wr, rd, wr + rd, qa, pr["activation_glb_rd"],
                          " / ".join(str(sum(x.width for x in ns if any(i == k for i, _ in x.crossings())))
                                     for k in range(3)), reg])
-    return markdown_table(["attn_pipeline", "top", "cycles", "phase 1 (q,k,v / k,v)", "after phase 1",
+    return markdown_table(["attn_pipeline", "attn_split", "top", "cycles", "phase 1 (q,k,v / k,v)", "after phase 1",
                            "GLB writes", "GLB reads", "GLB accesses", "of q_glb + attn_glb", "activation reads",
                            "bond bits t0/1 / t1/2 / t2/3", "registrable stream bits"], rows)
