@@ -72,24 +72,27 @@ def run(out_dir: Path) -> str:
     return text
 
 
-SPLITS = ((False, "off"), (True, "off"), (True, "wire"), (True, "registered"))
+_REGS = ("2d", "3d3:pipeline:regs", "3d4:pipeline:regs")
+SPLITS = ((False, "off", _REGS), (True, "off", _REGS), (True, "wire", _REGS[::2]),
+          (True, "registered", _REGS[::2] + ("3d5:pipeline:regs",)))
 
 
-def attention_pipeline(path=ROOT / "configs" / "mha_default.toml", seed: int = 0,
-                       variants=("2d", "3d4:pipeline:regs"), splits=SPLITS) -> str:
+def attention_pipeline(path=ROOT / "configs" / "mha_default.toml", seed: int = 0, splits=SPLITS) -> str:
     """The default MHA with and without ``attn_pipeline`` and ``attn_split``: cycles and GLB
     accesses (writes: cycles with a write enable; reads: rows a block takes), 2D and 4-tier
     ``pipeline`` (registered bonds; with the bonds as wires a stack has the 2D top's cycles,
-    tests/test_stack.py). Without the split the 4 tiers are projection cores, attention, control,
-    memory; with it projection cores, Q·Kᵀ (and the attention stage), A·V, control and memory."""
+    tests/test_stack.py). Without the split 3 tiers are projection cores, attention, control and
+    memory, and 4 put control below memory; with it 4 are projection cores, Q·Kᵀ (and the attention
+    stage), A·V, control and memory, and 5 put control below memory."""
     base = load_config(path)
     rows = []
-    for pipe, split in splits:
+    for pipe, split, variants in splits:
         cfg = base.replace(hw=HwConfig(**{**vars(base.hw), "attn_pipeline": pipe, "attn_split": split}))
         d = design_for(cfg)
-        a = stack_assignment(d, 4, "pipeline")
         case = [random_case(cfg, seed=seed, rate=0.2)]
         for variant in variants:
+            tiers = 4 if variant == "2d" else int(variant[2])
+            a = stack_assignment(d, tiers, "pipeline")
             where = (lambda b: b) if variant == "2d" else (lambda b, a=a: f"tier_{a[b]}.{b}")
             (r,) = simulate_full(build(cfg, variant, probes=d.plan.glb_probes(where)), case)
             err = compare(run_golden(cfg, *case[0]), r["spikes"])
@@ -99,12 +102,12 @@ def attention_pipeline(path=ROOT / "configs" / "mha_default.toml", seed: int = 0
             wr = sum(v for k, v in pr.items() if k.endswith("_wr"))
             rd = sum(v for k, v in pr.items() if k.endswith("_rd"))
             qa = sum(pr.get(f"{g}_glb_{x}", 0) for g in ("q", "attn") for x in ("rd", "wr"))
-            ns = nets(d, a, 4)
+            ns = nets(d, a, tiers)
             reg = sum(x.width for g in registered_streams(ns).values() for x in g.values())
             rows.append(["on" if pipe else "off", split, variant, r["cycles"], r["counters"]["cycles_qkv"],
                          r["cycles"] - r["counters"]["cycles_qkv"], wr, rd, wr + rd, qa, pr["activation_glb_rd"],
                          " / ".join(str(sum(x.width for x in ns if any(i == k for i, _ in x.crossings())))
-                                    for k in range(3)), reg])
+                                    for k in range(tiers - 1)), reg])
     return markdown_table(["attn_pipeline", "attn_split", "top", "cycles", "phase 1 (q,k,v / k,v)", "after phase 1",
                            "GLB writes", "GLB reads", "GLB accesses", "of q_glb + attn_glb", "activation reads",
-                           "bond bits t0/1 / t1/2 / t2/3", "registrable stream bits"], rows)
+                           "bond bits t0/1 / t1/2 / ... (2d: of 4 tiers)", "registrable stream bits"], rows)

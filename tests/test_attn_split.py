@@ -170,3 +170,20 @@ def test_split_lint_clean(tmp_path, root):
         c = cfg.replace(hw=dataclasses.replace(cfg.hw, attn_split=how, attn_pipeline=pipe))
         v = [f for f in write_design(c, tmp_path / how) if f.suffix == ".v"][0]
         assert lint(v, v.stem) == []
+
+
+@pytest.mark.slow
+def test_default_mha_split_four_tiers(root):
+    """The default MHA with ``attn_pipeline`` and a registered score row, ``gen --tiers 4``'s
+    ``pipeline`` stack (projection cores, Q·Kᵀ, A·V, control and memory): formally equal to its 2D
+    top (SRAM macros cut) and one bit-exact run of the stack with registered stream bonds."""
+    from spikestack.config import load_config
+    from spikestack.gen.equiv import check_equivalence
+    from spikestack.sim.tensors import random_case
+    base = load_config(root / "configs" / "mha_default.toml")
+    cfg = split(base.replace(hw=dataclasses.replace(base.hw, attn_pipeline=True)), "registered")
+    res = check_equivalence(cfg, "pipeline", memories="cut", tiers=4)
+    assert res["equivalent"], res["log"]
+    runs = [random_case(cfg, seed=0, rate=0.2)]
+    for (s, w), (o, _) in zip(runs, simulate(build(cfg, "3d4:pipeline:regs"), runs)):
+        assert compare(run_golden(cfg, s, w), o) is None
