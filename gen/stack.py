@@ -12,6 +12,7 @@ written; a bad partition (unknown block, tier out of range, empty tier) raises
 from __future__ import annotations
 
 import json
+import re
 
 from ..config import LayerConfig
 from ..hw.layers import TOP_NAMES, design_for
@@ -66,9 +67,13 @@ def stack_sources(cfg: LayerConfig, n: int, partition: str = "memory-on-logic",
 def stack_maps(src: dict) -> dict[str, dict]:
     """``stack_map.json`` (tiers, interfaces, feed-throughs) and one bond map per interface
     (``bonds_tier_<i>_tier_<i+1>.json``: every bond crossing it, with direction, width, driver,
-    sinks and whether the interface is the net's first crossing)."""
+    sinks and whether the interface is the net's first crossing; ``registered``: a stream bond of
+    ``--bond-regs``, or the score row of ``[hw] attn_split = "registered"``, registered on arrival
+    by the A·V block)."""
     n, all_nets = src["n"], src["nets"]
     regd = {x.name for g in registered_streams(all_nets).values() for x in g.values()} if src["regs"] else set()
+    if src["design"].plan.cfg.hw.attn_split == "registered":     # the A·V blocks register the score row
+        regd |= {x.name for x in all_nets if re.fullmatch(r"attention_score_\d+\.out\..*", x.source)}
     per: dict[int, list] = {i: [] for i in range(n - 1)}
     through = {tier_name(k): 0 for k in range(n)}
     for net in all_nets:

@@ -187,3 +187,18 @@ def test_default_mha_split_four_tiers(root):
     runs = [random_case(cfg, seed=0, rate=0.2)]
     for (s, w), (o, _) in zip(runs, simulate(build(cfg, "3d4:pipeline:regs"), runs)):
         assert compare(run_golden(cfg, s, w), o) is None
+
+
+def test_gen_four_tiers_bond_map_of_the_score_row(tmp_path):
+    """``gen --tiers 4`` of a split layer: the score rows are the only bonds from the Q·Kᵀ tier to
+    the A·V tier, marked registered when the A·V blocks register them (``registered``), not otherwise."""
+    import json
+    from spikestack.gen.stack import write_stack
+    for how in ("wire", "registered"):
+        cfg = split(TINY["mha"], how)
+        write_stack(cfg, tmp_path / how, 4, "pipeline", report=False, log=lambda *_: None)
+        bm = json.loads((tmp_path / how / "bonds_tier_1_tier_2.json").read_text())
+        up = [b for b in bm["bonds"] if b["direction"] == "tier_1->tier_2" and not b["feed_through"]]
+        assert up and all(b["source_block"].startswith("attention_score_") for b in up)
+        assert {b["name"].split("__", 2)[2] for b in up} == {"valid", "zero", "s"}
+        assert all(b["registered"] is (how == "registered") for b in up)
