@@ -171,8 +171,7 @@ class JobCore(jobcore.JobCore):
     """The job core before issue 39's buffer slices: its job spikes in one register and its hidden
     buffer in one memory (``elaborate``), the firing drain's membranes in one G-word memory beside
     R shared :class:`LifNeuron` s (``_fire_drain``, before they moved into
-    :class:`~spikestack.hw.lib.lif.LifLane` s); both drains reading a word of the PEs' currents
-    through a multiplexer by group (``_drain`` too), before the currents shifted."""
+    :class:`~spikestack.hw.lib.lif.LifLane` s)."""
 
     def elaborate(self, platform):
         m = Module()
@@ -358,36 +357,6 @@ class JobCore(jobcore.JobCore):
         fired = Signal()
         m.d.comb += fired.eq(adv & fire_now & last_group)
         return fired, keep, word
-
-    def _drain(self, m, core, final_result, otag):
-        """Results leave ``drain_lanes`` currents a cycle, straight from the PEs' ``current``
-        registers: a final row's currents are on ``core.out`` in cycle O, words ``group`` 0..G-1
-        go out from cycle O+1 on (one per accepted cycle). Until the last word goes, the core
-        holds any row's last op (it would overwrite ``current``): an op with ``last`` may enter
-        the PEs only once no final row is in the PEs (P), on ``out`` (O), or undrained, but for
-        its last word leaving this cycle."""
-        p, G, R = self.p, self.p.groups, self.p.drain_lanes
-        busy = Signal()
-        group = Signal(index_range(G))
-        keep = Signal(data.StructLayout({k: p.result_layout.members[k] for k in ("n", "t", "tile", "sel")}))
-        words = core.out.payload.currents.as_value()
-        res = self.results.payload
-        take = self.results.valid & self.results.ready
-        last_word = group == G - 1
-        m.d.comb += [self.results.valid.eq(busy), res.n.eq(keep.n), res.t.eq(keep.t), res.tile.eq(keep.tile),
-                     res.sel.eq(keep.sel), res.currents.eq(words.word_select(group, R * p.acc_bits))]
-        if G > 1:
-            m.d.comb += res.group.eq(group)
-        with m.If(take):
-            m.d.sync += group.eq(group + 1)
-            with m.If(last_word):
-                m.d.sync += [busy.eq(0), group.eq(0)]
-        with m.If(final_result):
-            m.d.sync += [busy.eq(1), group.eq(0), keep.n.eq(otag.n), keep.t.eq(otag.t), keep.tile.eq(otag.tile),
-                         keep.sel.eq(otag.sel)]
-        ptag = data.View(p.tag_layout, core.last_tag)
-        in_pes = core.last_op & (ptag.stage == len(p.stages) - 1)
-        m.d.comb += core.hold_last.eq(in_pes | final_result | (busy & ~(last_word & self.results.ready)))
 
 
 class AttentionCore(attention.AttentionCore):

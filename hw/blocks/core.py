@@ -57,7 +57,6 @@ class CoreParams:
     bias_parts: int = 1     # with bias_lanes: weight words a bias word takes (a bias wider than the
                             # top slice: its slice-wide parts, low part first; then bias_lanes is 1)
     pe_neurons: bool = True  # False: the PEs integrate only; the rows are fired outside (JobCore's drain)
-    shift_lanes: int = 0    # >0: a ``shift`` input moves the PEs' currents this many lanes down (PEArray)
 
     def __post_init__(self):
         for name in ("rows", "cols", "d_in", "w_depth", "b_depth", "tag_bits", "w_slices"):
@@ -132,10 +131,6 @@ class SpikingCore(wiring.Component):
     ``last_op`` Out(1) — an op with ``last`` is in the PEs this cycle (its currents are on ``out``
     the next cycle), ``last_tag`` Out(tag_bits) — that op's row tag.
 
-    With ``CoreParams.shift_lanes`` S: ``shift`` In(1) — the currents on ``out`` move S lanes down
-    at the end of the cycle (:class:`~spikestack.hw.lib.pe_array.PEArray`), unless an op with
-    ``last`` writes them.
-
     With ``CoreParams.bias_lanes`` R: the PEs hold their biases (the rows' ``b_addr`` is unused) and
     there is no ``b_rd``: biases come through the weight port. A cycle with ``bias_load`` reads
     weight word ``bias_addr`` instead of an event's (the encoder waits that cycle: no event, no
@@ -157,8 +152,6 @@ class SpikingCore(wiring.Component):
         }
         if p.hold:
             members.update({"hold_last": In(1), "last_op": Out(1), "last_tag": Out(p.tag_bits)})
-        if p.shift_lanes:
-            members["shift"] = In(1)
         if p.bias_lanes:
             members.update({"bias_load": In(1), "bias_addr": In(addr_width(p.w_depth)),
                             "bias_group": In(range(max(2, p.bias_groups)))})
@@ -173,9 +166,7 @@ class SpikingCore(wiring.Component):
                                                   stallable=p.hold or bool(p.bias_lanes))
         m.submodules.pe_array = arr = PEArray(
             p.rows, p.cols, p.pops, w_bits=p.w_bits, b_bits=p.b_bits, acc_bits=p.acc_bits, v_bits=p.v_bits,
-            bias_lanes=p.bias_lanes, neurons=p.pe_neurons, shift_lanes=p.shift_lanes)
-        if p.shift_lanes:
-            m.d.comb += arr.shift.eq(self.shift)
+            bias_lanes=p.bias_lanes, neurons=p.pe_neurons)
         if p.bias_lanes and p.bias_parts == 1:
             m.d.sync += [arr.bias_we.eq(self.bias_load), arr.bias_group.eq(self.bias_group)]
         m.d.comb += [

@@ -87,11 +87,9 @@ class JobCoreParams:
             raise ValueError(f"fire_lanes: {self.fire_lanes} does not divide the {self.lanes} lanes")
         if self.fire_lanes and self.drain_lanes and self.fire_lanes != self.drain_lanes:
             raise ValueError(f"fire_lanes: {self.fire_lanes} differs from drain_lanes {self.drain_lanes}")
-        hold = self.drains or bool(self.fire_lanes)
         object.__setattr__(self, "core", dataclasses.replace(
-            self.core, tag_bits=self.tag_layout.size, hold=hold, bias_lanes=self.bias_lanes,
-            bias_parts=self.bias_parts, pe_neurons=not self.fire_lanes,
-            shift_lanes=self.out_lanes if hold and self.out_lanes < self.lanes else 0))
+            self.core, tag_bits=self.tag_layout.size, hold=self.drains or bool(self.fire_lanes),
+            bias_lanes=self.bias_lanes, bias_parts=self.bias_parts, pe_neurons=not self.fire_lanes))
 
     @property
     def out_lanes(self) -> int:
@@ -378,7 +376,7 @@ class JobCore(wiring.Component):
         keep = Signal(p.tag_layout)
         fires = [s.fire for s in p.stages]
         fire_now = Const(int(fires[0]), 1) if len(fires) == 1 else Mux(keep.stage, int(fires[1]), int(fires[0]))
-        cur = self._drained_word(core, R * ab)
+        cur = core.out.payload.currents.as_value().word_select(group, R * ab)
         last_group = group == G - 1
         spikes_now = Signal(R)
         adv = Signal()
@@ -407,23 +405,12 @@ class JobCore(wiring.Component):
             m.d.sync += group.eq(group + 1)
             with m.If(last_group):
                 m.d.sync += [busy.eq(0), group.eq(0)]
-        if G > 1:
-            m.d.comb += core.shift.eq(adv)
         with m.If(core.out.valid):
             m.d.sync += [busy.eq(1), group.eq(0), keep.eq(otag)]
         m.d.comb += core.hold_last.eq(core.last_op | core.out.valid | (busy & ~(last_group & adv)))
         fired = Signal()
         m.d.comb += fired.eq(adv & fire_now & last_group)
         return fired, keep, word
-
-    @staticmethod
-    def _drained_word(core, bits: int):
-        """The word a drain reads: lanes 0.. of the PEs' currents, which move a word down each time
-        one leaves (``core.shift``, when a row is more than one word), so each PE is wired to its
-        neighbour a word on and only the first word's PEs to the drain (a ``word_select`` by group
-        was a multiplexer fed by every PE: 844 of the 1075 first-pass routing failures of the
-        default expert core block, issue 39)."""
-        return core.out.payload.currents.as_value()[:bits]
 
     def _drain(self, m, core, final_result, otag):
         """Results leave ``drain_lanes`` currents a cycle, straight from the PEs' ``current``
@@ -436,13 +423,14 @@ class JobCore(wiring.Component):
         busy = Signal()
         group = Signal(index_range(G))
         keep = Signal(data.StructLayout({k: p.result_layout.members[k] for k in ("n", "t", "tile", "sel")}))
+        words = core.out.payload.currents.as_value()
         res = self.results.payload
         take = self.results.valid & self.results.ready
         last_word = group == G - 1
         m.d.comb += [self.results.valid.eq(busy), res.n.eq(keep.n), res.t.eq(keep.t), res.tile.eq(keep.tile),
-                     res.sel.eq(keep.sel), res.currents.eq(self._drained_word(core, R * p.acc_bits))]
+                     res.sel.eq(keep.sel), res.currents.eq(words.word_select(group, R * p.acc_bits))]
         if G > 1:
-            m.d.comb += [res.group.eq(group), core.shift.eq(take)]
+            m.d.comb += res.group.eq(group)
         with m.If(take):
             m.d.sync += group.eq(group + 1)
             with m.If(last_word):

@@ -16,10 +16,6 @@ With ``bias_reg=True`` the PE keeps its bias in a register, loaded from ``bias``
 ``bias_we`` (its new value is used from the next cycle on), so a bias enters once per output tile
 instead of with every row.
 
-With ``shift=True`` the ``current`` register also takes ``shift_in`` in a cycle with ``shift`` and
-no op with ``last`` (a drain that moves the array's currents towards its output lanes instead of
-selecting them with a wide multiplexer; an op with ``last`` wins).
-
 With ``neuron=False`` the PE integrates only (no membrane, no LIF step, ``spike`` is 0): a core
 that fires its rows in the result drain (:class:`~spikestack.hw.blocks.jobcore.JobCore`, a few
 shared neurons fed from the PEs' ``current`` registers) saves the neuron in every PE.
@@ -60,13 +56,11 @@ class LifPE(wiring.Component):
     ----------
     op : In(pe_op_layout), w : In(signed(w_bits)), bias : In(signed(b_bits))
     spike : Out(1), current : Out(signed(acc_bits))  — registered, valid after an op with last.
-    shift : In(1), shift_in : In(signed(acc_bits))  — with ``shift=True``.
     """
 
     def __init__(self, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int, acc_bits: int, v_bits: int,
-                 bias_reg: bool = False, neuron: bool = True, shift: bool = False):
+                 bias_reg: bool = False, neuron: bool = True):
         self.pops = tuple(pops)
-        self.shifting = shift
         self.neuron = neuron
         self.w_bits, self.b_bits, self.acc_bits, self.v_bits = w_bits, b_bits, acc_bits, v_bits
         self.bias_reg = bias_reg
@@ -79,8 +73,6 @@ class LifPE(wiring.Component):
         }
         if bias_reg:
             members["bias_we"] = In(1)
-        if shift:
-            members.update({"shift": In(1), "shift_in": In(signed(acc_bits))})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -97,11 +89,8 @@ class LifPE(wiring.Component):
         m.d.comb += i_next.eq(Mux(op.first, bias, acc) + Mux(op.add, self.w, 0))
         with m.If(op.valid):
             m.d.sync += acc.eq(i_next)
-        with m.If(op.valid & op.last):
-            m.d.sync += self.current.eq(i_next)
-        if self.shifting:
-            with m.Elif(self.shift):
-                m.d.sync += self.current.eq(self.shift_in)
+            with m.If(op.last):
+                m.d.sync += self.current.eq(i_next)
         if not self.neuron:
             return m
         m.submodules.neuron = neuron = LifNeuron(self.pops, self.v_bits, self.acc_bits)

@@ -9,10 +9,6 @@ With ``bias_lanes`` R > 0 the PEs keep their biases in registers (``LifPE(bias_r
 loaded through a narrow port: ``biases`` is R lanes, and in a cycle with ``bias_we`` lane
 ``l`` of ``bias_group`` g (PE lane ``g*R + l``) takes ``biases[l]``; P / R cycles load a tile.
 With ``neurons=False`` the PEs integrate only (``LifPE(neuron=False)``; ``spikes`` is 0).
-
-With ``shift_lanes`` R > 0 the currents move R lanes down in a cycle with ``shift`` (lane ``l``
-takes lane ``l + R``'s, the last R lanes take 0; ``LifPE(shift=True)``), so a drain reads lanes
-0..R-1 only: each PE is wired to the PE R lanes on, not every PE to one multiplexer.
 """
 from __future__ import annotations
 
@@ -40,7 +36,7 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, pops: tuple[LifConfig, ...], *, w_bits: int, b_bits: int,
-                 acc_bits: int, v_bits: int, bias_lanes: int = 0, neurons: bool = True, shift_lanes: int = 0):
+                 acc_bits: int, v_bits: int, bias_lanes: int = 0, neurons: bool = True):
         if rows < 1 or cols < 1:
             raise ValueError(f"rows, cols: must be >= 1, got {rows}x{cols}")
         self.rows, self.cols, self.pops = rows, cols, tuple(pops)
@@ -49,11 +45,8 @@ class PEArray(wiring.Component):
         P = self.lanes
         if bias_lanes and P % bias_lanes:
             raise ValueError(f"bias_lanes: {bias_lanes} does not divide the {P} lanes")
-        if shift_lanes and P % shift_lanes:
-            raise ValueError(f"shift_lanes: {shift_lanes} does not divide the {P} lanes")
         self.bias_lanes = bias_lanes
         self.neurons = neurons
-        self.shift_lanes = shift_lanes
         members = {
             "op": In(pe_op_layout(len(self.pops))),
             "weights": In(data.ArrayLayout(signed(w_bits), P)),
@@ -64,27 +57,23 @@ class PEArray(wiring.Component):
         }
         if bias_lanes:
             members.update({"bias_we": In(1), "bias_group": In(range(max(2, P // bias_lanes)))})
-        if shift_lanes:
-            members["shift"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        R, S = self.bias_lanes, self.shift_lanes
+        R = self.bias_lanes
         if R:
             load = Signal(self.lanes // R)          # one write enable per lane group
             m.d.comb += load.eq(self.bias_we.replicate(len(load)) & (Const(1, len(load)) << self.bias_group))
         for r in range(self.rows):
             for c in range(self.cols):
                 lane = r * self.cols + c
-                pe = LifPE(self.pops, **self.widths, bias_reg=bool(R), neuron=self.neurons, shift=bool(S))
+                pe = LifPE(self.pops, **self.widths, bias_reg=bool(R), neuron=self.neurons)
                 m.submodules[f"pe_{r}_{c}"] = pe
                 m.d.comb += [
                     pe.op.eq(self.op), pe.w.eq(self.weights[lane]),
                     self.spikes[lane].eq(pe.spike), self.currents[lane].eq(pe.current),
                 ]
-                if S:
-                    m.d.comb += [pe.shift.eq(self.shift), pe.shift_in.eq(self.currents[lane + S] if lane + S < self.lanes else 0)]
                 if R:
                     m.d.comb += [pe.bias.eq(self.biases[lane % R]), pe.bias_we.eq(load[lane // R])]
                 else:
