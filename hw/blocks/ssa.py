@@ -10,9 +10,10 @@ same 2-cycle latency. Its computation is :mod:`spikestack.sim.ssa`'s::
 AND gates, counters (adder trees of single bits), constant tables (``thr``: a small function of
 the count, no multiplier) and comparators; no membrane, no LIF, no shift. The N score LFSRs and
 d output LFSRs are Galois LFSRs of ``lfsr_bits``: on a valid row each loads
-``first ? seed[head] : step(state)`` — the score bank uses that value in the same cycle, the
-output bank one cycle later (stage 2) from its register. The seeds of every head are constants
-selected by ``head`` (so all cores are the same module).
+``first ? seed[head] : step(state)`` and uses that value in the same cycle: the score bank in
+stage 1 (:class:`SsaScoreStage`), the output bank in stage 2 on the registered row
+(:class:`SsaValueStage`), so the two stages are blocks that ``[hw] attn_split`` can put on two
+tiers. The seeds of every head are constants selected by ``head`` (so all cores are the same module).
 """
 from __future__ import annotations
 
