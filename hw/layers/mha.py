@@ -32,13 +32,13 @@ from ..blocks.attention import AttentionDispatcher, HeadSelect, attention_ctl_me
 from ..blocks.core import CoreParams
 from ..blocks.jobcore import JobCore, JobCoreParams, JobStage
 from ..blocks.ssa import attention_latency, head_bits
-from .attn_cores import add_attention_core
 from ..lib.arbiter import round_robin
 from ..lib.beats import BeatSender
 from ..lib.control import BusyCounters, RunControl, control_members
 from ..lib.glb import GLB, GlbParams
 from ..lib.pack import pack_biases, pack_bits, pack_lanes, unpack_bits
 from ..lib.shapes import bias_packing, ceil_div
+from .attn_cores import add_attention_core
 from .graph import Design, layer_design
 from .mha_pipe import PipeCollector, PipeDispatcher, PipeSequencer, hand_out, load_token, pipe_wiring, write_results
 
