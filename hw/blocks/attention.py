@@ -30,7 +30,7 @@ from ..lib.lif import LifLane
 from ..lib.shapes import ceil_div
 
 __all__ = ["AttentionCore", "ScoreRow", "AttnLane", "ScoreStage", "ValueStage", "join_stages",
-           "score_in_signature", "score_out_signature", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
+           "score_in_signature", "score_out_signature", "attention_widths", "AttentionDispatcher", "HeadSelect", "attention_in_signature", "attention_out_signature",
            "attention_ctl_members"]
 
 
@@ -93,6 +93,12 @@ class AttnLane(wiring.Component):
         return m
 
 
+def attention_widths(n: int, d: int) -> tuple[int, int]:
+    """``(a_bits, o_bits)`` of a head of ``n`` tokens and width ``d``: a score A[m] (0..d) and a
+    lane's sum O[i] (0..n*d, signed)."""
+    return max(1, d.bit_length()), (n * d).bit_length() + 1
+
+
 def score_in_signature(n: int, d: int, head_bits: int = 0) -> wiring.Signature:
     """What a score stage takes of a row: :func:`attention_in_signature` without ``v``."""
     members = dict(attention_in_signature(n, d, head_bits).members)
@@ -115,7 +121,8 @@ class ScoreStage(wiring.Component):
     ``out`` Out(:func:`score_out_signature`)."""
 
     def __init__(self, *, n: int, d: int):
-        self.n, self.d, self.a_bits = n, d, max(1, d.bit_length())
+        self.n, self.d = n, d
+        self.a_bits, _ = attention_widths(n, d)
         super().__init__({"inp": In(score_in_signature(n, d)), "out": Out(score_out_signature(n, self.a_bits))})
 
     def elaborate(self, platform):
@@ -139,8 +146,7 @@ class ValueStage(wiring.Component):
 
     def __init__(self, *, n: int, d: int, shift: int, pop, v_bits: int, regs: int = 0):
         self.n, self.d, self.shift, self.pop, self.v_bits, self.regs = n, d, shift, pop, v_bits, regs
-        self.a_bits = max(1, d.bit_length())
-        self.o_bits = (n * d).bit_length() + 1          # signed, non-negative values
+        self.a_bits, self.o_bits = attention_widths(n, d)
         super().__init__({"inp": In(score_out_signature(n, self.a_bits)), "v": In(n * d),
                           "out": Out(attention_out_signature(d))})
 
@@ -179,8 +185,7 @@ class AttentionCore(wiring.Component):
 
     def __init__(self, *, n: int, d: int, shift: int, pop, v_bits: int):
         self.n, self.d, self.shift, self.pop, self.v_bits = n, d, shift, pop, v_bits
-        self.a_bits = max(1, d.bit_length())
-        self.o_bits = (n * d).bit_length() + 1          # signed, non-negative values
+        self.a_bits, self.o_bits = attention_widths(n, d)
         super().__init__({"inp": In(attention_in_signature(n, d)), "out": Out(attention_out_signature(d))})
 
     def elaborate(self, platform):

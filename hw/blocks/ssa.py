@@ -48,12 +48,17 @@ def const_table(index, values, width: int):
 
 def head_bits(cfg: LayerConfig) -> int:
     """Width of the dispatcher's ``head`` output in SSA mode, 0 in deterministic mode."""
-    return max(1, (cfg.heads - 1).bit_length()) if cfg.attention.mode == "ssa" else 0
+    return _head_width(cfg.heads) if cfg.attention.mode == "ssa" else 0
 
 
-def _lfsr(m: Module, name: str, seeds, att, valid, first, head) -> tuple[Signal, Signal]:
-    """One LFSR: ``(cur, state)``; ``cur`` is this row's number (``first ? seed[head] :
-    step(state)``), ``state`` holds it after a ``valid`` row."""
+def _head_width(heads: int) -> int:
+    """Bits of a head index (at least 1)."""
+    return max(1, (heads - 1).bit_length())
+
+
+def _lfsr(m: Module, name: str, seeds, att, valid, first, head) -> Signal:
+    """One LFSR: this row's number ``first ? seed[head] : step(state)``, which its ``state``
+    register holds after a ``valid`` row."""
     w, mask = att.lfsr_bits, att.mask
     state = Signal(w, name=f"{name}_state")
     seed = Signal(w, name=f"{name}_seed")
@@ -64,7 +69,7 @@ def _lfsr(m: Module, name: str, seeds, att, valid, first, head) -> tuple[Signal,
     m.d.comb += cur.eq(Mux(first, seed, step))
     with m.If(valid):
         m.d.sync += state.eq(cur)
-    return cur, state
+    return cur
 
 
 def _below(m: Module, name: str, r: Signal, count, table) -> Signal:
@@ -84,7 +89,7 @@ class SsaScoreStage(wiring.Component):
 
     def __init__(self, *, n: int, d: int, heads: int, att):
         self.n, self.d, self.heads, self.att = n, d, heads, att
-        self.head_bits = max(1, (heads - 1).bit_length())
+        self.head_bits = _head_width(heads)
         super().__init__({"inp": In(score_in_signature(n, d, self.head_bits)),
                           "out": Out(score_out_signature(n, 1, self.head_bits))})
 
@@ -97,7 +102,7 @@ class SsaScoreStage(wiring.Component):
             both = inp.q & inp.k[mm * d:(mm + 1) * d]
             count = Signal(range(d + 1), name=f"c_{mm}")
             m.d.comb += count.eq(sum((both[i] for i in range(d)), 0))
-            r, _ = _lfsr(m, f"ra_{mm}", seeds_a[:, mm], self.att, inp.valid, inp.first, inp.head)
+            r = _lfsr(m, f"ra_{mm}", seeds_a[:, mm], self.att, inp.valid, inp.first, inp.head)
             m.d.sync += self.out.s[mm].eq(_below(m, f"s_{mm}", r, count, thr_d))
         m.d.sync += [self.out.valid.eq(inp.valid), self.out.first.eq(inp.first), self.out.head.eq(inp.head)]
         return m
@@ -112,7 +117,7 @@ class SsaValueStage(wiring.Component):
 
     def __init__(self, *, n: int, d: int, heads: int, att, regs: int = 0):
         self.n, self.d, self.heads, self.att, self.regs = n, d, heads, att, regs
-        self.head_bits = max(1, (heads - 1).bit_length())
+        self.head_bits = _head_width(heads)
         super().__init__({"inp": In(score_out_signature(n, 1, self.head_bits)), "v": In(n * d),
                           "out": Out(attention_out_signature(d))})
 
@@ -128,7 +133,7 @@ class SsaValueStage(wiring.Component):
         for i in range(d):
             count = Signal(range(N + 1), name=f"o_{i}")
             m.d.comb += count.eq(sum((scores[mm] & v[mm * d + i] for mm in range(N)), 0))
-            r, _ = _lfsr(m, f"ro_{i}", seeds_o[:, i], self.att, valid, first, head)
+            r = _lfsr(m, f"ro_{i}", seeds_o[:, i], self.att, valid, first, head)
             m.d.comb += spikes[i].eq(_below(m, f"out_{i}", r, count, thr_n))
         m.d.sync += [self.out.valid.eq(valid), self.out.spikes.eq(spikes)]
         return m
@@ -143,7 +148,7 @@ class SsaAttentionCore(wiring.Component):
         if att.mode != "ssa":
             raise ConfigError(f"attention.mode: SsaAttentionCore needs 'ssa', got {att.mode!r}")
         self.n, self.d, self.heads, self.att = n, d, heads, att
-        self.head_bits = max(1, (heads - 1).bit_length())
+        self.head_bits = _head_width(heads)
         super().__init__({"inp": In(attention_in_signature(n, d, self.head_bits)),
                           "out": Out(attention_out_signature(d))})
 
