@@ -291,7 +291,9 @@ def block_options(verilog_text: str, module: str, route_layers: int = 4) -> tupl
 
 GRAINS = {"pe": r"\.pe_\d+_\d+$", "pe_array": r"\.pe_array$", "core": r"\.core$", "expert_core": r"\.expert_core_\d+$",
           "attention_core": r"\.attention_core_\d+$", "proj_core": r"\.proj_core_\d+$",
-          "repeated": None}      # every outermost repeated class (PEs, lanes, ...)
+          "repeated": None,      # every outermost repeated class (PEs, lanes, ...)
+          "lanes": None}         # the same but the PEs: the PE array stays flat in its block
+_PE = re.compile(r"\.pe_\d+_\d+(\.|$)")
 
 
 def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: float, log=print, prefix: str = "",
@@ -321,6 +323,8 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
     def select(g):
         if pattern is None and holds_macro(g[0]):
             return None                     # a GLB's SRAM wrapper or a block's box: already a macro
+        if grain == "lanes" and _PE.search(g[0]):
+            return None                     # a PE or a block inside one: left flat
         if pattern is None:                 # "repeated": every class, named after its blocks
             stem = re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789") or "block"
             taken = sum(1 for n in names.values() if n.startswith(f"{prefix}{stem}_macro"))
@@ -359,7 +363,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     top, text = generate_verilog(load_config(args.config))
     select = None
-    if args.grain not in ("outermost", "repeated"):
+    if args.grain == "lanes":
+        select = lambda g: None if _PE.search(g[0]) else re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789")
+    elif args.grain not in ("outermost", "repeated"):
         pattern = GRAINS[args.grain]
         select = lambda g: args.grain if re.search(pattern, g[0]) else None
     parent, abstracts = harden_repeated(text, Path(args.o), args.clock_ns, select=select,
