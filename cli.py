@@ -344,7 +344,7 @@ def _ppa_options(pp: argparse.ArgumentParser):
     pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
     pp.add_argument("--precision", default=None, metavar="full|draft",
                     help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")
-    pp.add_argument("--method", choices=("independent", "coplaced"), default=d.method,
+    pp.add_argument("--method", choices=("independent", "coplaced"), default=None,
                     help="3D method: coplaced (default for the flat flow: Macro-3D + Pin-3D, the tiers placed in turn "
                          "under each other's bond pins, one routing over a combined 12-layer stack, with independent "
                          "reported beside it as the baseline) or independent (each tier alone, bonds as area pins "

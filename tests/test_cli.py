@@ -199,3 +199,16 @@ def test_usage_errors_are_one_line(argv):
 
 
 spikestack_cli = spikestack
+
+
+@pytest.mark.parametrize("opt,method", [([], "coplaced"), (["--2d-only"], "coplaced"),
+                                        (["--blocks", "expert_core"], "independent"),
+                                        (["--harden", "pe"], "independent"),
+                                        (["--blocks", "expert_core", "--2d-only"], "independent")])
+def test_ppa_method_defaults_to_what_the_flow_implements(root, opt, method):
+    """Without --method, the flat flow takes the co-placed 3D method and the hierarchical one
+    (--harden, --blocks) the independent one, as `ppa -h` says: no option is needed to run either."""
+    from spikestack.cli import build_parser, _ppa_checked, ppa_options
+    args = build_parser().parse_args(["ppa", str(root / "configs" / "moe_ppa_small.toml"), "-o", "x", *opt])
+    _, blocks = _ppa_checked(args)
+    assert ppa_options(args, blocks).method == method
