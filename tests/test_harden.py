@@ -473,3 +473,27 @@ END NETS
     assert net_kinds(d, {"lane_macro"}) == {"port+macro": 1, "port": 1, "macro": 1, "cells": 1}
     assert net_kinds(d, {"lane_macro"}, {"a", "c"}) == {"port+macro": 1, "port": 0, "macro": 1, "cells": 0}
     assert net_kinds(d, set()) == {"port+macro": 0, "port": 2, "macro": 0, "cells": 2}
+
+
+@pytest.mark.parametrize("grain,picks_pe", [("repeated", True), ("lanes", False)])
+def test_lanes_grain_keeps_the_pe_array_flat(monkeypatch, tmp_path, grain, picks_pe):
+    """Grain ``lanes`` picks a block's repeated classes as ``repeated`` does, but not its PEs (nor
+    anything inside one): the default MoE's expert core keeps its 64 PEs flat and hardens its
+    LIF lanes and hidden-buffer slices."""
+    from spikestack.gen.generate import block_verilog
+    text = block_verilog(load_config(ROOT / "configs" / "moe_default.toml"), "expert_core", "ec_block", macros=True)
+    picked = {}
+
+    class Seen(Exception):
+        pass
+
+    def fake(text, out_dir, clock_ns, *, select, **kw):
+        picked.update({g[0]: select(g) for g in H.repeated_blocks(text, 2)})
+        raise Seen
+    monkeypatch.setattr(H, "harden_repeated", fake)
+    with pytest.raises(Seen):
+        H.harden_for(text, tmp_path, grain, 10.0, 0.1, lambda *_: None)
+    pes = [n for n, m in picked.items() if re.search(r"\.pe_\d+_\d+$", n)]
+    assert len(pes) == 1 and bool(picked[pes[0]]) == picks_pe
+    lanes = {n.split(".")[-1]: m for n, m in picked.items() if m and not n.endswith(".neuron")}
+    assert {"lif_0", "hidden_0"} <= set(lanes), picked
