@@ -142,13 +142,15 @@ progress function of the seconds elapsed (a line in ``log`` each time). Returns 
 
 def ripup_script(head: list[str], ckpt_def: str, failed: list[str], routed_def: str,
                  ignore: list[str] = ()) -> list[str]:
-    """The last run's script: the checkpoint read, the failed nets routed one by one, then the
+    """The last run's script: the checkpoint read, the failed nets routed one by one (``stage1 route``
+    returns 0 or 1 for its one net: the failures are counted over all of them, so the rip-up runs
+    whenever one is left, not only when the last one failed), then the
     rip-up-and-reroute schedule of ``qrouter::standard_route`` without its clean-up stage, and the
     DEF, ``fail.out`` and RC file written as it writes them; the nets of ``ignore`` are neither
     routed nor ripped up."""
     root = re.sub(r"\.def$", "", routed_def)
     return [*head, f"read_def {ckpt_def}", *(f"ignore {tcl_net(n)}" for n in ignore), "set result 0",
-            *(f"set result [stage1 route {tcl_net(n)}]" for n in failed),
+            *(f"incr result [stage1 route {tcl_net(n)}]" for n in failed),     # 0 or 1 a net: the sum
             "if {$result > 0} {",
             "  set msize 10",
             "  while {$msize <= 100} {",
