@@ -127,7 +127,7 @@ ppa: setup pd-tools
 # PE and lane macros (PEs as macros inside each core, no PE-array macro), every
 # block taken from the block cache ($$SPIKESTACK_CACHE/blocks, flows/builtin/blockcache.py) by the 2D top, both
 # tiers and any later run; 2D and memory-on-logic 3D (independent tiers in one footprint; the co-placed
-# method is flat-only). Long on 2 cores (BENCHMARKS.md, "Default configurations, hierarchical"): nice 19.
+# method runs with hardened macros, without --common-footprint: docs/hierarchy.md). Long on 2 cores (BENCHMARKS.md, "Default configurations, hierarchical"): nice 19.
 PPA_DEFAULT_OUT ?= out/ppa-default
 ppa-default: setup pd-tools
 	nice -n 19 $(VPY) -m spikestack.cli ppa configs/moe_default.toml -o $(PPA_DEFAULT_OUT)/moe --sram-macros \

@@ -193,10 +193,11 @@ def _ppa_checked(args):
     if getattr(args, "jobs", 2) < 1:
         raise CliError(f"jobs: must be >= 1, got {args.jobs}")
     run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
-    if getattr(args, "method", None) == "coplaced" and (
-            getattr(args, "harden", None) or blocks or args.two_d_only):
-        raise CliError("method: coplaced is implemented for the flat 3D flow only (no --harden, --blocks or "
-                       "--2d-only)")
+    if getattr(args, "method", None) == "coplaced" and args.two_d_only:
+        raise CliError("method: coplaced is a 3D method; --2d-only runs no 3D")
+    if getattr(args, "method", None) == "coplaced" and getattr(args, "common_footprint", False):
+        raise CliError("method: coplaced sets its own footprint (the tiers in one frame); drop --common-footprint "
+                       "or use --method independent")
     return cfg, blocks
 
 
@@ -348,7 +349,7 @@ def _ppa_options(pp: argparse.ArgumentParser):
                     help="3D method: coplaced (default for the flat flow: Macro-3D + Pin-3D, the tiers placed in turn "
                          "under each other's bond pins, one routing over a combined 12-layer stack, with independent "
                          "reported beside it as the baseline) or independent (each tier alone, bonds as area pins "
-                         "afterwards; the default with --harden / --blocks)")
+                         "afterwards; the default with --harden, --blocks or --common-footprint)")
     pp.add_argument("--common-footprint", action="store_true",
                     help="place the smaller tier again, spread over the larger tier's die (one 3D footprint; "
                          "default: each tier on its own die)")

@@ -141,7 +141,8 @@ def test_gen_writes_verilog_and_manifest(tmp_path, root):
                                       (["--harden", "atoms"], "harden"),
                                       (["--blocks", "expert_core", "--block-grains", "pe,atoms"], "block-grains"),
                                       (["--block-grains", "pe"], "block-grains"),
-                                      (["--method", "coplaced", "--harden", "pe"], "method")])
+                                      (["--method", "coplaced", "--harden", "pe", "--common-footprint"], "method"),
+                                      (["--method", "coplaced", "--2d-only"], "method")])
 def test_demo_refuses_a_bad_ppa_option_before_it_starts(tmp_path, root, opt, word):
     """`make run`'s job takes the ppa options; a bad one stops it at once, nothing written."""
     out = tmp_path / "run"
@@ -204,7 +205,8 @@ spikestack_cli = spikestack
 @pytest.mark.parametrize("opt,method", [([], "coplaced"), (["--2d-only"], "coplaced"),
                                         (["--blocks", "expert_core"], "independent"),
                                         (["--harden", "pe"], "independent"),
-                                        (["--blocks", "expert_core", "--2d-only"], "independent")])
+                                        (["--blocks", "expert_core", "--2d-only"], "independent"),
+                                        (["--common-footprint"], "independent")])
 def test_ppa_method_defaults_to_what_the_flow_implements(root, opt, method):
     """Without --method, the flat flow takes the co-placed 3D method and the hierarchical one
     (--harden, --blocks) the independent one, as `ppa -h` says: no option is needed to run either."""

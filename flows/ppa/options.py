@@ -42,7 +42,9 @@ class PpaOptions:
     method: ``coplaced`` (the Macro-3D co-placed flow of :mod:`spikestack.flows.coplace.run`, with
         ``independent`` reported beside it as the baseline) or ``independent`` (each tier alone,
         bonds as area pins afterwards). None (the default): ``coplaced`` for the flat flow,
-        ``independent`` with ``harden`` / ``blocks`` (the co-placed flow is flat only).
+        ``independent`` with ``harden`` / ``blocks`` (the co-placed flow with hardened macros is
+        tested on ``moe_ppa_small --harden pe`` only) or ``common_footprint`` (which the co-placed
+        flow refuses: it puts the tiers in one frame itself).
     same_cells: the 2D top and both tiers are built from one gate netlist of each block
         (:mod:`spikestack.flows.builtin.samecells`), so 2D and 3D have the same cells (not with ``harden`` /
         ``blocks``, whose macros are shared already).
@@ -72,11 +74,13 @@ class PpaOptions:
         if isinstance(self.bond, dict):
             object.__setattr__(self, "bond", Bond(**self.bond))
         if self.method is None:
-            object.__setattr__(self, "method", "independent" if (self.harden or self.blocks) else "coplaced")
+            object.__setattr__(self, "method", "independent" if (self.harden or self.blocks or self.common_footprint)
+                               else "coplaced")
         if self.method not in ("independent", "coplaced"):
             raise ValueError(f"method: {self.method!r} is not one of independent, coplaced")
-        if self.method == "coplaced" and (self.harden or self.blocks):
-            raise ValueError("method: coplaced is implemented for the flat flow only (no --harden / --blocks)")
+        if self.method == "coplaced" and self.common_footprint:
+            raise ValueError("method: coplaced sets its own footprint (the tiers in one frame); drop --common-footprint "
+                             "or use --method independent")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(self.blocks) or None)
         if self.block_grains is not None:
