@@ -522,18 +522,19 @@ def test_coplaced_layout_picture_shows_both_tiers_and_the_bonds(coplaced_tiny):
 
 @pytest.mark.slow
 def test_coplaced_with_pe_macros_routes_to_zero_failed(tmp_path):
-    """The co-placed flow with hardened blocks (``--harden pe``) on the tiny MoE: the PE macros keep
-    their places while each tier's cells are placed again under the other tier's pins, and the
-    routing over both tiers leaves 0 failed routes in every group; refused beside
-    ``common_footprint`` (the attractors' rows must be the rows the tier is placed in again)."""
-    from spikestack.config import HwConfig, LayerConfig, LifConfig
+    """The co-placed flow with hardened blocks (``--harden pe``, GLBs as SRAM macros) on
+    ``moe_ppa_small``: the PE macros keep their places while each tier's cells are placed again
+    under the other tier's pins, and the routing over both tiers leaves 0 failed routes in every
+    group (about 20 minutes); refused beside ``common_footprint`` (the attractors' rows must be the
+    rows the tier is placed in again)."""
+    from pathlib import Path
+    from spikestack.config import load_config
     from spikestack.flows.ppa import ppa_for_config
     from spikestack.flows.ppa.options import PpaOptions
-    lif = {p: LifConfig(8, 3, "hard", p) for p in ("hidden", "out")}
-    cfg = LayerConfig(**TINY_MOE, lif=lif, hw=HwConfig(rows=1, cols=3, cores=2, glb_share=2, event_driven=True))
     with pytest.raises(ValueError, match="common-footprint"):
         PpaOptions(harden="pe", method="coplaced", common_footprint=True)
-    res = ppa_for_config(cfg, tmp_path, harden="pe", method="coplaced", log=lambda *_: None)
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "moe_ppa_small.toml")
+    res = ppa_for_config(cfg, tmp_path, sram_macros=True, harden="pe", method="coplaced", log=lambda *_: None)
     co = res["coplaced"]
     assert co["failed_routes"] == 0 and all(g["failed"] == 0 for g in co["routing"]["groups"])
     assert res["2d"]["failed_routes"] == 0
