@@ -216,6 +216,11 @@ def _harden_into(text: str, name: str, out_dir: Path, *, clock_ns: float, activi
     return ab
 
 
+def _stem(path: str) -> str:
+    """A class's macro stem: the last component of its first member's path, without its index."""
+    return re.sub(r"\W", "_", path.split(".")[-1]).rstrip("_0123456789")
+
+
 def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *, select=None, min_count: int = 2,
                     activity: float = 0.1, route_layers: int = 4, log=print,
                     jobs: int = 1, blocks: list | None = None) -> tuple[str, list[MacroAbstract]]:
@@ -232,7 +237,7 @@ def harden_repeated(verilog_text: str, out_dir: Path, clock_ns: float = 10.0, *,
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if select is None:
-        chosen = [(g, re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789") or "macro")
+        chosen = [(g, _stem(g[0]) or "macro")
                   for g in repeated_blocks(verilog_text, min_count, outermost=True)]
     else:
         chosen = [(g, select(g)) for g in repeated_blocks(verilog_text, min_count)]
@@ -326,7 +331,7 @@ def harden_for(text: str, out_dir: Path, grain: str, clock_ns: float, activity: 
         if grain == "lanes" and _PE.search(g[0]):
             return None                     # a PE or a block inside one: left flat
         if pattern is None:                 # "repeated": every class, named after its blocks
-            stem = re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789") or "block"
+            stem = _stem(g[0]) or "block"
             taken = sum(1 for n in names.values() if n.startswith(f"{prefix}{stem}_macro"))
             return names.setdefault(g[0], f"{prefix}{stem}_macro" + (str(taken) if taken else ""))
         if not re.search(pattern, g[0]):
@@ -364,7 +369,7 @@ def main(argv=None) -> int:
     top, text = generate_verilog(load_config(args.config))
     select = None
     if args.grain == "lanes":
-        select = lambda g: None if _PE.search(g[0]) else re.sub(r"\W", "_", g[0].split(".")[-1]).rstrip("_0123456789")
+        select = lambda g: None if _PE.search(g[0]) else _stem(g[0])
     elif args.grain not in ("outermost", "repeated"):
         pattern = GRAINS[args.grain]
         select = lambda g: args.grain if re.search(pattern, g[0]) else None
