@@ -195,9 +195,10 @@ def _ppa_checked(args):
     run_precision(cfg, getattr(args, "precision", None))   # draft needs [elastic]
     if getattr(args, "method", None) == "coplaced" and args.two_d_only:
         raise CliError("method: coplaced is a 3D method; --2d-only runs no 3D")
-    if getattr(args, "method", None) == "coplaced" and getattr(args, "common_footprint", False):
-        raise CliError("method: coplaced sets its own footprint (the tiers in one frame); drop --common-footprint "
-                       "or use --method independent")
+    try:
+        ppa_options(args, blocks)          # the options' own checks (e.g. coplaced with --common-footprint)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     return cfg, blocks
 
 
