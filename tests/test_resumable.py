@@ -168,3 +168,23 @@ def test_the_last_run_rips_up_whenever_a_failed_net_is_left(tmp_path, outcomes, 
     out = subprocess.run([tclsh, str(tmp_path / "run.tcl")], capture_output=True, text=True, check=True).stdout
     assert out.count("stage1") == len(failed)
     assert ("stage2" in out) == ripup, out
+
+
+def test_a_block_taken_from_the_cache_keeps_the_placement_resumable(tmp_path):
+    """The placement's key (``placed.json``, which decides whether a run resumes its routing) depends on
+    the hardened blocks' views, not on their run records: the default MoE's expert core, stopped
+    after its first pass with its inner macros hardened in that run, placed again on the next run,
+    which took the same macros from the block cache (another ``seconds`` and ``cache``)."""
+    from spikestack.flows.builtin.flow import blocks_identity
+    from spikestack.flows.builtin.harden import MacroAbstract
+    views = {}
+    for ext in ("lef", "lib", "v"):
+        views[ext] = tmp_path / f"lane.{ext}"
+        views[ext].write_text(f"the {ext} view\n")
+    fresh = MacroAbstract("lane", views["lef"], views["lib"], views["v"], 10.0, 20.0, 10.0, 4,
+                          seconds={"flow": 25.0}, cache={"key": "ab", "hit": False})
+    cached = dataclasses.replace(fresh, seconds={}, cache={"key": "ab", "hit": True})
+    assert blocks_identity([fresh]) == blocks_identity([cached]) and blocks_identity(None) == []
+    before = blocks_identity([fresh])
+    views["lef"].write_text("the lef view, a pin moved\n")      # another block: placed again
+    assert blocks_identity([cached]) != before

@@ -56,7 +56,7 @@ from .routing import (checkpointed_first_pass, checkpointed_routes, failed_route
                       routing_line, standard_route)
 from .sram import shapes_in, write_macro
 
-__all__ = ["run_flow", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
+__all__ = ["run_flow", "blocks_identity", "FlowRun", "qflow_steps", "set_up", "set_up_reroute", "qflow_step", "failed_routes",
            "route_progress", "run_logged",
            "parasitics", "static_timing", "report", "markdown"]
 
@@ -220,6 +220,15 @@ def set_up_reroute(run: FlowRun, blocks: list | None, reroute) -> None:
     t0 = time.time()
     reroute(work)
     run.seconds["reroute_prep"] = round(time.time() - t0, 2)
+
+
+def blocks_identity(blocks: list | None) -> list:
+    """What of the hardened ``blocks`` a placement depends on: each one's name and the texts of its
+    LEF, liberty and Verilog views. Not its run record (times, whether the block cache had it):
+    a block hardened in the run that was stopped and taken from the cache in the run that resumes
+    is the same block, and the placement made with it is resumed."""
+    return [[b.name, *(hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (b.lef, b.lib, b.verilog))]
+            for b in blocks or ()]
 
 
 def resume_routing(run: FlowRun, blocks: list | None, placed_key: str) -> bool:
@@ -413,7 +422,7 @@ def run_flow(verilog_text: str, top: str, out_dir: Path, clock_ns: float = 10.0,
     timed again, keeping its synthesis and placement (their times are carried over)."""
     run = FlowRun(verilog_text, top, Path(out_dir).resolve(), ensure_tools(), log)
     steps = qflow_steps(run)
-    placed_key = hashlib.sha256(json.dumps([verilog_text, top, project_vars, repr(blocks)]).encode()).hexdigest()[:16]
+    placed_key = hashlib.sha256(json.dumps([verilog_text, top, project_vars, blocks_identity(blocks)]).encode()).hexdigest()[:16]
     if reroute is not None:
         set_up_reroute(run, blocks, reroute)
         steps = steps[2:]
