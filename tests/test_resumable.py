@@ -188,3 +188,33 @@ def test_a_block_taken_from_the_cache_keeps_the_placement_resumable(tmp_path):
     before = blocks_identity([fresh])
     views["lef"].write_text("the lef view, a pin moved\n")      # another block: placed again
     assert blocks_identity([cached]) != before
+
+
+IO_DEF = DEF.replace("( U2 A ) ( U4 Y )", "( U2 A ) ( U4 Y ) ( PIN c )").replace("- a\n  ( U1 Y ) ;",
+                                                                               "- a\n  ( U1 Y ) ( PIN a ) ;")
+
+
+def test_the_io_nets_go_first_in_chunks_of_their_own_with_their_mask(tmp_path):
+    """With ``io_mask`` the nets that reach an I/O pin are routed first, each group in qrouter's
+    order, in chunks that hold no other net, with ``stage1 mask <io_mask>``; the others after
+    them with qrouter's own ``stage1``. Without it the order and the script are qrouter's."""
+    from spikestack.flows.builtin.resumable import io_first
+    assert io_first(IO_DEF, qrouter_order(IO_DEF)) == (["c", "a", "b", "d"], 2)
+    scripts = []
+
+    def runner(cmd, cwd, log_path, step, progress=None):
+        """qrouter stand-in: records the chunk's script, routes nothing (its DEF written back as read)."""
+        scripts.append((cwd / cmd[-1]).read_text())
+        (cwd / "t_chunk.def").write_text((cwd / "t_ckpt.def").read_text())
+        log_path.write_text("")
+        return 0.0
+
+    state = first_pass(tmp_path, "t", ["# head"], IO_DEF, 3, runner, log=lambda *_: None, io_mask="bbox")
+    assert state["order"] == ["c", "a", "b", "d"] and state["io_nets"] == 2 and state["chunks"] == 2
+    chunks = [(s.splitlines()[-3], {l.split()[1].strip("{}") for l in s.splitlines() if l.startswith("ignore")}) for s in scripts]
+    assert chunks == [("stage1 mask bbox", {"b", "d"}), ("stage1", {"a", "c"})]
+    assert state["failed"] == ["a", "b", "d"]      # the stand-in routes nothing; c keeps the route the DEF has
+    scripts.clear()
+    (tmp_path / "plain").mkdir()
+    plain = first_pass(tmp_path / "plain", "t", ["# head"], IO_DEF, 3, runner, log=lambda *_: None)
+    assert plain["order"] == qrouter_order(IO_DEF) and [s.splitlines()[-3] for s in scripts] == ["stage1", "stage1"]

@@ -63,6 +63,9 @@ class FlowKnobs:
                                     # net: ~12 nets/min on a 2.6 mm² tier of moe_ppa_mid) is left out, and the
                                     # first pass runs in checkpointed chunks (flows/builtin/resumable.py) ...
     chunk_nets: int = 3000          # ... of this many nets: hours of routing resume where they stopped
+    io_mask: str | None = "bbox"    # ... the nets to the die's I/O pins first, with this qrouter mask (None:
+                                    # qrouter's order and mask): with its default mask 59 % of the default
+                                    # expert core's I/O nets failed the first pass, 6 % of its other nets
     coplace_tier_layers: bool = True  # co-placed routing: the 3D nets, then each tier's with the other tier's metals
                                     # closed (flows/coplace/route.py); False: one run, crossing tier nets repaired
 

@@ -46,7 +46,8 @@ def checkpointed_first_pass(run) -> dict:
     cfg = work / f"{top}.cfg"
     lines = cfg.read_text().splitlines()
     head = lines[:next(k for k, line in enumerate(lines) if line.startswith("read_def"))]
-    state = first_pass(work, top, head, placed, OSU018.knobs.chunk_nets, run_logged, run.log, label=top)
+    state = first_pass(work, top, head, placed, OSU018.knobs.chunk_nets, run_logged, run.log, label=top,
+                       io_mask=OSU018.knobs.io_mask)
     cfg.write_text("\n".join(ripup_script(head, f"{top}_ckpt.def", state["failed"], f"{top}_route.def")) + "\n")
     return {"cpu_s": state["cpu_s"], "wall_s": state["wall_s"], "now_s": time.time() - t0, "head": head}
 

@@ -65,7 +65,8 @@ def qrouter_run(rdir: Path, tag: str, lef: str, def_text: str, head: list[str], 
     if not cleanup:
         # a large design: the first pass in checkpointed chunks, then the rip-up (flows/builtin/resumable.py)
         (rdir / "combined.lef").write_text(lef)
-        chunks = first_pass(rdir, tag, head, def_text, OSU018.knobs.chunk_nets, run_logged, log, label=label, nets=nets)
+        chunks = first_pass(rdir, tag, head, def_text, OSU018.knobs.chunk_nets, run_logged, log, label=label, nets=nets,
+                            io_mask=OSU018.knobs.io_mask)
         cfg = ripup_script(head, f"{tag}_ckpt.def", chunks["failed"], f"{tag}_route.def", ignore)
     inputs = {"combined.lef": lef, f"{tag}.def": def_text, f"{tag}.cfg": "\n".join(cfg) + "\n"}
     if reuse and routed.exists() and logf.exists() and done.exists() and all(
