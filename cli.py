@@ -10,7 +10,7 @@
     spikestack orfs CONFIG.toml --platform nangate45|sky130hd|asap7 -o DIR [--tiers 2 [--footprint-um UM] ...]
     spikestack ppa CONFIG.toml -o DIR [--partition P] [--clock-ns NS] [--2d-only] [--bond-r OHM] [--bond-c FF]
                    [--bond-pitch UM] [--no-bond-pins] [--seed S] [--rate R] [--reuse] [--sram-macros]
-                   [--harden GRAIN] [--blocks B1,B2 [--block-grains G1,G2]] [--jobs N] [--common-footprint]
+                   [--harden GRAIN] [--blocks B1,B2 [--block-grains G1,G2] [--flat-blocks B1]] [--jobs N] [--common-footprint]
                    [--precision full|draft]
     spikestack energy CONFIG.toml -o DIR [--wire-model none,fanout] [--calibrate-from RUN] [--clock-ns NS]
                    [--seed S] [--rate R]   pre-layout pJ/SOP of the workload (synthesis + OpenSTA, no P&R)
@@ -185,6 +185,10 @@ def _ppa_checked(args):
     blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
     if getattr(args, "block_grains", None) and not blocks:
         raise CliError("block-grains: the inner grains of --blocks; give --blocks too")
+    flat = [b.strip() for b in (getattr(args, "flat_blocks", None) or "").split(",") if b.strip()]
+    if set(flat) - set(blocks):
+        raise CliError(f"flat-blocks: {', '.join(sorted(set(flat) - set(blocks)))} not among the --blocks "
+                       f"({', '.join(blocks) or 'none given'})")
     if blocks:
         try:
             check_blocks(cfg, blocks)
@@ -211,6 +215,8 @@ def ppa_options(args, blocks: list[str]) -> PpaOptions:
                       blocks=tuple(blocks) or None, jobs=args.jobs,
                       block_grains=tuple(g.strip() for g in (getattr(args, "block_grains", None) or "").split(",")
                                          if g.strip()) or None, precision=getattr(args, "precision", None),
+                      flat_blocks=tuple(b.strip() for b in (getattr(args, "flat_blocks", None) or "").split(",")
+                                        if b.strip()),
                       method=getattr(args, "method", None))
 
 
@@ -343,6 +349,9 @@ def _ppa_options(pp: argparse.ArgumentParser):
     pp.add_argument("--block-grains", metavar="G1,G2", default=None,
                     help="the --blocks' inner macros, nested, innermost first (e.g. pe,pe_array,repeated: PE macros "
                          "in a PE-array macro, the block's repeated sub-blocks as macros; default: the --harden grain)")
+    pp.add_argument("--flat-blocks", metavar="B1,B2", default=None,
+                    help="of the --blocks, those hardened without inner macros (--block-grains apply to the others; "
+                         "default: none)")
     pp.add_argument("--jobs", type=int, default=d.jobs, help=f"flows run at once (default {d.jobs})")
     pp.add_argument("--precision", default=None, metavar="full|draft",
                     help="the simulated workload's mode, for a MoE with an [elastic] table (default: elastic.precision)")

@@ -71,3 +71,30 @@ def test_unknown_blocks_are_refused(tmp_path, root):
     r = subprocess.run([sys.executable, "-m", "spikestack.cli", "ppa", str(root / "configs" / "moe_ppa_small.toml"),
                         "-o", str(out), "--blocks", "expert_core,attention_core"], capture_output=True, text=True)
     assert r.returncode == 2 and "attention_core" in r.stderr and not out.exists()
+
+
+def test_flat_blocks_are_hardened_without_inner_macros(monkeypatch, tmp_path):
+    """``flat`` blocks (``spikestack ppa --flat-blocks``) get none of the ``grains``' inner macros, the others
+    all of them; a flat block that is not among the blocks is refused, naming the option, before any
+    flow runs. (The flows are stand-ins here: what is checked is which macros each block is built from.)"""
+    import spikestack.flows.builtin.blockmacros as bm
+    from spikestack.flows.builtin.harden import MacroAbstract
+    inner, built = [], {}
+
+    def harden_for(text, d, grain, *a, **k):
+        inner.append((d.parent.name, grain))
+        return text, [], None, {"macros": {}}
+
+    def harden(text, cell, d, clock_ns, **k):
+        built[d.name] = [b for b in k["blocks"]]
+        return MacroAbstract(cell, d / "a.lef", d / "a.lib", d / "a.v", 1.0, 1.0, clock_ns, k["route_layers"],
+                             flow={"cells": 1})
+
+    monkeypatch.setattr(bm, "harden_for", harden_for)
+    monkeypatch.setattr(bm, "harden", harden)
+    with pytest.raises(ValueError, match="flat_blocks: expert_core not among"):
+        bm.harden_blocks(SMALL["moe"], ["merge"], tmp_path, grains=["repeated"], flat=("expert_core",), jobs=1)
+    assert not inner and not built
+    bm.harden_blocks(SMALL["moe"], ["merge", "spike_generator"], tmp_path, grains=["repeated"], flat=("merge",),
+                     jobs=1, log=lambda *a: None)
+    assert inner == [("spike_generator", "repeated")] and set(built) == {"merge", "spike_generator"}

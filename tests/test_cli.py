@@ -141,6 +141,7 @@ def test_gen_writes_verilog_and_manifest(tmp_path, root):
                                       (["--harden", "atoms"], "harden"),
                                       (["--blocks", "expert_core", "--block-grains", "pe,atoms"], "block-grains"),
                                       (["--block-grains", "pe"], "block-grains"),
+                                      (["--blocks", "expert_core", "--flat-blocks", "merge"], "flat-blocks"),
                                       (["--method", "coplaced", "--harden", "pe", "--common-footprint"], "method"),
                                       (["--method", "coplaced", "--2d-only"], "method")])
 def test_demo_refuses_a_bad_ppa_option_before_it_starts(tmp_path, root, opt, word):

@@ -75,11 +75,16 @@ def check_blocks(cfg, names: list[str]):
 
 def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: float = 10.0,
                   activity: float = 0.1, sram_macros: bool = False, route_layers: int = 4, jobs: int = 2,
-                  log=print) -> tuple[dict[str, str], list, dict]:
-    """Harden each named block (see the module docstring) into ``out_dir/<name>``. Returns
+                  log=print, flat=()) -> tuple[dict[str, str], list, dict]:
+    """Harden each named block (see the module docstring) into ``out_dir/<name>``; the blocks of
+    ``flat`` without inner macros (their ``grains`` left out: every cell of the block placed
+    among the others). Returns
     ``(cells, abstracts, summary)``: block or group -> cell (the ``boxes`` of the parents'
     generation), the blocks' abstracts, and per block its cells, size, inner macros and times."""
     check_blocks(cfg, names)
+    if set(flat) - set(names):
+        raise ValueError(f"flat_blocks: {', '.join(sorted(set(flat) - set(names)))} not among the blocks "
+                         f"{', '.join(names)}")
     out_dir = Path(out_dir).resolve()
 
     def one(name: str):
@@ -88,7 +93,7 @@ def harden_blocks(cfg, names: list[str], out_dir: Path, *, grains=(), clock_ns: 
         d = out_dir / name
         text = block_verilog(cfg, name, cell, macros=sram_macros)
         inner, inner_summary = [], {}
-        for g in grains:                   # innermost first: each grain's macros hold the ones below
+        for g in (() if name in flat else grains):   # innermost first: each grain's macros hold the ones below
             try:
                 text, abstracts, _, summary = harden_for(text, d / f"inner_{g}", g, clock_ns, activity, log,
                                                          prefix=f"{name}_", blocks=list(inner) or None, min_count=1)
@@ -132,6 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("-o", required=True, help="output directory")
     ap.add_argument("--blocks", required=True, help="design blocks or groups, comma-separated")
     ap.add_argument("--grains", default="", help="inner grains, innermost first (pe,pe_array,repeated)")
+    ap.add_argument("--flat", default="", help="blocks hardened without inner macros, comma-separated")
     ap.add_argument("--sram-macros", action="store_true")
     ap.add_argument("--clock-ns", type=float, default=10.0)
     ap.add_argument("--jobs", type=int, default=1)
@@ -142,7 +148,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"--grains: unknown grain {g!r}; choose from {', '.join(sorted(GRAINS))}")
     _, _, summary = harden_blocks(load_config(args.config), [b for b in args.blocks.split(",") if b], Path(args.o),
                                   grains=grains, clock_ns=args.clock_ns, sram_macros=args.sram_macros,
-                                  jobs=args.jobs)
+                                  jobs=args.jobs, flat=tuple(b for b in args.flat.split(",") if b))
     for name, b in summary["blocks"].items():
         for g, s in b["inner"].items():
             for m, x in s["macros"].items():

@@ -36,6 +36,8 @@ class PpaOptions:
     block_grains: the blocks' inner grains, innermost first (``("pe", "pe_array", "repeated")``: PE
         macros inside one PE-array macro, beside the block's repeated sub-blocks as macros; see
         :mod:`spikestack.flows.builtin.blockmacros`); None: ``(harden,)``.
+    flat_blocks: blocks of ``blocks`` hardened without inner macros (``block_grains`` apply to the
+        others): the default MoE's merge block routed with its cells flat, not with its lanes as macros.
     jobs: flows (and hardened blocks) run at once.
     precision: the workload's mode for a MoE with ``[elastic]`` (``full`` or ``draft``; None: the
         configuration's), for the simulated activity.
@@ -65,6 +67,7 @@ class PpaOptions:
     bond_pins: bool = True
     blocks: tuple[str, ...] | None = None
     block_grains: tuple[str, ...] | None = None
+    flat_blocks: tuple[str, ...] = ()
     jobs: int = 2
     precision: str | None = None
     method: str | None = None
@@ -85,6 +88,10 @@ class PpaOptions:
             object.__setattr__(self, "blocks", tuple(self.blocks) or None)
         if self.block_grains is not None:
             object.__setattr__(self, "block_grains", tuple(self.block_grains) or None)
+        object.__setattr__(self, "flat_blocks", tuple(self.flat_blocks or ()))
+        if set(self.flat_blocks) - set(self.blocks or ()):
+            raise ValueError(f"flat_blocks: {', '.join(sorted(set(self.flat_blocks) - set(self.blocks or ())))} "
+                             f"not among the blocks ({', '.join(self.blocks or ()) or 'none given'})")
 
     def replace(self, **changes) -> "PpaOptions":
         """A copy with ``changes`` (``TypeError`` naming an unknown option)."""

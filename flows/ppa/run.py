@@ -53,8 +53,8 @@ def ppa_for_config(cfg: LayerConfig, out_dir: Path, options: PpaOptions | None =
         grains = list(o.block_grains or ([harden] if harden else []))
         cells, block_abs, bsum = harden_blocks(cfg, list(blocks), out_dir / "blocks", grains=grains,
                                                clock_ns=clock_ns, activity=activity, sram_macros=sram_macros,
-                                               jobs=o.jobs, log=log)
-        hier = {"grain": harden, "block_grains": grains, "blocks": bsum["blocks"],
+                                               jobs=o.jobs, log=log, flat=o.flat_blocks)
+        hier = {"grain": harden, "block_grains": grains, "flat_blocks": list(o.flat_blocks), "blocks": bsum["blocks"],
                 "blocks_seconds": bsum["seconds"], "seconds": 0.0,
                 "macros": {}}
     same = o.same_cells and not blocks and not harden
