@@ -22,7 +22,7 @@ from ..flows.builtin.platform import ensure_tools
 from ..gen.tiers import tier_sources
 from . import markdown_table
 
-__all__ = ["run", "SCALES", "enlarge_die"]
+__all__ = ["run", "SCALES", "enlarge_die", "route_alone"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = (1, 6, 12)
@@ -170,3 +170,53 @@ def run_chunks(out_dir: Path, chunks=CHUNKS) -> str:
             f"rip-up run) against one qrouter run (stages 1 and 2, no clean-up, as every design above "
             f"`FlowKnobs.cleanup_nets` nets), on one placement: moe_ppa_small's logic tier, memory-on-logic, "
             f"{net_count(placed)} nets. `make bench-chunks`.\n\n" + markdown_table(head_row, rows))
+
+
+def route_alone(work: Path, top: str, lo: int, hi: int, mask: str | None, out: Path) -> dict:
+    """qrouter's first stage on nets ``lo:hi`` of qrouter's order of a placed flow run (``work``: its
+    work directory, ``<top>_unroute.def`` and ``<top>.cfg``), every other net ``ignore`` d, with
+    ``stage1 mask <mask>`` (``None``: qrouter's default mask). Returns the nets, the I/O nets (a
+    terminal on a die pin) and the failures of each, and qrouter's CPU seconds."""
+    from ..flows.builtin.resumable import net_blocks, qrouter_order, tcl_net
+    from ..flows.formats.def_ import net_terminals
+    placed = (work / f"{top}_unroute.def").read_text()
+    lines = (work / f"{top}.cfg").read_text().splitlines()
+    head = lines[:next(i for i, line in enumerate(lines) if line.startswith("read_def"))]
+    blocks = net_blocks(placed)
+    part = qrouter_order(placed)[lo:hi]
+    mine = set(part)
+    io = {n for n in part if any(c == "PIN" for c, _ in net_terminals(blocks[n]))}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "alone.cfg").write_text("\n".join([*head, f"read_def {work / (top + '_unroute.def')}",
+                                              *(f"ignore {tcl_net(n)}" for n in blocks if n not in mine),
+                                              f"stage1 mask {mask}" if mask else "stage1", "quit"]) + "\n")
+    cpu = run_logged(["qrouter", "-nog", "-s", "alone.cfg"], out, out / "alone.log", "first stage, nets alone")
+    failed = set(re.findall(r"^Failed to route net (\S+)", (out / "alone.log").read_text(errors="replace"), re.M))
+    return {"nets": len(part), "io_nets": len(io), "io_failed": len(failed & io), "other_failed": len(failed - io),
+            "cpu_s": round(cpu, 1)}
+
+
+def main(argv=None) -> int:
+    """``python -m spikestack.bench.router WORK TOP --nets 6000:8000 --masks default,20,bbox -o DIR``:
+    nets of a placed design routed alone with each qrouter mask (:func:`route_alone`), as a table.
+    ``WORK``: a flow run's work directory (for a hardened block: ``<cache>/blocks/<key>/flow/work``)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m spikestack.bench.router", description=main.__doc__)
+    ap.add_argument("work", type=Path)
+    ap.add_argument("top")
+    ap.add_argument("--nets", default="0:2000", help="a slice of qrouter's order, LO:HI")
+    ap.add_argument("--masks", default="default,bbox", help="qrouter masks, comma-separated (default: its own)")
+    ap.add_argument("-o", type=Path, required=True)
+    args = ap.parse_args(argv)
+    lo, hi = (int(x) for x in args.nets.split(":"))
+    rows = []
+    for m in args.masks.split(","):
+        r = route_alone(args.work.resolve(), args.top, lo, hi, None if m == "default" else m, args.o / m)
+        rows.append([m, r["nets"], f"{r['io_failed']} of {r['io_nets']}", f"{r['other_failed']} of {r['nets'] - r['io_nets']}",
+                     f"{r['cpu_s']:.0f}"])
+    print(markdown_table(["stage-1 mask", "nets", "I/O nets failed", "other nets failed", "CPU s"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

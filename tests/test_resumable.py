@@ -218,3 +218,20 @@ def test_the_io_nets_go_first_in_chunks_of_their_own_with_their_mask(tmp_path):
     (tmp_path / "plain").mkdir()
     plain = first_pass(tmp_path / "plain", "t", ["# head"], IO_DEF, 3, runner, log=lambda *_: None)
     assert plain["order"] == qrouter_order(IO_DEF) and [s.splitlines()[-3] for s in scripts] == ["stage1", "stage1"]
+
+
+def test_nets_routed_alone_with_each_mask(chunked_pe, tmp_path):
+    """``python -m spikestack.bench.router`` (the measurement behind ``FlowKnobs.io_mask``): a slice of a
+    placed design's nets routed alone with qrouter's default mask and with ``bbox``; each run counts
+    the I/O nets (a die pin among the terminals) and the others of the slice, and their failures."""
+    from spikestack.bench.router import route_alone
+    from spikestack.flows.builtin.resumable import io_first
+    out, _ = chunked_pe
+    placed = (out / "work" / "lifpe_unroute.def").read_text()
+    order = qrouter_order(placed)
+    _, io = io_first(placed, order[:200])
+    for mask in (None, "bbox"):
+        r = route_alone(out / "work", "lifpe", 0, 200, mask, tmp_path / str(mask))
+        assert r["nets"] == 200 and r["io_nets"] == io > 0 and r["cpu_s"] > 0
+        assert 0 <= r["io_failed"] <= io and 0 <= r["other_failed"] <= 200 - io
+        assert ("stage1 mask bbox" in (tmp_path / str(mask) / "alone.cfg").read_text()) == (mask == "bbox")
