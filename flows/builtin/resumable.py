@@ -109,8 +109,8 @@ progress function of the seconds elapsed (a line in ``log`` each time). Returns 
     mask for every net."""
     rdir = Path(rdir)
     ck_def, ck_json = rdir / f"{name}_ckpt.def", rdir / STATE.format(name=name)
-    key = hashlib.sha256("\0".join([placed_def, *head, str(chunk), *sorted(nets or ()), f"io_mask={io_mask}"]
-                                   ).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([placed_def, *head, str(chunk), *sorted(nets or ()),
+                                    *([f"io_mask={io_mask}"] if io_mask else [])]).encode()).hexdigest()[:16]
     state = json.loads(ck_json.read_text()) if ck_json.exists() else None
     if not state or state.get("key") != key or not ck_def.exists():
         order, io_nets = [n for n in qrouter_order(placed_def) if nets is None or n in nets], 0
