@@ -187,8 +187,7 @@ def _ppa_checked(args):
         raise CliError("block-grains: the inner grains of --blocks; give --blocks too")
     flat = [b.strip() for b in (getattr(args, "flat_blocks", None) or "").split(",") if b.strip()]
     if set(flat) - set(blocks):
-        raise CliError(f"flat-blocks: {', '.join(sorted(set(flat) - set(blocks)))} not among the --blocks "
-                       f"({', '.join(blocks) or 'none given'})")
+        raise CliError(f"flat-blocks: {', '.join(sorted(set(flat) - set(blocks)))} not among the --blocks")
     if blocks:
         try:
             check_blocks(cfg, blocks)
