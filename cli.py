@@ -185,9 +185,6 @@ def _ppa_checked(args):
     blocks = [b.strip() for b in (getattr(args, "blocks", None) or "").split(",") if b.strip()]
     if getattr(args, "block_grains", None) and not blocks:
         raise CliError("block-grains: the inner grains of --blocks; give --blocks too")
-    flat = [b.strip() for b in (getattr(args, "flat_blocks", None) or "").split(",") if b.strip()]
-    if set(flat) - set(blocks):
-        raise CliError(f"flat-blocks: {', '.join(sorted(set(flat) - set(blocks)))} not among the --blocks")
     if blocks:
         try:
             check_blocks(cfg, blocks)

@@ -90,7 +90,7 @@ class PpaOptions:
             object.__setattr__(self, "block_grains", tuple(self.block_grains) or None)
         object.__setattr__(self, "flat_blocks", tuple(self.flat_blocks or ()))
         if set(self.flat_blocks) - set(self.blocks or ()):
-            raise ValueError(f"flat_blocks: {', '.join(sorted(set(self.flat_blocks) - set(self.blocks or ())))} "
+            raise ValueError(f"flat-blocks: {', '.join(sorted(set(self.flat_blocks) - set(self.blocks or ())))} "
                              f"not among the blocks ({', '.join(self.blocks or ()) or 'none given'})")
 
     def replace(self, **changes) -> "PpaOptions":
