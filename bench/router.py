@@ -177,15 +177,15 @@ def route_alone(work: Path, top: str, lo: int, hi: int, mask: str | None, out: P
     work directory, ``<top>_unroute.def`` and ``<top>.cfg``), every other net ``ignore`` d, with
     ``stage1 mask <mask>`` (``None``: qrouter's default mask). Returns the nets, the I/O nets (a
     terminal on a die pin) and the failures of each, and qrouter's CPU seconds."""
-    from ..flows.builtin.resumable import net_blocks, qrouter_order, tcl_net
-    from ..flows.formats.def_ import net_terminals
+    from ..flows.builtin.resumable import io_first, net_blocks, qrouter_order, tcl_net
     placed = (work / f"{top}_unroute.def").read_text()
     lines = (work / f"{top}.cfg").read_text().splitlines()
     head = lines[:next(i for i, line in enumerate(lines) if line.startswith("read_def"))]
     blocks = net_blocks(placed)
     part = qrouter_order(placed)[lo:hi]
     mine = set(part)
-    io = {n for n in part if any(c == "PIN" for c, _ in net_terminals(blocks[n]))}
+    first, n_io = io_first(placed, part)
+    io = set(first[:n_io])
     out.mkdir(parents=True, exist_ok=True)
     (out / "alone.cfg").write_text("\n".join([*head, f"read_def {work / (top + '_unroute.def')}",
                                               *(f"ignore {tcl_net(n)}" for n in blocks if n not in mine),
